@@ -1,0 +1,65 @@
+// swift-tools-version: 6.0
+//
+// b4b: the Bucks for Buckets (B4B) active defense for embedding APIs.
+//
+// Layers, each importing only the ones below it:
+//
+//   b4b (command line)
+//     └─ Defense     coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
+//          └─ Numerics   Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
+//               └─ CBLASShim  system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
+import PackageDescription
+
+let package = Package(
+    name: "b4b",
+    products: [
+        .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "Defense", targets: ["Defense"]),
+        .executable(name: "b4b", targets: ["b4b"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C boundary
+        .systemLibrary(
+            name: "CBLASShim",
+            path: "CBLASShim",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+
+        // MARK: Engine
+        .target(
+            name: "Numerics",
+            dependencies: [
+                "CBLASShim",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "Defense",
+            dependencies: ["Numerics"]
+        ),
+
+        // MARK: Command line
+        .executableTarget(
+            name: "b4b",
+            dependencies: [
+                "Defense",
+                "Numerics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["Numerics"], path: "Tests/TestSupport"),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DefenseTests",
+            dependencies: ["Defense", "Numerics", "TestSupport"],
+            exclude: ["Fixtures"]
+        ),
+    ]
+)

@@ -1,0 +1,76 @@
+import Numerics
+import Synchronization
+
+/// What the defense derives for one user from the server secret: the transform pipeline
+/// and the key of the noise streams. Deterministic in (secret, user, configuration).
+struct UserMaterial: Sendable {
+    let pipeline: TransformPipeline
+    let noiseSeed: RandomSeed
+    var byteCount: Int { pipeline.byteCount + 64 }
+}
+
+/// A bounded cache of derived ``UserMaterial``, sharded like the account registry.
+///
+/// Derivation happens outside any lock (two threads deriving the same cold user both do
+/// the work and agree on the result), so a cold user never blocks other users.
+/// Each shard keeps at most `capacityBytes / shardCount` bytes and evicts its least
+/// recently used entries beyond that.
+final class UserMaterialCache: Sendable {
+    private struct Entry {
+        let material: UserMaterial
+        var lastUse: UInt64
+    }
+
+    private struct ShardState {
+        var entries: [String: Entry] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+
+    private final class Shard: Sendable {
+        let state = Mutex(ShardState())
+    }
+
+    private static let shardCount = 16
+    private let shards: [Shard]
+    private let shardCapacity: Int
+
+    init(capacityBytes: Int) {
+        shards = (0..<Self.shardCount).map { _ in Shard() }
+        shardCapacity = capacityBytes / Self.shardCount
+    }
+
+    private func shard(_ user: String) -> Shard {
+        shards[Int(UInt(bitPattern: user.hashValue) % UInt(Self.shardCount))]
+    }
+
+    /// The cached material of `user`, or `derive()`'s result (cached when it fits).
+    func material(for user: String, derive: () -> UserMaterial) -> UserMaterial {
+        let shard = shard(user)
+        let hit: UserMaterial? = shard.state.withLock { s in
+            guard var e = s.entries[user] else { return nil }
+            s.clock &+= 1
+            e.lastUse = s.clock
+            s.entries[user] = e
+            return e.material
+        }
+        if let hit { return hit }
+        let fresh = derive()
+        let size = fresh.byteCount
+        guard size <= shardCapacity else { return fresh }
+        shard.state.withLock { s in
+            if s.entries[user] != nil { return }
+            while s.bytes + size > shardCapacity, let victim = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                s.bytes -= victim.value.material.byteCount
+                s.entries.removeValue(forKey: victim.key)
+            }
+            s.clock &+= 1
+            s.entries[user] = Entry(material: fresh, lastUse: s.clock)
+            s.bytes += size
+        }
+        return fresh
+    }
+
+    /// Number of cached users.
+    var count: Int { shards.reduce(0) { n, s in n + s.state.withLock { $0.entries.count } } }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Block 2 of B4B: the map from a user's coverage to the standard deviation of the
+/// Gaussian noise added to that user's representations.
+///
+/// Sigma is in configured units (see ``DefenseConfiguration/units``).
+public enum CostFunction: Sendable, Codable, Equatable {
+    /// The paper's exponential cost, Eq. (1).
+    case exponential(ExponentialCost)
+    /// The same sigma for every query whatever the coverage: the static-noise baseline
+    /// the paper compares against (its Table 6).
+    case constant(sigma: Float)
+    /// No noise (coverage is still tracked).
+    case none
+
+    /// Sigma for a coverage in [0, 1].
+    @inlinable
+    public func sigma(coverage: Double) -> Float {
+        switch self {
+        case .exponential(let cost): cost.sigma(coverage: coverage)
+        case .constant(let sigma): sigma
+        case .none: 0
+        }
+    }
+
+    /// Throws ``ConfigurationError`` for out-of-range parameters.
+    public func validate() throws {
+        switch self {
+        case .exponential(let cost): try cost.validate()
+        case .constant(let sigma):
+            guard sigma.isFinite && sigma >= 0 else {
+                throw ConfigurationError(field: "cost.sigma", message: "must be finite and non-negative, got \(sigma)")
+            }
+        case .none: break
+        }
+    }
+}
+
+/// The exponential cost of the paper's Eq. (1):
+///
+///     sigma(c) = lambda * (exp(ln(alpha / lambda) * c / beta) - 1)
+///
+/// It is 0 at coverage 0, tiny while coverage stays small, and reaches
+/// `alpha - lambda` (≈ `alpha`, as `lambda << alpha`) at coverage `beta`; it keeps growing
+/// beyond, to `lambda * ((alpha/lambda)^(1/beta) - 1)` at coverage 1. Defaults are the paper's: lambda = 1e-6, alpha = 1, beta = 0.8.
+public struct ExponentialCost: Sendable, Codable, Equatable {
+    /// Scale of the curve near zero coverage; must satisfy `0 < lambda < alpha`.
+    public var lambda: Double
+    /// Sigma reached at coverage `beta` (configured units).
+    public var alpha: Double
+    /// Coverage at which sigma reaches `alpha`; in (0, 1].
+    public var beta: Double
+
+    public init(lambda: Double = 1e-6, alpha: Double = 1, beta: Double = 0.8) {
+        self.lambda = lambda
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    /// Eq. (1) evaluated in double precision, rounded to Float.
+    @inlinable
+    public func sigma(coverage: Double) -> Float {
+        Float(lambda * (exp(log(alpha / lambda) * coverage / beta) - 1))
+    }
+
+    /// Throws ``ConfigurationError`` unless `0 < lambda < alpha` (finite) and `0 < beta <= 1`.
+    public func validate() throws {
+        guard lambda.isFinite, lambda > 0 else {
+            throw ConfigurationError(field: "cost.lambda", message: "must be finite and positive, got \(lambda)")
+        }
+        guard alpha.isFinite, alpha > lambda else {
+            throw ConfigurationError(field: "cost.alpha", message: "must be finite and greater than lambda (\(lambda)), got \(alpha)")
+        }
+        guard beta > 0, beta <= 1 else {
+            throw ConfigurationError(field: "cost.beta", message: "must be in (0, 1], got \(beta)")
+        }
+    }
+}

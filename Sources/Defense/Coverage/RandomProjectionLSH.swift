@@ -1,0 +1,161 @@
+import Numerics
+
+/// Block 1 of B4B: random-projection locality-sensitive hashing of representations
+/// into `2^k` buckets per table.
+///
+/// A representation `x` (1 x d) falls in bucket `Σ_j bit_j << j` of table `t`, where
+/// `bit_j = 1` exactly when `x · p_{t,j} > threshold_{t,j}` (hyperplane `j` of table `t`).
+/// Hyperplanes through the origin have threshold 0; a centre `c` folds into the
+/// threshold `c · p` (so `(x - c) · p > 0` costs no extra pass).
+///
+/// A batch (`B x d`) is hashed with ONE GEMM `X · P` (`P: d x (k T)`) plus sign packing.
+///
+/// Batch invariance: BLAS may sum a dot product in a different order for different
+/// batch shapes, so a projection within rounding error of its threshold could flip
+/// with batching. The GEMM result is therefore trusted only when it is farther from the
+/// threshold than a rigorous bound on its rounding error (`γ_{d+2} ‖x‖ ‖p‖` plus the
+/// threshold's rounding); the rare projections inside that band are recomputed in double
+/// precision in a fixed summation order. The bucket id is thus a function of the row
+/// alone, identical however rows are batched.
+public struct RandomProjectionLSH: Sendable {
+    /// Representation dimension `d`.
+    public let dimension: Int
+    /// Hyperplanes per table `k`.
+    public let hashBits: Int
+    /// Number of tables `T`.
+    public let tableCount: Int
+    /// `d x (k T)` hyperplane normals, row-major.
+    public let normals: Matrix
+    /// One threshold per hyperplane (representation units).
+    public let thresholds: [Float]
+
+    // Fallback data: normals by column in double (k T x d), exact double thresholds, column norms.
+    private let normalsByColumn: [Double]
+    private let thresholdsDouble: [Double]
+    private let columnNorms: [Double]
+
+    /// A hasher over explicit hyperplanes.
+    /// - Precondition: `normals` is `d x (hashBits * tableCount)` and `thresholds` has
+    ///   `hashBits * tableCount` values; `hashBits` in 1...24.
+    public init(normals: Matrix, thresholds: [Float], hashBits: Int, tableCount: Int = 1) {
+        precondition((1...24).contains(hashBits), "hashBits must be in 1...24, got \(hashBits)")
+        precondition(normals.columns == hashBits * tableCount,
+                     "normals have \(normals.columns) columns, expected \(hashBits) x \(tableCount)")
+        precondition(thresholds.count == normals.columns,
+                     "\(thresholds.count) thresholds for \(normals.columns) hyperplanes")
+        self.dimension = normals.rows
+        self.hashBits = hashBits
+        self.tableCount = tableCount
+        self.normals = normals
+        self.thresholds = thresholds
+        let (d, m) = (normals.rows, normals.columns)
+        var byColumn = [Double](repeating: 0, count: m * d)
+        var norms = [Double](repeating: 0, count: m)
+        for i in 0..<d {
+            for j in 0..<m {
+                let v = Double(normals[i, j])
+                byColumn[j * d + i] = v
+                norms[j] += v * v
+            }
+        }
+        self.normalsByColumn = byColumn
+        self.columnNorms = norms.map { $0.squareRoot() }
+        self.thresholdsDouble = thresholds.map(Double.init)
+    }
+
+    /// Gaussian hyperplanes (i.i.d. N(0, 1) normals) from `seed`, through `centre` if
+    /// given (threshold `centre · p`), else through the origin.
+    public init(randomWithDimension d: Int, hashBits: Int, tableCount: Int = 1, seed: RandomSeed, centre: [Float]? = nil) {
+        precondition(centre == nil || centre!.count == d, "centre has \(centre!.count) values, expected \(d)")
+        var normals = Matrix(rows: d, columns: hashBits * tableCount)
+        var generator = RandomGenerator(seed: seed)
+        normals.withUnsafeMutableBufferPointer { generator.fillGaussian($0) }
+        var thresholds = [Float](repeating: 0, count: hashBits * tableCount)
+        if let centre {
+            // Thresholds in double: c · p, rounded once.
+            for j in 0..<thresholds.count {
+                var s = 0.0
+                for i in 0..<d { s += Double(centre[i]) * Double(normals[i, j]) }
+                thresholds[j] = Float(s)
+            }
+        }
+        self.init(normals: normals, thresholds: thresholds, hashBits: hashBits, tableCount: tableCount)
+    }
+
+    /// A hasher over a stored projection.
+    public init(_ fitted: FittedProjection) {
+        self.init(normals: Matrix(rows: fitted.dimension, columns: fitted.hashBits * fitted.tableCount, elements: fitted.normals),
+                  thresholds: fitted.thresholds, hashBits: fitted.hashBits, tableCount: fitted.tableCount)
+    }
+
+    /// Buckets per table, `2^k`.
+    public var bucketCount: Int { 1 << hashBits }
+
+    /// A 64-bit fingerprint of the hyperplanes and thresholds: occupancy recorded under
+    /// one hasher is meaningless under another, so snapshots carry it.
+    public var fingerprint: UInt64 {
+        let key = RowHash(key: RandomSeed(0x6234_6268_6173_6865, 0x7266_696E_6765_7270, 0x0000_0000_0000_0001, UInt64(hashBits) << 8 | UInt64(tableCount)))
+        let a = normals.withUnsafeBufferPointer { key.hash($0) }
+        let b = thresholds.withUnsafeBufferPointer { key.hash($0) }
+        return a ^ (b &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Bucket ids of a batch.
+    ///
+    /// - Parameters:
+    ///   - batch: `B x d` representations (finite; the façade checks).
+    ///   - rowNorms: the Euclidean norm of each row (`B` values), used for the rounding bound.
+    ///   - ids: output, `B x T` row-major: `ids[i * T + t]` is row `i`'s bucket in table `t`.
+    /// - Complexity: one GEMM of `2 B d k T` flops, plus O(d) for each projection within
+    ///   rounding distance of its threshold (rare).
+    public func bucketIDs(_ batch: MatrixView, rowNorms: UnsafeBufferPointer<Double>, into ids: UnsafeMutableBufferPointer<UInt32>) {
+        let (b, d, m) = (batch.rows, dimension, hashBits * tableCount)
+        precondition(batch.columns == d, "batch has \(batch.columns) columns, hasher expects \(d)")
+        precondition(rowNorms.count == b, "\(rowNorms.count) row norms for \(b) rows")
+        precondition(ids.count == b * tableCount, "ids buffer holds \(ids.count), need \(b * tableCount)")
+        guard b > 0 else { return }
+        var projections = Matrix(rows: b, columns: m)
+        normals.withView { p in
+            projections.withMutableView { gemm(batch, .none, p, .none, into: $0) }
+        }
+        // Rigorous forward-error factor for a length-d dot product in binary32,
+        // γ_n = n u / (1 - n u) with n = d + 2 (products, sums, the comparison's subtraction).
+        let u = Double(Float.ulpOfOne) / 2
+        let nu = Double(d + 2) * u
+        let gamma = nu / (1 - nu)
+        projections.withUnsafeBufferPointer { proj in
+            normalsByColumn.withUnsafeBufferPointer { columns in
+                for i in 0..<b {
+                    let bound = gamma * rowNorms[i]
+                    let row = batch.row(i)
+                    for t in 0..<tableCount {
+                        var id: UInt32 = 0
+                        for j in 0..<hashBits {
+                            let c = t * hashBits + j
+                            let threshold = thresholdsDouble[c]
+                            let margin = Double(proj[i * m + c]) - threshold
+                            let tolerance = bound * columnNorms[c] + 2 * u * abs(threshold) + Double(Float.leastNormalMagnitude)
+                            let above: Bool
+                            if abs(margin) > tolerance {
+                                above = margin > 0
+                            } else {
+                                above = Self.exactDot(row, columns.baseAddress! + c * d, d) > threshold
+                            }
+                            if above { id |= 1 << UInt32(j) }
+                        }
+                        ids[i * tableCount + t] = id
+                    }
+                }
+            }
+        }
+    }
+
+    /// `x · p` in double precision, summed strictly left to right (a fixed order, so the
+    /// result depends on the row alone). Products of two binary32 values are exact in binary64.
+    @inline(never)
+    static func exactDot(_ x: UnsafeBufferPointer<Float>, _ p: UnsafePointer<Double>, _ d: Int) -> Double {
+        var s = 0.0
+        for i in 0..<d { s += Double(x[i]) * p[i] }
+        return s
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+extension DefenseConfiguration {
+    /// The configuration as pretty-printed JSON (stable key order).
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Decodes and validates a configuration.
+    /// - Throws: ``ConfigurationError`` naming the problem (malformed JSON included).
+    public static func decode(from data: Data) throws -> DefenseConfiguration {
+        let configuration: DefenseConfiguration
+        do {
+            configuration = try JSONDecoder().decode(DefenseConfiguration.self, from: data)
+        } catch let error as DecodingError {
+            throw ConfigurationError(field: "json", message: Self.describe(error))
+        }
+        return try configuration.validated()
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "missing key \(path(c)).\(key.stringValue)"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "at \(path(c)): \(c.debugDescription)"
+        case .dataCorrupted(let c): return "at \(path(c)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+extension DefenseConfiguration {
+    enum CodingKeys: String, CodingKey {
+        case dimension, hashBits, tableCount, hasher, calibration, cost, units, transforms, maxBatchRows, transformCacheBytes
+    }
+
+    /// Decodes a configuration in which every key is optional: a missing key keeps the
+    /// paper's default, so a file need only state what it changes.
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dimension = try c.decodeIfPresent(Int.self, forKey: .dimension) ?? dimension
+        hashBits = try c.decodeIfPresent(Int.self, forKey: .hashBits) ?? hashBits
+        tableCount = try c.decodeIfPresent(Int.self, forKey: .tableCount) ?? tableCount
+        hasher = try c.decodeIfPresent(HasherConfiguration.self, forKey: .hasher) ?? hasher
+        calibration = try c.decodeIfPresent(Calibration.self, forKey: .calibration)
+        cost = try c.decodeIfPresent(CostFunction.self, forKey: .cost) ?? cost
+        units = try c.decodeIfPresent(Units.self, forKey: .units) ?? units
+        transforms = try c.decodeIfPresent([TransformKind].self, forKey: .transforms) ?? transforms
+        maxBatchRows = try c.decodeIfPresent(Int.self, forKey: .maxBatchRows) ?? maxBatchRows
+        transformCacheBytes = try c.decodeIfPresent(Int.self, forKey: .transformCacheBytes) ?? transformCacheBytes
+    }
+}

@@ -1,0 +1,109 @@
+/// Every setting of the defense in one value, with the paper's defaults.
+///
+/// Defaults follow Dubiński et al., *Bucks for Buckets (B4B)*, NeurIPS 2023:
+/// 2048-dimensional representations, 12 hyperplanes (4096 buckets), the exponential
+/// cost of Eq. (1) with lambda = 1e-6, alpha = 1, beta = 0.8. Call ``validated()``
+/// (the façade does) to reject inconsistent settings with a message naming the field.
+///
+/// Codable: a configuration with a fitted hasher and a calibration is saved and
+/// loaded as one JSON document (``DefenseConfiguration/encoded()``,
+/// ``DefenseConfiguration/decode(from:)``).
+public struct DefenseConfiguration: Sendable, Codable, Equatable {
+    /// Representation dimension `d` accepted by ``B4BDefense/protect(_:user:)``.
+    public var dimension: Int = 2048
+    /// Hyperplanes per hash table `k`; each table has `2^k` buckets. Valid: 1...24.
+    public var hashBits: Int = 12
+    /// Independent hash tables whose coverages are averaged (the reference evaluation uses 20). Valid: 1...64.
+    public var tableCount: Int = 1
+    /// How the hyperplanes are chosen (random from the secret, or fitted on a calibration sample).
+    public var hasher: HasherConfiguration = .random(centred: false)
+    /// Statistics of a public calibration sample (centre, spread); needed by centred hashing,
+    /// calibration-relative units and centred binary transforms.
+    public var calibration: Calibration? = nil
+    /// Map from coverage to noise standard deviation (Block 2 of the paper).
+    public var cost: CostFunction = .exponential(ExponentialCost())
+    /// The unit in which sigma, translations and constants are expressed.
+    public var units: Units = .absolute
+    /// The per-user transform pipeline applied after the noise (Block 3), in order.
+    public var transforms: [TransformKind] = [.affine()]
+    /// Largest batch (rows) accepted by one call; larger batches are rejected, not truncated.
+    public var maxBatchRows: Int = 4096
+    /// Memory budget, in bytes, of the cache of derived per-user transforms (a dense affine
+    /// transform of d = 2048 takes 16 MiB). 0 disables caching.
+    public var transformCacheBytes: Int = 256 << 20
+
+    /// The paper's defaults.
+    public init() {}
+
+    /// The unit of every magnitude in the configuration.
+    public enum Units: String, Sendable, Codable, Equatable {
+        /// Magnitudes are in the representation's own units.
+        case absolute
+        /// Magnitudes are multiples of the calibration sample's spread (root-mean-square
+        /// per-dimension standard deviation), so one set of parameters transfers between
+        /// encoders whose representations differ in scale.
+        case calibrationSpread
+    }
+
+    /// Number of buckets per table, `2^hashBits`.
+    public var bucketCount: Int { 1 << hashBits }
+
+    /// The factor converting configured magnitudes to representation units.
+    public var unitScale: Float {
+        switch units {
+        case .absolute: 1
+        case .calibrationSpread: calibration?.spread ?? 1
+        }
+    }
+
+    /// Output dimension of the transform pipeline for inputs of ``dimension``.
+    public var outputDimension: Int {
+        transforms.reduce(dimension) { $1.outputDimension(forInput: $0) }
+    }
+
+    /// Checks every field; returns `self` unchanged or throws naming the first bad field.
+    public func validated() throws -> DefenseConfiguration {
+        func fail(_ field: String, _ why: String) -> ConfigurationError { ConfigurationError(field: field, message: why) }
+        guard dimension >= 1 else { throw fail("dimension", "must be at least 1, got \(dimension)") }
+        guard (1...24).contains(hashBits) else { throw fail("hashBits", "must be in 1...24, got \(hashBits)") }
+        guard (1...64).contains(tableCount) else { throw fail("tableCount", "must be in 1...64, got \(tableCount)") }
+        guard maxBatchRows >= 1 else { throw fail("maxBatchRows", "must be at least 1, got \(maxBatchRows)") }
+        guard transformCacheBytes >= 0 else { throw fail("transformCacheBytes", "must be non-negative, got \(transformCacheBytes)") }
+        try cost.validate()
+        if let calibration {
+            try calibration.validate(dimension: dimension)
+        }
+        if units == .calibrationSpread && calibration == nil {
+            throw fail("units", "calibrationSpread needs a calibration (centre and spread of a public sample)")
+        }
+        switch hasher {
+        case .random(let centred):
+            if centred && calibration == nil {
+                throw fail("hasher", "a centred random hasher needs a calibration (its centre)")
+            }
+        case .fitted(let projection):
+            try projection.validate(dimension: dimension, hashBits: hashBits, tableCount: tableCount)
+        }
+        var d = dimension
+        for (i, t) in transforms.enumerated() {
+            try t.validate(position: i, inputDimension: d)
+            d = t.outputDimension(forInput: d)
+        }
+        return self
+    }
+}
+
+/// A configuration field with an invalid value.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The offending field, e.g. `"hashBits"` or `"transforms[1].count"`.
+    public let field: String
+    /// What is wrong with it.
+    public let message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "invalid configuration: \(field) \(message)" }
+}

@@ -1,0 +1,62 @@
+import Numerics
+
+/// The result of ``B4BDefense/protect(_:user:)``.
+public struct ProtectedBatch: Sendable {
+    /// `B x outputDimension` representations to return to the user (noised, then transformed).
+    public let representations: Matrix
+    /// Row `i`'s coverage, in [0, 1]: the user's fraction of occupied buckets after rows `0...i`.
+    public let coverage: [Double]
+    /// Row `i`'s noise standard deviation, representation units (before the transform).
+    public let sigma: [Float]
+}
+
+/// Why ``B4BDefense/protect(_:user:)`` rejected a batch. The user's state is unchanged.
+public struct ProtectError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of problem (an open set: new codes may be added).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        /// The batch has no rows.
+        public static let emptyBatch = Code("emptyBatch")
+        /// The batch has more rows than ``DefenseConfiguration/maxBatchRows``.
+        public static let batchTooLarge = Code("batchTooLarge")
+        /// The rows do not have ``DefenseConfiguration/dimension`` columns.
+        public static let wrongDimension = Code("wrongDimension")
+        /// A value is NaN or infinite.
+        public static let nonFinite = Code("nonFinite")
+        /// The user id is not acceptable (empty).
+        public static let invalidUser = Code("invalidUser")
+        public var description: String { name }
+    }
+
+    /// The kind of problem.
+    public let code: Code
+    /// A message naming the problem (safe to return to the client).
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// A user's occupancy as persisted by a serving layer.
+public struct OccupancySnapshot: Sendable, Codable, Equatable {
+    /// ``RandomProjectionLSH/fingerprint`` of the hasher the buckets were recorded under.
+    public let hasherFingerprint: UInt64
+    /// Hyperplanes per table.
+    public let hashBits: Int
+    /// Number of tables.
+    public let tableCount: Int
+    /// The occupancy bits (see ``Occupancy/rawWords``).
+    public let words: [UInt64]
+
+    public init(hasherFingerprint: UInt64, hashBits: Int, tableCount: Int, words: [UInt64]) {
+        self.hasherFingerprint = hasherFingerprint
+        self.hashBits = hashBits
+        self.tableCount = tableCount
+        self.words = words
+    }
+}

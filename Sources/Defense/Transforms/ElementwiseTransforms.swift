@@ -1,0 +1,188 @@
+import Numerics
+
+/// The per-dimension affine transform `y_j = s_j x_j + b_j` (the O(d) variant of
+/// ``AffineTransform``): scales log-uniform in a bounded range, translations uniform.
+public struct ScaleShiftTransform: RepresentationTransform {
+    /// Per-dimension scales `s`.
+    public let scales: [Float]
+    /// Per-dimension translations `b` (representation units).
+    public let shifts: [Float]
+
+    public var inputDimension: Int { scales.count }
+    public var outputDimension: Int { scales.count }
+    public var byteCount: Int { scales.count * 8 }
+
+    /// Derives the transform from `seed`.
+    public init(dimension d: Int, scaleRange: ClosedRange<Float>, translation: Float, seed: RandomSeed) {
+        var generator = RandomGenerator(seed: seed)
+        scales = randomScales(count: d, range: scaleRange, generator: &generator)
+        shifts = randomSymmetric(count: d, magnitude: translation, generator: &generator)
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        let d = inputDimension
+        scales.withUnsafeBufferPointer { s in
+            shifts.withUnsafeBufferPointer { b in
+                for i in 0..<input.rows {
+                    let (x, y) = (input.row(i), output.row(i))
+                    for j in 0..<d { y[j] = s[j] * x[j] + b[j] }
+                }
+            }
+        }
+    }
+}
+
+/// Padding: `p` constant dimensions appended after the representation (`y = [x, c]`).
+/// The constants carry no information, so utility is untouched, but the output
+/// dimension and layout differ from the encoder's.
+public struct PadTransform: RepresentationTransform {
+    /// The appended constants (representation units).
+    public let constants: [Float]
+    public let inputDimension: Int
+    public var outputDimension: Int { inputDimension + constants.count }
+    public var byteCount: Int { constants.count * 4 }
+
+    /// Derives `count` constants uniform in `[-magnitude, magnitude]` from `seed`.
+    public init(dimension d: Int, count: Int, magnitude: Float, seed: RandomSeed) {
+        var generator = RandomGenerator(seed: seed)
+        inputDimension = d
+        constants = randomSymmetric(count: count, magnitude: magnitude, generator: &generator)
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        let d = inputDimension
+        constants.withUnsafeBufferPointer { c in
+            for i in 0..<input.rows {
+                let y = output.row(i).baseAddress!
+                if d > 0 { y.update(from: input.row(i).baseAddress!, count: d) }
+                if !c.isEmpty { (y + d).update(from: c.baseAddress!, count: c.count) }
+            }
+        }
+    }
+}
+
+/// A gather `y_j = x[source_j]` where `source_j < 0` means "the constant `constants[-source_j - 1]`".
+/// Shuffle and add-constants are both expressed with it.
+struct GatherMap: Sendable {
+    let sources: [Int32]
+    let constants: [Float]
+
+    func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        let m = sources.count
+        sources.withUnsafeBufferPointer { src in
+            constants.withUnsafeBufferPointer { c in
+                for i in 0..<input.rows {
+                    let (x, y) = (input.row(i), output.row(i))
+                    for j in 0..<m {
+                        let s = Int(src[j])
+                        y[j] = s >= 0 ? x[s] : c[-s - 1]
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Constants inserted at random positions: the output has `d + p` dimensions, `p` of them
+/// (at secret positions) constants, the rest the representation in its original order.
+public struct AddConstantsTransform: RepresentationTransform {
+    let map: GatherMap
+    public let inputDimension: Int
+    public var outputDimension: Int { map.sources.count }
+    public var byteCount: Int { map.sources.count * 4 + map.constants.count * 4 }
+    /// Output positions holding constants, ascending.
+    public var constantPositions: [Int] { map.sources.indices.filter { map.sources[$0] < 0 } }
+
+    /// Derives positions and constants (uniform in `[-magnitude, magnitude]`) from `seed`.
+    public init(dimension d: Int, count: Int, magnitude: Float, seed: RandomSeed) {
+        var generator = RandomGenerator(seed: seed)
+        let constants = randomSymmetric(count: count, magnitude: magnitude, generator: &generator)
+        // Choose which of the d + p output slots hold constants: a random subset of size p.
+        var slots = Array(0..<(d + count))
+        slots.shuffle(using: &generator)
+        var isConstant = [Bool](repeating: false, count: d + count)
+        for s in slots.prefix(count) { isConstant[s] = true }
+        var sources = [Int32]()
+        sources.reserveCapacity(d + count)
+        var (next, nextConstant) = (0, 0)
+        for slot in 0..<(d + count) {
+            if isConstant[slot] {
+                nextConstant += 1
+                sources.append(Int32(-nextConstant))
+            } else {
+                sources.append(Int32(next))
+                next += 1
+            }
+        }
+        inputDimension = d
+        map = GatherMap(sources: sources, constants: constants)
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        map.apply(input, into: output)
+    }
+}
+
+/// A secret permutation of the dimensions: `y_j = x[π(j)]`.
+public struct ShuffleTransform: RepresentationTransform {
+    let map: GatherMap
+    public var inputDimension: Int { map.sources.count }
+    public var outputDimension: Int { map.sources.count }
+    public var byteCount: Int { map.sources.count * 4 }
+    /// The permutation `π`: output dimension `j` is input dimension `permutation[j]`.
+    public var permutation: [Int] { map.sources.map(Int.init) }
+
+    /// Derives a uniformly random permutation from `seed`.
+    public init(dimension d: Int, seed: RandomSeed) {
+        var generator = RandomGenerator(seed: seed)
+        var p = (0..<d).map(Int32.init)
+        p.shuffle(using: &generator)
+        map = GatherMap(sources: p, constants: [])
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        map.apply(input, into: output)
+    }
+}
+
+/// The binary transform: `m` random hyperplanes through a centre, output bit `j` (as 0 or 1)
+/// is whether the representation lies above hyperplane `j`. A longer output keeps more of
+/// the representation's geometry (angles are preserved in expectation); computed with one GEMM.
+public struct BinaryTransform: RepresentationTransform {
+    /// `d x m` hyperplane normals.
+    public let normals: Matrix
+    /// `m` thresholds (`centre · normal_j`).
+    public let thresholds: [Float]
+    public var inputDimension: Int { normals.rows }
+    public var outputDimension: Int { normals.columns }
+    public var byteCount: Int { normals.elements.count * 4 + thresholds.count * 4 }
+
+    /// Derives `outputDimension` Gaussian hyperplanes through `centre` (the origin if nil) from `seed`.
+    public init(dimension d: Int, outputDimension m: Int, centre: [Float]?, seed: RandomSeed) {
+        var generator = RandomGenerator(seed: seed)
+        var n = Matrix(rows: d, columns: m)
+        n.withUnsafeMutableBufferPointer { generator.fillGaussian($0) }
+        normals = n
+        if let centre {
+            thresholds = Matrix.product(Matrix(rows: 1, columns: d, elements: centre), n).elements
+        } else {
+            thresholds = [Float](repeating: 0, count: m)
+        }
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        normals.withView { gemm(input, .none, $0, .none, into: output) }
+        let m = outputDimension
+        thresholds.withUnsafeBufferPointer { t in
+            for i in 0..<output.rows {
+                let y = output.row(i)
+                for j in 0..<m { y[j] = y[j] > t[j] ? 1 : 0 }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Numerics
+
+/// Block 3 of B4B: a utility-preserving map applied to one account's representations,
+/// different for every account, so that answers from several (sybil) accounts cannot be
+/// pooled without first learning a remapping between them.
+///
+/// Implementations are immutable once derived and safe to share between threads.
+public protocol RepresentationTransform: Sendable {
+    /// Dimension of the rows it accepts.
+    var inputDimension: Int { get }
+    /// Dimension of the rows it produces.
+    var outputDimension: Int { get }
+    /// Transforms a batch: `input` is `B x inputDimension`, `output` is `B x outputDimension`
+    /// (distinct memory).
+    func apply(_ input: MatrixView, into output: MutableMatrixView)
+    /// Approximate memory held by the transform's parameters, in bytes (for cache accounting).
+    var byteCount: Int { get }
+}
+
+extension RepresentationTransform {
+    /// Transforms a batch into a new matrix.
+    public func apply(_ input: Matrix) -> Matrix {
+        var output = Matrix(rows: input.rows, columns: outputDimension)
+        input.withView { i in output.withMutableView { apply(i, into: $0) } }
+        return output
+    }
+
+    @inlinable
+    func checkShapes(_ input: MatrixView, _ output: MutableMatrixView) {
+        precondition(input.columns == inputDimension, "\(Self.self): input has \(input.columns) columns, expected \(inputDimension)")
+        precondition(output.columns == outputDimension, "\(Self.self): output has \(output.columns) columns, expected \(outputDimension)")
+        precondition(output.rows == input.rows, "\(Self.self): \(input.rows) input rows but \(output.rows) output rows")
+    }
+}
+
+/// Transforms applied one after the other (the paper's compositions, e.g. affine + pad + shuffle).
+public struct TransformPipeline: RepresentationTransform {
+    /// The stages, applied first to last.
+    public let stages: [any RepresentationTransform]
+    public let inputDimension: Int
+    public let outputDimension: Int
+
+    /// A pipeline over `stages` (each stage's input dimension must be the previous one's output).
+    public init(stages: [any RepresentationTransform], inputDimension: Int) {
+        var d = inputDimension
+        for (i, s) in stages.enumerated() {
+            precondition(s.inputDimension == d, "stage \(i) accepts \(s.inputDimension) columns, previous stage gives \(d)")
+            d = s.outputDimension
+        }
+        self.stages = stages
+        self.inputDimension = inputDimension
+        self.outputDimension = d
+    }
+
+    public var byteCount: Int { stages.reduce(0) { $0 + $1.byteCount } }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        switch stages.count {
+        case 0:
+            output.copy(from: input)
+        case 1:
+            stages[0].apply(input, into: output)
+        default:
+            // Two ping-pong scratch matrices, allocated once per batch.
+            var current = Matrix(input)
+            for stage in stages.dropLast() {
+                var next = Matrix(rows: input.rows, columns: stage.outputDimension)
+                current.withView { c in next.withMutableView { stage.apply(c, into: $0) } }
+                current = next
+            }
+            current.withView { stages[stages.count - 1].apply($0, into: output) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import CBLASShim
+
+/// General matrix multiply on row-major views: `C = alpha * op(A) * op(B) + beta * C`.
+///
+/// One call to OpenBLAS `cblas_sgemm`. `op(X)` is `X` or its transpose; shapes must
+/// satisfy `op(A): m x k`, `op(B): k x n`, `C: m x n` (checked; a mismatch is a
+/// programmer error and traps with the shapes in the message). `C` must not overlap
+/// `A` or `B`. With `beta == 0` the previous contents of `C` are ignored (NaN included).
+///
+/// - Complexity: `2 * m * n * k` floating-point operations.
+@inlinable
+public func gemm(
+    _ a: MatrixView, _ transA: Transpose = .none,
+    _ b: MatrixView, _ transB: Transpose = .none,
+    into c: MutableMatrixView,
+    alpha: Float = 1, beta: Float = 0
+) {
+    let (m, k) = a.shape(transA)
+    let (kb, n) = b.shape(transB)
+    precondition(k == kb, "gemm: op(A) is \(m) x \(k) but op(B) is \(kb) x \(n)")
+    precondition(c.rows == m && c.columns == n, "gemm: result is \(c.rows) x \(c.columns), expected \(m) x \(n)")
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        // BLAS leaves C scaled by beta; make the empty-sum case explicit.
+        if beta == 0 { c.fill(0) } else { for i in 0..<m { for j in 0..<n { c[i, j] *= beta } } }
+        return
+    }
+    cblas_sgemm(
+        CblasRowMajor, transA.cblas, transB.cblas,
+        blasint(m), blasint(n), blasint(k),
+        alpha, a.start, blasint(a.rowStride),
+        b.start, blasint(b.rowStride),
+        beta, c.start, blasint(c.rowStride))
+}
+
+extension Matrix {
+    /// `a * b` as a new matrix (one GEMM).
+    public static func product(_ a: Matrix, _ b: Matrix) -> Matrix {
+        product(a, .none, b, .none)
+    }
+
+    /// `op(a) * b` as a new matrix (one GEMM).
+    public static func product(_ a: Matrix, _ transA: Transpose, _ b: Matrix) -> Matrix {
+        product(a, transA, b, .none)
+    }
+
+    /// `op(a) * op(b)` as a new matrix (one GEMM).
+    public static func product(_ a: Matrix, _ transA: Transpose, _ b: Matrix, _ transB: Transpose) -> Matrix {
+        let m = transA == .none ? a.rows : a.columns
+        let n = transB == .none ? b.columns : b.rows
+        var c = Matrix(rows: m, columns: n)
+        a.withView { av in
+            b.withView { bv in
+                c.withMutableView { gemm(av, transA, bv, transB, into: $0) }
+            }
+        }
+        return c
+    }
+}

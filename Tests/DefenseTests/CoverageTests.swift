@@ -1,0 +1,104 @@
+import Defense
+import Numerics
+import Testing
+import TestSupport
+
+@Suite("Block 1: LSH buckets and occupancy")
+struct CoverageTests {
+    @Test("Bucket ids equal numpy's reference definition (sign of x·P against the threshold, bit j = hyperplane j)",
+          arguments: ["origin", "centred"])
+    func bucketIDsMatchNumpy(_ variant: String) throws {
+        let normals = try Fixture.load("lsh_normals.npy").matrix
+        let batch = try Fixture.load("lsh_batch.npy").matrix
+        let thresholds = try Fixture.load("lsh_\(variant)_thresholds.npy").floats
+        let expected = try Fixture.load("lsh_\(variant)_ids.npy").ints
+        let distinct = try Fixture.load("lsh_\(variant)_distinct.npy").ints
+        let hasher = RandomProjectionLSH(normals: normals, thresholds: thresholds, hashBits: 12, tableCount: 2)
+        let ids = bucketIDs(hasher, batch)
+        let mismatches = zip(ids, expected).enumerated().filter { Int($0.element.0) != $0.element.1 }
+        #expect(mismatches.isEmpty, "first mismatch: \(mismatches.first.map { "row \($0.offset / 2) table \($0.offset % 2): \($0.element.0) vs \($0.element.1)" } ?? "")")
+
+        var occupancy = Occupancy(hashBits: 12, tableCount: 2)
+        for i in 0..<batch.rows { for t in 0..<2 { occupancy.insert(bucket: ids[i * 2 + t], table: t) } }
+        #expect(occupancy.occupiedCount(table: 0) == distinct[0])
+        #expect(occupancy.occupiedCount(table: 1) == distinct[1])
+        #expect(occupancy.coverage == Double(distinct[0] + distinct[1]) / Double(2 * 4096))
+    }
+
+    @Test("Bucket ids do not depend on batching, even for rows on a hyperplane to within rounding")
+    func batchingDoesNotChangeBuckets() {
+        let d = 300
+        let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, seed: RandomSeed(9, 9, 9, 9))
+        var rows = gaussianMatrix(rows: 400, columns: d, seed: 21)
+        // Project every other row onto one of the hyperplanes: x·p is then zero up to rounding,
+        // exactly where a GEMM of another shape could round to the other side.
+        for i in stride(from: 0, to: 400, by: 2) {
+            let j = (i / 2) % 12
+            var (dot, pp) = (0.0, 0.0)
+            for c in 0..<d { dot += Double(rows[i, c]) * Double(hasher.normals[c, j]); pp += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
+            for c in 0..<d { rows[i, c] -= Float(dot / pp) * hasher.normals[c, j] }
+        }
+        let whole = bucketIDs(hasher, rows)
+        var pieces: [UInt32] = []
+        var start = 0
+        for size in [1, 3, 64, 7, 200, 1, 124] {
+            pieces += bucketIDs(hasher, rows.rows(start ..< start + size).copy())
+            start += size
+        }
+        #expect(start == 400)
+        #expect(whole == pieces)
+        let singles = (0..<400).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }
+        #expect(whole == singles)
+    }
+
+    @Test("Occupancy counts, union and persistence round trip")
+    func occupancy() throws {
+        var a = Occupancy(hashBits: 4, tableCount: 2)
+        let first = a.insert(bucket: 3, table: 0)
+        let second = a.insert(bucket: 3, table: 0)
+        #expect(first && !second)
+        a.insert(bucket: 15, table: 1)
+        #expect(a.coverage == 2.0 / 32)
+        var b = Occupancy(hashBits: 4, tableCount: 2)
+        b.insert(bucket: 4, table: 0)
+        b.insert(bucket: 15, table: 1)
+        a.formUnion(b)
+        #expect(a.occupiedCount(table: 0) == 2 && a.occupiedCount(table: 1) == 1)
+        #expect(a.contains(bucket: 4, table: 0) && !a.contains(bucket: 4, table: 1))
+        let restored = try Occupancy(hashBits: 4, tableCount: 2, rawWords: a.rawWords)
+        #expect(restored == a)
+        #expect(throws: OccupancyError.self) { try Occupancy(hashBits: 12, tableCount: 1, rawWords: [0, 1]) }
+        #expect(throws: OccupancyError.self) { try Occupancy(hashBits: 4, tableCount: 1, rawWords: [1 << 20]) }
+    }
+
+    @Test("A principal hasher puts each threshold at the median of the sample's projections")
+    func principalHasher() throws {
+        // Anisotropic sample: a large common offset plus a few strong directions.
+        var sample = gaussianMatrix(rows: 801, columns: 40, seed: 31, scale: 0.05)
+        for i in 0..<801 { for j in 0..<40 { sample[i, j] += 1 + (j < 4 ? Float(4 - j) * sample[i, j] * 20 : 0) } }
+        let fitted = try FittedProjection.principal(sample: sample, hashBits: 6, tableCount: 2, seed: RandomSeed(1, 2, 3, 4))
+        let hasher = RandomProjectionLSH(fitted)
+        let ids = bucketIDs(hasher, sample)
+        for t in 0..<2 {
+            for j in 0..<6 {
+                let above = (0..<801).filter { ids[$0 * 2 + t] & (1 << UInt32(j)) != 0 }.count
+                // 400 rows lie strictly above the median; the median row itself lies on the
+                // threshold up to rounding of its float projection, so it may count either way.
+                #expect((400...401).contains(above), "table \(t) bit \(j): \(above) of 801 above the median")
+            }
+        }
+        // Table 0's hyperplanes are orthonormal principal directions; the first is the strongest axis.
+        let first = (0..<40).map { hasher.normals[$0, 0] }
+        #expect(abs(first[0]) > 0.9, "first principal direction \(first.prefix(4))")
+    }
+}
+
+/// Bucket ids of a whole matrix through the public batch API.
+func bucketIDs(_ hasher: RandomProjectionLSH, _ batch: Matrix) -> [UInt32] {
+    var ids = [UInt32](repeating: 0, count: batch.rows * hasher.tableCount)
+    let norms = (0..<batch.rows).map { i in batch.row(i).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
+    batch.withView { v in
+        norms.withUnsafeBufferPointer { n in ids.withUnsafeMutableBufferPointer { hasher.bucketIDs(v, rowNorms: n, into: $0) } }
+    }
+    return ids
+}

@@ -1,0 +1,156 @@
+import Defense
+import Numerics
+import Testing
+import TestSupport
+
+@Suite("The protect façade")
+struct ProtectTests {
+    @Test("Batch invariance: one batch of 3000 or many smaller ones give the same buckets, sigmas and answers")
+    func batchInvariance() throws {
+        var configuration = smallConfiguration(dimension: 128, cost: .exponential(ExponentialCost(lambda: 1e-4, alpha: 1, beta: 0.5)))
+        configuration.hashBits = 10
+        let rows = spreadQueries(count: 3000, dimension: 128, seed: 41)
+        let whole = try B4BDefense(configuration: configuration, secret: testSecret)
+        let pieces = try B4BDefense(configuration: configuration, secret: testSecret)
+        let one = try whole.protect(rows, user: "u")
+        var coverage: [Double] = [], sigma: [Float] = [], answers: [Float] = []
+        var start = 0
+        var size = 1
+        while start < 3000 {
+            let end = min(3000, start + size)
+            let part = try pieces.protect(rows.rows(start..<end).copy(), user: "u")
+            coverage += part.coverage
+            sigma += part.sigma
+            answers += part.representations.elements
+            start = end
+            size = size % 97 + 13  // irregular batch sizes 1, 14, 27, ...
+        }
+        #expect(one.coverage == coverage)
+        #expect(one.sigma == sigma)
+        #expect(one.sigma.last! > 0.05, "coverage should have made the noise substantial, sigma \(one.sigma.last!)")
+        let err = relativeFrobeniusError(one.representations, answers.map(Double.init))
+        #expect(err < 1e-5, "answers differ by \(err) (more than rounding)")
+        #expect(whole.exportOccupancy(of: "u") == pieces.exportOccupancy(of: "u"))
+    }
+
+    @Test("Each row's sigma counts the coverage including that row and every earlier one")
+    func sigmaIncludesRow() throws {
+        let configuration = smallConfiguration(transforms: [])
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        let rows = spreadQueries(count: 50, dimension: 64, seed: 42)
+        let out = try defense.protect(rows, user: "u")
+        #expect(out.coverage[0] == 1.0 / 4096)
+        #expect(zip(out.coverage, out.coverage.dropFirst()).allSatisfy { $0 <= $1 })
+        #expect(out.coverage.last! == defense.coverage(of: "u"))
+        for (c, s) in zip(out.coverage, out.sigma) { #expect(s == configuration.cost.sigma(coverage: c)) }
+    }
+
+    @Test("Repeated-query resistance: repeating a query returns the same noisy answer, so averaging removes nothing")
+    func repeatedQueries() throws {
+        let defense = try B4BDefense(configuration: smallConfiguration(transforms: [], cost: .constant(sigma: 0.5)), secret: testSecret)
+        let query = spreadQueries(count: 1, dimension: 64, seed: 43)
+        let first = try defense.protect(query, user: "u").representations
+        var sum = [Double](repeating: 0, count: 64)
+        let repeats = 200
+        for _ in 0..<repeats {
+            let again = try defense.protect(query, user: "u").representations
+            #expect(again == first)
+            for j in 0..<64 { sum[j] += Double(again[0, j]) }
+        }
+        // The average of the repeats is as far from the clean row as one answer is.
+        let meanError = (0..<64).map { sum[$0] / Double(repeats) - Double(query[0, $0]) }
+        let rms = (meanError.reduce(0) { $0 + $1 * $1 } / 64).squareRoot()
+        #expect(abs(rms - 0.5) < 0.15, "noise of the averaged answer has RMS \(rms), expected about sigma = 0.5")
+        // A different row, or another user, gets different noise.
+        var nudged = query
+        nudged[0, 5] = nudged[0, 5].nextUp
+        let other = try defense.protect(nudged, user: "u").representations
+        #expect(abs(other[0, 0] - first[0, 0]) > 1e-3)
+        let otherUser = try defense.protect(query, user: "v").representations
+        #expect(abs(otherUser[0, 0] - first[0, 0]) > 1e-3)
+    }
+
+    @Test("With the default parameters a legitimate-like user ends with far lower coverage and sigma than a stealing-like one")
+    func legitimateVersusThief() throws {
+        let defense = try B4BDefense(configuration: DefenseConfiguration(), secret: testSecret)
+        let d = defense.configuration.dimension
+        let (legit, _) = clusteredQueries(count: 2000, dimension: d, clusters: 3, spread: 0.3, seed: 44)
+        let thief = spreadQueries(count: 2000, dimension: d, seed: 45)
+        var legitSigma: Float = 0, thiefSigma: Float = 0
+        for start in stride(from: 0, to: 2000, by: 250) {
+            legitSigma = try defense.protect(legit.rows(start ..< start + 250).copy(), user: "legit").sigma.last!
+            thiefSigma = try defense.protect(thief.rows(start ..< start + 250).copy(), user: "thief").sigma.last!
+        }
+        let (cl, ct) = (defense.coverage(of: "legit"), defense.coverage(of: "thief"))
+        #expect(ct > 0.3, "thief coverage \(ct)")
+        #expect(cl < ct / 3, "legit coverage \(cl) vs thief \(ct)")
+        #expect(legitSigma < thiefSigma / 100, "legit sigma \(legitSigma) vs thief \(thiefSigma)")
+    }
+
+    @Test("Every bad input throws its error and leaves the user's state unchanged")
+    func badInputs() throws {
+        var configuration = smallConfiguration()
+        configuration.maxBatchRows = 100
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        _ = try defense.protect(spreadQueries(count: 10, dimension: 64, seed: 46), user: "u")
+        let before = defense.exportOccupancy(of: "u")
+        let good = spreadQueries(count: 20, dimension: 64, seed: 47)
+        var withNaN = good
+        withNaN[13, 7] = .nan
+        var withInf = good
+        withInf[19, 63] = -.infinity
+        let cases: [(Matrix, String, ProtectError.Code)] = [
+            (spreadQueries(count: 5, dimension: 63, seed: 48), "u", .wrongDimension),
+            (spreadQueries(count: 5, dimension: 65, seed: 48), "u", .wrongDimension),
+            (withNaN, "u", .nonFinite),
+            (withInf, "u", .nonFinite),
+            (Matrix(rows: 0, columns: 64), "u", .emptyBatch),
+            (spreadQueries(count: 101, dimension: 64, seed: 49), "u", .batchTooLarge),
+            (good, "", .invalidUser),
+        ]
+        for (batch, user, code) in cases {
+            #expect { try defense.protect(batch, user: user) } throws: { ($0 as? ProtectError)?.code == code }
+            #expect(defense.exportOccupancy(of: "u") == before, "state changed after \(code)")
+        }
+        #expect(defense.userCount == 1)
+        // The messages name the problem.
+        #expect { try defense.protect(withNaN, user: "u") } throws: {
+            ($0 as? ProtectError)?.message.contains("row 13, column 7") == true
+        }
+        #expect { try defense.protect(spreadQueries(count: 2, dimension: 63, seed: 1), user: "u") } throws: {
+            let message = ($0 as? ProtectError)?.message ?? ""
+            return message.contains("63") && message.contains("64")
+        }
+    }
+
+    @Test("Finite but huge values are accepted (no overflow in the norm) and hashed")
+    func hugeValues() throws {
+        let defense = try B4BDefense(configuration: smallConfiguration(transforms: [], cost: .none), secret: testSecret)
+        var batch = spreadQueries(count: 2, dimension: 64, seed: 50)
+        for j in 0..<64 { batch[1, j] *= 3e37 }
+        let out = try defense.protect(batch, user: "u")
+        #expect(out.representations == batch)
+    }
+
+    @Test("State export and import: round trip, merge keeps both, a foreign hasher is refused")
+    func exportImport() throws {
+        let configuration = smallConfiguration()
+        let a = try B4BDefense(configuration: configuration, secret: testSecret)
+        _ = try a.protect(spreadQueries(count: 200, dimension: 64, seed: 51), user: "u")
+        let snapshot = a.exportOccupancy(of: "u")
+        let b = try B4BDefense(configuration: configuration, secret: testSecret)
+        _ = try b.protect(spreadQueries(count: 100, dimension: 64, seed: 52), user: "u")
+        let beforeMerge = b.coverage(of: "u")
+        try b.importOccupancy(snapshot, for: "u", mode: .merge)
+        #expect(b.coverage(of: "u") > max(beforeMerge, a.coverage(of: "u")))
+        try b.importOccupancy(snapshot, for: "u", mode: .replace)
+        #expect(b.exportOccupancy(of: "u") == snapshot)
+        // The same configuration under another secret hashes differently: refuse its snapshots.
+        let c = try B4BDefense(configuration: configuration, secret: try ServerSecret(bytes: Array(repeating: 1, count: 32)))
+        #expect(throws: OccupancyError.self) { try c.importOccupancy(snapshot, for: "u") }
+        #expect(c.coverage(of: "u") == 0)
+        let truncated = OccupancySnapshot(hasherFingerprint: snapshot.hasherFingerprint, hashBits: 12, tableCount: 1, words: Array(snapshot.words.dropLast()))
+        #expect(throws: OccupancyError.self) { try b.importOccupancy(truncated, for: "u") }
+        #expect(b.exportOccupancy(of: "u") == snapshot)
+    }
+}

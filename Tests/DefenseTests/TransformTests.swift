@@ -1,0 +1,79 @@
+import Defense
+import Numerics
+import Testing
+import TestSupport
+
+let allTransformPipelines: [[TransformKind]] = [
+    [.affine()], [.scaleShift()], [.pad(count: 16)], [.addConstants(count: 16)], [.shuffle], [.binary(outputDimension: 1024)],
+    [.affine(), .pad(count: 8), .shuffle],
+]
+
+@Suite("Block 3: per-user transforms")
+struct TransformTests {
+    @Test("Two users get different transforms; a fresh instance with the same secret gives the same; another secret another",
+          arguments: allTransformPipelines)
+    func perUser(_ transforms: [TransformKind]) throws {
+        let configuration = smallConfiguration(transforms: transforms, cost: .none)
+        let rows = spreadQueries(count: 8, dimension: 64, seed: 61)
+        let a = try B4BDefense(configuration: configuration, secret: testSecret)
+        let fresh = try B4BDefense(configuration: configuration, secret: testSecret)
+        let otherSecret = try B4BDefense(configuration: configuration, secret: try ServerSecret(bytes: Array(repeating: 3, count: 32)))
+        let alice = try a.protect(rows, user: "alice").representations
+        #expect(alice.columns == configuration.outputDimension)
+        #expect(try a.protect(rows, user: "bob").representations != alice)
+        #expect(try fresh.protect(rows, user: "alice").representations == alice)
+        #expect(try otherSecret.protect(rows, user: "alice").representations != alice)
+    }
+
+    @Test("Utility: a least-squares classifier on transformed clusters is as accurate as on raw ones (within 0.5 points)",
+          arguments: allTransformPipelines)
+    func utility(_ transforms: [TransformKind]) throws {
+        let (train, trainLabels) = clusteredQueries(count: 2000, dimension: 64, clusters: 10, spread: 0.9, seed: 62)
+        let (test, testLabels) = clusteredQueries(count: 1000, dimension: 64, clusters: 10, spread: 0.9, seed: 62)
+        let rawAccuracy = try leastSquaresAccuracy(train, trainLabels, test, testLabels)
+        let defense = try B4BDefense(configuration: smallConfiguration(transforms: transforms, cost: .none), secret: testSecret)
+        let pipeline = defense.transform(for: "user")
+        let accuracy = try leastSquaresAccuracy(pipeline.apply(train), trainLabels, pipeline.apply(test), testLabels)
+        #expect(rawAccuracy > 0.9, "raw accuracy \(rawAccuracy): the clusters should be well separated")
+        #expect(abs(accuracy - rawAccuracy) <= 0.005, "\(transforms.map(\.name)): \(accuracy) vs raw \(rawAccuracy)")
+    }
+
+    @Test("The dense affine transform is well conditioned: singular values within the configured scale range")
+    func affineConditioning() throws {
+        let t = AffineTransform(dimension: 48, scaleRange: 0.5...2, translation: 1, seed: RandomSeed(5, 6, 7, 8))
+        let gram = Matrix.product(t.matrix, .transpose, t.matrix)
+        let eigen = try SymmetricEigenDecomposition(gram)
+        let (lo, hi) = (eigen.values.first!.squareRoot(), eigen.values.last!.squareRoot())
+        #expect(lo >= 0.5 - 1e-3 && hi <= 2 + 1e-3, "singular values in \(lo)...\(hi)")
+        #expect(t.translation.allSatisfy { abs($0) <= 1 })
+    }
+
+    @Test("Shuffle is a permutation; add-constants keeps the input in order around its constants")
+    func structure() {
+        let s = ShuffleTransform(dimension: 50, seed: RandomSeed(1, 1, 1, 1))
+        #expect(s.permutation.sorted() == Array(0..<50))
+        #expect(s.permutation != Array(0..<50))
+        let a = AddConstantsTransform(dimension: 10, count: 5, magnitude: 1, seed: RandomSeed(2, 2, 2, 2))
+        let x = Matrix(rows: 1, columns: 10) { _, j in Float(j + 100) }
+        let y = a.apply(x)
+        let kept = (0..<15).filter { !a.constantPositions.contains($0) }.map { y[0, $0] }
+        #expect(kept == (0..<10).map { Float($0 + 100) })
+        #expect(a.constantPositions.count == 5)
+    }
+}
+
+/// Test accuracy of a least-squares one-vs-all linear classifier with a bias column.
+func leastSquaresAccuracy(_ train: Matrix, _ trainLabels: [Int], _ test: Matrix, _ testLabels: [Int]) throws -> Double {
+    let classes = (trainLabels.max() ?? 0) + 1
+    func withBias(_ m: Matrix) -> Matrix { Matrix(rows: m.rows, columns: m.columns + 1) { i, j in j < m.columns ? m[i, j] : 1 } }
+    let x = withBias(train)
+    let y = Matrix(rows: train.rows, columns: classes) { i, c in trainLabels[i] == c ? 1 : 0 }
+    let w = try leastSquares(x, y, method: .svd()).solution
+    let scores = Matrix.product(withBias(test), w)
+    var correct = 0
+    for i in 0..<test.rows {
+        let predicted = (0..<classes).max { scores[i, $0] < scores[i, $1] }!
+        if predicted == testLabels[i] { correct += 1 }
+    }
+    return Double(correct) / Double(test.rows)
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The project's two entry points (see README):
+#   bash dev.sh demo   install what is missing, build, run the end-to-end demo
+#   bash dev.sh test   install what is missing, build once (release, warnings checked), run every test
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+for pkg in libopenblas-dev liblapacke-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "==> installing ${need_apt[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
+fi
+
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+
+case "${1:-}" in
+demo)
+    shift
+    echo "==> building b4b (release; the first build takes a few minutes)"
+    if ! swift build -c release --product b4b >"$build_log" 2>&1; then
+        cat "$build_log"
+        exit 1
+    fi
+    exec "$(swift build -c release --show-bin-path)/b4b" demo "$@"
+    ;;
+test)
+    shift
+    echo "==> building (release, with tests)"
+    if ! swift build -c release --build-tests >"$build_log" 2>&1; then
+        cat "$build_log"
+        exit 1
+    fi
+    # The project's own code must build without warnings (dependencies' warnings are theirs).
+    if grep -E "^$(pwd)/(Sources|Tests|Benchmarks)/.*warning:" "$build_log"; then
+        echo "FAIL: the release build has warnings in the project's own code (above)"
+        exit 1
+    fi
+    echo "==> release build clean (no warnings in Sources/, Tests/, Benchmarks/)"
+    echo "==> running tests"
+    swift test -c release --skip-build "$@"
+    ;;
+*)
+    echo "usage: bash dev.sh demo [demo options] | bash dev.sh test [swift test options]" >&2
+    exit 2
+    ;;
+esac
