@@ -102,8 +102,10 @@ public final class B4BDefense: Sendable {
                 for j in 0..<d { s += (row[j] / 1e19) * (row[j] / 1e19) }  // finite but huge: rescaled norm
                 norms[i] = Double(s).squareRoot() * 1e19
             } else {
-                // Float accumulation error is far below the slack the hasher needs; inflate slightly.
-                norms[i] = Double(s).squareRoot() * (1 + 1e-5)
+                // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact
+                // one; inflating by 2 d u keeps the norm an upper bound, as the hasher's
+                // rounding bound requires.
+                norms[i] = (Double(s) * (1 + 2 * Double(d) * Double(Float.ulpOfOne))).squareRoot()
             }
         }
 
@@ -185,6 +187,9 @@ public final class B4BDefense: Sendable {
 
     /// Number of accounts with state.
     public var userCount: Int { accounts.count }
+
+    /// Number of users whose derived transforms are currently cached.
+    public var cachedTransformCount: Int { materials.count }
 
     /// Every user with state (unordered).
     public var users: [String] { accounts.users }

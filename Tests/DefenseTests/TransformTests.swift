@@ -48,6 +48,20 @@ struct TransformTests {
         #expect(t.translation.allSatisfy { abs($0) <= 1 })
     }
 
+    @Test("Derived transforms are cached within the budget; a zero budget caches nothing and changes no answer")
+    func cache() throws {
+        var configuration = smallConfiguration(transforms: [.scaleShift(), .shuffle])
+        let rows = spreadQueries(count: 4, dimension: 64, seed: 63)
+        let cached = try B4BDefense(configuration: configuration, secret: testSecret)
+        configuration.transformCacheBytes = 0
+        let uncached = try B4BDefense(configuration: configuration, secret: testSecret)
+        for user in ["a", "b", "c"] {
+            #expect(try cached.protect(rows, user: user).representations == (try uncached.protect(rows, user: user).representations))
+        }
+        #expect(cached.cachedTransformCount == 3)
+        #expect(uncached.cachedTransformCount == 0)
+    }
+
     @Test("Shuffle is a permutation; add-constants keeps the input in order around its constants")
     func structure() {
         let s = ShuffleTransform(dimension: 50, seed: RandomSeed(1, 1, 1, 1))

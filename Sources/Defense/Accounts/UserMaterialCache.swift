@@ -13,8 +13,10 @@ struct UserMaterial: Sendable {
 ///
 /// Derivation happens outside any lock (two threads deriving the same cold user both do
 /// the work and agree on the result), so a cold user never blocks other users.
-/// Each shard keeps at most `capacityBytes / shardCount` bytes and evicts its least
-/// recently used entries beyond that.
+/// Each shard keeps at most `capacityBytes / shardCount` bytes, evicting its least
+/// recently used entries beyond that, but always keeps its most recent entry when the
+/// capacity is not zero (so a single large dense transform is cached even when it exceeds
+/// a shard's share; the cache then holds at most one entry per shard).
 final class UserMaterialCache: Sendable {
     private struct Entry {
         let material: UserMaterial
@@ -34,9 +36,11 @@ final class UserMaterialCache: Sendable {
     private static let shardCount = 16
     private let shards: [Shard]
     private let shardCapacity: Int
+    private let capacity: Int
 
     init(capacityBytes: Int) {
         shards = (0..<Self.shardCount).map { _ in Shard() }
+        capacity = capacityBytes
         shardCapacity = capacityBytes / Self.shardCount
     }
 
@@ -57,7 +61,7 @@ final class UserMaterialCache: Sendable {
         if let hit { return hit }
         let fresh = derive()
         let size = fresh.byteCount
-        guard size <= shardCapacity else { return fresh }
+        guard capacity > 0 else { return fresh }
         shard.state.withLock { s in
             if s.entries[user] != nil { return }
             while s.bytes + size > shardCapacity, let victim = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {

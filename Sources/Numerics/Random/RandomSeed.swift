@@ -94,11 +94,31 @@ internal func _mix64(_ x: UInt64) -> UInt64 {
     return z ^ (z &>> 31)
 }
 
-/// Lane-wise `_mix64` on eight 64-bit words.
+/// Folded multiply: the XOR of the high and low halves of the 128-bit product `a * b`. A strong
+/// one-multiply mixer (not bijective). Deliberately scalar: SSE2 has no 64-bit vector
+/// multiply, and a SplitMix64 loop gets auto-vectorised into slow emulated multiplies.
 @inlinable @inline(__always)
-internal func _mix64(_ x: SIMD8<UInt64>) -> SIMD8<UInt64> {
-    var z = x
-    z = (z ^ (z &>> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z &>> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z &>> 31)
+internal func _foldedMultiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    let product = a.multipliedFullWidth(by: b)
+    return product.high ^ product.low
+}
+
+/// Eight generator state words (one per lane) from two seed-derived words: a chain of folded
+/// multiplies, `w[0] = fold(a ^ G, m)`, `w[i + 1] = fold(w[i] ^ a, m)` with `m = b ^ K`.
+///
+/// Written as a serial chain on purpose: eight independent per-lane expressions get
+/// "SLP-vectorised" by LLVM into SSE2 code that shuttles every operand between vector and
+/// scalar registers for the 128-bit multiplies (measured 3x slower).
+@inlinable @inline(__always)
+internal func _laneWords(_ a: UInt64, _ b: UInt64) -> SIMD8<UInt64> {
+    let m = b ^ 0xA54F_F53A_5F1D_36F1
+    let w0 = _foldedMultiply(a ^ 0x9E37_79B9_7F4A_7C15, m)
+    let w1 = _foldedMultiply(w0 ^ a, m)
+    let w2 = _foldedMultiply(w1 ^ a, m)
+    let w3 = _foldedMultiply(w2 ^ a, m)
+    let w4 = _foldedMultiply(w3 ^ a, m)
+    let w5 = _foldedMultiply(w4 ^ a, m)
+    let w6 = _foldedMultiply(w5 ^ a, m)
+    let w7 = _foldedMultiply(w6 ^ a, m)
+    return SIMD8(w0, w1, w2, w3, w4, w5, w6, w7)
 }

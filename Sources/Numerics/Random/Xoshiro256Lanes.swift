@@ -76,31 +76,41 @@ internal struct _Xoshiro256PlusX4: Sendable {
         self.s3 = s3
     }
 
-    /// Advances every lane once; returns the four outputs. O(1), about 22 SSE2 instructions.
+    /// Advances every lane once; returns the four outputs. O(1), about 30 SSE2 instructions.
     @inlinable @inline(__always)
     internal mutating func step() -> SIMD4<UInt64> {
         let result = s0 &+ s3
-        let t = s1 &<< 17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = _rotateLeft45(s3)
+        let t = s1 &* (1 << 17)  // s1 << 17
+        s2 = _xor(s2, s0)
+        s3 = _xor(s3, s1)
+        s1 = _xor(s1, s2)
+        s0 = _xor(s0, s3)
+        s2 = _xor(s2, t)
+        s3 = _or(s3 &* (1 << 45), s3 &>> 19)  // rotate left by 45
         return result
     }
 }
 
-// A 64-bit lane rotation written with 32-bit lane shifts and a swap of the two 32-bit halves
-// of each lane. The obvious `(x &<< 45) | (x &>> 19)` is recognised by LLVM as a rotate, which
-// baseline x86_64 (SSE2) has no vector instruction for, and is then split into scalar `rol`s
-// (measured: a quarter of the Gaussian fill's time). Same result.
+// Code generation note. In this toolchain only `&+`, `&-`, `&*` and comparisons on integer SIMD
+// types are single vector operations in the IR; shifts and bitwise operators are per-lane
+// loops that LLVM must re-vectorise. For the xoshiro update that goes wrong in a loop: the
+// rotate `(x << 45) | (x >> 19)` is matched per lane as a scalar rotate, which SSE2 has no
+// vector form of, and it stays scalar (or becomes a shuffle mess): a quarter of the Gaussian
+// fill's time. Writing the left shift as a multiply by a power of two and XOR/OR through
+// `SIMDMask` (whose `.^`/`.|` are single vector operations) gives clean psllq/psrlq/por/pxor.
 
-/// Lane-wise rotate left by 45 bits (= swap the 32-bit halves, then rotate left by 13).
+/// Lane-wise XOR as one vector operation.
 @inlinable @inline(__always)
-internal func _rotateLeft45(_ x: SIMD4<UInt64>) -> SIMD4<UInt64> {
-    // low' = high << 13 | low >> 19, high' = low << 13 | high >> 19
-    let y = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    let swapped = SIMD8(y[1], y[0], y[3], y[2], y[5], y[4], y[7], y[6])  // one pshufd per register
-    return unsafeBitCast((swapped &<< 13) | (y &>> 19), to: SIMD4<UInt64>.self)
+internal func _xor(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD4<UInt64> {
+    typealias Mask = SIMDMask<SIMD4<Int64>>
+    return unsafeBitCast(
+        unsafeBitCast(a, to: Mask.self) .^ unsafeBitCast(b, to: Mask.self), to: SIMD4<UInt64>.self)
+}
+
+/// Lane-wise OR as one vector operation.
+@inlinable @inline(__always)
+internal func _or(_ a: SIMD4<UInt64>, _ b: SIMD4<UInt64>) -> SIMD4<UInt64> {
+    typealias Mask = SIMDMask<SIMD4<Int64>>
+    return unsafeBitCast(
+        unsafeBitCast(a, to: Mask.self) .| unsafeBitCast(b, to: Mask.self), to: SIMD4<UInt64>.self)
 }
