@@ -4,7 +4,7 @@
 //
 // Layers, each importing only the ones below it:
 //
-//   b4b (command line)
+//   b4b (command line), b4b-bench (benchmark)          Plots (SVG figures)
 //     └─ Defense     coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
 //          └─ Numerics   Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //               └─ CBLASShim  system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
@@ -15,7 +15,9 @@ let package = Package(
     products: [
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Defense", targets: ["Defense"]),
+        .library(name: "Plots", targets: ["Plots"]),
         .executable(name: "b4b", targets: ["b4b"]),
+        .executable(name: "b4b-bench", targets: ["b4b-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -43,6 +45,9 @@ let package = Package(
             dependencies: ["Numerics"]
         ),
 
+        // MARK: Reports
+        .target(name: "Plots"),
+
         // MARK: Command line
         .executableTarget(
             name: "b4b",
@@ -51,6 +56,18 @@ let package = Package(
                 "Numerics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // MARK: Benchmarks
+        .executableTarget(
+            name: "b4b-bench",
+            dependencies: [
+                "Defense",
+                "Numerics",
+                "Plots",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/b4b-bench"
         ),
 
         // MARK: Tests

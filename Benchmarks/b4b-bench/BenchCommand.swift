@@ -1,0 +1,137 @@
+import ArgumentParser
+import Defense
+import Foundation
+import Numerics
+import Plots
+
+/// `b4b-bench`: how many embeddings per second the defense sustains at each batch size,
+/// what it costs on top of the bare matrix multiply, and how it compares with NumPy.
+@main
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "b4b-bench",
+        abstract: "Throughput of the B4B defense vs batch size, against a bare sgemm and against NumPy.",
+        discussion: """
+            Every point runs a warm-up, then several timed repetitions on fresh generated unit-norm \
+            rows; throughput is the median over repetitions, latency percentiles are over all batch \
+            calls. Worker threads each call protect() for their own users with OpenBLAS set to one \
+            thread (the engine's threading model), so 'threads' is the number of concurrent callers. \
+            Ratios (to the bare sgemm of the same shape, to NumPy) are measured in the same run. \
+            Times on shared machines are noisy: compare ratios, not absolute numbers across runs.
+            """)
+
+    @Option(help: "Comma-separated batch sizes (rows per protect call).")
+    var batches: String = "1,4,16,64,256,1024,4096"
+
+    @Option(help: "Comma-separated representation dimensions.")
+    var dimensions: String = "2048,1536,384"
+
+    @Option(help: "Comma-separated numbers of concurrent worker threads.")
+    var threads: String = "1,2"
+
+    @Option(help: "Comma-separated stages: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var stages: String = Stage.allCases.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1).")
+    var users: String = "1,1000,100000"
+
+    @Option(help: "Users whose state is created to measure resident memory per user (0 skips).")
+    var memoryUsers: Int = 1_000_000
+
+    @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
+    var minRows: Int = 4096
+
+    @Option(help: "Timed repetitions per point.")
+    var repetitions: Int = 5
+
+    @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
+    var quick = false
+
+    @Flag(help: "Also run Benchmarks/numpy_pipeline.py with the same sweep and print the ratios.")
+    var numpy = false
+
+    @Option(help: "The NumPy counterpart script.")
+    var numpyScript: String = "Benchmarks/numpy_pipeline.py"
+
+    @Option(help: "Python interpreter for the NumPy comparison.")
+    var python: String = "python3"
+
+    @Option(help: "Write every figure as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count).")
+    var svg: String?
+
+    mutating func validate() throws {
+        if quick {
+            batches = "1,16,256"
+            dimensions = "2048"
+            minRows = 1024
+            repetitions = 3
+            users = "1,1000"
+            memoryUsers = 100_000
+        }
+        for (name, list) in [("--batches", batches), ("--dimensions", dimensions), ("--threads", threads), ("--users", users)] {
+            guard let values = parseList(list), !values.isEmpty, values.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("\(name) must be a comma-separated list of positive integers, got '\(list)'")
+            }
+        }
+        for s in stages.split(separator: ",") where Stage(rawValue: String(s)) == nil {
+            throw ValidationError("unknown stage '\(s)'; known: \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard minRows >= 1 else { throw ValidationError("--min-rows must be at least 1") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
+    }
+
+    func run() throws {
+        BLASThreads.set(1)
+        let plan = BenchmarkPlan(
+            batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
+            stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
+            users: parseList(users)!, minRows: minRows, repetitions: repetitions)
+        var report = BenchmarkReport(machine: MachineInfo.current())
+        print(report.machine.markdown)
+
+        var numpyResults: NumPyResults?
+        if numpy {
+            numpyResults = try NumPyResults.run(script: numpyScript, python: python, plan: plan, quick: quick)
+            print("NumPy \(numpyResults!.version) (\(numpyResults!.blas)) measured.\n")
+        }
+
+        let runner = BenchmarkRunner(plan: plan)
+        report.results = runner.runSweep(progress: { print($0) })
+        report.userSweep = runner.runUserSweep(progress: { print($0) })
+        report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
+        if memoryUsers > 0 {
+            report.memory = runner.measureMemory(users: memoryUsers, dimension: plan.dimensions[0])
+        }
+        if let numpyResults { report.attach(numpyResults) }
+
+        print(report.markdown())
+        if let json {
+            try report.jsonData().write(to: URL(fileURLWithPath: json))
+            print("JSON written to \(json)")
+        }
+        if let svg {
+            for file in try report.writeFigures(prefix: svg) { print("SVG written to \(file)") }
+        }
+    }
+}
+
+/// Parses "1,2,3" into integers (nil on any bad element).
+func parseList(_ s: String) -> [Int]? {
+    let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    return parts.contains(where: { $0 == nil }) ? nil : parts.map { $0! }
+}
+
+/// What to sweep.
+struct BenchmarkPlan: Sendable {
+    var batches: [Int]
+    var dimensions: [Int]
+    var threads: [Int]
+    var stages: [Stage]
+    var users: [Int]
+    var minRows: Int
+    var repetitions: Int
+}

@@ -1,0 +1,251 @@
+import Defense
+import Dispatch
+import Foundation
+import Numerics
+
+/// One measured point of the sweep.
+struct ResultRow: Codable, Sendable {
+    var stage: String
+    var dimension: Int
+    var batch: Int
+    var threads: Int
+    var users: Int
+    var measurement: Measurement
+    /// Useful GFLOP/s of the stage's GEMMs (GEMM-dominated stages only).
+    var gflops: Double?
+    /// Throughput of a bare `cblas_sgemm` of the stage's main shape, same run, same threads (rows/s).
+    var bareSgemmEmbeddingsPerSecond: Double?
+    var ratioToBareSgemm: Double?
+    /// NumPy throughput of the same stage and point, and our ratio to it.
+    var numpyEmbeddingsPerSecond: Double?
+    var ratioToNumpy: Double?
+}
+
+/// Runs the sweeps of a ``BenchmarkPlan``.
+struct BenchmarkRunner {
+    let plan: BenchmarkPlan
+    let secret = ServerSecret.generate()
+
+    /// Calls per worker so that one repetition covers at least `minRows` rows.
+    func callsPerWorker(batch: Int, workers: Int) -> Int {
+        max(1, (plan.minRows + batch * workers - 1) / (batch * workers))
+    }
+
+    func runSweep(progress: (String) -> Void) -> [ResultRow] {
+        var rows: [ResultRow] = []
+        var bareCache: [String: Double] = [:]
+        for d in plan.dimensions {
+            let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: max(plan.batches.max()!, 2048))
+            for t in plan.threads {
+                for stage in plan.stages {
+                    for b in plan.batches {
+                        let m = measureStage(stage, dimension: d, batch: b, workers: t, users: 1, pools: pools)
+                        var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
+                        if let flops = stage.gemmFlopsPerRow(dimension: d) {
+                            row.gflops = flops * m.embeddingsPerSecond / 1e9
+                        }
+                        if let (k, n) = stage.bareShape(dimension: d) {
+                            let key = "\(k)x\(n)b\(b)t\(t)"
+                            let bare = bareCache[key] ?? measureBareSgemm(k: k, n: n, batch: b, workers: t, pools: pools).embeddingsPerSecond
+                            bareCache[key] = bare
+                            row.bareSgemmEmbeddingsPerSecond = bare
+                            row.ratioToBareSgemm = m.embeddingsPerSecond / bare
+                        }
+                        progress(String(format: "  %-12@ d=%-5d batch=%-5d threads=%d  %10.0f emb/s", stage.rawValue, d, b, t, m.embeddingsPerSecond))
+                        rows.append(row)
+                    }
+                }
+            }
+        }
+        return rows
+    }
+
+    /// Throughput of one stage: every worker protects batches of its own rows for its own users.
+    func measureStage(_ stage: Stage, dimension d: Int, batch b: Int, workers: Int, users: Int, pools: RowPools) -> Measurement {
+        let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: b), secret: secret)
+        let usersPerWorker = max(1, users / workers)
+        let names = (0..<workers).map { w in (0..<usersPerWorker).map { "w\(w)-user\($0)" } }
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
+        return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                       repetitions: plan.repetitions) { w, c in
+            let pool = pools.pool(w)
+            let start = (c * b) % (pool.rows - b + 1)
+            pool.withView { v in
+                outputs.withView(w) { out in
+                    _ = try! defense.protect(v.rows(start ..< start + b), user: names[w][c % usersPerWorker], into: out)
+                }
+            }
+        }
+    }
+
+    /// The physical limit: a bare `(B x k)·(k x n)` sgemm per call on every worker.
+    func measureBareSgemm(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools) -> Measurement {
+        let weights = SharedMatrix(gaussianRows: k, columns: n, seed: 99)
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: n)
+        return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                       repetitions: plan.repetitions) { w, c in
+            let pool = pools.pool(w)
+            let start = (c * b) % (pool.rows - b + 1)
+            pool.withView { v in
+                weights.withView { p in
+                    outputs.withView(w) { out in gemm(v.rows(start ..< start + b).columns(0 ..< k), .none, p, .none, into: out) }
+                }
+            }
+        }
+    }
+
+    /// Batch-1 throughput of the pad-shuffle stage as the number of distinct users grows:
+    /// every user is new on its first call (cold transform derivation, new occupancy).
+    func runUserSweep(progress: (String) -> Void) -> [ResultRow] {
+        let d = plan.dimensions[0]
+        let workers = plan.threads.max()!
+        let pools = RowPools(dimension: d, workers: workers, rows: 2048)
+        var rows: [ResultRow] = []
+        for u in plan.users {
+            let defense = try! B4BDefense(configuration: Stage.padShuffle.configuration(dimension: d, maxBatch: 1), secret: secret)
+            let perWorker = max(1, u / workers)
+            let calls = max(perWorker, callsPerWorker(batch: 1, workers: workers))
+            let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension)
+            let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1) { w, c in
+                let pool = pools.pool(w)
+                pool.withView { v in
+                    outputs.withView(w) { out in
+                        _ = try! defense.protect(v.rows(c % pool.rows ..< c % pool.rows + 1), user: "w\(w)-user\(c % perWorker)", into: out)
+                    }
+                }
+            }
+            progress(String(format: "  users=%-7d pad-shuffle batch=1 threads=%d  %10.0f emb/s", u, workers, m.embeddingsPerSecond))
+            rows.append(ResultRow(stage: Stage.padShuffle.rawValue, dimension: d, batch: 1, threads: workers, users: u, measurement: m))
+        }
+        return rows
+    }
+
+    /// Time to derive a cold user's dense affine transform (Gaussian fill + QR), milliseconds (median of 3).
+    func measureColdAffine(dimension d: Int) -> ColdTransformCost {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for i in 0..<3 {
+            let start = clock.now
+            let t = AffineTransform(dimension: d, scaleRange: 0.5...2, translation: 1, seed: RandomSeed(UInt64(i), 1, 2, 3))
+            times.append((clock.now - start) / .milliseconds(1))
+            precondition(t.inputDimension == d)
+        }
+        return ColdTransformCost(dimension: d, milliseconds: median(times), bytes: d * d * 4 + d * 8)
+    }
+
+    /// Resident memory per tracked user: RSS before and after `users` users each send one row.
+    func measureMemory(users: Int, dimension d: Int) -> MemoryReport {
+        var configuration = Stage.hash.configuration(dimension: d, maxBatch: 1)
+        configuration.transformCacheBytes = 0
+        let defense = try! B4BDefense(configuration: configuration, secret: secret)
+        let pools = RowPools(dimension: d, workers: 1, rows: 4096)
+        let pool = pools.pool(0)
+        // Warm up the allocator and the code paths before the baseline.
+        pool.withView { v in _ = try! defense.protect(v.rows(0..<1), user: "warm-up") }
+        let before = residentBytes()
+        let clock = ContinuousClock()
+        let start = clock.now
+        pool.withView { v in
+            for u in 0..<users {
+                let r = u % v.rows
+                _ = try! defense.protect(v.rows(r ..< r + 1), user: "user-\(u)")
+            }
+        }
+        let seconds = (clock.now - start) / .seconds(1)
+        let after = residentBytes()
+        let perUser = Double(after - before) / Double(users)
+        return MemoryReport(users: users, residentBytesBefore: before, residentBytesAfter: after,
+                            bytesPerUser: perUser, projectedMegabytesForMillion: perUser * 1e6 / 1048576,
+                            secondsToCreate: seconds)
+    }
+}
+
+struct ColdTransformCost: Codable, Sendable {
+    var dimension: Int
+    var milliseconds: Double
+    var bytes: Int
+}
+
+struct MemoryReport: Codable, Sendable {
+    var users: Int
+    var residentBytesBefore: Int
+    var residentBytesAfter: Int
+    var bytesPerUser: Double
+    var projectedMegabytesForMillion: Double
+    var secondsToCreate: Double
+}
+
+/// Resident set size of this process, bytes (Linux `/proc/self/statm`).
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Generated unit-norm rows, one pool per worker (read-only once built).
+final class RowPools: Sendable {
+    private let pools: [SharedMatrix]
+    init(dimension d: Int, workers: Int, rows: Int) {
+        pools = (0..<workers).map { SharedMatrix(unitRows: rows, columns: d, seed: UInt64(1000 + $0)) }
+    }
+    func pool(_ w: Int) -> SharedMatrix { pools[w] }
+}
+
+/// An immutable matrix shared by worker threads.
+final class SharedMatrix: Sendable {
+    let matrix: Matrix
+    var rows: Int { matrix.rows }
+
+    init(_ matrix: Matrix) { self.matrix = matrix }
+
+    /// I.i.d. N(0, 1) entries.
+    convenience init(gaussianRows rows: Int, columns: Int, seed: UInt64) {
+        self.init(Self.gaussian(rows: rows, columns: columns, seed: seed))
+    }
+
+    /// Rows uniformly distributed on the unit sphere (queries spread over the whole space).
+    convenience init(unitRows rows: Int, columns: Int, seed: UInt64) {
+        var m = Self.gaussian(rows: rows, columns: columns, seed: seed)
+        m.withUnsafeMutableBufferPointer { x in
+            for i in 0..<rows {
+                var s: Float = 0
+                for j in 0..<columns { s += x[i * columns + j] * x[i * columns + j] }
+                let inv = 1 / s.squareRoot()
+                for j in 0..<columns { x[i * columns + j] *= inv }
+            }
+        }
+        self.init(m)
+    }
+
+    private static func gaussian(rows: Int, columns: Int, seed: UInt64) -> Matrix {
+        var m = Matrix(rows: rows, columns: columns)
+        var g = RandomGenerator(seed: RandomSeed(seed, 7, 7, 7))
+        m.withUnsafeMutableBufferPointer { g.fillGaussian($0) }
+        return m
+    }
+
+    func withView<R>(_ body: (MatrixView) -> R) -> R { matrix.withView(body) }
+}
+
+/// One output buffer per worker, written only by that worker.
+final class OutputBuffers: @unchecked Sendable {
+    private let buffers: [UnsafeMutableBufferPointer<Float>]
+    private let rows: Int, columns: Int
+
+    init(workers: Int, rows: Int, columns: Int) {
+        self.rows = rows
+        self.columns = columns
+        buffers = (0..<workers).map { _ in
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
+            b.initialize(repeating: 0)
+            return b
+        }
+    }
+
+    deinit { buffers.forEach { $0.deallocate() } }
+
+    func withView<R>(_ worker: Int, _ body: (MutableMatrixView) -> R) -> R {
+        body(MutableMatrixView(buffers[worker], rows: rows, columns: columns))
+    }
+}

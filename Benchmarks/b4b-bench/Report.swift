@@ -1,0 +1,206 @@
+import Foundation
+import Numerics
+import Plots
+
+/// Where the numbers were measured.
+struct MachineInfo: Codable, Sendable {
+    var cpu: String
+    var cores: Int
+    var blasProcessors: Int
+    var openblasCoretype: String?
+    var date: String
+
+    static func current() -> MachineInfo {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        let formatter = ISO8601DateFormatter()
+        return MachineInfo(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
+                           blasProcessors: BLASThreads.processorCount,
+                           openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                           date: formatter.string(from: Date()))
+    }
+
+    var markdown: String {
+        "Machine: \(cpu), \(cores) cores, OpenBLAS core type \(openblasCoretype ?? "auto"), \(date)\n"
+    }
+}
+
+/// Everything one benchmark run measured.
+struct BenchmarkReport: Codable, Sendable {
+    var machine: MachineInfo
+    var results: [ResultRow] = []
+    var userSweep: [ResultRow] = []
+    var coldAffine: ColdTransformCost?
+    var memory: MemoryReport?
+    var numpy: NumPyResults?
+
+    init(machine: MachineInfo) { self.machine = machine }
+
+    /// Fills in the NumPy throughput and ratio of every point NumPy also measured.
+    mutating func attach(_ n: NumPyResults) {
+        numpy = n
+        for i in results.indices {
+            let r = results[i]
+            if let rate = n.rate(stage: r.stage, dimension: r.dimension, batch: r.batch, threads: r.threads) {
+                results[i].numpyEmbeddingsPerSecond = rate
+                results[i].ratioToNumpy = r.measurement.embeddingsPerSecond / rate
+            }
+        }
+    }
+
+    func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    func markdown() -> String {
+        func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
+        var s = "\n## Throughput (d = dimension, threads = concurrent callers, BLAS single-threaded)\n\n"
+        s += "| stage | d | batch | threads | emb/s | ns/emb | p50 µs | p99 µs | GFLOP/s | × bare sgemm | × NumPy |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for r in results {
+            let m = r.measurement
+            s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(m.embeddingsPerSecond, "%.0f")) | \(f(m.nsPerEmbedding, "%.0f")) "
+            s += "| \(f(m.p50Microseconds, "%.1f")) | \(f(m.p99Microseconds, "%.1f")) | \(f(r.gflops, "%.1f")) "
+            s += "| \(f(r.ratioToBareSgemm, "%.2f")) | \(f(r.ratioToNumpy, "%.2f")) |\n"
+        }
+        if let numpy {
+            s += "\n## NumPy reference (\(numpy.version), \(numpy.blas))\n\n"
+            s += "| stage | d | batch | threads | emb/s | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            for r in numpy.results {
+                s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.embeddingsPerSecond, "%.0f")) | \(f(r.p50Us, "%.1f")) | \(f(r.p99Us, "%.1f")) |\n"
+            }
+            s += "\n## Ratios to NumPy\n\n"
+            s += "| comparison | d | batch | threads | ratio |\n|---|---:|---:|---:|---:|\n"
+            for r in results where r.stage == "hash" {
+                if let ref = numpy.rate(stage: "hash-reference", dimension: r.dimension, batch: r.batch, threads: r.threads) {
+                    s += "| hash+track vs the reference code's set of tuples | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.measurement.embeddingsPerSecond / ref, "%.1f")) |\n"
+                }
+            }
+            for r in results where r.stage == "noise" {
+                if let keyed = numpy.rate(stage: "noise-keyed", dimension: r.dimension, batch: r.batch, threads: r.threads) {
+                    s += "| noise (keyed per row) vs NumPy keyed per row | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.measurement.embeddingsPerSecond / keyed, "%.1f")) |\n"
+                }
+            }
+        }
+        if !userSweep.isEmpty {
+            s += "\n## Distinct users (pad-shuffle, batch 1: every user is cold on its first call)\n\n"
+            s += "| users | threads | emb/s | p50 µs | p99 µs |\n|---:|---:|---:|---:|---:|\n"
+            for r in userSweep {
+                let m = r.measurement
+                s += "| \(r.users) | \(r.threads) | \(f(m.embeddingsPerSecond, "%.0f")) | \(f(m.p50Microseconds, "%.1f")) | \(f(m.p99Microseconds, "%.1f")) |\n"
+            }
+        }
+        if let c = coldAffine {
+            s += String(format: "\nCold dense affine transform (d = %d): %.0f ms to derive (Gaussian fill + QR), %.1f MiB cached.\n",
+                        c.dimension, c.milliseconds, Double(c.bytes) / 1048576)
+        }
+        if let m = memory {
+            s += String(format: "\nMemory: %d users tracked in %.1f s: %.0f bytes resident per user; %.0f MB projected for 1 million users.\n",
+                        m.users, m.secondsToCreate, m.bytesPerUser, m.projectedMegabytesForMillion)
+        }
+        return s
+    }
+
+    /// Throughput vs batch size, one file per (dimension, threads), one line per stage plus the bare sgemm.
+    func writeFigures(prefix: String) throws -> [String] {
+        var files: [String] = []
+        let keys = Set(results.map { "\($0.dimension)/\($0.threads)" }).sorted()
+        for key in keys {
+            let parts = key.split(separator: "/").map { Int($0)! }
+            let (d, t) = (parts[0], parts[1])
+            var plot = LinePlot(title: "B4B throughput, d = \(d), \(t) thread\(t == 1 ? "" : "s")",
+                                xLabel: "batch size (rows per call)", yLabel: "embeddings per second",
+                                xScale: .logarithmic, yScale: .logarithmic)
+            let points = results.filter { $0.dimension == d && $0.threads == t }
+            var stages: [String] = []
+            for r in points where !stages.contains(r.stage) { stages.append(r.stage) }
+            for stage in stages {
+                plot.series.append(.init(name: stage, points: points.filter { $0.stage == stage }
+                    .map { (Double($0.batch), $0.measurement.embeddingsPerSecond) }))
+            }
+            let bare = points.filter { $0.stage == "full" || $0.stage == "affine" }
+            if let first = bare.first?.stage {
+                plot.series.append(.init(name: "bare sgemm d×d", points: bare.filter { $0.stage == first }
+                    .compactMap { r in r.bareSgemmEmbeddingsPerSecond.map { (Double(r.batch), $0) } }))
+            }
+            let file = "\(prefix)-d\(d)-t\(t).svg"
+            try plot.svg().write(toFile: file, atomically: true, encoding: .utf8)
+            files.append(file)
+        }
+        return files
+    }
+}
+
+/// The NumPy counterpart's results (`Benchmarks/numpy_pipeline.py --json`).
+struct NumPyResults: Codable, Sendable {
+    struct Row: Codable, Sendable {
+        var stage: String
+        var dimension: Int
+        var batch: Int
+        var threads: Int
+        var embeddingsPerSecond: Double
+        var p50Us: Double
+        var p99Us: Double
+
+        enum CodingKeys: String, CodingKey {
+            case stage, dimension, batch, threads
+            case embeddingsPerSecond = "embeddings_per_second"
+            case p50Us = "p50_us"
+            case p99Us = "p99_us"
+        }
+    }
+
+    var version: String
+    var blas: String
+    var results: [Row]
+
+    func rate(stage: String, dimension: Int, batch: Int, threads: Int) -> Double? {
+        results.first { $0.stage == stage && $0.dimension == dimension && $0.batch == batch && $0.threads == threads }?.embeddingsPerSecond
+    }
+
+    struct ScriptError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Runs the script once per thread count with the plan's sweep and merges its JSON.
+    static func run(script: String, python: String, plan: BenchmarkPlan, quick: Bool) throws -> NumPyResults {
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw ScriptError(description: "NumPy script not found at \(script) (run from the repository root or pass --numpy-script)")
+        }
+        var merged: NumPyResults?
+        for t in plan.threads {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("b4b-numpy-\(getpid())-\(t).json")
+            let stageNames = Set(plan.stages.map(\.rawValue)).union(["hash-reference", "noise-keyed"])
+            var arguments = [script, "--threads", "\(t)", "--dimension", plan.dimensions.map(String.init).joined(separator: ","),
+                             "--batches", plan.batches.map(String.init).joined(separator: ","),
+                             "--stages", stageNames.sorted().joined(separator: ","),
+                             "--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)", "--json", out.path]
+            if quick { arguments.append("--quick") }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [python] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw ScriptError(description: "\(python) \(arguments.joined(separator: " ")) exited with status \(process.terminationStatus)")
+            }
+            struct File: Codable {
+                var numpy_version: String
+                var blas: String
+                var results: [Row]
+            }
+            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: out))
+            try? FileManager.default.removeItem(at: out)
+            if merged == nil {
+                merged = NumPyResults(version: file.numpy_version, blas: file.blas, results: file.results)
+            } else {
+                merged!.results += file.results
+            }
+        }
+        return merged!
+    }
+}

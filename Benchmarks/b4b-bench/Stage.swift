@@ -1,0 +1,59 @@
+import Defense
+
+/// One point of the pipeline the benchmark measures; each stage includes the ones before it.
+enum Stage: String, CaseIterable, Sendable {
+    /// Validation, LSH hashing (one GEMM) and occupancy tracking; no noise, no transform.
+    case hash = "hash"
+    /// + Gaussian noise keyed by (secret, user, row).
+    case noise = "noise"
+    /// + dense per-user affine transform (one d x d GEMM).
+    case affine = "affine"
+    /// + per-dimension scale and shift.
+    case scaleShift = "scale-shift"
+    /// + 64 padded constants and a shuffle of all dimensions.
+    case padShuffle = "pad-shuffle"
+    /// + 4096 random-hyperplane bits (one d x 4096 GEMM).
+    case binary = "binary"
+    /// The default configuration (noise + dense affine), as a pipeline embeds it.
+    case full = "full"
+
+    /// The defense configuration of this stage at dimension `d`.
+    func configuration(dimension d: Int, maxBatch: Int) -> DefenseConfiguration {
+        var c = DefenseConfiguration()
+        c.dimension = d
+        c.maxBatchRows = max(maxBatch, 1)
+        switch self {
+        case .hash:
+            c.cost = .none
+            c.transforms = []
+        case .noise: c.transforms = []
+        case .affine: c.transforms = [.affine()]
+        case .scaleShift: c.transforms = [.scaleShift()]
+        case .padShuffle: c.transforms = [.pad(count: 64), .shuffle]
+        case .binary: c.transforms = [.binary(outputDimension: 4096)]
+        case .full: break
+        }
+        return c
+    }
+
+    /// Useful floating-point operations per row of the stage's GEMMs (hashing plus transform),
+    /// nil for the stages whose cost is not dominated by a GEMM.
+    func gemmFlopsPerRow(dimension d: Int) -> Double? {
+        let hash = 2.0 * Double(d) * 12
+        switch self {
+        case .affine, .full: return hash + 2.0 * Double(d) * Double(d)
+        case .binary: return hash + 2.0 * Double(d) * 4096
+        case .hash, .noise, .scaleShift, .padShuffle: return nil
+        }
+    }
+
+    /// The shape `(d, n)` of the bare sgemm `(B x d)·(d x n)` this stage is compared with.
+    func bareShape(dimension d: Int) -> (Int, Int)? {
+        switch self {
+        case .affine, .full: (d, d)
+        case .binary: (d, 4096)
+        case .hash: (d, 12)
+        case .noise, .scaleShift, .padShuffle: nil
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Dispatch
+import Foundation
+
+/// Throughput and latency of one benchmark point.
+struct Measurement: Sendable, Codable {
+    /// Median over repetitions of rows processed per second (all workers together).
+    var embeddingsPerSecond: Double
+    /// 1e9 / embeddingsPerSecond.
+    var nsPerEmbedding: Double
+    /// Median and 99th percentile of the latency of one batch call, microseconds.
+    var p50Microseconds: Double
+    var p99Microseconds: Double
+    var repetitions: Int
+    var rowsPerRepetition: Int
+}
+
+/// Runs `body(worker, call)` on `workers` threads at once: a warm-up pass, then
+/// `repetitions` timed passes of `callsPerWorker` calls each. Every call processes
+/// `batch` rows. Returns medians (throughput) and percentiles (per-call latency).
+func measure(workers: Int, batch: Int, callsPerWorker: Int, repetitions: Int,
+             body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
+    let clock = ContinuousClock()
+    // Warm-up: one call per worker and a few more (page faults, caches, lazily derived state).
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        for c in 0..<min(callsPerWorker, 3) { body(w, c) }
+    }
+    let latencies = LatencyLog(workers: workers, capacity: callsPerWorker * repetitions)
+    var rates: [Double] = []
+    for _ in 0..<repetitions {
+        let start = clock.now
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for c in 0..<callsPerWorker {
+                let t0 = clock.now
+                body(w, c)
+                latencies.append(worker: w, clock.now - t0)
+            }
+        }
+        let seconds = (clock.now - start) / .seconds(1)
+        rates.append(Double(workers * callsPerWorker * batch) / seconds)
+    }
+    let rate = median(rates)
+    let all = latencies.all().sorted()
+    return Measurement(
+        embeddingsPerSecond: rate, nsPerEmbedding: 1e9 / rate,
+        p50Microseconds: percentile(all, 0.5), p99Microseconds: percentile(all, 0.99),
+        repetitions: repetitions, rowsPerRepetition: workers * callsPerWorker * batch)
+}
+
+/// Per-worker latency records: each worker appends only to its own slot object.
+final class LatencyLog: @unchecked Sendable {
+    private final class Slot {
+        var values: [Double] = []
+    }
+    private let slots: [Slot]
+
+    init(workers: Int, capacity: Int) {
+        slots = (0..<workers).map { _ in
+            let s = Slot()
+            s.values.reserveCapacity(capacity)
+            return s
+        }
+    }
+
+    func append(worker: Int, _ d: Duration) {
+        slots[worker].values.append(d / .microseconds(1))
+    }
+
+    func all() -> [Double] { slots.flatMap(\.values) }
+}
+
+func median(_ xs: [Double]) -> Double { percentile(xs.sorted(), 0.5) }
+
+/// Nearest-rank percentile of sorted values.
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
+    return sorted[min(max(rank, 0), sorted.count - 1)]
+}

@@ -1,0 +1,703 @@
+#!/usr/bin/env python3
+"""NumPy counterpart of the b4b Swift benchmark: the B4B defense pipeline in NumPy.
+
+What a competent engineer would write in NumPy for the same per-batch pipeline, timed
+the same way as the Swift benchmark, so that one run can print speed ratios
+(Swift / NumPy) measured on the same machine. Only NumPy and the standard library.
+
+Pipeline for one batch ``X`` (``B x d`` float32) of one user:
+
+* ``hash``           ``proj = X @ P`` (``P``: ``d x 12``), ``bits = proj > t``, bucket
+                     ids with bit ``j`` = hyperplane ``j``; the user's occupancy (a bool
+                     array of 4096 buckets) is updated and each row's coverage *includes*
+                     that row, every earlier row of the batch and all earlier batches;
+                     ``sigma = lam * (exp(ln(alpha / lam) * c / beta) - 1)`` per row.
+* ``hash-reference`` the paper's research-code way: one product ``X @ P``, then row by
+                     row in Python a tuple of sign bits added to a Python set.
+* ``noise``          ``hash`` + ``X + sigma[:, None] * N(0, 1)``, one batch draw from a
+                     ``np.random.Generator`` (SFC64) written straight into the output.
+* ``noise-keyed``    ``hash`` + noise whose stream is keyed by the exact clean row and a
+                     per-user key (HMAC-SHA256 of the row bytes -> PCG64 state), one row
+                     at a time: what repeated-query resistance requires.
+* ``affine``         ``noise`` + ``out @ A + b`` (``A``: ``d x d``).
+* ``scale-shift``    ``noise`` + ``out * s + b``.
+* ``pad-shuffle``    ``noise`` + 64 constant columns appended, then a fixed permutation of
+                     all ``d + 64`` columns.
+* ``binary``         ``noise`` + ``(out @ H > th)`` as float32 (``H``: ``d x 4096``).
+* ``full``           ``hash`` + ``noise`` + ``affine`` (the default configuration).
+* ``full-keyed``     ``hash`` + ``noise-keyed`` + ``affine`` (not run by default).
+
+Usage::
+
+    python3 Benchmarks/numpy_pipeline.py --quick
+    python3 Benchmarks/numpy_pipeline.py --dimension 2048 --batches 1,256 --threads 1 --json numpy.json
+    python3 Benchmarks/numpy_pipeline.py --self-check
+
+``--threads N`` sets ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``
+before NumPy is imported (NumPy is imported in ``main`` after the arguments are parsed).
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are left as inherited on purpose.
+
+Timing: every point (stage, dimension, batch) gets a fresh user; each repetition
+processes at least ``--min-rows`` rows by looping over batch calls (for batch 1 that is
+``--min-rows`` single-row calls: the single-query serving cost). Throughput is the median
+over repetitions; latency percentiles are over every batch call of every repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import hmac
+import json
+import math
+import os
+import sys
+import time
+
+# Bound by `_import_numpy` once the BLAS thread variables are in the environment.
+np = None
+
+ALL_STAGES = (
+    "hash", "hash-reference", "noise", "noise-keyed",
+    "affine", "scale-shift", "pad-shuffle", "binary", "full",
+)
+EXTRA_STAGES = ("full-keyed",)
+TRANSFORM_OF_STAGE = {
+    "affine": "affine", "scale-shift": "scale-shift", "pad-shuffle": "pad-shuffle",
+    "binary": "binary", "full": "affine", "full-keyed": "affine",
+}
+
+HASH_BITS = 12
+BUCKETS = 1 << HASH_BITS          # 4096
+LAMBDA, ALPHA, BETA = 1e-6, 1.0, 0.8
+PAD_COUNT = 64
+BINARY_DIMENSION = 4096
+PARAMETER_SEED = 20231210         # the transform parameters are fixed per run
+DATA_SEED = 7
+# Rows per np.take call in pad-shuffle: a column gather over a whole 4096-row batch
+# thrashes the cache (about 2x slower than gathering 32 rows at a time here).
+GATHER_CHUNK_ROWS = 32
+
+
+# MARK: - Parameters
+
+
+class Parameters:
+    """Everything fixed per run for one dimension ``d`` (fixed seed; built lazily per stage)."""
+
+    def __init__(self, d: int, stages: list[str]):
+        def rng(part: int):
+            # One stream per component, so a component does not depend on which stages run.
+            return np.random.default_rng([PARAMETER_SEED, d, part])
+
+        self.d = d
+        # LSH: k hyperplanes through the origin (zero thresholds).
+        self.P = rng(0).standard_normal((d, HASH_BITS), dtype=np.float32)
+        self.thresholds = np.zeros(HASH_BITS, dtype=np.float32)
+        transforms = {TRANSFORM_OF_STAGE[s] for s in stages if s in TRANSFORM_OF_STAGE}
+        if "affine" in transforms:
+            # Dense d x d; its structure (the Swift side uses Q diag(s)) does not change the cost.
+            g = rng(1)
+            self.A = g.standard_normal((d, d), dtype=np.float32)
+            self.A *= np.float32(1.0 / math.sqrt(d))
+            self.affine_shift = g.uniform(-1, 1, d).astype(np.float32)
+        if "scale-shift" in transforms:
+            g = rng(2)
+            self.scales = np.exp(g.uniform(math.log(0.5), math.log(2.0), d)).astype(np.float32)
+            self.shifts = g.uniform(-1, 1, d).astype(np.float32)
+        if "pad-shuffle" in transforms:
+            g = rng(3)
+            self.pad_constants = g.uniform(-1, 1, PAD_COUNT).astype(np.float32)
+            self.permutation = g.permutation(d + PAD_COUNT).astype(np.intp)
+        if "binary" in transforms:
+            self.H = rng(4).standard_normal((d, BINARY_DIMENSION), dtype=np.float32)
+            self.binary_thresholds = np.zeros(BINARY_DIMENSION, dtype=np.float32)
+
+
+def cost_sigma(coverage):
+    """Exponential cost: ``lam * (exp(ln(alpha/lam) * c / beta) - 1)``, float64 in, float64 out."""
+    return LAMBDA * np.expm1((math.log(ALPHA / LAMBDA) / BETA) * coverage)
+
+
+# MARK: - One user's pipeline
+
+
+class Pipeline:
+    """One user's state (occupancy, noise generator, key) and preallocated buffers for
+    batches of up to ``max_batch`` rows. ``run(X)`` executes the configured stage."""
+
+    def __init__(self, params: Parameters, stage: str, max_batch: int, user: int = 0):
+        self.p = params
+        self.stage = stage
+        d = params.d
+        n = max_batch
+        # Occupancy of one user: a bool per bucket, plus its count.
+        self.occupied = np.zeros(BUCKETS, dtype=bool)
+        self.occupied_count = 0
+        self.reference_buckets: set = set()
+        # Hash scratch.
+        self.proj = np.empty((n, HASH_BITS), dtype=np.float32)
+        self.bits = np.empty((n, HASH_BITS), dtype=bool)
+        self.bit_weights = (1 << np.arange(HASH_BITS)).astype(np.intp)
+        self.rows = np.arange(n, dtype=np.intp)
+        self.first_row = np.empty(BUCKETS, dtype=np.intp)
+        self.new_bucket = np.empty(n, dtype=bool)
+        # Coverage is count / 4096 with an integer count, so sigma is a 4097-entry table
+        # lookup (the same float64 formula as `cost_sigma`, rounded to float32 once).
+        self.sigma_table = cost_sigma(np.arange(BUCKETS + 1) * (1.0 / BUCKETS)).astype(np.float32)
+        self.sigma = np.empty((n, 1), dtype=np.float32)
+        # Noise.
+        self.noise_out = np.empty((n, d), dtype=np.float32)
+        # SFC64: about 10% faster than PCG64 for float32 normals here.
+        self.rng = np.random.Generator(np.random.SFC64([DATA_SEED, user, 1]))
+        self.user_key = hashlib.sha256(b"b4b-numpy-benchmark/noise-key/%d" % user).digest()
+        self.keyed_bitgen = np.random.PCG64(0)
+        self.keyed_generator = np.random.Generator(self.keyed_bitgen)
+        self.keyed_state = {
+            "bit_generator": "PCG64",
+            "state": {"state": 0, "inc": 1},
+            "has_uint32": 0,
+            "uinteger": 0,
+        }
+        # Transforms.
+        transform = TRANSFORM_OF_STAGE.get(stage)
+        if transform == "affine":
+            self.affine_out = np.empty((n, d), dtype=np.float32)
+        elif transform == "pad-shuffle":
+            # Padded input with the constant columns written once; only [:, :d] changes.
+            self.padded = np.empty((n, d + PAD_COUNT), dtype=np.float32)
+            self.padded[:, d:] = params.pad_constants
+            self.shuffled = np.empty((n, d + PAD_COUNT), dtype=np.float32)
+        elif transform == "binary":
+            self.binary_proj = np.empty((n, BINARY_DIMENSION), dtype=np.float32)
+            self.binary_out = np.empty((n, BINARY_DIMENSION), dtype=np.float32)
+
+        noise = self.noise_keyed if stage in ("noise-keyed", "full-keyed") else self.noise
+        runners = {
+            "hash": self.hash,
+            "hash-reference": self.hash_reference,
+            "noise": lambda X: self.noise(X, self.hash(X)),
+            "noise-keyed": lambda X: self.noise_keyed(X, self.hash(X)),
+            "affine": lambda X: self.affine(noise(X, self.hash(X))),
+            "scale-shift": lambda X: self.scale_shift(noise(X, self.hash(X))),
+            "pad-shuffle": lambda X: self.pad_shuffle(noise(X, self.hash(X))),
+            "binary": lambda X: self.binary(noise(X, self.hash(X))),
+            "full": lambda X: self.affine(noise(X, self.hash(X))),
+            "full-keyed": lambda X: self.affine(noise(X, self.hash(X))),
+        }
+        self.run = runners[stage]
+
+    # -- Block 1: coverage ------------------------------------------------------------
+
+    def bucket_ids(self, X):
+        """Bucket id per row (bit ``j`` = ``proj[:, j] > t[j]``), ``B`` intp."""
+        B = X.shape[0]
+        proj = np.matmul(X, self.p.P, out=self.proj[:B])
+        bits = np.greater(proj, self.p.thresholds, out=self.bits[:B])
+        return bits.astype(np.intp) @ self.bit_weights
+
+    def coverage_counts(self, ids):
+        """Occupied-bucket count after each row (that row included); updates the occupancy."""
+        occupied = self.occupied
+        B = ids.shape[0]
+        if B == 1:
+            i = int(ids[0])
+            if not occupied[i]:
+                occupied[i] = True
+                self.occupied_count += 1
+            return np.array([self.occupied_count], dtype=np.int64)
+        # A row adds a bucket iff it is the bucket's first row in the batch and the bucket
+        # was empty before the batch. First rows: a scatter-min of row indices per bucket
+        # (O(B + buckets), cheaper than np.unique's sort for large B).
+        first = self.first_row
+        first.fill(B)
+        rows = self.rows[:B]
+        np.minimum.at(first, ids, rows)
+        new = self.new_bucket[:B]
+        np.logical_and(first[ids] == rows, ~occupied[ids], out=new)
+        counts = np.cumsum(new, dtype=np.int64)
+        counts += self.occupied_count
+        occupied[ids] = True
+        self.occupied_count = int(counts[-1])
+        return counts
+
+    def hash(self, X):
+        """``hash`` stage: per-row sigma as a ``B x 1`` float32 column (a scratch view)."""
+        B = X.shape[0]
+        sigma = self.sigma[:B]
+        if B == 1:
+            # Single-query path: the batched code's bookkeeping costs more than the work.
+            proj = np.matmul(X, self.p.P, out=self.proj[:1])
+            bits = np.greater(proj[0], self.p.thresholds, out=self.bits[0])
+            i = int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
+            if not self.occupied[i]:
+                self.occupied[i] = True
+                self.occupied_count += 1
+            sigma[0, 0] = self.sigma_table[self.occupied_count]
+            return sigma
+        counts = self.coverage_counts(self.bucket_ids(X))
+        np.take(self.sigma_table, counts, out=sigma[:, 0])
+        return sigma
+
+    def hash_reference(self, X):
+        """``hash-reference`` stage: the research code's per-row tuple-in-a-set tracking."""
+        proj = X @ self.p.P
+        t = self.p.thresholds
+        seen = self.reference_buckets
+        coverage = []
+        for i in range(proj.shape[0]):
+            seen.add(tuple(proj[i] > t))
+            coverage.append(len(seen) / BUCKETS)
+        return cost_sigma(np.array(coverage)).astype(np.float32)[:, None]
+
+    # -- Block 2: noise ---------------------------------------------------------------
+
+    def noise(self, X, sigma):
+        """``X + sigma * N(0, 1)``, one batch draw (SFC64) written straight into the output buffer."""
+        out = self.noise_out[: X.shape[0]]
+        self.rng.standard_normal(out=out, dtype=np.float32)
+        out *= sigma
+        out += X
+        return out
+
+    def noise_keyed(self, X, sigma):
+        """Like ``noise``, but row ``i``'s stream is keyed by its exact bytes and the user key.
+
+        HMAC-SHA256 (OpenSSL, SHA-NI here: about 2x faster than keyed BLAKE2b) gives 256
+        bits: 128 for the PCG64 state and 128 for its (odd) increment. One bit generator is
+        re-seeded by setting its state: constructing a new ``PCG64``/``Generator`` per row
+        costs about 25 us here (it goes through ``SeedSequence``), setting state about 3 us.
+        """
+        B = X.shape[0]
+        out = self.noise_out[:B]
+        key = self.user_key
+        state = self.keyed_state
+        inner = state["state"]
+        bitgen = self.keyed_bitgen
+        gen = self.keyed_generator
+        for i in range(B):
+            digest = hmac.digest(key, X[i], "sha256")
+            inner["state"] = int.from_bytes(digest[:16], "little")
+            inner["inc"] = int.from_bytes(digest[16:], "little") | 1
+            bitgen.state = state
+            gen.standard_normal(out=out[i], dtype=np.float32)
+        out *= sigma
+        out += X
+        return out
+
+    # -- Block 3: transforms ----------------------------------------------------------
+
+    def affine(self, Y):
+        out = np.matmul(Y, self.p.A, out=self.affine_out[: Y.shape[0]])
+        out += self.p.affine_shift
+        return out
+
+    def scale_shift(self, Y):
+        Y *= self.p.scales      # in place: Y is this pipeline's own noise buffer
+        Y += self.p.shifts
+        return Y
+
+    def pad_shuffle(self, Y):
+        B, d = Y.shape
+        padded = self.padded[:B]
+        padded[:, :d] = Y
+        out = self.shuffled[:B]
+        perm = self.p.permutation
+        for s in range(0, B, GATHER_CHUNK_ROWS):
+            e = min(B, s + GATHER_CHUNK_ROWS)
+            np.take(padded[s:e], perm, axis=1, out=out[s:e])
+        return out
+
+    def binary(self, Y):
+        B = Y.shape[0]
+        proj = np.matmul(Y, self.p.H, out=self.binary_proj[:B])
+        # A comparison ufunc writes its booleans straight into the float32 output.
+        return np.greater(proj, self.p.binary_thresholds, out=self.binary_out[:B])
+
+
+# MARK: - Measurement
+
+
+def parse_warmup(text: str):
+    """``"0.25s"`` or ``"0.25"`` -> seconds (float); ``"2"`` -> 2 untimed repetitions (int)."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("s"):
+            value = float(t[:-1])
+            if value < 0:
+                raise ValueError
+            return value
+        if "." in t:
+            value = float(t)
+            if value < 0:
+                raise ValueError
+            return value
+        value = int(t)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 0.5s) or a count (e.g. 2), got {text!r}")
+
+
+def measure_point(params, stage, batch, pool, args):
+    """Times one (stage, dimension, batch) point for a fresh user; returns a result dict."""
+    calls = max(1, -(-args.min_rows // batch))
+    rows_per_rep = calls * batch
+    n_pool = pool.shape[0]
+    batches = []
+    start = 0
+    for _ in range(calls):
+        if start + batch > n_pool:
+            start = 0
+        batches.append(pool[start : start + batch])
+        start += batch
+
+    pipe = Pipeline(params, stage, batch)
+    run = pipe.run
+    clock = time.perf_counter_ns
+    sink = None
+
+    # Warm-up: a number of untimed repetitions (int) or seconds (float, at least one call).
+    if isinstance(args.warmup, int):
+        for _ in range(args.warmup):
+            for X in batches:
+                sink = run(X)
+    elif args.warmup > 0:
+        deadline = clock() + int(args.warmup * 1e9)
+        i = 0
+        while True:
+            sink = run(batches[i % calls])
+            i += 1
+            if clock() >= deadline:
+                break
+    pipe = Pipeline(params, stage, batch)    # fresh user state for the timed part
+    run = pipe.run
+
+    latencies = []
+    rep_ns = []
+    checksum = 0.0
+    for _ in range(args.repetitions):
+        lat = [0] * calls
+        t0 = clock()
+        prev = t0
+        for j, X in enumerate(batches):
+            sink = run(X)
+            now = clock()
+            lat[j] = now - prev
+            prev = now
+        rep_ns.append(prev - t0)
+        latencies.extend(lat)
+        checksum += float(sink[0, 0])     # keep the last output referenced and read
+    if not math.isfinite(checksum):
+        print(f"warning: non-finite output in {stage} d={params.d} batch={batch}", file=sys.stderr)
+
+    eps = sorted(rows_per_rep * 1e9 / max(ns, 1) for ns in rep_ns)
+    mid = len(eps) // 2
+    median_eps = eps[mid] if len(eps) % 2 else 0.5 * (eps[mid - 1] + eps[mid])
+    lat_us = np.asarray(latencies, dtype=np.float64) / 1e3
+    return {
+        "stage": stage,
+        "dimension": params.d,
+        "batch": batch,
+        "threads": args.effective_threads,
+        "embeddings_per_second": median_eps,
+        "ns_per_embedding": 1e9 / median_eps,
+        "p50_us": float(np.percentile(lat_us, 50)),
+        "p99_us": float(np.percentile(lat_us, 99)),
+        "repetitions": args.repetitions,
+        "rows_per_repetition": rows_per_rep,
+    }
+
+
+def markdown_header():
+    return (
+        "| stage | d | batch | threads | embeddings/s | ns/embedding | p50 us | p99 us | reps | rows/rep |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+
+
+def markdown_row(r):
+    return (
+        f"| {r['stage']} | {r['dimension']} | {r['batch']} | {r['threads']} | "
+        f"{r['embeddings_per_second']:,.0f} | {r['ns_per_embedding']:,.0f} | "
+        f"{r['p50_us']:,.1f} | {r['p99_us']:,.1f} | {r['repetitions']} | {r['rows_per_repetition']} |"
+    )
+
+
+# MARK: - BLAS introspection
+
+
+def _openblas_library():
+    """The loaded OpenBLAS shared object (NumPy's bundled scipy-openblas or a system one)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _first_symbol(lib, names):
+    for name in names:
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+def blas_info():
+    """(description, threads or None), cheaply: build config plus OpenBLAS's runtime answers."""
+    parts = []
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        parts.append(f"{blas.get('name', '?')} {blas.get('version', '?')}")
+        if blas.get("openblas configuration"):
+            parts.append(str(blas["openblas configuration"]).strip())
+    except Exception:  # noqa: BLE001 - introspection only
+        parts.append("unknown BLAS")
+    threads = None
+    lib = _openblas_library()
+    if lib is not None:
+        corename = _first_symbol(lib, ["scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"])
+        if corename is not None:
+            corename.restype = ctypes.c_char_p
+            try:
+                parts.append(f"core={corename().decode()}")
+            except Exception:  # noqa: BLE001
+                pass
+        get_threads = _first_symbol(lib, ["scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"])
+        if get_threads is not None:
+            get_threads.restype = ctypes.c_int
+            threads = int(get_threads())
+            parts.append(f"threads={threads}")
+    return "; ".join(parts), threads
+
+
+# MARK: - Self-check
+
+
+def self_check(dimensions) -> int:
+    """Vectorised coverage == set-based reference coverage, plus transform sanity checks."""
+    failures = []
+
+    def check(ok, message):
+        if not ok:
+            failures.append(message)
+            print(f"FAIL: {message}", file=sys.stderr)
+
+    for d in dimensions:
+        params = Parameters(d, list(ALL_STAGES))
+        rng = np.random.default_rng([DATA_SEED, d, 99])
+        # Data with repeats so buckets collide within and across batches: a few tight
+        # clusters, some exact duplicate rows, then broad Gaussian rows that fill buckets.
+        centres = rng.standard_normal((8, d)).astype(np.float32)
+        clustered = centres[rng.integers(0, 8, 3000)] + 0.05 * rng.standard_normal((3000, d)).astype(np.float32)
+        broad = rng.standard_normal((9000, d)).astype(np.float32)
+        data = np.concatenate([clustered, clustered[:500], broad]).astype(np.float32)
+        sizes = [1, 1, 7, 256, 1, 33, 1000, 2, 4096, 513, 1, 3000, 4096, 4096, 97]
+        fast = Pipeline(params, "hash", max(sizes))
+        ref = Pipeline(params, "hash-reference", max(sizes))
+        staged = Pipeline(params, "hash", max(sizes))   # through hash(), incl. its one-row path
+        pos = 0
+        for B in sizes:
+            X = data[pos % len(data) :][:B]
+            if X.shape[0] < B:
+                X = np.concatenate([X, data[: B - X.shape[0]]])
+            pos += B
+            ids = fast.bucket_ids(X)
+            counts = fast.coverage_counts(ids)
+            check(np.array_equal(staged.hash(X)[:, 0], fast.sigma_table[counts]),
+                  f"d={d} batch={B}: hash() sigma differs from the counted coverage")
+            proj = X @ params.P
+            for i in range(B):
+                ref.reference_buckets.add(tuple(proj[i] > params.thresholds))
+                if counts[i] != len(ref.reference_buckets):
+                    check(False, f"d={d} batch={B} row {i}: vectorised count {counts[i]} != reference {len(ref.reference_buckets)}")
+                    break
+            # The id packing agrees with the tuples: bit j = hyperplane j.
+            expect = sum((proj[:, j] > params.thresholds[j]).astype(np.intp) << j for j in range(HASH_BITS))
+            check(np.array_equal(ids, expect), f"d={d} batch={B}: bucket ids differ from bit packing")
+            check(fast.occupied_count == int(fast.occupied.sum()), f"d={d}: occupancy count out of sync")
+        check({tuple(bool(b) for b in key) for key in ref.reference_buckets}
+              == {tuple(bool((i >> j) & 1) for j in range(HASH_BITS)) for i in np.flatnonzero(fast.occupied)},
+              f"d={d}: occupied bucket sets differ")
+        # sigma through the two hash stages on fresh users, in batches, rows identical.
+        a = Pipeline(params, "hash", 512)
+        b = Pipeline(params, "hash-reference", 512)
+        for s in range(0, 4096, 512):
+            sa = a.run(data[s : s + 512])
+            sb = b.run(data[s : s + 512])
+            check(np.array_equal(sa, sb), f"d={d}: sigma differs between hash and hash-reference at rows {s}..")
+        print(f"d={d}: coverage after {sum(sizes)} rows = {fast.occupied_count}/{BUCKETS}; "
+              f"final sigma = {float(sa[-1, 0]):.4g}", file=sys.stderr)
+
+        # Batching must not change the result: per-row coverage includes that row.
+        one = Pipeline(params, "hash", 1)
+        whole = Pipeline(params, "hash", 300)
+        s1 = np.concatenate([one.run(data[i : i + 1]).copy() for i in range(300)])
+        s2 = whole.run(data[:300])
+        check(np.array_equal(s1, s2), f"d={d}: sigma depends on batching")
+
+        # Keyed noise: same row -> same noise whatever its batch/position; other user differs.
+        X = broad[:64].copy()
+        k1 = Pipeline(params, "noise-keyed", 64)
+        sigma = np.full((64, 1), 0.5, dtype=np.float32)
+        y1 = k1.noise_keyed(X, sigma).copy()
+        y2 = k1.noise_keyed(X[::-1].copy(), sigma)[::-1].copy()
+        check(np.array_equal(y1, y2), f"d={d}: keyed noise depends on row position")
+        k2 = Pipeline(params, "noise-keyed", 64, user=1)
+        y3 = k2.noise_keyed(X, sigma)
+        check(not np.array_equal(y1, y3), f"d={d}: keyed noise identical for two users")
+        z = (y1 - X) / 0.5
+        check(abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05, f"d={d}: keyed noise not ~N(0,1)")
+
+        # Transforms against direct formulas.
+        Y = broad[:40].copy()
+        pa = Pipeline(params, "affine", 40)
+        check(np.allclose(pa.affine(Y), Y @ params.A + params.affine_shift, rtol=1e-4, atol=1e-4), f"d={d}: affine")
+        ps = Pipeline(params, "scale-shift", 40)
+        check(np.allclose(ps.scale_shift(Y.copy()), Y * params.scales + params.shifts), f"d={d}: scale-shift")
+        pp = Pipeline(params, "pad-shuffle", 40)
+        padded = np.concatenate([Y, np.broadcast_to(params.pad_constants, (40, PAD_COUNT))], axis=1)
+        check(np.array_equal(pp.pad_shuffle(Y), padded[:, params.permutation]), f"d={d}: pad-shuffle")
+        pb = Pipeline(params, "binary", 40)
+        check(np.array_equal(pb.binary(Y), (Y @ params.H > 0).astype(np.float32)), f"d={d}: binary")
+        # Every stage runs end to end with the right output shape.
+        for stage in ALL_STAGES + EXTRA_STAGES:
+            out = Pipeline(params, stage, 5).run(broad[:5])
+            width = {"hash": 1, "hash-reference": 1, "pad-shuffle": d + PAD_COUNT, "binary": BINARY_DIMENSION}.get(stage, d)
+            check(out.shape == (5, width) and np.isfinite(out).all(), f"d={d}: stage {stage} output shape {out.shape}")
+
+    if failures:
+        print(f"self-check FAILED ({len(failures)} problems)", file=sys.stderr)
+        return 1
+    print("self-check passed", file=sys.stderr)
+    return 0
+
+
+# MARK: - Command line
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}")
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def stage_list(text: str) -> list[str]:
+    stages = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in ALL_STAGES + EXTRA_STAGES]
+    if unknown or not stages:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage(s) {unknown}; choose from {', '.join(ALL_STAGES + EXTRA_STAGES)}")
+    return stages
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="NumPy counterpart of the b4b Swift benchmark (B4B defense pipeline throughput).")
+    parser.add_argument("--dimension", type=int_list, default=None,
+                        help="representation dimension(s), comma-separated (default 2048)")
+    parser.add_argument("--batches", type=int_list, default=None,
+                        help="batch sizes, comma-separated (default 1,4,16,64,256,1024,4096)")
+    parser.add_argument("--stages", type=stage_list, default=list(ALL_STAGES),
+                        help=f"stages, comma-separated (default {','.join(ALL_STAGES)}; also: {','.join(EXTRA_STAGES)})")
+    parser.add_argument("--warmup", type=parse_warmup, default=None,
+                        help="warm-up per point: seconds with an 's' or a decimal point (e.g. 0.25s), "
+                             "or an integer count of untimed repetitions (default 0.25s; --quick 0.05s)")
+    parser.add_argument("--repetitions", type=int, default=None,
+                        help="timed repetitions per point (default 5; --quick 3)")
+    parser.add_argument("--min-rows", type=int, default=None,
+                        help="rows per repetition at least, by looping over batch calls (default 2048; --quick 256)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (sets OPENBLAS/OMP/MKL_NUM_THREADS before importing NumPy; default: inherited)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small run: batches 1,16,256, fewer rows and repetitions")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    parser.add_argument("--self-check", action="store_true",
+                        help="check vectorised coverage against the set-based reference (and the transforms); "
+                             "exit non-zero on a mismatch")
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if args.repetitions is not None and args.repetitions < 1:
+        parser.error("--repetitions must be at least 1")
+    if args.min_rows is not None and args.min_rows < 1:
+        parser.error("--min-rows must be at least 1")
+    args.dimension = args.dimension or [2048]
+    args.batches = args.batches or ([1, 16, 256] if args.quick else [1, 4, 16, 64, 256, 1024, 4096])
+    if args.warmup is None:
+        args.warmup = 0.05 if args.quick else 0.25
+    if args.repetitions is None:
+        args.repetitions = 3 if args.quick else 5
+    if args.min_rows is None:
+        args.min_rows = 256 if args.quick else 2048
+    return args
+
+
+def _import_numpy(threads):
+    global np
+    if threads is not None:
+        if "numpy" in sys.modules:
+            print("warning: NumPy was imported before --threads could take effect", file=sys.stderr)
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    import numpy
+
+    np = numpy
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    _import_numpy(args.threads)
+
+    if args.self_check:
+        return self_check(args.dimension)
+
+    blas, runtime_threads = blas_info()
+    if args.threads is not None and runtime_threads is not None and runtime_threads != args.threads:
+        print(f"warning: asked for {args.threads} BLAS threads, OpenBLAS reports {runtime_threads}", file=sys.stderr)
+    args.effective_threads = runtime_threads if runtime_threads is not None else (
+        args.threads if args.threads is not None else (os.cpu_count() or 1))
+    print(f"numpy {np.__version__}; {blas}", file=sys.stderr)
+
+    results = []
+    print(markdown_header(), flush=True)
+    for d in args.dimension:
+        params = Parameters(d, args.stages)
+        n_pool = max(max(args.batches), args.min_rows)
+        pool = np.random.default_rng([DATA_SEED, d]).standard_normal((n_pool, d), dtype=np.float32)
+        for stage in args.stages:
+            for batch in args.batches:
+                result = measure_point(params, stage, batch, pool, args)
+                results.append(result)
+                print(markdown_row(result), flush=True)
+
+    if args.json:
+        document = {
+            "tool": "numpy",
+            "numpy_version": np.__version__,
+            "blas": blas,
+            "threads": args.effective_threads,
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(document, f, indent=1)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
