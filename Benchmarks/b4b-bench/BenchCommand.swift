@@ -44,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per point.")
     var repetitions: Int = 5
 
+    @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
+    var sweepOnly = false
+
     @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
     var quick = false
 
@@ -101,9 +104,11 @@ struct BenchCommand: ParsableCommand {
 
         let runner = BenchmarkRunner(plan: plan)
         report.results = runner.runSweep(progress: { print($0) })
-        report.userSweep = runner.runUserSweep(progress: { print($0) })
-        report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
-        if memoryUsers > 0 {
+        if !sweepOnly {
+            report.userSweep = runner.runUserSweep(progress: { print($0) })
+            report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
+        }
+        if memoryUsers > 0 && !sweepOnly {
             report.memory = runner.measureMemory(users: memoryUsers, dimension: plan.dimensions[0])
         }
         if let numpyResults { report.attach(numpyResults) }

@@ -71,8 +71,12 @@ struct BenchmarkRunner {
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
-                outputs.withView(w) { out in
-                    _ = try! defense.protect(v.rows(start ..< start + b), user: names[w][c % usersPerWorker], into: out)
+                let batch = v.rows(start ..< start + b)
+                let user = names[w][c % usersPerWorker]
+                if stage == .hash {
+                    _ = try! defense.track(batch, user: user)
+                } else {
+                    outputs.withView(w) { out in _ = try! defense.protect(batch, user: user, into: out) }
                 }
             }
         }

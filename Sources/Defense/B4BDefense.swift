@@ -59,7 +59,7 @@ public final class B4BDefense: Sendable {
     /// - Complexity: one `B x d x kT` GEMM for hashing, O(B d) for the noise, plus the
     ///   transforms (one `B x d x d` GEMM for a dense affine).
     public func protect(_ batch: MatrixView, user: String) throws -> ProtectedBatch {
-        var output = Matrix(rows: batch.rows, columns: configuration.outputDimension)
+        var output = Matrix(uninitializedRows: batch.rows, columns: configuration.outputDimension)
         let (coverage, sigma) = try output.withMutableView { out in
             try protect(batch, user: user, into: out)
         }
@@ -71,9 +71,70 @@ public final class B4BDefense: Sendable {
         try batch.withView { v in try protect(v, user: user) }
     }
 
+    /// Records and prices a batch held in a ``Matrix`` (see ``track(_:user:)``).
+    public func track(_ batch: Matrix, user: String) throws -> (coverage: [Double], sigma: [Float]) {
+        try batch.withView { v in try track(v, user: user) }
+    }
+
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
     /// that reuse their output buffers. Returns each row's coverage and sigma.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
+        let ids = try validateAndHash(batch, user: user)
+        precondition(output.rows == batch.rows && output.columns == configuration.outputDimension,
+                     "output is \(output.rows) x \(output.columns), expected \(batch.rows) x \(configuration.outputDimension)")
+        // Per-user material (cached; deriving a cold user happens here, outside any lock,
+        // and before any state changes).
+        let material = materials.material(for: user) { deriveMaterial(user) }
+        let (coverage, sigma) = record(ids, user: user)
+
+        // Noise keyed by the exact clean row, written straight into the output when there is
+        // no transform, else into a scratch block that the transforms read. Row-local
+        // pipelines run over blocks of rows small enough to stay in cache (about 64 KiB of
+        // input each); GEMM transforms take the whole batch in one call.
+        let (b, d) = (batch.rows, batch.columns)
+        let pipeline = material.pipeline
+        let blockRows = pipeline.isRowLocal ? max(1, min(b, 16384 / max(d, 1))) : b
+        var scratch = pipeline.stages.isEmpty ? Matrix(rows: 0, columns: d) : Matrix(uninitializedRows: blockRows, columns: d)
+        for start in stride(from: 0, to: b, by: blockRows) {
+            let rows = start ..< min(b, start + blockRows)
+            let source = batch.rows(rows)
+            func addNoise(_ target: MutableMatrixView) {
+                target.copy(from: source)
+                for i in 0..<rows.count where sigma[rows.lowerBound + i] > 0 {
+                    let seed = material.noiseSeed.mixed(with: rowHash.hash(source.row(i)))
+                    var generator = RandomGenerator(seed: seed)
+                    generator.addGaussian(to: target.row(i), standardDeviation: sigma[rows.lowerBound + i])
+                }
+            }
+            if pipeline.stages.isEmpty {
+                addNoise(output.rows(rows))
+            } else {
+                scratch.withMutableView { block in
+                    let noisy = block.rows(0 ..< rows.count)
+                    addNoise(noisy)
+                    pipeline.apply(noisy.readOnly, into: output.rows(rows))
+                }
+            }
+        }
+        return (coverage, sigma)
+    }
+
+    /// Records a batch in `user`'s occupancy and prices it, without producing
+    /// representations: coverage tracking alone (Block 1 and 2), e.g. to charge queries
+    /// ("bucks") instead of noising them. Same checks and semantics as ``protect(_:user:)``.
+    /// - Returns: each row's coverage and the sigma the cost assigns to it.
+    /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
+    public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
+        return record(try validateAndHash(batch, user: user), user: user)
+    }
+
+    /// Checks a batch (user id, size, dimension, finiteness) and hashes it: returns the
+    /// bucket ids (`B x T`). Throws before any state is touched.
+    ///
+    /// Rows are checked and hashed in blocks of about 256 KiB so that each block is read
+    /// from memory once: the norm pass brings it into cache and the hashing GEMM of the same
+    /// block reads it from there.
+    private func validateAndHash(_ batch: MatrixView, user: String) throws -> [UInt32] {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
         guard batch.rows > 0 else { throw ProtectError(.emptyBatch, "batch has no rows") }
@@ -83,41 +144,44 @@ public final class B4BDefense: Sendable {
         guard batch.columns == d else {
             throw ProtectError(.wrongDimension, "representations have dimension \(batch.columns), expected \(d)")
         }
-        precondition(output.rows == batch.rows && output.columns == configuration.outputDimension,
-                     "output is \(output.rows) x \(output.columns), expected \(batch.rows) x \(configuration.outputDimension)")
-
-        // 1. Validate and measure every row before touching any state.
-        let b = batch.rows
-        var norms = [Double](repeating: 0, count: b)
-        for i in 0..<b {
-            let row = batch.row(i)
-            var s: Float = 0
-            for j in 0..<d { s += row[j] * row[j] }
-            // A NaN or infinity anywhere makes the float sum non-finite; find where.
-            if !s.isFinite {
+        let (b, tables) = (batch.rows, configuration.tableCount)
+        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one;
+        // inflating by 2 d u keeps each norm an upper bound, as the hasher's rounding bound requires.
+        let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
+        let blockRows = max(1, min(b, 65536 / max(d, 1)))
+        var norms = [Double](repeating: 0, count: blockRows)
+        var ids = [UInt32](repeating: 0, count: b * tables)
+        for start in stride(from: 0, to: b, by: blockRows) {
+            let rows = start ..< min(b, start + blockRows)
+            for i in rows {
+                let row = batch.row(i)
+                let s = sumOfSquares(row)
+                if s.isFinite {
+                    norms[i - start] = (Double(s) * inflation).squareRoot()
+                    continue
+                }
+                // A NaN or infinity anywhere makes the sum non-finite; find where.
                 if let j = row.firstIndex(where: { !$0.isFinite }) {
                     throw ProtectError(.nonFinite, "row \(i), column \(j) is \(row[j])")
                 }
-                s = 0
-                for j in 0..<d { s += (row[j] / 1e19) * (row[j] / 1e19) }  // finite but huge: rescaled norm
-                norms[i] = Double(s).squareRoot() * 1e19
-            } else {
-                // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact
-                // one; inflating by 2 d u keeps the norm an upper bound, as the hasher's
-                // rounding bound requires.
-                norms[i] = (Double(s) * (1 + 2 * Double(d) * Double(Float.ulpOfOne))).squareRoot()
+                // Finite but huge values overflowed the float sum: redo it in double.
+                norms[i - start] = (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
+            }
+            norms.withUnsafeBufferPointer { n in
+                ids.withUnsafeMutableBufferPointer { all in
+                    let block = UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables])
+                    hasher.bucketIDs(batch.rows(rows), rowNorms: UnsafeBufferPointer(rebasing: n[0 ..< rows.count]), into: block)
+                }
             }
         }
+        return ids
+    }
 
-        // 2. Per-user material (cached; deriving a cold user happens here, outside any lock).
-        let material = materials.material(for: user) { deriveMaterial(user) }
-
-        // 3. Buckets (one GEMM), then the occupancy update: the only state change.
+    /// Adds hashed rows to `user`'s occupancy (the only state change) and prices them.
+    /// Row `i`'s coverage includes rows `0...i`.
+    private func record(_ ids: [UInt32], user: String) -> (coverage: [Double], sigma: [Float]) {
         let tables = configuration.tableCount
-        var ids = [UInt32](repeating: 0, count: b * tables)
-        norms.withUnsafeBufferPointer { n in
-            ids.withUnsafeMutableBufferPointer { hasher.bucketIDs(batch, rowNorms: n, into: $0) }
-        }
+        let b = ids.count / tables
         let account = accounts.account(user)
         let coverage: [Double] = account.occupancy.withLock { occupancy in
             var coverage = [Double](repeating: 0, count: b)
@@ -128,21 +192,7 @@ public final class B4BDefense: Sendable {
             return coverage
         }
         let unit = configuration.unitScale
-        let sigma = coverage.map { configuration.cost.sigma(coverage: $0) * unit }
-
-        // 4. Noise into a scratch batch, keyed by the exact clean row.
-        var noisy = Matrix(batch)
-        noisy.withMutableView { v in
-            for i in 0..<b where sigma[i] > 0 {
-                let seed = material.noiseSeed.mixed(with: rowHash.hash(batch.row(i)))
-                var generator = RandomGenerator(seed: seed)
-                generator.addGaussian(to: v.row(i), standardDeviation: sigma[i])
-            }
-        }
-
-        // 5. The user's transforms.
-        noisy.withView { material.pipeline.apply($0, into: output) }
-        return (coverage, sigma)
+        return (coverage, coverage.map { configuration.cost.sigma(coverage: $0) * unit })
     }
 
     // MARK: Per-user material

@@ -134,8 +134,20 @@ public struct Matrix: Sendable, Equatable {
 
     /// A copy of the view's elements as an owning matrix.
     public init(_ view: MatrixView) {
-        self.init(rows: view.rows, columns: view.columns)
+        self.init(uninitializedRows: view.rows, columns: view.columns)
         withMutableView { $0.copy(from: view) }
+    }
+
+    /// A matrix whose elements are unspecified (not zeroed): scratch space for a hot path
+    /// that writes every element before reading any. Skipping the zero fill saves a full
+    /// pass over memory per batch.
+    public init(uninitializedRows rows: Int, columns: Int) {
+        precondition(rows >= 0 && columns >= 0, "Matrix shape must be non-negative, got \(rows) x \(columns)")
+        self.rows = rows
+        self.columns = columns
+        // Float is a trivial type: any bit pattern is a valid value, so leaving the storage
+        // as the allocator returned it is memory-safe.
+        self.storage = [Float](unsafeUninitializedCapacity: rows * columns) { _, count in count = rows * columns }
     }
 }
 

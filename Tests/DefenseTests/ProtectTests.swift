@@ -33,6 +33,21 @@ struct ProtectTests {
         #expect(whole.exportOccupancy(of: "u") == pieces.exportOccupancy(of: "u"))
     }
 
+    @Test("track() records and prices exactly as protect() does, without producing representations")
+    func trackMatchesProtect() throws {
+        let configuration = smallConfiguration()
+        let rows = spreadQueries(count: 300, dimension: 64, seed: 53)
+        let a = try B4BDefense(configuration: configuration, secret: testSecret)
+        let b = try B4BDefense(configuration: configuration, secret: testSecret)
+        let protected = try a.protect(rows, user: "u")
+        let tracked = try b.track(rows, user: "u")
+        #expect(protected.coverage == tracked.coverage)
+        #expect(protected.sigma == tracked.sigma)
+        #expect(a.exportOccupancy(of: "u") == b.exportOccupancy(of: "u"))
+        #expect { try b.track(Matrix(rows: 0, columns: 64), user: "u") } throws: { ($0 as? ProtectError)?.code == .emptyBatch }
+        #expect(a.exportOccupancy(of: "u") == b.exportOccupancy(of: "u"))
+    }
+
     @Test("Each row's sigma counts the coverage including that row and every earlier one")
     func sigmaIncludesRow() throws {
         let configuration = smallConfiguration(transforms: [])

@@ -22,6 +22,7 @@ public struct AffineTransform: RepresentationTransform {
     public var inputDimension: Int { matrix.rows }
     public var outputDimension: Int { matrix.columns }
     public var byteCount: Int { matrix.elements.count * 4 + translation.count * 8 }
+    public var isRowLocal: Bool { false }
 
     /// Derives the transform of dimension `d` from `seed`.
     /// - Parameters:

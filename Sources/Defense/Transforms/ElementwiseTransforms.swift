@@ -11,6 +11,7 @@ public struct ScaleShiftTransform: RepresentationTransform {
     public var inputDimension: Int { scales.count }
     public var outputDimension: Int { scales.count }
     public var byteCount: Int { scales.count * 8 }
+    public var isRowLocal: Bool { true }
 
     /// Derives the transform from `seed`.
     public init(dimension d: Int, scaleRange: ClosedRange<Float>, translation: Float, seed: RandomSeed) {
@@ -42,6 +43,7 @@ public struct PadTransform: RepresentationTransform {
     public let inputDimension: Int
     public var outputDimension: Int { inputDimension + constants.count }
     public var byteCount: Int { constants.count * 4 }
+    public var isRowLocal: Bool { true }
 
     /// Derives `count` constants uniform in `[-magnitude, magnitude]` from `seed`.
     public init(dimension d: Int, count: Int, magnitude: Float, seed: RandomSeed) {
@@ -92,6 +94,7 @@ public struct AddConstantsTransform: RepresentationTransform {
     public let inputDimension: Int
     public var outputDimension: Int { map.sources.count }
     public var byteCount: Int { map.sources.count * 4 + map.constants.count * 4 }
+    public var isRowLocal: Bool { true }
     /// Output positions holding constants, ascending.
     public var constantPositions: [Int] { map.sources.indices.filter { map.sources[$0] < 0 } }
 
@@ -132,6 +135,7 @@ public struct ShuffleTransform: RepresentationTransform {
     public var inputDimension: Int { map.sources.count }
     public var outputDimension: Int { map.sources.count }
     public var byteCount: Int { map.sources.count * 4 }
+    public var isRowLocal: Bool { true }
     /// The permutation `π`: output dimension `j` is input dimension `permutation[j]`.
     public var permutation: [Int] { map.sources.map(Int.init) }
 
@@ -160,6 +164,7 @@ public struct BinaryTransform: RepresentationTransform {
     public var inputDimension: Int { normals.rows }
     public var outputDimension: Int { normals.columns }
     public var byteCount: Int { normals.elements.count * 4 + thresholds.count * 4 }
+    public var isRowLocal: Bool { false }
 
     /// Derives `outputDimension` Gaussian hyperplanes through `centre` (the origin if nil) from `seed`.
     public init(dimension d: Int, outputDimension m: Int, centre: [Float]?, seed: RandomSeed) {

@@ -15,6 +15,10 @@ public protocol RepresentationTransform: Sendable {
     func apply(_ input: MatrixView, into output: MutableMatrixView)
     /// Approximate memory held by the transform's parameters, in bytes (for cache accounting).
     var byteCount: Int { get }
+    /// Whether each output row depends on its input row alone through O(d) work, so a large
+    /// batch is best processed in small cache-resident blocks of rows. False for the GEMM
+    /// transforms, which are most efficient on the whole batch at once.
+    var isRowLocal: Bool { get }
 }
 
 extension RepresentationTransform {
@@ -53,23 +57,25 @@ public struct TransformPipeline: RepresentationTransform {
     }
 
     public var byteCount: Int { stages.reduce(0) { $0 + $1.byteCount } }
+    public var isRowLocal: Bool { stages.allSatisfy(\.isRowLocal) }
 
     public func apply(_ input: MatrixView, into output: MutableMatrixView) {
         checkShapes(input, output)
-        switch stages.count {
-        case 0:
+        guard !stages.isEmpty else {
             output.copy(from: input)
-        case 1:
-            stages[0].apply(input, into: output)
-        default:
-            // Two ping-pong scratch matrices, allocated once per batch.
-            var current = Matrix(input)
-            for stage in stages.dropLast() {
-                var next = Matrix(rows: input.rows, columns: stage.outputDimension)
-                current.withView { c in next.withMutableView { stage.apply(c, into: $0) } }
-                current = next
+            return
+        }
+        // Intermediate results in scratch matrices allocated once per batch (not zeroed:
+        // every stage writes all of its output).
+        var previous: Matrix?
+        for (k, stage) in stages.enumerated() {
+            let isLast = k == stages.count - 1
+            var next = isLast ? nil : Matrix(uninitializedRows: input.rows, columns: stage.outputDimension)
+            func run(_ source: MatrixView) {
+                if isLast { stage.apply(source, into: output) } else { next!.withMutableView { stage.apply(source, into: $0) } }
             }
-            current.withView { stages[stages.count - 1].apply($0, into: output) }
+            if let previous { previous.withView(run) } else { run(input) }
+            previous = next
         }
     }
 }

@@ -57,3 +57,26 @@ extension Matrix {
         return c
     }
 }
+
+/// Matrix-vector multiply `y = alpha * op(A) x + beta * y` (one `cblas_sgemv`), for the
+/// one-row case where a GEMM call costs far more than its arithmetic.
+///
+/// `x` and `y` are contiguous; shapes are checked (`op(A): m x n`, `x: n`, `y: m`).
+/// - Complexity: `2 m n` floating-point operations.
+@inlinable
+public func gemv(
+    _ a: MatrixView, _ transA: Transpose = .none,
+    _ x: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>,
+    alpha: Float = 1, beta: Float = 0
+) {
+    let (m, n) = a.shape(transA)
+    precondition(x.count == n, "gemv: op(A) is \(m) x \(n) but x has \(x.count) elements")
+    precondition(y.count == m, "gemv: op(A) is \(m) x \(n) but y has \(y.count) elements")
+    guard m > 0 else { return }
+    guard n > 0 else {
+        for i in 0..<m { y[i] = beta == 0 ? 0 : beta * y[i] }
+        return
+    }
+    cblas_sgemv(CblasRowMajor, transA.cblas, blasint(a.rows), blasint(a.columns), alpha,
+                a.start, blasint(a.rowStride), x.baseAddress, 1, beta, y.baseAddress, 1)
+}
