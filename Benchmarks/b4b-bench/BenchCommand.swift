@@ -47,6 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
 
+    @Flag(help: "Skip the bare-sgemm reference measurements (for profiling a stage alone).")
+    var noBare = false
+
     @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
     var quick = false
 
@@ -92,7 +95,7 @@ struct BenchCommand: ParsableCommand {
         let plan = BenchmarkPlan(
             batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
-            users: parseList(users)!, minRows: minRows, repetitions: repetitions)
+            users: parseList(users)!, minRows: minRows, repetitions: repetitions, measureBare: !noBare)
         var report = BenchmarkReport(machine: MachineInfo.current())
         print(report.machine.markdown)
 
@@ -139,4 +142,5 @@ struct BenchmarkPlan: Sendable {
     var users: [Int]
     var minRows: Int
     var repetitions: Int
+    var measureBare = true
 }

@@ -62,6 +62,25 @@ struct TransformTests {
         #expect(uncached.cachedTransformCount == 0)
     }
 
+    @Test("Consecutive gather stages are fused into one pass with the same result as applying them in turn")
+    func fusedGathers() throws {
+        let kinds: [TransformKind] = [.scaleShift(), .pad(count: 8), .addConstants(count: 5), .shuffle]
+        let defense = try B4BDefense(configuration: smallConfiguration(transforms: kinds, cost: .none), secret: testSecret)
+        let pipeline = defense.transform(for: "u")
+        #expect(pipeline.stages.count == 2, "pad, add-constants and shuffle should fuse into one stage")
+        // The same stages derived one by one (the façade's seed naming) and applied in turn.
+        var x = spreadQueries(count: 5, dimension: 64, seed: 64)
+        let expected = pipeline.apply(x)
+        var d = 64
+        for (i, kind) in kinds.enumerated() {
+            let seed = testSecret.seed(SeedPurpose("transform/\(i)/\(kind.name)"), user: "u")
+            let stage = kind.make(inputDimension: d, seed: seed, unitScale: 1, centre: nil)
+            x = stage.apply(x)
+            d = stage.outputDimension
+        }
+        #expect(x == expected)
+    }
+
     @Test("Shuffle is a permutation; add-constants keeps the input in order around its constants")
     func structure() {
         let s = ShuffleTransform(dimension: 50, seed: RandomSeed(1, 1, 1, 1))

@@ -37,13 +37,17 @@ public struct ScaleShiftTransform: RepresentationTransform {
 /// Padding: `p` constant dimensions appended after the representation (`y = [x, c]`).
 /// The constants carry no information, so utility is untouched, but the output
 /// dimension and layout differ from the encoder's.
-public struct PadTransform: RepresentationTransform {
+public struct PadTransform: RepresentationTransform, GatherTransform {
     /// The appended constants (representation units).
     public let constants: [Float]
     public let inputDimension: Int
     public var outputDimension: Int { inputDimension + constants.count }
     public var byteCount: Int { constants.count * 4 }
     public var isRowLocal: Bool { true }
+    var map: GatherMap {
+        GatherMap(sources: (0..<inputDimension).map(Int32.init) + (0..<constants.count).map { Int32(-$0 - 1) },
+                  constants: constants, inputDimension: inputDimension)
+    }
 
     /// Derives `count` constants uniform in `[-magnitude, magnitude]` from `seed`.
     public init(dimension d: Int, count: Int, magnitude: Float, seed: RandomSeed) {
@@ -66,30 +70,96 @@ public struct PadTransform: RepresentationTransform {
 }
 
 /// A gather `y_j = x[source_j]` where `source_j < 0` means "the constant `constants[-source_j - 1]`".
-/// Shuffle and add-constants are both expressed with it.
+/// Padding, add-constants and shuffle are all expressed with it, so consecutive stages of
+/// these kinds compose into one gather (``composed(after:)``): one pass instead of several.
 struct GatherMap: Sendable {
     let sources: [Int32]
     let constants: [Float]
+    let inputDimension: Int
+    // Sources into the extended row [x, constants]: constant k sits at index d + k, so the
+    // gather has no branch.
+    private let extendedSources: [Int32]
+
+    init(sources: [Int32], constants: [Float], inputDimension d: Int) {
+        self.sources = sources
+        self.constants = constants
+        self.inputDimension = d
+        self.extendedSources = sources.map { $0 >= 0 ? $0 : Int32(d) + (-$0 - 1) }
+    }
 
     func apply(_ input: MatrixView, into output: MutableMatrixView) {
-        let m = sources.count
-        sources.withUnsafeBufferPointer { src in
-            constants.withUnsafeBufferPointer { c in
-                for i in 0..<input.rows {
-                    let (x, y) = (input.row(i), output.row(i))
-                    for j in 0..<m {
-                        let s = Int(src[j])
-                        y[j] = s >= 0 ? x[s] : c[-s - 1]
-                    }
-                }
+        let (d, m, p) = (inputDimension, sources.count, constants.count)
+        precondition(input.columns == d, "gather expects \(d) columns, got \(input.columns)")
+        let extended = UnsafeMutablePointer<Float>.allocate(capacity: d + p)
+        defer { extended.deallocate() }
+        constants.withUnsafeBufferPointer { c in
+            if p > 0 { (extended + d).update(from: c.baseAddress!, count: p) }
+        }
+        extendedSources.withUnsafeBufferPointer { src in
+            let index = src.baseAddress!
+            for i in 0..<input.rows {
+                if d > 0 { extended.update(from: input.row(i).baseAddress!, count: d) }
+                let y = output.row(i).baseAddress!
+                for j in 0..<m { y[j] = extended[Int(index[j])] }
             }
         }
     }
+
+    /// The single gather equal to applying `first`, then `self`.
+    func composed(after first: GatherMap) -> GatherMap {
+        var constants = first.constants
+        let sources = self.sources.map { s -> Int32 in
+            if s >= 0 { return first.sources[Int(s)] }
+            constants.append(self.constants[Int(-s - 1)])
+            return Int32(-constants.count)
+        }
+        return GatherMap(sources: sources, constants: constants, inputDimension: first.inputDimension)
+    }
+}
+
+/// A stage that is a pure gather (padding, constants, shuffle).
+protocol GatherTransform: RepresentationTransform {
+    var map: GatherMap { get }
+}
+
+/// Several consecutive gather stages fused into one pass (built by the pipeline derivation).
+public struct FusedGatherTransform: RepresentationTransform {
+    let map: GatherMap
+    public let inputDimension: Int
+    public var outputDimension: Int { map.sources.count }
+    public var byteCount: Int { map.sources.count * 4 + map.constants.count * 4 }
+    public var isRowLocal: Bool { true }
+
+    init(_ map: GatherMap, inputDimension: Int) {
+        self.map = map
+        self.inputDimension = inputDimension
+    }
+
+    public func apply(_ input: MatrixView, into output: MutableMatrixView) {
+        checkShapes(input, output)
+        map.apply(input, into: output)
+    }
+}
+
+extension FusedGatherTransform: GatherTransform {}
+
+/// Replaces each run of consecutive gather stages by one ``FusedGatherTransform``
+/// (same output, one pass over the data instead of one per stage).
+func fusingGathers(_ stages: [any RepresentationTransform]) -> [any RepresentationTransform] {
+    var result: [any RepresentationTransform] = []
+    for stage in stages {
+        if let g = stage as? any GatherTransform, let previous = result.last as? any GatherTransform {
+            result[result.count - 1] = FusedGatherTransform(g.map.composed(after: previous.map), inputDimension: previous.inputDimension)
+        } else {
+            result.append(stage)
+        }
+    }
+    return result
 }
 
 /// Constants inserted at random positions: the output has `d + p` dimensions, `p` of them
 /// (at secret positions) constants, the rest the representation in its original order.
-public struct AddConstantsTransform: RepresentationTransform {
+public struct AddConstantsTransform: RepresentationTransform, GatherTransform {
     let map: GatherMap
     public let inputDimension: Int
     public var outputDimension: Int { map.sources.count }
@@ -120,7 +190,7 @@ public struct AddConstantsTransform: RepresentationTransform {
             }
         }
         inputDimension = d
-        map = GatherMap(sources: sources, constants: constants)
+        map = GatherMap(sources: sources, constants: constants, inputDimension: d)
     }
 
     public func apply(_ input: MatrixView, into output: MutableMatrixView) {
@@ -130,7 +200,7 @@ public struct AddConstantsTransform: RepresentationTransform {
 }
 
 /// A secret permutation of the dimensions: `y_j = x[π(j)]`.
-public struct ShuffleTransform: RepresentationTransform {
+public struct ShuffleTransform: RepresentationTransform, GatherTransform {
     let map: GatherMap
     public var inputDimension: Int { map.sources.count }
     public var outputDimension: Int { map.sources.count }
@@ -144,7 +214,7 @@ public struct ShuffleTransform: RepresentationTransform {
         var generator = RandomGenerator(seed: seed)
         var p = (0..<d).map(Int32.init)
         p.shuffle(using: &generator)
-        map = GatherMap(sources: p, constants: [])
+        map = GatherMap(sources: p, constants: [], inputDimension: d)
     }
 
     public func apply(_ input: MatrixView, into output: MutableMatrixView) {
