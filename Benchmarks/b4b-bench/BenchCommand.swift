@@ -44,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per point.")
     var repetitions: Int = 5
 
+    @Option(help: "Longest a repetition may take, seconds: slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks.")
+    var maxSeconds: Double = 0.5
+
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
 
@@ -74,6 +77,7 @@ struct BenchCommand: ParsableCommand {
             dimensions = "2048"
             minRows = 1024
             repetitions = 3
+            maxSeconds = 0.15
             users = "1,1000"
             memoryUsers = 100_000
         }
@@ -87,6 +91,7 @@ struct BenchCommand: ParsableCommand {
         }
         guard minRows >= 1 else { throw ValidationError("--min-rows must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        guard maxSeconds > 0 else { throw ValidationError("--max-seconds must be positive") }
         guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
     }
 
@@ -95,7 +100,7 @@ struct BenchCommand: ParsableCommand {
         let plan = BenchmarkPlan(
             batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
-            users: parseList(users)!, minRows: minRows, repetitions: repetitions, measureBare: !noBare)
+            users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds, measureBare: !noBare)
         var report = BenchmarkReport(machine: MachineInfo.current())
         print(report.machine.markdown)
 
@@ -142,5 +147,6 @@ struct BenchmarkPlan: Sendable {
     var users: [Int]
     var minRows: Int
     var repetitions: Int
+    var secondsPerRepetition: Double
     var measureBare = true
 }

@@ -70,7 +70,7 @@ struct BenchmarkRunner {
         let names = (0..<workers).map { w in (0..<usersPerWorker).map { "w\(w)-user\($0)" } }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
         return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions) { w, c in
+                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
@@ -92,7 +92,7 @@ struct BenchmarkRunner {
                                               : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
         let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n)
         return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions) { w, c in
+                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
@@ -118,7 +118,7 @@ struct BenchmarkRunner {
             let perWorker = max(1, u / workers)
             let calls = max(perWorker, callsPerWorker(batch: 1, workers: workers))
             let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension)
-            let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1) { w, c in
+            let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1, secondsPerRepetition: .infinity) { w, c in
                 let pool = pools.pool(w)
                 pool.withView { v in
                     outputs.withView(w) { out in

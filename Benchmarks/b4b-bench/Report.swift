@@ -176,9 +176,9 @@ struct NumPyResults: Codable, Sendable {
             let stageNames = Set(plan.stages.map(\.rawValue)).union(["hash-reference", "noise-keyed"])
             var arguments = [script, "--threads", "\(t)", "--dimension", plan.dimensions.map(String.init).joined(separator: ","),
                              "--batches", plan.batches.map(String.init).joined(separator: ","),
-                             "--stages", stageNames.sorted().joined(separator: ","),
-                             "--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)", "--json", out.path]
-            if quick { arguments.append("--quick") }
+                             "--stages", stageNames.sorted().joined(separator: ","), "--json", out.path]
+            // --quick lets the script pick its own short timing; otherwise match ours.
+            arguments += quick ? ["--quick"] : ["--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)"]
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [python] + arguments

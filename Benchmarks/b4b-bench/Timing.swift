@@ -15,15 +15,23 @@ struct Measurement: Sendable, Codable {
 }
 
 /// Runs `body(worker, call)` on `workers` threads at once: a warm-up pass, then
-/// `repetitions` timed passes of `callsPerWorker` calls each. Every call processes
-/// `batch` rows. Returns medians (throughput) and percentiles (per-call latency).
-func measure(workers: Int, batch: Int, callsPerWorker: Int, repetitions: Int,
+/// `repetitions` timed passes of the same number of calls per worker. Every call processes
+/// `batch` rows. A repetition makes `callsPerWorker` calls, fewer if the warm-up shows
+/// that would take longer than `secondsPerRepetition` (at least one call). Returns the
+/// median throughput over repetitions and latency percentiles over all calls.
+func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
              body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
     let clock = ContinuousClock()
-    // Warm-up: one call per worker and a few more (page faults, caches, lazily derived state).
+    // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
+    // of which is timed to size the repetitions.
+    let warmupCalls = min(requested, 3)
+    let warmupStart = clock.now
     DispatchQueue.concurrentPerform(iterations: workers) { w in
-        for c in 0..<min(callsPerWorker, 3) { body(w, c) }
+        for c in 0..<warmupCalls { body(w, c) }
     }
+    let perCall = max((clock.now - warmupStart) / .seconds(1) / Double(warmupCalls), 1e-9)
+    let affordable = secondsPerRepetition / perCall
+    let callsPerWorker = affordable < Double(requested) ? max(1, Int(affordable)) : requested
     let latencies = LatencyLog(workers: workers, capacity: callsPerWorker * repetitions)
     var rates: [Double] = []
     for _ in 0..<repetitions {

@@ -51,9 +51,21 @@ public struct AffineTransform: RepresentationTransform {
         translation.withUnsafeBufferPointer { b in
             for i in 0..<output.rows { output.row(i).baseAddress!.update(from: b.baseAddress!, count: b.count) }
         }
-        matrix.withView { gemm(input, .none, $0, .none, into: output, beta: 1) }
+        matrix.withView { a in
+            if input.rows < smallBatchRows {
+                // y = Aᵀ x per row: GEMV streams A once per row without GEMM's packing copy of
+                // the whole d x d matrix, which dominates a GEMM of one or two rows.
+                for i in 0..<input.rows { gemv(a, .transpose, input.row(i), into: output.row(i), beta: 1) }
+            } else {
+                gemm(input, .none, a, .none, into: output, beta: 1)
+            }
+        }
     }
 }
+
+/// Below this many rows the dense transforms use one GEMV per row instead of a GEMM
+/// (measured with b4b-bench: GEMM's packing of the whole weight matrix dominates at 1 row).
+let smallBatchRows = 4
 
 /// `count` scales, log-uniform in `range`.
 func randomScales(count: Int, range: ClosedRange<Float>, generator: inout RandomGenerator) -> [Float] {

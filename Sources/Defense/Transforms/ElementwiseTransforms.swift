@@ -251,7 +251,13 @@ public struct BinaryTransform: RepresentationTransform {
 
     public func apply(_ input: MatrixView, into output: MutableMatrixView) {
         checkShapes(input, output)
-        normals.withView { gemm(input, .none, $0, .none, into: output) }
+        normals.withView { h in
+            if input.rows < smallBatchRows {
+                for i in 0..<input.rows { gemv(h, .transpose, input.row(i), into: output.row(i)) }
+            } else {
+                gemm(input, .none, h, .none, into: output)
+            }
+        }
         let m = outputDimension
         thresholds.withUnsafeBufferPointer { t in
             for i in 0..<output.rows {
