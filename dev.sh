@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two entry points (see README):
 #   bash dev.sh demo   install what is missing, build, run the end-to-end demo
-#   bash dev.sh test   install what is missing, build once (release, warnings checked), run every test
+#   bash dev.sh test   install what is missing, build once (release, warnings checked), run the
+#                      quick benchmark (with its NumPy counterpart), then every test
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,6 +44,20 @@ test)
         exit 1
     fi
     echo "==> release build clean (no warnings in Sources/, Tests/, Benchmarks/)"
+    # The benchmark in its quick mode (no timing assertions: it must only keep working), with
+    # its NumPy counterpart when Python is available.
+    bench_args=(--quick)
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c "import numpy" >/dev/null 2>&1 || python3 -m pip install -q numpy >/dev/null 2>&1 \
+            || { [ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null 2>&1; } || true
+        if python3 -c "import numpy" >/dev/null 2>&1; then
+            bench_args+=(--numpy)
+        else
+            echo "==> NumPy could not be installed: the quick benchmark runs without the NumPy comparison"
+        fi
+    fi
+    echo "==> quick benchmark: b4b-bench ${bench_args[*]}"
+    "$(swift build -c release --show-bin-path)/b4b-bench" "${bench_args[@]}" --json .build/bench-quick.json --svg .build/bench-quick
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     ;;

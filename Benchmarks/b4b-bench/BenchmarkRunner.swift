@@ -213,28 +213,14 @@ final class SharedMatrix: Sendable {
 
     /// I.i.d. N(0, 1) entries.
     convenience init(gaussianRows rows: Int, columns: Int, seed: UInt64) {
-        self.init(Self.gaussian(rows: rows, columns: columns, seed: seed))
+        var g = RandomGenerator(seed: RandomSeed(seed, 7, 7, 7))
+        self.init(Matrix.gaussian(rows: rows, columns: columns, using: &g))
     }
 
     /// Rows uniformly distributed on the unit sphere (queries spread over the whole space).
     convenience init(unitRows rows: Int, columns: Int, seed: UInt64) {
-        var m = Self.gaussian(rows: rows, columns: columns, seed: seed)
-        m.withUnsafeMutableBufferPointer { x in
-            for i in 0..<rows {
-                var s: Float = 0
-                for j in 0..<columns { s += x[i * columns + j] * x[i * columns + j] }
-                let inv = 1 / s.squareRoot()
-                for j in 0..<columns { x[i * columns + j] *= inv }
-            }
-        }
-        self.init(m)
-    }
-
-    private static func gaussian(rows: Int, columns: Int, seed: UInt64) -> Matrix {
-        var m = Matrix(rows: rows, columns: columns)
         var g = RandomGenerator(seed: RandomSeed(seed, 7, 7, 7))
-        m.withUnsafeMutableBufferPointer { g.fillGaussian($0) }
-        return m
+        self.init(Matrix.gaussian(rows: rows, columns: columns, using: &g).rowsNormalized())
     }
 
     func withView<R>(_ body: (MatrixView) -> R) -> R { matrix.withView(body) }

@@ -86,36 +86,19 @@ struct Demo: ParsableCommand {
 enum SyntheticQueries {
     /// Rows spread uniformly over the unit sphere (a thief covering the whole space).
     static func spread(count: Int, dimension: Int, seed: UInt64) -> Matrix {
-        var m = Matrix(rows: count, columns: dimension)
         var g = RandomGenerator(seed: RandomSeed(seed, 1, 2, 3))
-        m.withUnsafeMutableBufferPointer { g.fillGaussian($0) }
-        return normalized(m)
+        return Matrix.gaussian(rows: count, columns: dimension, using: &g).rowsNormalized()
     }
 
     /// Rows around `clusters` random unit centres, noise of norm about `spread` (one task's queries).
     static func clustered(count: Int, dimension: Int, clusters: Int, spread: Float, seed: UInt64) -> Matrix {
         let centres = self.spread(count: clusters, dimension: dimension, seed: seed &+ 7)
-        var m = Matrix(rows: count, columns: dimension)
         var g = RandomGenerator(seed: RandomSeed(seed, 4, 5, 6))
-        m.withUnsafeMutableBufferPointer { g.fillGaussian($0, mean: 0, standardDeviation: spread / Float(dimension).squareRoot()) }
+        var m = Matrix.gaussian(rows: count, columns: dimension, standardDeviation: spread / Float(dimension).squareRoot(), using: &g)
         for i in 0..<count {
             let c = i % clusters
             for j in 0..<dimension { m[i, j] += centres[c, j] }
         }
-        return normalized(m)
-    }
-
-    private static func normalized(_ m: Matrix) -> Matrix {
-        var m = m
-        let (rows, d) = (m.rows, m.columns)
-        m.withUnsafeMutableBufferPointer { x in
-            for i in 0..<rows {
-                var s: Float = 0
-                for j in 0..<d { s += x[i * d + j] * x[i * d + j] }
-                let inv = 1 / s.squareRoot()
-                for j in 0..<d { x[i * d + j] *= inv }
-            }
-        }
-        return m
+        return m.rowsNormalized()
     }
 }

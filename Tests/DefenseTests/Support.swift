@@ -15,12 +15,12 @@ func smallConfiguration(dimension: Int = 64, transforms: [TransformKind] = [.aff
 
 /// Unit-norm rows spread uniformly over the sphere: a stealing-like query set.
 func spreadQueries(count: Int, dimension: Int, seed: UInt64) -> Matrix {
-    normalizedRows(gaussianMatrix(rows: count, columns: dimension, seed: seed))
+    gaussianMatrix(rows: count, columns: dimension, seed: seed).rowsNormalized()
 }
 
 /// Unit-norm rows from `clusters` tight clusters: a legitimate-like query set (one task).
 func clusteredQueries(count: Int, dimension: Int, clusters: Int, spread: Float = 0.1, seed: UInt64) -> (Matrix, [Int]) {
-    let centres = normalizedRows(gaussianMatrix(rows: clusters, columns: dimension, seed: seed))
+    let centres = gaussianMatrix(rows: clusters, columns: dimension, seed: seed).rowsNormalized()
     var rows = gaussianMatrix(rows: count, columns: dimension, seed: seed &+ 1, scale: spread / Float(dimension).squareRoot())
     var labels = [Int]()
     for i in 0..<count {
@@ -28,14 +28,5 @@ func clusteredQueries(count: Int, dimension: Int, clusters: Int, spread: Float =
         labels.append(c)
         for j in 0..<dimension { rows[i, j] += centres[c, j] }
     }
-    return (normalizedRows(rows), labels)
-}
-
-func normalizedRows(_ m: Matrix) -> Matrix {
-    var m = m
-    for i in 0..<m.rows {
-        let norm = m.row(i).reduce(0) { $0 + $1 * $1 }.squareRoot()
-        for j in 0..<m.columns { m[i, j] /= norm }
-    }
-    return m
+    return (rows.rowsNormalized(), labels)
 }

@@ -13,8 +13,8 @@ struct UserMaterial: Sendable {
 ///
 /// Derivation happens outside any lock (two threads deriving the same cold user both do
 /// the work and agree on the result), so a cold user never blocks other users.
-/// Each shard keeps at most `capacityBytes / shardCount` bytes, evicting its least
-/// recently used entries beyond that, but always keeps its most recent entry when the
+/// Each shard keeps at most `capacityBytes / shardCount` bytes; when an insert would
+/// exceed that, its least recently used entries are evicted down to 7/8 of it. It always keeps its most recent entry when the
 /// capacity is not zero (so a single large dense transform is cached even when it exceeds
 /// a shard's share; the cache then holds at most one entry per shard).
 final class UserMaterialCache: Sendable {
@@ -64,9 +64,15 @@ final class UserMaterialCache: Sendable {
         guard capacity > 0 else { return fresh }
         shard.state.withLock { s in
             if s.entries[user] != nil { return }
-            while s.bytes + size > shardCapacity, let victim = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                s.bytes -= victim.value.material.byteCount
-                s.entries.removeValue(forKey: victim.key)
+            if s.bytes + size > shardCapacity {
+                // Evict least recently used entries down to 7/8 of the capacity in one sweep,
+                // so that a stream of cold users costs O(log n) per insert, not a scan each.
+                let target = shardCapacity - shardCapacity / 8 - size
+                for (key, entry) in s.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) {
+                    if s.bytes <= target { break }
+                    s.bytes -= entry.material.byteCount
+                    s.entries.removeValue(forKey: key)
+                }
             }
             s.clock &+= 1
             s.entries[user] = Entry(material: fresh, lastUse: s.clock)
