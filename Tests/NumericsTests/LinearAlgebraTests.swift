@@ -149,3 +149,27 @@ struct BLASThreadTests {
         }
     }
 }
+
+@Suite("Random orthogonal matrices")
+struct RandomOrthogonalTests {
+    @Test("randomOrthogonal is orthogonal, deterministic in its seed, and not the identity")
+    func orthogonal() {
+        var g1 = RandomGenerator(seed: RandomSeed(9, 8, 7, 6))
+        var g2 = RandomGenerator(seed: RandomSeed(9, 8, 7, 6))
+        let q = randomOrthogonal(dimension: 96, using: &g1)
+        #expect(q == randomOrthogonal(dimension: 96, using: &g2))
+        let qtq = Matrix.product(q, .transpose, q)
+        let qqt = Matrix.product(q, .none, q, .transpose)
+        var worst: Float = 0
+        for i in 0..<96 {
+            for j in 0..<96 {
+                let e: Float = i == j ? 1 : 0
+                worst = max(worst, abs(qtq[i, j] - e), abs(qqt[i, j] - e))
+            }
+        }
+        #expect(worst < 1e-4, "max deviation from orthogonality \(worst)")
+        // Haar: entries spread like N(0, 1/n), so the diagonal is far from all ones.
+        let trace = (0..<96).reduce(Float(0)) { $0 + q[$1, $1] }
+        #expect(abs(trace) < 10, "trace \(trace)")
+    }
+}

@@ -140,3 +140,32 @@ public func orthonormalFactor(_ a: Matrix) throws -> Matrix {
     }
     return Matrix(rows: m, columns: n, elements: q)
 }
+
+/// A uniformly random (Haar-distributed) `n x n` orthogonal matrix from `generator`.
+///
+/// The QR factorisation of an i.i.d. Gaussian matrix, with the columns of `Q` signed by
+/// `diag(R)`, is Haar-distributed, and so is its transpose. The Gaussian buffer is therefore
+/// factorised in LAPACK's native column-major layout as it stands, which skips the two
+/// full-matrix transpositions a row-major LAPACKE call makes; the row-major result is `Qᵀ`.
+///
+/// - Complexity: O(n³) (`sgeqrf` + `sorgqr`), plus `n²` Gaussian samples.
+public func randomOrthogonal(dimension n: Int, using generator: inout RandomGenerator) -> Matrix {
+    precondition(n >= 0, "randomOrthogonal: dimension must be non-negative, got \(n)")
+    if n == 0 { return Matrix(rows: 0, columns: 0) }
+    var q = Matrix.gaussian(rows: n, columns: n, using: &generator)
+    q.withUnsafeMutableBufferPointer { a in
+        var tau = [Float](repeating: 0, count: n)
+        // A Gaussian matrix is finite and has full rank with probability 1, and every argument
+        // is valid by construction, so LAPACK has nothing to report here.
+        var info = LAPACKE_sgeqrf(LAPACK_COL_MAJOR, Int32(n), Int32(n), a.baseAddress, Int32(n), &tau)
+        precondition(info == 0, "sgeqrf failed with info \(info)")
+        // Column j of the column-major factor is row j of our row-major view.
+        let signs = (0..<n).map { a[$0 * n + $0] < 0 ? Float(-1) : Float(1) }
+        info = LAPACKE_sorgqr(LAPACK_COL_MAJOR, Int32(n), Int32(n), Int32(n), a.baseAddress, Int32(n), &tau)
+        precondition(info == 0, "sorgqr failed with info \(info)")
+        for j in 0..<n where signs[j] < 0 {
+            for i in 0..<n { a[j * n + i] = -a[j * n + i] }
+        }
+    }
+    return q
+}
