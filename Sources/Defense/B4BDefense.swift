@@ -79,7 +79,7 @@ public final class B4BDefense: Sendable {
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
     /// that reuse their output buffers. Returns each row's coverage and sigma.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
-        let ids = try validateAndHash(batch, user: user)
+        let (ids, rowKeys) = try validateAndHash(batch, user: user, keyRows: true)
         precondition(output.rows == batch.rows && output.columns == configuration.outputDimension,
                      "output is \(output.rows) x \(output.columns), expected \(batch.rows) x \(configuration.outputDimension)")
         // Per-user material (cached; deriving a cold user happens here, outside any lock,
@@ -101,7 +101,7 @@ public final class B4BDefense: Sendable {
             func addNoise(_ target: MutableMatrixView) {
                 target.copy(from: source)
                 for i in 0..<rows.count where sigma[rows.lowerBound + i] > 0 {
-                    let seed = material.noiseSeed.mixed(with: rowHash.hash(source.row(i)))
+                    let seed = material.noiseSeed.mixed(with: rowKeys[rows.lowerBound + i])
                     var generator = RandomGenerator(seed: seed)
                     generator.addGaussian(to: target.row(i), standardDeviation: sigma[rows.lowerBound + i])
                 }
@@ -125,7 +125,7 @@ public final class B4BDefense: Sendable {
     /// - Returns: each row's coverage and the sigma the cost assigns to it.
     /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
     public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
-        return record(try validateAndHash(batch, user: user), user: user)
+        return record(try validateAndHash(batch, user: user, keyRows: false).ids, user: user)
     }
 
     /// Checks a batch (user id, size, dimension, finiteness) and hashes it: returns the
@@ -136,7 +136,10 @@ public final class B4BDefense: Sendable {
     /// hashing GEMM of the same block reads it from there. (Measured: blocks of 8 to 2048
     /// rows are within the noise of each other at batch 256 and 1024, except that blocks
     /// under 32 rows are slower.)
-    private func validateAndHash(_ batch: MatrixView, user: String) throws -> [UInt32] {
+    ///
+    /// With `keyRows`, also returns each row's keyed hash (the key of its noise stream),
+    /// computed right after the row's norm while it is in L1.
+    private func validateAndHash(_ batch: MatrixView, user: String, keyRows: Bool) throws -> (ids: [UInt32], rowKeys: [UInt64]) {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
         guard batch.rows > 0 else { throw ProtectError(.emptyBatch, "batch has no rows") }
@@ -153,11 +156,13 @@ public final class B4BDefense: Sendable {
         let blockRows = max(1, min(b, 262_144 / max(d, 1)))
         var norms = [Double](repeating: 0, count: blockRows)
         var ids = [UInt32](repeating: 0, count: b * tables)
+        var rowKeys = [UInt64](repeating: 0, count: keyRows ? b : 0)
         for start in stride(from: 0, to: b, by: blockRows) {
             let rows = start ..< min(b, start + blockRows)
             for i in rows {
                 let row = batch.row(i)
                 let s = sumOfSquares(row)
+                if keyRows { rowKeys[i] = rowHash.hash(row) }
                 if s.isFinite {
                     norms[i - start] = (Double(s) * inflation).squareRoot()
                     continue
@@ -176,7 +181,7 @@ public final class B4BDefense: Sendable {
                 }
             }
         }
-        return ids
+        return (ids, rowKeys)
     }
 
     /// Adds hashed rows to `user`'s occupancy (the only state change) and prices them.
