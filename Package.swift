@@ -4,10 +4,12 @@
 //
 // Layers, each importing only the ones below it:
 //
-//   b4b (command line), b4b-bench (benchmark)          Plots (SVG figures)
-//     └─ Defense     coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
-//          └─ Numerics   Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
-//               └─ CBLASShim  system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
+//   b4b (command line), b4b-bench (benchmark)
+//     └─ Evaluation   .npy I/O and the paper's measurements (issue 3, in progress)
+//          └─ Defense      coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
+//               └─ Numerics     Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
+//                    └─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
+//   Plots (SVG line charts) stands apart and is used by the reports.
 import PackageDescription
 
 let package = Package(
@@ -16,6 +18,7 @@ let package = Package(
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Defense", targets: ["Defense"]),
         .library(name: "Plots", targets: ["Plots"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
         .executable(name: "b4b", targets: ["b4b"]),
         .executable(name: "b4b-bench", targets: ["b4b-bench"]),
     ],
@@ -45,8 +48,12 @@ let package = Package(
             dependencies: ["Numerics"]
         ),
 
-        // MARK: Reports
+        // MARK: Evaluation and reports
         .target(name: "Plots"),
+        .target(
+            name: "Evaluation",
+            dependencies: ["Defense", "Numerics", "Plots"]
+        ),
 
         // MARK: Command line
         .executableTarget(
@@ -73,6 +80,11 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Numerics"], path: "Tests/TestSupport"),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation", "Numerics", "TestSupport"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "DefenseTests",
             dependencies: ["Defense", "Numerics", "TestSupport"],
