@@ -64,6 +64,7 @@ public struct RandomProjectionLSH: Sendable {
         }
         self.normalsByColumn = byColumn
         self.normalsTransposed = normals.transposed()
+        self.fingerprint = Self.fingerprint(normals: normals, thresholds: thresholds, hashBits: hashBits, tableCount: tableCount)
         self.columnNorms = norms.map { $0.squareRoot() }
         self.thresholdsDouble = thresholds.map(Double.init)
     }
@@ -97,8 +98,11 @@ public struct RandomProjectionLSH: Sendable {
     public var bucketCount: Int { 1 << hashBits }
 
     /// A 64-bit fingerprint of the hyperplanes and thresholds: occupancy recorded under
-    /// one hasher is meaningless under another, so snapshots carry it.
-    public var fingerprint: UInt64 {
+    /// one hasher is meaningless under another, so snapshots carry it. Computed once, at
+    /// construction (it hashes the whole `d x kT` matrix).
+    public let fingerprint: UInt64
+
+    private static func fingerprint(normals: Matrix, thresholds: [Float], hashBits: Int, tableCount: Int) -> UInt64 {
         let key = RowHash(key: RandomSeed(0x6234_6268_6173_6865, 0x7266_696E_6765_7270, 0x0000_0000_0000_0001, UInt64(hashBits) << 8 | UInt64(tableCount)))
         let a = normals.withUnsafeBufferPointer { key.hash($0) }
         let b = thresholds.withUnsafeBufferPointer { key.hash($0) }
