@@ -68,6 +68,53 @@ public enum NPY {
         }
     }
 
+    /// Streams a 2-D float `.npy` file (`<f4` or `<f8`) through `body` in blocks of at most
+    /// `blockRows` rows, without loading the whole file: the file is memory-mapped and each
+    /// block converted into one reused buffer, so a file of several GB costs one block of
+    /// memory. `body` gets the index of the block's first row and the block (`rows x columns`).
+    /// - Returns: the file's shape.
+    /// - Throws: ``NPYError`` for a missing or malformed file (before `body` runs), and
+    ///   whatever `body` throws.
+    @discardableResult
+    public static func forEachRowBlock(
+        _ path: String, blockRows: Int, _ body: (_ firstRow: Int, _ block: Matrix) throws -> Void
+    ) throws -> (rows: Int, columns: Int) {
+        precondition(blockRows >= 1, "forEachRowBlock: blockRows must be at least 1")
+        return try MappedFile.withContents(of: path) { bytes in
+            let header = try parseHeader(bytes, path: path)
+            try requireCOrder(header, path: path)
+            let kind: FloatKind
+            switch header.descr {
+            case "<f4": kind = .float32
+            case "<f8": kind = .float64
+            default:
+                throw NPYError(path: path, message: "\(dtypeProblem(header.descr)) for a float matrix (expected '<f4' or '<f8')")
+            }
+            guard header.shape.count == 2 else {
+                throw NPYError(path: path, message: "expected a 2-D array for a matrix, found shape \(header.shapeText) (\(header.shape.count)-D)")
+            }
+            let (rows, columns) = (header.shape[0], header.shape[1])
+            let data = try dataBytes(bytes, header: header, itemSize: kind.size, path: path)
+            for start in stride(from: 0, to: rows, by: blockRows) {
+                let count = min(blockRows, rows - start)
+                var block = Matrix(uninitializedRows: count, columns: columns)
+                block.withUnsafeMutableBufferPointer { destination in
+                    let first = start * columns
+                    for i in 0..<destination.count {
+                        switch kind {
+                        case .float32:
+                            destination[i] = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * (first + i), as: UInt32.self)))
+                        case .float64:
+                            destination[i] = Float(Double(bitPattern: UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * (first + i), as: UInt64.self))))
+                        }
+                    }
+                }
+                try body(start, block)
+            }
+            return (rows, columns)
+        }
+    }
+
     /// Integer labels from a 1-D `.npy` file of any little-endian integer (or bool) dtype.
     ///
     /// `<u8` values above `Int.max` are an error.
@@ -119,6 +166,49 @@ public enum NPY {
                     out.storeBytes(of: elements[i].bitPattern.littleEndian, toByteOffset: 0, as: UInt32.self)
                 }
                 #endif
+            }
+        }
+    }
+
+    /// Writes a `rows x columns` `<f4` `.npy` file whose rows are produced in blocks: `produce`
+    /// calls `append` with consecutive blocks (any number of rows each) until `rows` rows are
+    /// written. Atomic like ``write(_:to:)``: nothing appears at `path` unless every row was
+    /// appended and `produce` returned without throwing.
+    /// - Throws: ``NPYError`` if the blocks do not add up to `rows` rows of `columns` columns,
+    ///   or the file cannot be written; whatever `produce` throws.
+    public static func writeMatrix(
+        to path: String, rows: Int, columns: Int,
+        _ produce: (_ append: (MatrixView) throws -> Void) throws -> Void
+    ) throws {
+        let header = headerBytes(descr: "<f4", shape: [rows, columns])
+        try writeAtomically(path: path) { sink in
+            try sink.write(header)
+            var written = 0
+            try produce { block in
+                guard block.columns == columns else {
+                    throw NPYError(path: path, message: "a block has \(block.columns) columns, the file has \(columns)")
+                }
+                guard written + block.rows <= rows else {
+                    throw NPYError(path: path, message: "more than the declared \(rows) rows were appended")
+                }
+                #if _endian(little)
+                if block.isContiguous, let start = block.start {
+                    try sink.write(UnsafeRawBufferPointer(start: start, count: 4 * block.rows * columns))
+                } else {
+                    for i in 0..<block.rows { try sink.write(UnsafeRawBufferPointer(block.row(i))) }
+                }
+                #else
+                for i in 0..<block.rows {
+                    let row = block.row(i)
+                    try sink.writeConverted(count: columns, itemSize: 4) { k, out in
+                        out.storeBytes(of: row[k].bitPattern.littleEndian, toByteOffset: 0, as: UInt32.self)
+                    }
+                }
+                #endif
+                written += block.rows
+            }
+            guard written == rows else {
+                throw NPYError(path: path, message: "only \(written) of the declared \(rows) rows were appended")
             }
         }
     }

@@ -393,3 +393,97 @@ private struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// Thrown by a test producer to abandon a streamed write.
+private struct StopProducing: Error {}
+
+@Suite("NPY streaming")
+struct NPYStreamingTests {
+    @Test("row blocks of float32 and float64 files reassemble the matrix", arguments: ["matrix_f4.npy", "matrix_f8.npy", "matrix_f4_v2.npy"])
+    func readsInBlocks(name: String) throws {
+        var starts: [Int] = []
+        var elements: [Float] = []
+        let shape = try NPY.forEachRowBlock(fixture(name), blockRows: 2) { first, block in
+            starts.append(first)
+            #expect(block.columns == 4)
+            elements += block.elements
+        }
+        #expect(shape.rows == 3 && shape.columns == 4)
+        #expect(starts == [0, 2])
+        #expect(Matrix(rows: 3, columns: 4, elements: elements) == expectedMatrix)
+    }
+
+    @Test func malformedFilesThrowBeforeAnyBlock() {
+        for (name, keywords) in [("matrix_fortran.npy", ["Fortran"]), ("matrix_truncated.npy", ["truncated"]),
+                                 ("labels_i8.npy", ["'<i8'"]), ("vector_f4.npy", ["2-D"]), ("missing.npy", ["not found"])] {
+            let path = fixture(name)
+            expectNPYError(path: path, keywords) {
+                try NPY.forEachRowBlock(path, blockRows: 1) { _, _ in Issue.record("block delivered from \(name)") }
+            }
+        }
+    }
+
+    @Test func blockWriterRoundTripsAndMatchesTheWholeMatrixWriter() throws {
+        try withTemporaryDirectory { directory throws in
+            let streamed = directory.appendingPathComponent("streamed.npy").path
+            let whole = directory.appendingPathComponent("whole.npy").path
+            try NPY.writeMatrix(to: streamed, rows: 3, columns: 4) { append in
+                try expectedMatrix.rows(0 ..< 1).withView { try append($0) }
+                try expectedMatrix.rows(1 ..< 3).withView { try append($0) }
+            }
+            try NPY.write(expectedMatrix, to: whole)
+            #expect(try NPY.readMatrix(streamed) == expectedMatrix)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: streamed)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+            // A strided (column) view is written row by row.
+            let wide = Matrix(rows: 3, columns: 6) { i, j in j < 4 ? expectedMatrix[i, j] : 99 }
+            try NPY.writeMatrix(to: streamed, rows: 3, columns: 4) { append in
+                try wide.withView { try append($0.columns(0 ..< 4)) }
+            }
+            #expect(try NPY.readMatrix(streamed) == expectedMatrix)
+        }
+    }
+
+    @Test func blockWriterCommitsNothingUnlessEveryRowArrives() throws {
+        try withTemporaryDirectory { directory throws in
+            let path = directory.appendingPathComponent("m.npy").path
+            try NPY.write(expectedMatrix, to: path)
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            expectNPYError(path: path, ["only 1 of the declared 3 rows"]) {
+                try NPY.writeMatrix(to: path, rows: 3, columns: 4) { append in
+                    try expectedMatrix.rows(0 ..< 1).withView { try append($0) }
+                }
+            }
+            expectNPYError(path: path, ["more than the declared 2 rows"]) {
+                try NPY.writeMatrix(to: path, rows: 2, columns: 4) { append in try expectedMatrix.withView { try append($0) } }
+            }
+            expectNPYError(path: path, ["4 columns", "has 5"]) {
+                try NPY.writeMatrix(to: path, rows: 3, columns: 5) { append in try expectedMatrix.withView { try append($0) } }
+            }
+            var stopped = false
+            do {
+                try NPY.writeMatrix(to: path, rows: 3, columns: 4) { append in
+                    try expectedMatrix.rows(0 ..< 2).withView { try append($0) }
+                    throw StopProducing()
+                }
+            } catch is StopProducing {
+                stopped = true
+            }
+            #expect(stopped)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["m.npy"])
+        }
+    }
+}
+
+@Suite("CSV table")
+struct CSVTableTests {
+    @Test func writesHeaderQuotedFieldsAndRoundTripNumbers() {
+        var table = CSVTable(columns: ["name", "n", "value", "optional"])
+        table.append([.text("plain"), 3, .number(0.1), .optional(nil)])
+        table.append([.text("a, \"quoted\"\nname"), .integer(-1), .number(1e-300), .optional(2.5)])
+        table.append([.text(""), 0, .number(.nan), .number(-.infinity)])
+        let expected = "name,n,value,optional\nplain,3,0.1,\n\"a, \"\"quoted\"\"\nname\",-1,1e-300,2.5\n,0,nan,-inf\n"
+        #expect(table.text == expected)
+        #expect(Double("1e-300") == 1e-300)
+    }
+}
