@@ -5,7 +5,7 @@
 // Layers, each importing only the ones below it:
 //
 //   b4b (command line), b4b-bench (benchmark)
-//     └─ Evaluation   .npy I/O and the paper's measurements (issue 3, in progress)
+//     └─ Evaluation   .npy I/O and the paper's measurements: probes, remapping, coverage curves, calibration
 //          └─ Defense      coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
 //               └─ Numerics     Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //                    └─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
@@ -60,7 +60,9 @@ let package = Package(
             name: "b4b",
             dependencies: [
                 "Defense",
+                "Evaluation",
                 "Numerics",
+                "Plots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,6 +86,11 @@ let package = Package(
             name: "EvaluationTests",
             dependencies: ["Evaluation", "Numerics", "TestSupport"],
             exclude: ["Fixtures"]
+        ),
+        // Runs the built `b4b` executable end to end (`swift build --build-tests` builds it).
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["Evaluation", "Numerics"]
         ),
         .testTarget(
             name: "DefenseTests",

@@ -85,7 +85,11 @@ public struct LinearMapper: Sendable {
         case .leastSquares:
             return try solveAugmented(source: source, target: target, method: .qr, fit: method)
         case .minimumNorm:
-            return try solveAugmented(source: source, target: target, method: .svd(), fit: method)
+            // Singular values below eps·max(n, d_s + 1) of the largest count as zero: numpy's
+            // `lstsq` default, which also drops robustly the exact null directions that padded
+            // constants (collinear with the bias column) leave at rounding level.
+            let cutoff = Float.ulpOfOne * Float(max(source.rows, source.columns + 1))
+            return try solveAugmented(source: source, target: target, method: .svd(relativeCondition: cutoff), fit: method)
         case .ridge(let lambda):
             guard lambda.isFinite, lambda >= 0 else { throw LinearMapperError(.invalidLambda(lambda)) }
             return try ridge(source: source, target: target, lambda: lambda)
@@ -96,6 +100,9 @@ public struct LinearMapper: Sendable {
     /// - `n > d_s + 1`: ``MapperFit/leastSquares`` (QR); if QR reports rank deficiency
     ///   (``LinearAlgebraError`` `.rankDeficient`), falls back to ``MapperFit/minimumNorm``.
     /// - `n <= d_s + 1` (at or below the dimension of `[S 1]`): ``MapperFit/minimumNorm``.
+    ///   When `[S 1]` has full row rank the minimum-norm solution is computed by LQ
+    ///   (`sgels` on the underdetermined system, several times faster than the SVD for wide
+    ///   sources such as binary transforms), otherwise by the SVD; both give the same solution.
     ///
     /// The returned mapper's ``fit`` records the method actually used.
     /// - Throws: as ``fit(source:target:method:)``.
@@ -106,6 +113,12 @@ public struct LinearMapper: Sendable {
                 return try fit(source: source, target: target, method: .leastSquares)
             } catch let error as LinearAlgebraError where error.kind == .rankDeficient {
                 // Fall through to the minimum-norm solution, which handles any rank.
+            }
+        } else {
+            do {
+                return try solveAugmented(source: source, target: target, method: .qr, fit: .minimumNorm)
+            } catch let error as LinearAlgebraError where error.kind == .rankDeficient {
+                // Rank-deficient rows: the SVD below handles any rank.
             }
         }
         return try fit(source: source, target: target, method: .minimumNorm)

@@ -107,7 +107,7 @@ public struct Matrix: Sendable, Equatable {
     @inlinable
     public func withView<R>(_ body: (MatrixView) throws -> R) rethrows -> R {
         try elements.withUnsafeBufferPointer { buffer in
-            try body(MatrixView(start: buffer.baseAddress, rows: rows, columns: columns, rowStride: columns))
+            try body(MatrixView(start: buffer.baseAddress, rows: rows, columns: columns, rowStride: max(columns, 1)))
         }
     }
 
@@ -116,7 +116,7 @@ public struct Matrix: Sendable, Equatable {
     public mutating func withMutableView<R>(_ body: (MutableMatrixView) throws -> R) rethrows -> R {
         let (rows, columns) = (self.rows, self.columns)
         return try storage.withUnsafeMutableBufferPointer { buffer in
-            try body(MutableMatrixView(start: buffer.baseAddress, rows: rows, columns: columns, rowStride: columns))
+            try body(MutableMatrixView(start: buffer.baseAddress, rows: rows, columns: columns, rowStride: max(columns, 1)))
         }
     }
 

@@ -197,3 +197,19 @@ struct LinearMapperTests {
         }
     }
 }
+
+extension LinearMapperTests {
+    /// Underdetermined with a repeated query (rank-deficient rows): the LQ route refuses it
+    /// and the SVD gives the minimum-norm solution, the same as asking for it directly.
+    @Test func underdeterminedRankDeficientFallsBackToTheSVD() throws {
+        var s = gaussianMatrix(rows: 8, columns: 20, seed: 77)
+        for j in 0 ..< 20 { s[7, j] = s[0, j] }
+        let w = gaussianMatrix(rows: 20, columns: 3, seed: 78)
+        let t = Matrix.product(s, w)
+        let automatic = try LinearMapper.fitAutomatically(source: s, target: t)
+        let direct = try LinearMapper.fit(source: s, target: t, method: .minimumNorm)
+        #expect(automatic.fit == .minimumNorm)
+        let difference = zip(automatic.weights.elements + automatic.bias, direct.weights.elements + direct.bias).map { abs($0 - $1) }.max() ?? 1
+        #expect(difference < 1e-4)
+    }
+}

@@ -20,6 +20,16 @@ struct MatrixTests {
         #expect(m.transposed()[3, 2] == 23)
     }
 
+    @Test("Matrices without columns (or rows) give valid empty views, and products through them are zero")
+    func emptyDimensionViews() {
+        let noColumns = Matrix(rows: 3, columns: 0)
+        noColumns.withView { v in #expect(v.rows == 3 && v.columns == 0) }
+        let noRows = Matrix(rows: 0, columns: 2)
+        noRows.withView { v in #expect(v.rows == 0 && v.columns == 2) }
+        // (3 x 0)(0 x 2): an empty sum in every entry.
+        #expect(Matrix.product(noColumns, noRows) == Matrix(rows: 3, columns: 2))
+    }
+
     @Test("Normalised rows have unit norm; a zero row stays zero")
     func normalised() {
         var m = gaussianMatrix(rows: 6, columns: 33, seed: 12, scale: 7)

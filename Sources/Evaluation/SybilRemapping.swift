@@ -1,0 +1,302 @@
+import Defense
+import Numerics
+
+/// A classifier trained on representations: the reference classifier of the remapping
+/// protocol, which must still recognise remapped representations if the remapping works.
+public protocol RepresentationClassifier: Sendable {
+    /// One class index per row of `x`.
+    func predict(_ x: Matrix) throws -> [Int]
+}
+
+/// Trains a ``RepresentationClassifier`` on representations and their labels.
+public typealias ClassifierTrainer = @Sendable (_ representations: Matrix, _ labels: [Int]) throws -> any RepresentationClassifier
+
+/// One per-user transform setting compared by the remapping protocol.
+public struct RemappingScenario: Sendable, Equatable {
+    /// Short name used in tables and legends (`affine`, `pad+shuffle`, ...).
+    public var name: String
+    /// The transform pipeline every account gets (each with its own secret parameters).
+    public var transforms: [TransformKind]
+
+    public init(name: String, transforms: [TransformKind]) {
+        self.name = name
+        self.transforms = transforms
+    }
+
+    /// The four settings of the paper's Figure 5: dense affine, pad+shuffle,
+    /// affine+pad+shuffle and binary, with the engine's default parameters.
+    public static let paper: [RemappingScenario] = [
+        RemappingScenario(name: "affine", transforms: [.affine()]),
+        RemappingScenario(name: "pad+shuffle", transforms: [.pad(), .shuffle]),
+        RemappingScenario(name: "affine+pad+shuffle", transforms: [.affine(), .pad(), .shuffle]),
+        RemappingScenario(name: "binary", transforms: [.binary()]),
+    ]
+}
+
+/// How the remapping's linear mapper is fitted for each `n`.
+public enum RemappingFit: Sendable, Equatable {
+    /// ``LinearMapper/fitAutomatically(source:target:)``: QR least squares above the
+    /// dimension, the minimum-norm solution at or below it.
+    case automatic
+    /// One fixed method for every `n`.
+    case fixed(MapperFit)
+}
+
+/// The data of one remapping run: a downstream task (train and test representations of the
+/// encoder, with labels) and a pool of queries from which the sybil draws the overlapping
+/// queries it sends through both accounts to fit the mapper. All are raw encoder outputs
+/// (`rows x d`); the protocol sends them through the defense itself.
+public struct RemappingData: Sendable {
+    public var train: Matrix
+    public var trainLabels: [Int]
+    public var test: Matrix
+    public var testLabels: [Int]
+    /// The overlap pool (the thief's queries).
+    public var queries: Matrix
+
+    public init(train: Matrix, trainLabels: [Int], test: Matrix, testLabels: [Int], queries: Matrix) {
+        self.train = train
+        self.trainLabels = trainLabels
+        self.test = test
+        self.testLabels = testLabels
+        self.queries = queries
+    }
+}
+
+/// One measured point of a remapping curve.
+public struct RemappingPoint: Sendable, Codable, Equatable {
+    /// ``RemappingScenario/name``.
+    public var scenario: String
+    /// Whether the B4B noise was on (off: the cost is ``CostFunction/none``).
+    public var noise: Bool
+    /// Overlapping queries the mapper was fitted on.
+    public var queries: Int
+    /// The fit actually used (`least-squares`, `minimum-norm`, `ridge(λ)`).
+    public var fit: String
+    /// Mean cosine distance (1 − cos) between account 1's test representations and account
+    /// 2's remapped into account 1's space, in the transformed space (the paper's measure).
+    public var cosineDistance: Double
+    /// The same distance after undoing account 1's transform on both (``AffineInverse``);
+    /// `nil` when the transform is not invertible (binary).
+    public var cosineDistanceInEncoderSpace: Double?
+    /// Accuracy (fraction) of the reference classifier, trained on account 1's training
+    /// representations, on account 2's remapped test representations.
+    public var accuracyRemapped: Double
+    /// The same classifier's accuracy on account 1's own test representations (the ceiling).
+    public var accuracyAccount1: Double
+    /// Coverage (fraction of buckets) of each account after the run.
+    public var coverageAccount1: Double
+    public var coverageAccount2: Double
+    /// Noise standard deviation applied to each account's last test row (representation units).
+    public var sigmaAccount1: Float
+    public var sigmaAccount2: Float
+}
+
+/// An input the remapping protocol refuses.
+public struct RemappingError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "remapping: \(message)" }
+}
+
+/// The sybil remapping protocol of the paper's Figure 13.
+///
+/// For each scenario, noise setting and `n`, a fresh defense (one server secret, so the
+/// same accounts get the same transforms throughout) serves two accounts:
+/// 1. account 1 queries the task's training set; the reference classifier is trained on
+///    its answers;
+/// 2. both accounts query the same `n` queries drawn from the pool (nested: the first `n`
+///    of one random order) and a ``LinearMapper`` from account 2's answers to account 1's
+///    is fitted on them;
+/// 3. both accounts query the task's test set; account 2's answers are remapped and
+///    compared with account 1's (cosine distance, in the transformed space and, where the
+///    transform is affine, in the encoder's space) and fed to the reference classifier.
+///
+/// With noise on, every query is priced by the account's coverage at that time, so a
+/// larger `n` also means more noise: that is the price of the remapping.
+public struct SybilRemapping: Sendable {
+    /// The defense settings other than the transforms (hasher, calibration, units, cost);
+    /// ``DefenseConfiguration/dimension`` is set from the data.
+    public var configuration: DefenseConfiguration
+    /// The transform settings compared.
+    public var scenarios: [RemappingScenario] = RemappingScenario.paper
+    /// The overlap sizes `n`; values above the pool's size are capped to it.
+    public var queryCounts: [Int] = [100, 250, 500, 1000, 2500, 5000, 10000]
+    /// Noise settings run (`false`: transforms only; `true`: the configuration's cost).
+    public var noiseSettings: [Bool] = [false, true]
+    /// How the mapper is fitted.
+    public var fit: RemappingFit = .automatic
+    /// Rows per request sent to the defense.
+    public var batchRows: Int = 256
+    /// The server secret the accounts' transforms and noise derive from.
+    public var secret: ServerSecret
+    /// Seed of the order in which the pool's queries are drawn.
+    public var sampleSeed: RandomSeed = RandomSeed(2023, 5, 13, 0)
+
+    public init(configuration: DefenseConfiguration, secret: ServerSecret) {
+        self.configuration = configuration
+        self.secret = secret
+    }
+
+    /// The overlap sizes actually run for a pool of `available` queries: capped, sorted, unique.
+    public func effectiveQueryCounts(available: Int) -> [Int] {
+        Array(Set(queryCounts.map { min($0, available) })).sorted()
+    }
+
+    /// Number of points ``run(_:trainClassifier:progress:)`` measures.
+    public func pointCount(available: Int) -> Int {
+        scenarios.count * noiseSettings.count * effectiveQueryCounts(available: available).count
+    }
+
+    /// Runs every scenario, noise setting and `n`; calls `progress` after each point.
+    /// - Throws: ``RemappingError`` for inconsistent data or settings, ``ConfigurationError``
+    ///   for an invalid defense configuration, and the mapper's or classifier's errors.
+    public func run(
+        _ data: RemappingData,
+        trainClassifier: ClassifierTrainer,
+        progress: (RemappingPoint) -> Void = { _ in }
+    ) throws -> [RemappingPoint] {
+        try validate(data)
+        let counts = effectiveQueryCounts(available: data.queries.rows)
+        var generator = RandomGenerator(seed: sampleSeed)
+        var order = Array(0 ..< data.queries.rows)
+        order.shuffle(using: &generator)
+        let largest = counts.last ?? 0
+        let overlap = Matrix(rows: largest, columns: data.queries.columns) { i, j in data.queries[order[i], j] }
+
+        var points: [RemappingPoint] = []
+        for scenario in scenarios {
+            for noise in noiseSettings {
+                var settings = configuration
+                settings.dimension = data.train.columns
+                settings.transforms = scenario.transforms
+                settings.maxBatchRows = max(settings.maxBatchRows, batchRows)
+                if !noise { settings.cost = .none }
+                var classifier: (any RepresentationClassifier)?
+                for n in counts {
+                    let point = try measure(
+                        scenario: scenario.name, noise: noise, n: n, settings: settings,
+                        data: data, overlap: overlap.rows(0 ..< n).copy(),
+                        classifier: &classifier, trainClassifier: trainClassifier)
+                    points.append(point)
+                    progress(point)
+                }
+            }
+        }
+        return points
+    }
+
+    private func validate(_ data: RemappingData) throws {
+        let d = data.train.columns
+        guard data.train.rows > 0, data.test.rows > 0, data.queries.rows > 0 else {
+            throw RemappingError("train, test and query sets must each have at least one row (got \(data.train.rows), \(data.test.rows), \(data.queries.rows))")
+        }
+        guard data.test.columns == d, data.queries.columns == d else {
+            throw RemappingError("dimensions differ: train \(d), test \(data.test.columns), queries \(data.queries.columns)")
+        }
+        guard data.trainLabels.count == data.train.rows else {
+            throw RemappingError("\(data.trainLabels.count) train labels for \(data.train.rows) train rows")
+        }
+        guard data.testLabels.count == data.test.rows else {
+            throw RemappingError("\(data.testLabels.count) test labels for \(data.test.rows) test rows")
+        }
+        guard !scenarios.isEmpty else { throw RemappingError("no transform scenario to run") }
+        guard !noiseSettings.isEmpty else { throw RemappingError("no noise setting to run") }
+        guard !queryCounts.isEmpty, queryCounts.allSatisfy({ $0 >= 1 }) else {
+            throw RemappingError("query counts must be a non-empty list of positive integers, got \(queryCounts)")
+        }
+        guard batchRows >= 1 else { throw RemappingError("batch rows must be at least 1, got \(batchRows)") }
+    }
+
+    private func measure(
+        scenario: String, noise: Bool, n: Int, settings: DefenseConfiguration,
+        data: RemappingData, overlap: Matrix,
+        classifier: inout (any RepresentationClassifier)?, trainClassifier: ClassifierTrainer
+    ) throws -> RemappingPoint {
+        let defense = try B4BDefense(configuration: settings, secret: secret)
+        let (first, second) = ("sybil-1", "sybil-2")
+
+        // 1. Account 1's training queries: the classifier is trained once per setting (the
+        //    answers do not depend on n: same secret, same first queries); later runs only
+        //    need the coverage they leave behind.
+        if let _ = classifier {
+            try inBatches(data.train) { _ = try defense.track($0, user: first) }
+        } else {
+            let answers = try protectAll(data.train, defense: defense, user: first)
+            classifier = try trainClassifier(answers.representations, data.trainLabels)
+        }
+        // 2. The overlapping queries through both accounts, and the mapper.
+        let source = try protectAll(overlap, defense: defense, user: second).representations
+        let target = try protectAll(overlap, defense: defense, user: first).representations
+        let mapper: LinearMapper = switch fit {
+        case .automatic: try LinearMapper.fitAutomatically(source: source, target: target)
+        case .fixed(let method): try LinearMapper.fit(source: source, target: target, method: method)
+        }
+        // 3. The test queries through both accounts.
+        let reference = try protectAll(data.test, defense: defense, user: first)
+        let sybil = try protectAll(data.test, defense: defense, user: second)
+        let remapped = mapper.apply(sybil.representations)
+
+        var encoderSpace: Double?
+        if let inverse = try? AffineInverse(of: defense.transform(for: first)) {
+            encoderSpace = meanCosineDistance(try inverse.undo(reference.representations), try inverse.undo(remapped))
+        }
+        let model = classifier!
+        return RemappingPoint(
+            scenario: scenario, noise: noise, queries: n, fit: Self.describe(mapper.fit),
+            cosineDistance: meanCosineDistance(reference.representations, remapped),
+            cosineDistanceInEncoderSpace: encoderSpace,
+            accuracyRemapped: accuracy(try model.predict(remapped), data.testLabels),
+            accuracyAccount1: accuracy(try model.predict(reference.representations), data.testLabels),
+            coverageAccount1: defense.coverage(of: first), coverageAccount2: defense.coverage(of: second),
+            sigmaAccount1: reference.sigma.last ?? 0, sigmaAccount2: sybil.sigma.last ?? 0)
+    }
+
+    private func inBatches(_ x: Matrix, _ body: (Matrix) throws -> Void) throws {
+        for start in stride(from: 0, to: x.rows, by: batchRows) {
+            try body(x.rows(start ..< min(x.rows, start + batchRows)).copy())
+        }
+    }
+
+    /// Sends `x` through the defense in requests of ``batchRows`` and stacks the answers.
+    private func protectAll(_ x: Matrix, defense: B4BDefense, user: String) throws -> Answers {
+        var output = Matrix(uninitializedRows: x.rows, columns: defense.configuration.outputDimension)
+        var (coverage, sigma) = ([Double](), [Float]())
+        try x.withView { input in
+            try output.withMutableView { out in
+                for start in stride(from: 0, to: x.rows, by: batchRows) {
+                    let rows = start ..< min(x.rows, start + batchRows)
+                    let priced = try defense.protect(input.rows(rows), user: user, into: out.rows(rows))
+                    coverage += priced.coverage
+                    sigma += priced.sigma
+                }
+            }
+        }
+        return Answers(representations: output, coverage: coverage, sigma: sigma)
+    }
+
+    /// One account's answers to a set of queries, stacked over requests.
+    private struct Answers {
+        let representations: Matrix
+        let coverage: [Double]
+        let sigma: [Float]
+    }
+
+    static func describe(_ fit: MapperFit) -> String {
+        switch fit {
+        case .leastSquares: "least-squares"
+        case .minimumNorm: "minimum-norm"
+        case .ridge(let lambda): "ridge(\(lambda))"
+        }
+    }
+}
+
+/// Fraction of `predicted` equal to `truth`.
+public func accuracy(_ predicted: [Int], _ truth: [Int]) -> Double {
+    precondition(predicted.count == truth.count, "accuracy: \(predicted.count) predictions for \(truth.count) labels")
+    guard !truth.isEmpty else { return 0 }
+    return Double(zip(predicted, truth).filter { $0 == $1 }.count) / Double(truth.count)
+}
+
+extension LogisticProbe: RepresentationClassifier {}
+extension RidgeClassifier: RepresentationClassifier {}

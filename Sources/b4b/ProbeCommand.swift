@@ -1,0 +1,131 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Numerics
+
+/// `b4b probe`: the paper's utility measure, a linear probe trained on representations.
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Train a linear probe on representations and report its test accuracy.",
+        discussion: """
+            logistic: multinomial logistic regression fitted to convergence by L-BFGS on the \
+            full batch, the objective of scikit-learn's LogisticRegression(C) (L2 on the \
+            weights, intercepts free), on features standardised with the training mean and \
+            standard deviation. ridge: least-squares classifier on one-hot targets (fast). \
+            Writes probe.csv and probe.json into --output-dir, one row per classifier.
+            """)
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: ArgumentHelp("Training representations (.npy, rows x d).", valueName: "npy"))
+    var train: String
+    @Option(help: ArgumentHelp("Training labels (.npy, integer class indices).", valueName: "npy"))
+    var trainLabels: String
+    @Option(help: ArgumentHelp("Test representations (.npy, rows x d).", valueName: "npy"))
+    var test: String
+    @Option(help: ArgumentHelp("Test labels (.npy).", valueName: "npy"))
+    var testLabels: String
+
+    @Option(help: "Which probe to train: logistic, ridge, or both.")
+    var classifier: ProbeChoice = .both
+
+    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength C of the logistic probe (larger: less regularised).")
+    var inverseRegularization: Double = 1
+
+    @Option(help: "Ridge penalty lambda of the ridge classifier.")
+    var lambda: Float = 1
+
+    @Option(help: "Largest number of L-BFGS iterations of the logistic probe.")
+    var maxIterations: Int = 1000
+
+    @Option(help: "Convergence tolerance of the logistic probe: max-norm of the gradient of the mean loss.")
+    var tolerance: Double = 1e-4
+
+    @Flag(help: "Fit on the raw features instead of standardising them with the training mean and standard deviation.")
+    var noStandardize = false
+
+    enum ProbeChoice: String, ExpressibleByArgument, CaseIterable {
+        case logistic, ridge, both
+    }
+
+    func validate() throws {
+        guard inverseRegularization.isFinite, inverseRegularization > 0 else { throw ValidationError("--C must be a positive number, got \(inverseRegularization)") }
+        guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda must be a non-negative number, got \(lambda)") }
+        guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
+        guard tolerance.isFinite, tolerance >= 0 else { throw ValidationError("--tolerance must be a non-negative number, got \(tolerance)") }
+    }
+
+    func run() throws {
+        BLASThreads.set(BLASThreads.processorCount)
+        let x = try readMatrix(train, option: "--train")
+        let y = try readLabels(trainLabels, option: "--train-labels", rows: x.rows)
+        let xt = try readMatrix(test, option: "--test")
+        let yt = try readLabels(testLabels, option: "--test-labels", rows: xt.rows)
+        guard xt.columns == x.columns else {
+            throw CommandError("--test has \(xt.columns) columns but --train has \(x.columns)")
+        }
+        let classCount = max(y.max() ?? 0, yt.max() ?? 0) + 1
+        var results: [ProbeResult] = []
+        let clock = ContinuousClock()
+        if classifier != .ridge {
+            let started = clock.now
+            let options = LogisticProbe.Options(inverseRegularization: inverseRegularization, standardize: !noStandardize,
+                                                maxIterations: maxIterations, tolerance: tolerance)
+            let probe = try fit { try LogisticProbe.fit(features: x, labels: y, classCount: classCount, options: options) }
+            let seconds = (clock.now - started) / .seconds(1)
+            results.append(ProbeResult(
+                classifier: "logistic", trainRows: x.rows, testRows: xt.rows, features: x.columns, classes: classCount,
+                trainAccuracy: try probe.accuracy(x, labels: y), testAccuracy: try probe.accuracy(xt, labels: yt),
+                iterations: probe.iterations, converged: probe.converged, seconds: seconds))
+        }
+        if classifier != .logistic {
+            let started = clock.now
+            let options = RidgeClassifier.Options(lambda: lambda, standardize: !noStandardize)
+            let ridge = try fit { try RidgeClassifier.fit(features: x, labels: y, classCount: classCount, options: options) }
+            let seconds = (clock.now - started) / .seconds(1)
+            results.append(ProbeResult(
+                classifier: "ridge", trainRows: x.rows, testRows: xt.rows, features: x.columns, classes: classCount,
+                trainAccuracy: accuracy(try ridge.predict(x), y), testAccuracy: accuracy(try ridge.predict(xt), yt),
+                iterations: nil, converged: nil, seconds: seconds))
+        }
+
+        let directory = try output.prepare()
+        var table = CSVTable(columns: ["classifier", "train_rows", "test_rows", "features", "classes",
+                                       "train_accuracy", "test_accuracy", "iterations", "converged", "seconds"])
+        for r in results {
+            table.append([.text(r.classifier), .integer(r.trainRows), .integer(r.testRows), .integer(r.features),
+                          .integer(r.classes), .number(r.trainAccuracy), .number(r.testAccuracy),
+                          r.iterations.map(CSVTable.Cell.integer) ?? .missing,
+                          r.converged.map { .text($0 ? "true" : "false") } ?? .missing, .number(r.seconds)])
+            print(String(format: "%@: test accuracy %.2f %% (train %.2f %%)%@, %.2f s", r.classifier, 100 * r.testAccuracy,
+                         100 * r.trainAccuracy,
+                         r.iterations.map { ", \($0) iterations" + (r.converged == true ? ", converged" : ", NOT converged") } ?? "",
+                         r.seconds))
+        }
+        try directory.write(table.text, to: "probe.csv")
+        try directory.writeJSON(results, to: "probe.json")
+    }
+
+    /// Runs a fit, naming the problem when the data are unsuitable.
+    private func fit<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as ProbeError { throw CommandError("\(error)") }
+    }
+}
+
+/// One probe's result, as written to `probe.json`.
+struct ProbeResult: Codable {
+    var classifier: String
+    var trainRows: Int
+    var testRows: Int
+    var features: Int
+    var classes: Int
+    /// Fractions in [0, 1].
+    var trainAccuracy: Double
+    var testAccuracy: Double
+    /// L-BFGS iterations (logistic only).
+    var iterations: Int?
+    var converged: Bool?
+    /// Wall time of the fit.
+    var seconds: Double
+}

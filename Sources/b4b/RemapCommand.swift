@@ -1,0 +1,240 @@
+import ArgumentParser
+import Defense
+import Evaluation
+import Foundation
+import Numerics
+import Plots
+
+/// `b4b remap`: the sybil remapping experiment (the paper's Figure 13 protocol, Figure 5 curves).
+struct RemapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remap",
+        abstract: "Measure how well a sybil remaps one account's answers into another's, per transform and number of shared queries.",
+        discussion: """
+            For each transform scenario, noise setting and n: account 1 queries the task's \
+            training set (a reference classifier is trained on its answers); both accounts query \
+            the same n queries drawn from --queries and a linear mapper from account 2 to account 1 \
+            is fitted on them; both query the test set, and account 2's remapped answers are \
+            compared with account 1's. Writes remap.csv, remap.json, remap.svg (cosine distance \
+            vs n in the transformed space, one line per transform and noise setting) and \
+            remap-encoder-space.svg (the same after undoing account 1's transform, for invertible \
+            transforms).
+
+            Without --config, the defense hashes with random hyperplanes through the centre of a \
+            calibration sample (up to 10000 rows of --queries), expresses magnitudes in units of \
+            that sample's spread, and uses the paper's cost (lambda 1e-6, alpha 1, beta 0.8).
+            """)
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: ArgumentHelp("Task training representations (.npy, rows x d).", valueName: "npy"))
+    var train: String
+    @Option(help: ArgumentHelp("Task training labels (.npy, integer class indices).", valueName: "npy"))
+    var trainLabels: String
+    @Option(help: ArgumentHelp("Task test representations (.npy, rows x d).", valueName: "npy"))
+    var test: String
+    @Option(help: ArgumentHelp("Task test labels (.npy).", valueName: "npy"))
+    var testLabels: String
+    @Option(help: ArgumentHelp("Pool the overlapping queries are drawn from (.npy, rows x d).", valueName: "npy"))
+    var queries: String
+
+    @Option(help: ArgumentHelp("Numbers n of overlapping queries, comma-separated; capped by the pool's size.", valueName: "list"))
+    var counts: String = "100,250,500,1000,2500,5000,10000"
+
+    @Option(help: ArgumentHelp(
+        "Transform scenarios, comma-separated, from: affine, pad+shuffle, affine+pad+shuffle, binary, scale-shift, shuffle.",
+        valueName: "list"))
+    var scenarios: String = "affine,pad+shuffle,affine+pad+shuffle,binary"
+
+    @Option(help: ArgumentHelp("Output dimension of the binary transform (bits per answer).", valueName: "bits"))
+    var binaryDimension: Int = 4096
+
+    @Option(help: "Noise settings to run: off (transforms only), on (the configuration's cost), or both.")
+    var noise: NoiseSetting = .both
+
+    @Option(help: ArgumentHelp(
+        "How the mapper is fitted: auto (QR least squares above the dimension, minimum-norm SVD at or below it), least-squares, minimum-norm, or ridge=LAMBDA.",
+        valueName: "method"))
+    var fit: String = "auto"
+
+    @Option(help: "Reference classifier: ridge (least squares, fast) or logistic (L-BFGS, C = 1).")
+    var classifier: ClassifierChoice = .ridge
+
+    @Option(help: ArgumentHelp("Defense configuration (JSON, partial allowed); its transforms are replaced by each scenario's.", valueName: "json"))
+    var config: String?
+
+    @Option(help: "Seed of the experiment's server secret and of the order of the pool's queries.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Rows per request sent to the defense.")
+    var batch: Int = 256
+
+    enum NoiseSetting: String, ExpressibleByArgument, CaseIterable {
+        case off, on, both
+        var settings: [Bool] { switch self { case .off: [false]; case .on: [true]; case .both: [false, true] } }
+    }
+
+    func validate() throws {
+        _ = try parseCounts(counts, option: "--counts")
+        _ = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension)
+        guard (1...65536).contains(binaryDimension) else {
+            throw ValidationError("--binary-dimension must be in 1...65536, got \(binaryDimension)")
+        }
+        _ = try Self.parseFit(fit)
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+    }
+
+    func run() throws {
+        // One caller: BLAS may use every core.
+        BLASThreads.set(BLASThreads.processorCount)
+        let trainMatrix = try readMatrix(train, option: "--train")
+        let testMatrix = try readMatrix(test, option: "--test")
+        let pool = try readMatrix(queries, option: "--queries")
+        let data = RemappingData(
+            train: trainMatrix, trainLabels: try readLabels(trainLabels, option: "--train-labels", rows: trainMatrix.rows),
+            test: testMatrix, testLabels: try readLabels(testLabels, option: "--test-labels", rows: testMatrix.rows),
+            queries: pool)
+        guard testMatrix.columns == trainMatrix.columns, pool.columns == trainMatrix.columns else {
+            throw CommandError("dimensions differ: --train has \(trainMatrix.columns) columns, --test \(testMatrix.columns), --queries \(pool.columns)")
+        }
+
+        var settings = try ConfigurationFile.load(config, dimension: trainMatrix.columns)
+        if config == nil {
+            let sample = pool.rows(0 ..< min(pool.rows, 10000)).copy()
+            settings.calibration = try Calibration(sample: sample)
+            settings.hasher = .random(centred: true)
+            settings.units = .calibrationSpread
+        }
+        var experiment = SybilRemapping(configuration: settings, secret: SecretFile.experiment(seed: seed))
+        experiment.scenarios = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension)
+        experiment.queryCounts = try parseCounts(counts, option: "--counts")
+        experiment.noiseSettings = noise.settings
+        experiment.fit = try Self.parseFit(fit)
+        experiment.batchRows = batch
+        experiment.sampleSeed = RandomSeed(seed, 0x5A3, 0, 0)
+        let trainer = classifier.trainer
+
+        let progress = ProgressReporter("remap", total: experiment.pointCount(available: pool.rows))
+        let points = try experiment.run(data, trainClassifier: trainer) { point in
+            progress.advance(String(format: "%@%@ n=%d: cosine distance %.4f", point.scenario, point.noise ? " +noise" : "",
+                                    point.queries, point.cosineDistance))
+        }
+
+        let directory = try output.prepare()
+        try directory.write(Self.table(points).text, to: "remap.csv")
+        try directory.writeJSON(RemapReport(settings: settings, classifier: classifier.rawValue, points: points), to: "remap.json")
+        try directory.write(Self.plot(points, encoderSpace: false).svg(), to: "remap.svg")
+        try directory.write(Self.plot(points, encoderSpace: true).svg(), to: "remap-encoder-space.svg")
+        print(Self.summary(points))
+        print("wrote remap.csv, remap.json, remap.svg, remap-encoder-space.svg in \(directory.path)")
+    }
+
+    // MARK: - Parsing
+
+    static func parseScenarios(_ text: String, binaryDimension: Int) throws -> [RemappingScenario] {
+        let known = RemappingScenario.paper.filter { $0.name != "binary" } + [
+            RemappingScenario(name: "binary", transforms: [.binary(outputDimension: binaryDimension)]),
+            RemappingScenario(name: "scale-shift", transforms: [.scaleShift()]),
+            RemappingScenario(name: "shuffle", transforms: [.shuffle]),
+        ]
+        return try text.split(separator: ",").map { name in
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let scenario = known.first(where: { $0.name == trimmed }) else {
+                throw ValidationError("--scenarios: unknown scenario '\(trimmed)'; known: \(known.map(\.name).joined(separator: ", "))")
+            }
+            return scenario
+        }
+    }
+
+    static func parseFit(_ text: String) throws -> RemappingFit {
+        switch text {
+        case "auto": return .automatic
+        case "least-squares": return .fixed(.leastSquares)
+        case "minimum-norm": return .fixed(.minimumNorm)
+        default:
+            if text.hasPrefix("ridge="), let lambda = Float(text.dropFirst(6)), lambda.isFinite, lambda >= 0 {
+                return .fixed(.ridge(lambda: lambda))
+            }
+            throw ValidationError("--fit must be auto, least-squares, minimum-norm or ridge=LAMBDA (LAMBDA >= 0), got '\(text)'")
+        }
+    }
+
+    // MARK: - Outputs
+
+    static let columns = [
+        "scenario", "noise", "queries", "fit", "cosine_distance", "cosine_distance_encoder_space",
+        "accuracy_remapped", "accuracy_account1", "coverage_account1", "coverage_account2",
+        "sigma_account1", "sigma_account2",
+    ]
+
+    static func table(_ points: [RemappingPoint]) -> CSVTable {
+        var table = CSVTable(columns: columns)
+        for p in points {
+            table.append([
+                .text(p.scenario), .text(p.noise ? "on" : "off"), .integer(p.queries), .text(p.fit),
+                .number(p.cosineDistance), .optional(p.cosineDistanceInEncoderSpace),
+                .number(p.accuracyRemapped), .number(p.accuracyAccount1),
+                .number(p.coverageAccount1), .number(p.coverageAccount2),
+                .number(Double(p.sigmaAccount1)), .number(Double(p.sigmaAccount2)),
+            ])
+        }
+        return table
+    }
+
+    /// Distances are drawn on a log axis, floored at 1e-7 so that an exact remapping shows.
+    static func plot(_ points: [RemappingPoint], encoderSpace: Bool) -> LinePlot {
+        let floor = 1e-7
+        var plot = LinePlot(
+            title: encoderSpace ? "Remapping error after undoing account 1's transform" : "Remapping error in the transformed space (Figure 5 analogue)",
+            xLabel: "overlapping queries n", yLabel: "mean cosine distance (floored at 1e-7)",
+            xScale: .logarithmic, yScale: .logarithmic)
+        var keys: [String] = []
+        for p in points where !keys.contains(key(p)) { keys.append(key(p)) }
+        for k in keys {
+            let series = points.filter { key($0) == k }.compactMap { p -> (x: Double, y: Double)? in
+                let value = encoderSpace ? p.cosineDistanceInEncoderSpace : p.cosineDistance
+                return value.map { (Double(p.queries), max($0, floor)) }
+            }
+            if !series.isEmpty { plot.series.append(.init(name: k, points: series)) }
+        }
+        return plot
+    }
+
+    private static func key(_ p: RemappingPoint) -> String { p.scenario + (p.noise ? " + B4B noise" : "") }
+
+    static func summary(_ points: [RemappingPoint]) -> String {
+        let widths = [20, 6, 7, 14, 11, 11, 10, 10, 10, 10]
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
+        }
+        var lines = [line(["scenario", "noise", "n", "fit", "cos.dist", "enc.space", "acc.remap", "acc.acct1", "sigma1", "sigma2"])]
+        for p in points {
+            lines.append(line([
+                p.scenario, p.noise ? "on" : "off", String(p.queries), p.fit, String(format: "%.3e", p.cosineDistance),
+                p.cosineDistanceInEncoderSpace.map { String(format: "%.3e", $0) } ?? "-",
+                String(format: "%.4f", p.accuracyRemapped), String(format: "%.4f", p.accuracyAccount1),
+                String(format: "%.3e", Double(p.sigmaAccount1)), String(format: "%.3e", Double(p.sigmaAccount2)),
+            ]))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The reference classifier of `b4b remap` (and the probe of other subcommands).
+enum ClassifierChoice: String, ExpressibleByArgument, CaseIterable {
+    case ridge, logistic
+
+    var trainer: ClassifierTrainer {
+        switch self {
+        case .ridge: { x, y in try RidgeClassifier.fit(features: x, labels: y) }
+        case .logistic: { x, y in try LogisticProbe.fit(features: x, labels: y) }
+        }
+    }
+}
+
+/// What `remap.json` holds: the settings that produced the points, and the points.
+struct RemapReport: Encodable {
+    var settings: DefenseConfiguration
+    var classifier: String
+    var points: [RemappingPoint]
+}

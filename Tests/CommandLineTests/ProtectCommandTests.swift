@@ -1,0 +1,162 @@
+import Evaluation
+import Foundation
+import Numerics
+import Testing
+
+@Suite("b4b protect")
+struct ProtectCommandTests {
+    /// A configuration without noise, so outputs depend only on the secret, user and rows.
+    private let noiselessConfig = #"{"cost": {"none": {}}, "hashBits": 8}"#
+
+    @Test func writesTheProtectedMatrixReportsAndAccumulatesState() throws {
+        try withWorkDirectory { dir in
+            let (x, _) = clusteredTask(rows: 300, d: 16, classes: 3, seed: 1)
+            try NPY.write(x, to: dir.appendingPathComponent("x.npy").path)
+            let first = try runB4B(["protect", "--input", "x.npy", "--user", "alice", "--output-dir", "out",
+                                    "--secret", "secret.bin", "--state", "state.json", "--batch", "64"], in: dir)
+            #expect(first.succeeded, "\(first.standardError)")
+            let out = dir.appendingPathComponent("out")
+            let protected = try NPY.readMatrix(out.appendingPathComponent("protected.npy").path)
+            #expect(protected.rows == 300 && protected.columns == 16)
+            #expect(protected != x)
+            let csv = try text(out, "protect.csv").split(separator: "\n")
+            #expect(csv.first == "first_row,rows,coverage,sigma")
+            #expect(csv.count == 1 + 5)  // 300 rows in requests of 64
+            #expect(csv[5].hasPrefix("256,44,"))
+            let summary = try #require(try json(out, "protect.json") as? [String: Any])
+            #expect(summary["rows"] as? Int == 300 && summary["user"] as? String == "alice")
+            let coverage = try #require(summary["coverage"] as? Double)
+            #expect(coverage > 0 && coverage <= 1)
+            // The secret file was created with owner-only permissions.
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("secret.bin").path)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+
+            // A second run on other rows starts from the saved occupancy: coverage only grows,
+            // and ends above what the new rows reach alone.
+            let other = spreadRows(200, d: 16, seed: 5)
+            try NPY.write(other, to: dir.appendingPathComponent("y.npy").path)
+            let second = try runB4B(["protect", "--input", "y.npy", "--user", "alice", "--output-dir", "out2",
+                                     "--secret", "secret.bin", "--state", "state.json"], in: dir)
+            #expect(second.succeeded, "\(second.standardError)")
+            let alone = try runB4B(["protect", "--input", "y.npy", "--user", "alice", "--output-dir", "out3",
+                                    "--secret", "secret.bin"], in: dir)
+            #expect(alone.succeeded)
+            let accumulated = try #require((try json(dir.appendingPathComponent("out2"), "protect.json") as? [String: Any])?["coverage"] as? Double)
+            let fresh = try #require((try json(dir.appendingPathComponent("out3"), "protect.json") as? [String: Any])?["coverage"] as? Double)
+            #expect(accumulated > fresh)
+            #expect(accumulated >= coverage)
+        }
+    }
+
+    @Test func sameSecretSameAnswersOtherUserOtherAnswers() throws {
+        try withWorkDirectory { dir in
+            try noiselessConfig.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+            try NPY.write(spreadRows(50, d: 12, seed: 2), to: dir.appendingPathComponent("x.npy").path)
+            func run(_ user: String, _ output: String) throws -> Matrix {
+                let r = try runB4B(["protect", "--input", "x.npy", "--user", user, "--output-dir", output,
+                                    "--secret", "secret.bin", "--config", "config.json"], in: dir)
+                #expect(r.succeeded, "\(r.standardError)")
+                return try NPY.readMatrix(dir.appendingPathComponent(output).appendingPathComponent("protected.npy").path)
+            }
+            let a = try run("alice", "a1")
+            #expect(try run("alice", "a2") == a)
+            #expect(try run("bob", "b") != a)
+        }
+    }
+
+    @Test func aRejectedRowWritesNothingAndKeepsTheState() throws {
+        try withWorkDirectory { dir in
+            var x = spreadRows(100, d: 8, seed: 3)
+            try NPY.write(x, to: dir.appendingPathComponent("good.npy").path)
+            x[70, 2] = .nan
+            try NPY.write(x, to: dir.appendingPathComponent("bad.npy").path)
+            let ok = try runB4B(["protect", "--input", "good.npy", "--user", "u", "--output-dir", "out",
+                                 "--secret", "s.bin", "--state", "state.json"], in: dir)
+            #expect(ok.succeeded, "\(ok.standardError)")
+            let stateBefore = try Data(contentsOf: dir.appendingPathComponent("state.json"))
+            let bad = try runB4B(["protect", "--input", "bad.npy", "--user", "u", "--output-dir", "out-bad",
+                                  "--secret", "s.bin", "--state", "state.json", "--batch", "32"], in: dir)
+            #expect(!bad.succeeded)
+            #expect(bad.standardError.contains("rows 64..<96"), "\(bad.standardError)")
+            #expect(bad.standardError.contains("nonFinite"), "\(bad.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out-bad/protected.npy").path))
+            #expect(try Data(contentsOf: dir.appendingPathComponent("state.json")) == stateBefore)
+        }
+    }
+
+    @Test func badFilesAndOptionsAreNamed() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(10, d: 8, seed: 4), to: dir.appendingPathComponent("x.npy").path)
+            try NPY.write(labels: [1, 2, 3], to: dir.appendingPathComponent("labels.npy").path)
+            try "{\"hashBits\": 99}".write(to: dir.appendingPathComponent("bad-config.json"), atomically: true, encoding: .utf8)
+            try "{\"dimension\": 9}".write(to: dir.appendingPathComponent("dim-config.json"), atomically: true, encoding: .utf8)
+            try Data([1, 2, 3]).write(to: dir.appendingPathComponent("short-secret.bin"))
+            try "not json".write(to: dir.appendingPathComponent("bad-state.json"), atomically: true, encoding: .utf8)
+            let cases: [([String], [String])] = [
+                (["--input", "missing.npy"], ["missing.npy", "not found"]),
+                (["--input", "labels.npy"], ["labels.npy", "2-D"]),
+                (["--input", "x.npy", "--batch", "0"], ["--batch"]),
+                (["--input", "x.npy", "--config", "bad-config.json"], ["hashBits"]),
+                (["--input", "x.npy", "--config", "dim-config.json"], ["dimension 9", "8 columns"]),
+                (["--input", "x.npy", "--secret", "short-secret.bin"], ["secret", "32 bytes"]),
+                (["--input", "x.npy", "--state", "bad-state.json"], ["bad-state.json", "state"]),
+            ]
+            for (options, keywords) in cases {
+                let r = try runB4B(["protect", "--user", "u", "--output-dir", "out"] + options, in: dir)
+                #expect(!r.succeeded, "\(options) should fail")
+                for keyword in keywords {
+                    #expect(r.standardError.contains(keyword), "\(options): '\(r.standardError)' lacks '\(keyword)'")
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/protected.npy").path))
+        }
+    }
+}
+
+@Suite("b4b --help")
+struct HelpTests {
+    /// Every subcommand with the options whose help must state a default.
+    static let defaulted: [(String, [String])] = [
+        ("protect", ["--batch"]),
+        ("remap", ["--counts", "--scenarios", "--binary-dimension", "--noise", "--fit", "--classifier", "--seed", "--batch"]),
+        ("probe", ["--classifier", "--C", "--lambda", "--max-iterations", "--tolerance"]),
+        ("coverage", ["--hashers", "--hash-bits", "--tables", "--repetitions", "--ablation", "--seed"]),
+        ("calibrate", ["--hasher", "--sigmas", "--classifier", "--chance-margin", "--tolerance", "--hash-bits", "--repetitions", "--seed"]),
+    ]
+
+    /// The OPTIONS section split into one block of text per option.
+    private func optionBlocks(_ help: String) -> [String: String] {
+        guard let section = help.components(separatedBy: "OPTIONS:").last else { return [:] }
+        var blocks: [String: String] = [:]
+        var current: String?
+        for line in section.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("  -"), let name = trimmed.split(separator: " ").first.map(String.init) {
+                current = name.hasSuffix(",") ? String(trimmed.split(separator: " ")[1]) : name
+                blocks[current!] = trimmed
+            } else if let c = current {
+                blocks[c, default: ""] += " " + trimmed
+            }
+        }
+        return blocks
+    }
+
+    @Test(arguments: defaulted.map(\.0))
+    func everyOptionIsExplainedWithItsDefault(_ subcommand: String) throws {
+        try withWorkDirectory { dir in
+            let r = try runB4B([subcommand, "--help"], in: dir)
+            #expect(r.succeeded)
+            let blocks = optionBlocks(r.standardOutput)
+            #expect(blocks.count >= 4, "\(r.standardOutput)")
+            for (name, block) in blocks {
+                // The option, its value name, then at least a few words of explanation.
+                let words = block.split(separator: " ").filter { !$0.hasPrefix("-") && !$0.hasPrefix("<") }
+                #expect(words.count >= 3, "\(subcommand) \(name) is not explained: \(block)")
+            }
+            let required = Self.defaulted.first { $0.0 == subcommand }!.1
+            for name in required {
+                #expect(blocks[name]?.contains("default:") == true, "\(subcommand) \(name) does not state its default")
+            }
+        }
+    }
+}
