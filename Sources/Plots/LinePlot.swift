@@ -25,7 +25,7 @@ public struct LinePlot: Sendable {
     public var xScale: Scale = .linear
     public var yScale: Scale = .linear
     public var series: [Series] = []
-    /// Canvas size in pixels.
+    /// Canvas size in pixels (the canvas grows wider when legend names need it).
     public var width = 820.0, height = 520.0
 
     public init(title: String, xLabel: String, yLabel: String, xScale: Scale = .linear, yScale: Scale = .linear) {
@@ -40,7 +40,11 @@ public struct LinePlot: Sendable {
 
     /// The chart as an SVG document.
     public func svg() -> String {
-        let (left, right, top, bottom) = (80.0, 200.0, 50.0, 60.0)
+        // The legend column widens (and the canvas with it) for long series names, at about
+        // 7 px per character of the 12 px font.
+        let longest = Double(series.map(\.name.count).max() ?? 0)
+        let (left, right, top, bottom) = (80.0, max(200.0, 52 + 7 * longest), 50.0, 60.0)
+        let width = self.width - 200 + right
         let (plotW, plotH) = (width - left - right, height - top - bottom)
         func usable(_ p: (x: Double, y: Double)) -> Bool {
             p.x.isFinite && p.y.isFinite && (xScale == .linear || p.x > 0) && (yScale == .linear || p.y > 0)

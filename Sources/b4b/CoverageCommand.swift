@@ -168,8 +168,10 @@ struct CoverageCommand: ParsableCommand {
             try directory.write(plot.svg(), to: "coverage-ablation.svg")
         }
         for curve in curves {
-            print(String(format: "%-24@ %-10@ coverage %.4f ± %.4f after %d queries", curve.name, curve.hasher.rawValue,
-                         curve.mean.last ?? 0, curve.standardDeviation.last ?? 0, curve.queryCounts.last ?? 0))
+            let label = curve.name.padding(toLength: max(24, curve.name.count), withPad: " ", startingAt: 0)
+                + " " + curve.hasher.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
+            print(label + String(format: " coverage %.4f ± %.4f after %d queries",
+                                 curve.mean.last ?? 0, curve.standardDeviation.last ?? 0, curve.queryCounts.last ?? 0))
         }
         print("wrote coverage.csv, coverage.json and figures in \(directory.path)")
     }
