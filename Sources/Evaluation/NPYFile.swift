@@ -32,46 +32,17 @@ public enum NPY {
     /// `arr.reshape(1, -1)` first.
     public static func readMatrix(_ path: String) throws -> Matrix {
         try MappedFile.withContents(of: path) { bytes in
-            let header = try parseHeader(bytes, path: path)
-            try requireCOrder(header, path: path)
-            let kind: FloatKind
-            switch header.descr {
-            case "<f4": kind = .float32
-            case "<f8": kind = .float64
-            default:
-                throw NPYError(path: path, message: "\(dtypeProblem(header.descr)) for a float matrix (expected '<f4' or '<f8')")
-            }
-            guard header.shape.count == 2 else {
-                throw NPYError(path: path, message: "expected a 2-D array for a matrix, found shape \(header.shapeText) (\(header.shape.count)-D)")
-            }
-            let (rows, columns) = (header.shape[0], header.shape[1])
-            let data = try dataBytes(bytes, header: header, itemSize: kind.size, path: path)
-            var matrix = Matrix(uninitializedRows: rows, columns: columns)
-            matrix.withUnsafeMutableBufferPointer { destination in
-                switch kind {
-                case .float32:
-                    #if _endian(little)
-                    UnsafeMutableRawBufferPointer(destination).copyMemory(from: data)
-                    #else
-                    for i in 0..<destination.count {
-                        destination[i] = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                    }
-                    #endif
-                case .float64:
-                    for i in 0..<destination.count {
-                        let bits = UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                        destination[i] = Float(Double(bitPattern: bits))
-                    }
-                }
-            }
+            let layout = try floatMatrixLayout(bytes, path: path)
+            var matrix = Matrix(uninitializedRows: layout.rows, columns: layout.columns)
+            matrix.withUnsafeMutableBufferPointer { copyElements(layout, from: 0, into: $0) }
             return matrix
         }
     }
 
     /// Streams a 2-D float `.npy` file (`<f4` or `<f8`) through `body` in blocks of at most
     /// `blockRows` rows, without loading the whole file: the file is memory-mapped and each
-    /// block converted into one reused buffer, so a file of several GB costs one block of
-    /// memory. `body` gets the index of the block's first row and the block (`rows x columns`).
+    /// block converted on its own, so a file of several GB costs one block of memory. `body`
+    /// gets the index of the block's first row and the block (`rows x columns`).
     /// - Returns: the file's shape.
     /// - Throws: ``NPYError`` for a missing or malformed file (before `body` runs), and
     ///   whatever `body` throws.
@@ -81,37 +52,60 @@ public enum NPY {
     ) throws -> (rows: Int, columns: Int) {
         precondition(blockRows >= 1, "forEachRowBlock: blockRows must be at least 1")
         return try MappedFile.withContents(of: path) { bytes in
-            let header = try parseHeader(bytes, path: path)
-            try requireCOrder(header, path: path)
-            let kind: FloatKind
-            switch header.descr {
-            case "<f4": kind = .float32
-            case "<f8": kind = .float64
-            default:
-                throw NPYError(path: path, message: "\(dtypeProblem(header.descr)) for a float matrix (expected '<f4' or '<f8')")
-            }
-            guard header.shape.count == 2 else {
-                throw NPYError(path: path, message: "expected a 2-D array for a matrix, found shape \(header.shapeText) (\(header.shape.count)-D)")
-            }
-            let (rows, columns) = (header.shape[0], header.shape[1])
-            let data = try dataBytes(bytes, header: header, itemSize: kind.size, path: path)
-            for start in stride(from: 0, to: rows, by: blockRows) {
-                let count = min(blockRows, rows - start)
-                var block = Matrix(uninitializedRows: count, columns: columns)
-                block.withUnsafeMutableBufferPointer { destination in
-                    let first = start * columns
-                    for i in 0..<destination.count {
-                        switch kind {
-                        case .float32:
-                            destination[i] = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * (first + i), as: UInt32.self)))
-                        case .float64:
-                            destination[i] = Float(Double(bitPattern: UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * (first + i), as: UInt64.self))))
-                        }
-                    }
-                }
+            let layout = try floatMatrixLayout(bytes, path: path)
+            for start in stride(from: 0, to: layout.rows, by: blockRows) {
+                var block = Matrix(uninitializedRows: min(blockRows, layout.rows - start), columns: layout.columns)
+                block.withUnsafeMutableBufferPointer { copyElements(layout, from: start * layout.columns, into: $0) }
                 try body(start, block)
             }
-            return (rows, columns)
+            return (layout.rows, layout.columns)
+        }
+    }
+
+    /// Where a float matrix's elements are in a mapped `.npy` file.
+    private struct FloatMatrixLayout {
+        let kind: FloatKind
+        let rows: Int
+        let columns: Int
+        let data: UnsafeRawBufferPointer
+    }
+
+    /// Checks that the file holds a 2-D C-order `<f4`/`<f8` array and locates its data.
+    private static func floatMatrixLayout(_ bytes: UnsafeRawBufferPointer, path: String) throws -> FloatMatrixLayout {
+        let header = try parseHeader(bytes, path: path)
+        try requireCOrder(header, path: path)
+        let kind: FloatKind
+        switch header.descr {
+        case "<f4": kind = .float32
+        case "<f8": kind = .float64
+        default:
+            throw NPYError(path: path, message: "\(dtypeProblem(header.descr)) for a float matrix (expected '<f4' or '<f8')")
+        }
+        guard header.shape.count == 2 else {
+            throw NPYError(path: path, message: "expected a 2-D array for a matrix, found shape \(header.shapeText) (\(header.shape.count)-D)")
+        }
+        let data = try dataBytes(bytes, header: header, itemSize: kind.size, path: path)
+        return FloatMatrixLayout(kind: kind, rows: header.shape[0], columns: header.shape[1], data: data)
+    }
+
+    /// Converts `destination.count` elements starting at element `first` into Float.
+    private static func copyElements(_ layout: FloatMatrixLayout, from first: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        let data = layout.data
+        switch layout.kind {
+        case .float32:
+            #if _endian(little)
+            let source = UnsafeRawBufferPointer(rebasing: data[4 * first ..< 4 * (first + destination.count)])
+            UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
+            #else
+            for i in 0..<destination.count {
+                destination[i] = Float(bitPattern: UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * (first + i), as: UInt32.self)))
+            }
+            #endif
+        case .float64:
+            for i in 0..<destination.count {
+                let bits = UInt64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * (first + i), as: UInt64.self))
+                destination[i] = Float(Double(bitPattern: bits))
+            }
         }
     }
 
