@@ -149,3 +149,27 @@ func parseCounts(_ text: String, option: String) throws -> [Int] {
     }
     return values.map { $0! }
 }
+
+/// A labelled task's four files: train and test representations with their labels.
+struct TaskFileOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Task training representations (.npy, rows x d).", valueName: "npy"))
+    var train: String
+    @Option(help: ArgumentHelp("Task training labels (.npy, integer class indices).", valueName: "npy"))
+    var trainLabels: String
+    @Option(help: ArgumentHelp("Task test representations (.npy, rows x d).", valueName: "npy"))
+    var test: String
+    @Option(help: ArgumentHelp("Task test labels (.npy).", valueName: "npy"))
+    var testLabels: String
+
+    /// Reads the four files, checking label counts and that train and test have the same width.
+    func load() throws -> (train: Matrix, trainLabels: [Int], test: Matrix, testLabels: [Int]) {
+        let x = try readMatrix(train, option: "--train")
+        let y = try readLabels(trainLabels, option: "--train-labels", rows: x.rows)
+        let xt = try readMatrix(test, option: "--test")
+        let yt = try readLabels(testLabels, option: "--test-labels", rows: xt.rows)
+        guard xt.columns == x.columns else {
+            throw CommandError("dimensions differ: --train has \(x.columns) columns, --test \(xt.columns)")
+        }
+        return (x, y, xt, yt)
+    }
+}

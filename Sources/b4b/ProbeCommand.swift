@@ -18,14 +18,7 @@ struct ProbeCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp("Training representations (.npy, rows x d).", valueName: "npy"))
-    var train: String
-    @Option(help: ArgumentHelp("Training labels (.npy, integer class indices).", valueName: "npy"))
-    var trainLabels: String
-    @Option(help: ArgumentHelp("Test representations (.npy, rows x d).", valueName: "npy"))
-    var test: String
-    @Option(help: ArgumentHelp("Test labels (.npy).", valueName: "npy"))
-    var testLabels: String
+    @OptionGroup var task: TaskFileOptions
 
     @Option(help: "Which probe to train: logistic, ridge, or both.")
     var classifier: ProbeChoice = .both
@@ -58,13 +51,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(BLASThreads.processorCount)
-        let x = try readMatrix(train, option: "--train")
-        let y = try readLabels(trainLabels, option: "--train-labels", rows: x.rows)
-        let xt = try readMatrix(test, option: "--test")
-        let yt = try readLabels(testLabels, option: "--test-labels", rows: xt.rows)
-        guard xt.columns == x.columns else {
-            throw CommandError("--test has \(xt.columns) columns but --train has \(x.columns)")
-        }
+        let (x, y, xt, yt) = try task.load()
         let classCount = max(y.max() ?? 0, yt.max() ?? 0) + 1
         var results: [ProbeResult] = []
         let clock = ContinuousClock()

@@ -27,14 +27,8 @@ struct RemapCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    @Option(help: ArgumentHelp("Task training representations (.npy, rows x d).", valueName: "npy"))
-    var train: String
-    @Option(help: ArgumentHelp("Task training labels (.npy, integer class indices).", valueName: "npy"))
-    var trainLabels: String
-    @Option(help: ArgumentHelp("Task test representations (.npy, rows x d).", valueName: "npy"))
-    var test: String
-    @Option(help: ArgumentHelp("Task test labels (.npy).", valueName: "npy"))
-    var testLabels: String
+    @OptionGroup var task: TaskFileOptions
+
     @Option(help: ArgumentHelp("Pool the overlapping queries are drawn from (.npy, rows x d).", valueName: "npy"))
     var queries: String
 
@@ -87,16 +81,13 @@ struct RemapCommand: ParsableCommand {
     func run() throws {
         // One caller: BLAS may use every core.
         BLASThreads.set(BLASThreads.processorCount)
-        let trainMatrix = try readMatrix(train, option: "--train")
-        let testMatrix = try readMatrix(test, option: "--test")
+        let (trainMatrix, trainLabelValues, testMatrix, testLabelValues) = try task.load()
         let pool = try readMatrix(queries, option: "--queries")
-        let data = RemappingData(
-            train: trainMatrix, trainLabels: try readLabels(trainLabels, option: "--train-labels", rows: trainMatrix.rows),
-            test: testMatrix, testLabels: try readLabels(testLabels, option: "--test-labels", rows: testMatrix.rows),
-            queries: pool)
-        guard testMatrix.columns == trainMatrix.columns, pool.columns == trainMatrix.columns else {
-            throw CommandError("dimensions differ: --train has \(trainMatrix.columns) columns, --test \(testMatrix.columns), --queries \(pool.columns)")
+        guard pool.columns == trainMatrix.columns else {
+            throw CommandError("dimensions differ: --train has \(trainMatrix.columns) columns, --queries \(pool.columns)")
         }
+        let data = RemappingData(train: trainMatrix, trainLabels: trainLabelValues, test: testMatrix,
+                                 testLabels: testLabelValues, queries: pool)
 
         var settings = try ConfigurationFile.load(config, dimension: trainMatrix.columns)
         if config == nil {

@@ -47,7 +47,7 @@ struct MeasurementCommandTests {
             try NPY.write(spreadRows(4, d: 12, seed: 3), to: dir.appendingPathComponent("four.npy").path)
             let cases: [([String], [String])] = [
                 (["--train", "a/train.npy", "--train-labels", "a/train_labels.npy", "--test", "b/test.npy", "--test-labels", "b/test_labels.npy"],
-                 ["10 columns", "12"]),
+                 ["dimensions differ", "--test 10"]),
                 (["--train", "a/train.npy", "--train-labels", "b/train_labels.npy", "--test", "a/test.npy", "--test-labels", "a/test_labels.npy"],
                  ["--train-labels"]),
                 (["--train", "four.npy", "--train-labels", "one_class.npy", "--test", "a/test.npy", "--test-labels", "a/test_labels.npy"],
