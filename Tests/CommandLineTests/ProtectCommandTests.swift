@@ -160,3 +160,30 @@ struct HelpTests {
         }
     }
 }
+
+@Suite("b4b progress")
+struct ProgressTests {
+    /// On a terminal the progress is one bar redrawn in place (carriage returns, no line per
+    /// step); `script` (util-linux, essential on Debian) gives the run a pseudo-terminal.
+    @Test func aTerminalGetsABarRedrawnInPlace() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(2000, d: 8, seed: 6), to: dir.appendingPathComponent("x.npy").path)
+            let command = "\(try b4bExecutable().path) protect --input x.npy --user u --output-dir out --batch 100"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            process.arguments = ["-qec", command, "/dev/null"]
+            process.currentDirectoryURL = dir
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(output)")
+            #expect(output.contains("\rprotect ["), "no redrawn bar in: \(output.debugDescription)")
+            #expect(output.contains("2000/2000"))
+            // Twenty requests, yet no plain progress lines.
+            #expect(!output.contains("protect: 100/2000"))
+        }
+    }
+}
