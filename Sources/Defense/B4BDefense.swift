@@ -190,16 +190,29 @@ public final class B4BDefense: Sendable {
         let tables = configuration.tableCount
         let b = ids.count / tables
         let account = accounts.account(user)
-        let coverage: [Double] = account.occupancy.withLock { occupancy in
+        let (coverage, firstQuery): ([Double], Int) = account.state.withLock { state in
             var coverage = [Double](repeating: 0, count: b)
             for i in 0..<b {
-                for t in 0..<tables { occupancy.insert(bucket: ids[i * tables + t], table: t) }
-                coverage[i] = occupancy.coverage
+                for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
+                coverage[i] = state.occupancy.coverage
             }
-            return coverage
+            let first = state.queryCount + 1
+            state.queryCount += b
+            return (coverage, first)
         }
-        let unit = configuration.unitScale
-        return (coverage, coverage.map { configuration.cost.sigma(coverage: $0) * unit })
+        // Row i is the user's query number firstQuery + i.
+        let sigma = coverage.indices.map { i in price(coverage: coverage[i], queries: firstQuery + i) }
+        return (coverage, sigma)
+    }
+
+    /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
+    /// paper's cost, or the larger of it and the relative price when one is configured.
+    private func price(coverage: Double, queries: Int) -> Float {
+        var sigma = configuration.cost.sigma(coverage: coverage)
+        if let relative = configuration.relativeCost {
+            sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries))
+        }
+        return sigma * configuration.unitScale
     }
 
     // MARK: Per-user material
@@ -233,13 +246,19 @@ public final class B4BDefense: Sendable {
 
     /// Current coverage of `user` (0 for an unknown user).
     public func coverage(of user: String) -> Double {
-        accounts.existingAccount(user)?.occupancy.withLock { $0.coverage } ?? 0
+        accounts.existingAccount(user)?.state.withLock { $0.occupancy.coverage } ?? 0
+    }
+
+    /// Rows `user` has sent (0 for an unknown user).
+    public func queryCount(of user: String) -> Int {
+        accounts.existingAccount(user)?.state.withLock { $0.queryCount } ?? 0
     }
 
     /// Sigma the next query of `user` would get if it fell in an already occupied bucket
     /// (representation units).
     public func currentSigma(of user: String) -> Float {
-        configuration.cost.sigma(coverage: coverage(of: user)) * configuration.unitScale
+        let (coverage, queries) = accounts.existingAccount(user)?.state.withLock { ($0.occupancy.coverage, $0.queryCount) } ?? (0, 0)
+        return price(coverage: coverage, queries: queries + 1)
     }
 
     /// Number of accounts with state.
@@ -253,10 +272,11 @@ public final class B4BDefense: Sendable {
 
     /// A copy of `user`'s occupancy for persistence (empty for an unknown user).
     public func exportOccupancy(of user: String) -> OccupancySnapshot {
-        let occupancy = accounts.existingAccount(user)?.occupancy.withLock { $0 }
-            ?? Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount)
-        return OccupancySnapshot(hasherFingerprint: hasher.fingerprint, hashBits: occupancy.hashBits,
-                                 tableCount: occupancy.tableCount, words: occupancy.rawWords)
+        let state = accounts.existingAccount(user)?.state.withLock { $0 }
+            ?? AccountState(occupancy: Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount))
+        return OccupancySnapshot(hasherFingerprint: hasher.fingerprint, hashBits: state.occupancy.hashBits,
+                                 tableCount: state.occupancy.tableCount, words: state.occupancy.rawWords,
+                                 queryCount: state.queryCount)
     }
 
     /// How ``importOccupancy(_:for:mode:)`` combines a snapshot with existing state.
@@ -279,10 +299,17 @@ public final class B4BDefense: Sendable {
             throw OccupancyError(message: "snapshot has \(snapshot.tableCount) tables of 2^\(snapshot.hashBits) buckets, configuration has \(configuration.tableCount) of 2^\(configuration.hashBits)")
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
-        accounts.account(user).occupancy.withLock { occupancy in
+        guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }
+        accounts.account(user).state.withLock { state in
             switch mode {
-            case .merge: occupancy.formUnion(loaded)
-            case .replace: occupancy = loaded
+            case .merge:
+                // Replicas' snapshots of one user overlap in history: the larger count neither
+                // loses queries nor counts shared ones twice.
+                state.occupancy.formUnion(loaded)
+                state.queryCount = max(state.queryCount, snapshot.queryCount)
+            case .replace:
+                state.occupancy = loaded
+                state.queryCount = snapshot.queryCount
             }
         }
     }

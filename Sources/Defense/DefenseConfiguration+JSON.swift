@@ -35,7 +35,7 @@ extension DefenseConfiguration {
 
 extension DefenseConfiguration {
     enum CodingKeys: String, CodingKey {
-        case dimension, hashBits, tableCount, hasher, calibration, cost, units, transforms, maxBatchRows, transformCacheBytes
+        case dimension, hashBits, tableCount, hasher, calibration, cost, relativeCost, units, transforms, maxBatchRows, transformCacheBytes
     }
 
     /// Decodes a configuration in which every key is optional: a missing key keeps the
@@ -49,6 +49,7 @@ extension DefenseConfiguration {
         hasher = try c.decodeIfPresent(HasherConfiguration.self, forKey: .hasher) ?? hasher
         calibration = try c.decodeIfPresent(Calibration.self, forKey: .calibration)
         cost = try c.decodeIfPresent(CostFunction.self, forKey: .cost) ?? cost
+        relativeCost = try c.decodeIfPresent(RelativeCoverageCost.self, forKey: .relativeCost)
         units = try c.decodeIfPresent(Units.self, forKey: .units) ?? units
         transforms = try c.decodeIfPresent([TransformKind].self, forKey: .transforms) ?? transforms
         maxBatchRows = try c.decodeIfPresent(Int.self, forKey: .maxBatchRows) ?? maxBatchRows

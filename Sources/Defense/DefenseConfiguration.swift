@@ -22,6 +22,10 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     public var calibration: Calibration? = nil
     /// Map from coverage to noise standard deviation (Block 2 of the paper).
     public var cost: CostFunction = .exponential(ExponentialCost())
+    /// Optional query-count-aware price (beyond the paper): when set, a row's sigma is the
+    /// larger of ``cost`` and this price of the user's coverage relative to the pool's at the
+    /// same number of queries. Default nil (the paper's price alone).
+    public var relativeCost: RelativeCoverageCost? = nil
     /// The unit in which sigma, translations and constants are expressed.
     public var units: Units = .absolute
     /// The per-user transform pipeline applied after the noise (Block 3), in order.
@@ -70,6 +74,7 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         guard maxBatchRows >= 1 else { throw fail("maxBatchRows", "must be at least 1, got \(maxBatchRows)") }
         guard transformCacheBytes >= 0 else { throw fail("transformCacheBytes", "must be non-negative, got \(transformCacheBytes)") }
         try cost.validate()
+        try relativeCost?.validate()
         if let calibration {
             try calibration.validate(dimension: dimension)
         }

@@ -52,11 +52,26 @@ public struct OccupancySnapshot: Sendable, Codable, Equatable {
     public let tableCount: Int
     /// The occupancy bits (see ``Occupancy/rawWords``).
     public let words: [UInt64]
+    /// Rows the user has sent (the relative price's query count). Snapshots written before
+    /// this field existed decode with 0.
+    public let queryCount: Int
 
-    public init(hasherFingerprint: UInt64, hashBits: Int, tableCount: Int, words: [UInt64]) {
+    public init(hasherFingerprint: UInt64, hashBits: Int, tableCount: Int, words: [UInt64], queryCount: Int = 0) {
         self.hasherFingerprint = hasherFingerprint
         self.hashBits = hashBits
         self.tableCount = tableCount
         self.words = words
+        self.queryCount = queryCount
+    }
+
+    private enum CodingKeys: String, CodingKey { case hasherFingerprint, hashBits, tableCount, words, queryCount }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hasherFingerprint = try c.decode(UInt64.self, forKey: .hasherFingerprint)
+        hashBits = try c.decode(Int.self, forKey: .hashBits)
+        tableCount = try c.decode(Int.self, forKey: .tableCount)
+        words = try c.decode([UInt64].self, forKey: .words)
+        queryCount = try c.decodeIfPresent(Int.self, forKey: .queryCount) ?? 0
     }
 }

@@ -1,14 +1,20 @@
 import Synchronization
 
-/// One account's mutable defense state: its bucket occupancy.
-///
-/// Updates go through a per-account mutex, so concurrent batches of one user never
-/// lose each other's buckets, while different users never contend.
+/// One account's mutable defense state: its bucket occupancy and how many queries (rows)
+/// it has sent.
+struct AccountState: Sendable {
+    var occupancy: Occupancy
+    /// Rows recorded, repeats included (the relative price's query count).
+    var queryCount: Int = 0
+}
+
+/// One account: its state behind a per-account mutex, so concurrent batches of one user
+/// never lose each other's buckets, while different users never contend.
 final class Account: Sendable {
-    let occupancy: Mutex<Occupancy>
+    let state: Mutex<AccountState>
 
     init(_ occupancy: Occupancy) {
-        self.occupancy = Mutex(occupancy)
+        self.state = Mutex(AccountState(occupancy: occupancy))
     }
 }
 
