@@ -220,21 +220,21 @@ public struct SybilRemapping: Sendable {
         //    answers do not depend on n: same secret, same first queries); later runs only
         //    need the coverage they leave behind.
         if let _ = classifier {
-            try inBatches(data.train) { _ = try defense.track($0, user: first) }
+            try defense.track(data.train, user: first, requestRows: batchRows)
         } else {
-            let answers = try protectAll(data.train, defense: defense, user: first)
+            let answers = try defense.answers(data.train, user: first, requestRows: batchRows)
             classifier = try trainClassifier(answers.representations, data.trainLabels)
         }
         // 2. The overlapping queries through both accounts, and the mapper.
-        let source = try protectAll(overlap, defense: defense, user: second).representations
-        let target = try protectAll(overlap, defense: defense, user: first).representations
+        let source = try defense.answers(overlap, user: second, requestRows: batchRows).representations
+        let target = try defense.answers(overlap, user: first, requestRows: batchRows).representations
         let mapper: LinearMapper = switch fit {
         case .automatic: try LinearMapper.fitAutomatically(source: source, target: target)
         case .fixed(let method): try LinearMapper.fit(source: source, target: target, method: method)
         }
         // 3. The test queries through both accounts.
-        let reference = try protectAll(data.test, defense: defense, user: first)
-        let sybil = try protectAll(data.test, defense: defense, user: second)
+        let reference = try defense.answers(data.test, user: first, requestRows: batchRows)
+        let sybil = try defense.answers(data.test, user: second, requestRows: batchRows)
         let remapped = mapper.apply(sybil.representations)
 
         var encoderSpace: Double?
@@ -250,36 +250,6 @@ public struct SybilRemapping: Sendable {
             accuracyAccount1: accuracy(try model.predict(reference.representations), data.testLabels),
             coverageAccount1: defense.coverage(of: first), coverageAccount2: defense.coverage(of: second),
             sigmaAccount1: reference.sigma.last ?? 0, sigmaAccount2: sybil.sigma.last ?? 0)
-    }
-
-    private func inBatches(_ x: Matrix, _ body: (Matrix) throws -> Void) throws {
-        for start in stride(from: 0, to: x.rows, by: batchRows) {
-            try body(x.rows(start ..< min(x.rows, start + batchRows)).copy())
-        }
-    }
-
-    /// Sends `x` through the defense in requests of ``batchRows`` and stacks the answers.
-    private func protectAll(_ x: Matrix, defense: B4BDefense, user: String) throws -> Answers {
-        var output = Matrix(uninitializedRows: x.rows, columns: defense.configuration.outputDimension)
-        var (coverage, sigma) = ([Double](), [Float]())
-        try x.withView { input in
-            try output.withMutableView { out in
-                for start in stride(from: 0, to: x.rows, by: batchRows) {
-                    let rows = start ..< min(x.rows, start + batchRows)
-                    let priced = try defense.protect(input.rows(rows), user: user, into: out.rows(rows))
-                    coverage += priced.coverage
-                    sigma += priced.sigma
-                }
-            }
-        }
-        return Answers(representations: output, coverage: coverage, sigma: sigma)
-    }
-
-    /// One account's answers to a set of queries, stacked over requests.
-    private struct Answers {
-        let representations: Matrix
-        let coverage: [Double]
-        let sigma: [Float]
     }
 
     static func describe(_ fit: MapperFit) -> String {
