@@ -1,0 +1,192 @@
+import Defense
+import Numerics
+
+/// What a stealing experiment needs: the thief's own features of its texts, the encoder's
+/// representations of the same texts (what the API serves, before any defense), and one
+/// downstream task to score the stolen encoder on. Rows are aligned: row `i` of a feature
+/// matrix and of the matching representation matrix describe the same text.
+public struct StealingData: Sendable {
+    /// Features the thief computes from the pool's texts alone (`n x F`).
+    public var poolFeatures: Matrix
+    /// The encoder's representations of the pool's texts (`n x d`).
+    public var poolRepresentations: Matrix
+    /// The task's training and test texts: the thief's features, the encoder's representations, labels.
+    public var taskTrainFeatures: Matrix
+    public var taskTrainRepresentations: Matrix
+    public var taskTrainLabels: [Int]
+    public var taskTestFeatures: Matrix
+    public var taskTestRepresentations: Matrix
+    public var taskTestLabels: [Int]
+
+    public init(poolFeatures: Matrix, poolRepresentations: Matrix,
+                taskTrainFeatures: Matrix, taskTrainRepresentations: Matrix, taskTrainLabels: [Int],
+                taskTestFeatures: Matrix, taskTestRepresentations: Matrix, taskTestLabels: [Int]) {
+        self.poolFeatures = poolFeatures
+        self.poolRepresentations = poolRepresentations
+        self.taskTrainFeatures = taskTrainFeatures
+        self.taskTrainRepresentations = taskTrainRepresentations
+        self.taskTrainLabels = taskTrainLabels
+        self.taskTestFeatures = taskTestFeatures
+        self.taskTestRepresentations = taskTestRepresentations
+        self.taskTestLabels = taskTestLabels
+    }
+}
+
+/// One budget of a single-account stealing run.
+public struct StealingPoint: Sendable, Codable, Equatable {
+    /// ``DefenseSetting/name``.
+    public var defense: String
+    /// Pool texts the thief queried.
+    public var queries: Int
+    /// The thief's coverage (fraction of buckets) and the sigma of its last answer
+    /// (representation units) after those queries.
+    public var coverage: Double
+    public var sigma: Double
+    /// (a) Fidelity: mean cosine similarity between the stolen encoder's outputs and the
+    /// noiseless answers of the thief's account for held-out pool texts (see
+    /// ``SingleAccountStealing`` for why the account's transform is kept).
+    public var fidelity: Double
+    /// (b) Drop-in accuracy (fraction): a probe trained on the task's noiseless answers (in
+    /// the thief's account space), applied to the stolen encoder's outputs for the test texts.
+    public var dropInAccuracy: Double
+    /// (c) The paper's measure: a probe trained and tested on the stolen encoder's outputs.
+    public var stolenProbeAccuracy: Double
+}
+
+/// The thief with one account (issue 6, part 2): it queries a growing number of pool texts,
+/// fits a ``RidgeSurrogate`` from its own text features to the answers, and is scored on
+/// held-out texts and on a downstream task.
+///
+/// With B4B, a single account's answers are in that account's transformed space. The
+/// transform is a bijection the thief could learn with one account at no cost (its copy is
+/// then as useful as the encoder for any downstream probe), so fidelity and drop-in accuracy
+/// are measured in the thief's account space: against the noiseless answers its account
+/// would have received. What they measure is then the effect of the noise, the part of B4B
+/// aimed at a single account; the transforms are aimed at sybils (``SybilRemapping``).
+///
+/// The thief's queries are the first N of one random order of the pool, minus the
+/// ``heldOut`` texts reserved for fidelity; one defense serves every budget in turn (the
+/// answers to the first N queries do not depend on how many follow), and the surrogate is
+/// refitted at each budget.
+public struct SingleAccountStealing: Sendable {
+    /// The server secret of the defenses.
+    public var secret: ServerSecret
+    /// Budgets N, in queries; capped to the pool's size minus ``heldOut``.
+    public var budgets: [Int] = [1000, 2500, 5000, 10000, 20000, 40000]
+    /// Pool texts held out for fidelity. Default 2000.
+    public var heldOut: Int = 2000
+    /// Rows per request sent to the defense.
+    public var requestRows: Int = 256
+    /// Ridge penalty of the surrogate.
+    public var surrogateLambda: Float = 1
+    /// Seed of the pool's random order.
+    public var sampleSeed = RandomSeed(6, 0x57E, 0xA1, 0)
+
+    public init(secret: ServerSecret) {
+        self.secret = secret
+    }
+
+    /// The budgets run for a pool of `rows` texts: capped, sorted, unique.
+    public func effectiveBudgets(poolRows rows: Int) -> [Int] {
+        Array(Set(budgets.map { min($0, rows - heldOut) })).filter { $0 >= 1 }.sorted()
+    }
+
+    /// Runs every budget under one defense; `progress` is called after each.
+    /// - Throws: ``RemappingError`` for inconsistent data or settings; the defense's, the
+    ///   surrogate's and the probe's errors.
+    public func run(
+        _ data: StealingData, defense setting: DefenseSetting, trainClassifier: ClassifierTrainer,
+        progress: (StealingPoint) -> Void = { _ in }
+    ) throws -> [StealingPoint] {
+        try validate(data)
+        let n = data.poolFeatures.rows
+        var generator = RandomGenerator(seed: sampleSeed)
+        var order = Array(0 ..< n)
+        order.shuffle(using: &generator)
+        let held = Array(order.suffix(heldOut))
+        let queries = Array(order.prefix(n - heldOut))
+        let counts = effectiveBudgets(poolRows: n)
+        let thief = "thief"
+
+        let defense = try setting.configuration.map { c -> B4BDefense in
+            var c = c
+            c.dimension = data.poolRepresentations.columns
+            c.maxBatchRows = max(c.maxBatchRows, requestRows)
+            return try B4BDefense(configuration: c, secret: secret)
+        }
+        // The thief account's noiseless view of a set of representations.
+        func accountSpace(_ x: Matrix) -> Matrix { defense?.transform(for: thief).apply(x) ?? x }
+        let heldFeatures = gather(data.poolFeatures, held)
+        let heldReference = accountSpace(gather(data.poolRepresentations, held))
+        let dropInProbe = try trainClassifier(accountSpace(data.taskTrainRepresentations), data.taskTrainLabels)
+
+        var answers: [Matrix] = []
+        var sent = 0
+        var (coverage, sigma) = (0.0, 0.0)
+        var points: [StealingPoint] = []
+        for budget in counts {
+            // Send the queries up to this budget.
+            let batch = gather(data.poolRepresentations, Array(queries[sent ..< budget]))
+            if let defense {
+                let served = try defense.answers(batch, user: thief, requestRows: requestRows)
+                answers.append(served.representations)
+                coverage = defense.coverage(of: thief)
+                sigma = Double(served.sigma.last ?? 0)
+            } else {
+                answers.append(batch)
+            }
+            sent = budget
+            let targets = Matrix(rows: budget, columns: answers[0].columns, elements: answers.flatMap(\.elements))
+            let surrogate = try RidgeSurrogate.fit(features: gather(data.poolFeatures, Array(queries[0 ..< budget])),
+                                                   representations: targets, lambda: surrogateLambda)
+            let stolenTrain = surrogate.predict(features: data.taskTrainFeatures)
+            let stolenTest = surrogate.predict(features: data.taskTestFeatures)
+            let ownProbe = try trainClassifier(stolenTrain, data.taskTrainLabels)
+            let point = StealingPoint(
+                defense: setting.name, queries: budget, coverage: coverage, sigma: sigma,
+                fidelity: meanCosineSimilarity(surrogate.predict(features: heldFeatures), heldReference),
+                dropInAccuracy: accuracy(try dropInProbe.predict(stolenTest), data.taskTestLabels),
+                stolenProbeAccuracy: accuracy(try ownProbe.predict(stolenTest), data.taskTestLabels))
+            points.append(point)
+            progress(point)
+        }
+        return points
+    }
+
+    private func validate(_ d: StealingData) throws {
+        let n = d.poolFeatures.rows
+        guard d.poolRepresentations.rows == n else {
+            throw RemappingError("pool: \(n) feature rows but \(d.poolRepresentations.rows) representation rows")
+        }
+        guard heldOut >= 1, n - heldOut >= 1 else {
+            throw RemappingError("the pool's \(n) texts leave none for queries after holding out \(heldOut)")
+        }
+        guard d.taskTrainFeatures.rows == d.taskTrainRepresentations.rows, d.taskTrainLabels.count == d.taskTrainFeatures.rows,
+              d.taskTestFeatures.rows == d.taskTestRepresentations.rows, d.taskTestLabels.count == d.taskTestFeatures.rows else {
+            throw RemappingError("task: features, representations and labels must have one row per text")
+        }
+        let (f, dim) = (d.poolFeatures.columns, d.poolRepresentations.columns)
+        guard d.taskTrainFeatures.columns == f, d.taskTestFeatures.columns == f,
+              d.taskTrainRepresentations.columns == dim, d.taskTestRepresentations.columns == dim else {
+            throw RemappingError("task and pool differ in feature (\(f)) or representation (\(dim)) columns")
+        }
+        guard !budgets.isEmpty, budgets.allSatisfy({ $0 >= 1 }) else {
+            throw RemappingError("budgets must be a non-empty list of positive integers, got \(budgets)")
+        }
+        guard requestRows >= 1 else { throw RemappingError("request rows must be at least 1, got \(requestRows)") }
+    }
+}
+
+/// The rows of `x` at `indices`, in that order.
+func gather(_ x: Matrix, _ indices: [Int]) -> Matrix {
+    let c = x.columns
+    var out = Matrix(uninitializedRows: indices.count, columns: c)
+    x.withUnsafeBufferPointer { source in
+        out.withUnsafeMutableBufferPointer { target in
+            for (k, i) in indices.enumerated() {
+                target.baseAddress!.advanced(by: k * c).update(from: source.baseAddress!.advanced(by: i * c), count: c)
+            }
+        }
+    }
+    return out
+}
