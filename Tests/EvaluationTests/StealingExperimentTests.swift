@@ -32,7 +32,7 @@ struct StealingExperimentTests {
         var e = SingleAccountStealing(secret: try! ServerSecret(bytes: Array(repeating: 5, count: 32)))
         e.budgets = budgets
         e.heldOut = 200
-        e.surrogateLambda = 1e-3
+        e.surrogateLambdas = [1e-3, 1, 100]
         return e
     }
 
@@ -49,6 +49,9 @@ struct StealingExperimentTests {
         #expect(points.map(\.queries) == [100, 1000])  // capped at 1200 - 200 held out
         for p in points {
             #expect(p.fidelity > 0.999, "\(p)")
+            #expect(p.centredFidelity > 0.999, "\(p)")
+            #expect(p.meanAnswerFidelity < 0.5, "\(p)")
+            #expect(p.lambda == Double(Float(1e-3)))  // noiseless exact targets: the least penalty wins
             #expect(p.coverage == 0 && p.sigma == 0)
         }
         let clean = try RidgeClassifier.fit(features: data.taskTrainRepresentations, labels: data.taskTrainLabels)
@@ -68,6 +71,8 @@ struct StealingExperimentTests {
         let noisy = try experiment([100, 1000]).run(data, defense: .staticNoise(sigma: 8, dimension: 8), trainClassifier: ridge)
         #expect(noisy[0].fidelity < none[0].fidelity - 0.05, "\(noisy[0].fidelity) vs \(none[0].fidelity)")
         #expect(noisy[1].fidelity > noisy[0].fidelity, "\(noisy.map(\.fidelity))")
+        // Against noisy answers the thief regularises more.
+        #expect(noisy[0].lambda > 1e-3, "\(noisy[0].lambda)")
         #expect(abs(noisy[1].sigma - 8) < 1e-5)
     }
 
@@ -82,5 +87,45 @@ struct StealingExperimentTests {
         e.heldOut = 1200
         #expect(throws: RemappingError.self) { try e.run(data, defense: .none, trainClassifier: ridge) }
         #expect(throws: RemappingError.self) { try experiment([]).run(data, defense: .none, trainClassifier: ridge) }
+    }
+}
+
+@Suite("Surrogate lambda selection")
+struct SurrogateSelectionTests {
+    @Test func validationErrorsMatchSeparateFitsAndTheBestIsChosen() throws {
+        let x = gaussianMatrix(rows: 300, columns: 12, seed: 80)
+        let w = gaussianMatrix(rows: 12, columns: 5, seed: 81)
+        let noise = gaussianMatrix(rows: 300, columns: 5, seed: 82, scale: 3)
+        let clean = Matrix.product(x, w)
+        let y = Matrix(rows: 300, columns: 5) { i, j in clean[i, j] + noise[i, j] }
+        let lambdas: [Float] = [0.01, 1, 30, 1000]
+        let (surrogate, errors) = try RidgeSurrogate.fitSelectingLambda(features: x, representations: y, lambdas: lambdas)
+        #expect(errors.count == 4)
+        // Each candidate's error, recomputed by an independent fit (Cholesky) on the first 270 rows.
+        for (k, lambda) in lambdas.enumerated() {
+            let part = try RidgeSurrogate.fit(features: x.rows(0 ..< 270).copy(), representations: y.rows(0 ..< 270).copy(), lambda: lambda)
+            let p = part.predict(features: x.rows(270 ..< 300).copy())
+            var total = 0.0
+            for i in 0 ..< 30 { for j in 0 ..< 5 { let e = Double(p[i, j] - y[270 + i, j]); total += e * e } }
+            #expect(abs(errors[k] - total / 30) <= 1e-3 * total / 30, "lambda \(lambda): \(errors[k]) vs \(total / 30)")
+        }
+        let best = errors.indices.min { errors[$0] < errors[$1] }!
+        #expect(surrogate.lambda == lambdas[best])
+        // The refit uses every row.
+        let full = try RidgeSurrogate.fit(features: x, representations: y, lambda: lambdas[best])
+        #expect(surrogate.mapper.weights == full.mapper.weights)
+    }
+
+    @Test func badCandidatesAreRefused() {
+        let x = gaussianMatrix(rows: 50, columns: 3, seed: 1), y = gaussianMatrix(rows: 50, columns: 2, seed: 2)
+        #expect(throws: SurrogateError.self) { try RidgeSurrogate.fitSelectingLambda(features: x, representations: y, lambdas: []) }
+        #expect(throws: SurrogateError.self) { try RidgeSurrogate.fitSelectingLambda(features: x, representations: y, lambdas: [1, -1]) }
+        #expect(throws: SurrogateError.self) { try RidgeSurrogate.fitSelectingLambda(features: x, representations: y, lambdas: [1, .nan]) }
+        #expect(throws: SurrogateError.self) {
+            try RidgeSurrogate.fitSelectingLambda(features: x, representations: y, lambdas: [1, 2], validationFraction: 1)
+        }
+        #expect(throws: SurrogateError.self) {
+            try RidgeSurrogate.fitSelectingLambda(features: x.rows(0 ..< 2).copy(), representations: y.rows(0 ..< 2).copy(), lambdas: [1, 2])
+        }
     }
 }

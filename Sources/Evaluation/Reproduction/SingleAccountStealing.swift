@@ -42,10 +42,19 @@ public struct StealingPoint: Sendable, Codable, Equatable {
     /// (representation units) after those queries.
     public var coverage: Double
     public var sigma: Double
+    /// The ridge penalty the thief chose by validation on its own answers.
+    public var lambda: Double
     /// (a) Fidelity: mean cosine similarity between the stolen encoder's outputs and the
     /// noiseless answers of the thief's account for held-out pool texts (see
     /// ``SingleAccountStealing`` for why the account's transform is kept).
     public var fidelity: Double
+    /// The same after subtracting the held-out references' mean from both sides. Anisotropic
+    /// encoders make plain fidelity high for any output near the mean direction; this one
+    /// is near 0 for a copy that learned nothing but the mean.
+    public var centredFidelity: Double
+    /// Plain fidelity of the trivial copy that always answers the mean of the thief's
+    /// answers: the floor against which ``fidelity`` means something.
+    public var meanAnswerFidelity: Double
     /// (b) Drop-in accuracy (fraction): a probe trained on the task's noiseless answers (in
     /// the thief's account space), applied to the stolen encoder's outputs for the test texts.
     public var dropInAccuracy: Double
@@ -77,8 +86,11 @@ public struct SingleAccountStealing: Sendable {
     public var heldOut: Int = 2000
     /// Rows per request sent to the defense.
     public var requestRows: Int = 256
-    /// Ridge penalty of the surrogate.
-    public var surrogateLambda: Float = 1
+    /// Candidate ridge penalties; the thief picks one by validation on a tenth of its own
+    /// (possibly noisy) answers at every budget (``RidgeSurrogate/fitSelectingLambda``). A
+    /// larger penalty is how a thief fights noise, so a fixed small one would flatter the
+    /// defense.
+    public var surrogateLambdas: [Float] = [0.1, 1, 10, 100, 1000]
     /// Seed of the pool's random order.
     public var sampleSeed = RandomSeed(6, 0x57E, 0xA1, 0)
 
@@ -118,6 +130,7 @@ public struct SingleAccountStealing: Sendable {
         func accountSpace(_ x: Matrix) -> Matrix { defense?.transform(for: thief).apply(x) ?? x }
         let heldFeatures = gather(data.poolFeatures, held)
         let heldReference = accountSpace(gather(data.poolRepresentations, held))
+        let heldMean = columnMeans(heldReference)
         let dropInProbe = try trainClassifier(accountSpace(data.taskTrainRepresentations), data.taskTrainLabels)
 
         var answers: [Matrix] = []
@@ -137,14 +150,20 @@ public struct SingleAccountStealing: Sendable {
             }
             sent = budget
             let targets = Matrix(rows: budget, columns: answers[0].columns, elements: answers.flatMap(\.elements))
-            let surrogate = try RidgeSurrogate.fit(features: gather(data.poolFeatures, Array(queries[0 ..< budget])),
-                                                   representations: targets, lambda: surrogateLambda)
+            let surrogate = try RidgeSurrogate.fitSelectingLambda(
+                features: gather(data.poolFeatures, Array(queries[0 ..< budget])), representations: targets,
+                lambdas: surrogateLambdas).surrogate
+            let stolenHeld = surrogate.predict(features: heldFeatures)
+            let meanAnswer = columnMeans(targets)
             let stolenTrain = surrogate.predict(features: data.taskTrainFeatures)
             let stolenTest = surrogate.predict(features: data.taskTestFeatures)
             let ownProbe = try trainClassifier(stolenTrain, data.taskTrainLabels)
             let point = StealingPoint(
-                defense: setting.name, queries: budget, coverage: coverage, sigma: sigma,
-                fidelity: meanCosineSimilarity(surrogate.predict(features: heldFeatures), heldReference),
+                defense: setting.name, queries: budget, coverage: coverage, sigma: sigma, lambda: Double(surrogate.lambda),
+                fidelity: meanCosineSimilarity(stolenHeld, heldReference),
+                centredFidelity: meanCosineSimilarity(shifted(stolenHeld, by: heldMean), shifted(heldReference, by: heldMean)),
+                meanAnswerFidelity: meanCosineSimilarity(
+                    Matrix(rows: heldReference.rows, columns: heldReference.columns) { _, j in meanAnswer[j] }, heldReference),
                 dropInAccuracy: accuracy(try dropInProbe.predict(stolenTest), data.taskTestLabels),
                 stolenProbeAccuracy: accuracy(try ownProbe.predict(stolenTest), data.taskTestLabels))
             points.append(point)
@@ -174,7 +193,24 @@ public struct SingleAccountStealing: Sendable {
             throw RemappingError("budgets must be a non-empty list of positive integers, got \(budgets)")
         }
         guard requestRows >= 1 else { throw RemappingError("request rows must be at least 1, got \(requestRows)") }
+        guard !surrogateLambdas.isEmpty, surrogateLambdas.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw RemappingError("surrogate lambdas must be a non-empty list of positive numbers, got \(surrogateLambdas)")
+        }
     }
+}
+
+/// Column means of `x` (accumulated in double).
+func columnMeans(_ x: Matrix) -> [Float] {
+    var sums = [Double](repeating: 0, count: x.columns)
+    x.withUnsafeBufferPointer { p in
+        for i in 0 ..< x.rows { for j in 0 ..< x.columns { sums[j] += Double(p[i * x.columns + j]) } }
+    }
+    return sums.map { Float($0 / Double(max(x.rows, 1))) }
+}
+
+/// `x` with `mean` subtracted from every row.
+func shifted(_ x: Matrix, by mean: [Float]) -> Matrix {
+    Matrix(rows: x.rows, columns: x.columns) { i, j in x[i, j] - mean[j] }
 }
 
 /// The rows of `x` at `indices`, in that order.
