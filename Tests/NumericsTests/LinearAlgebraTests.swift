@@ -118,6 +118,16 @@ struct LinearAlgebraTests {
         for i in 0..<12 { for j in 0..<12 { #expect(abs(vtv[i, j] - (i == j ? 1 : 0)) < 1e-4) } }
     }
 
+    @Test("Eigen-decomposition works above n = 2900, where a float workspace size would round down")
+    func largeEigen() throws {
+        // A permuted diagonal: eigenvalues 1...n, each eigenvector a unit vector.
+        let n = 3000
+        let a = Matrix(rows: n, columns: n) { i, j in i == j ? Float((i * 7) % n + 1) : 0 }
+        let e = try SymmetricEigenDecomposition(a)
+        #expect(e.values.first == 1 && e.values.last == Float(n))
+        #expect(zip(e.values, e.values.dropFirst()).allSatisfy { $0 < $1 })
+    }
+
     @Test("The orthonormal factor is orthogonal and spans the input's columns")
     func orthonormal() throws {
         let a = gaussianMatrix(rows: 64, columns: 64, seed: 11)

@@ -106,8 +106,13 @@ public struct SymmetricEigenDecomposition: Sendable {
         var v = a.elements
         var w = [Float](repeating: 0, count: n)
         if n > 0 {
-            let info = LAPACKE_ssyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")),
-                                      Int32(n), &v, Int32(n), &w)
+            // Workspace sized here in integers (ssyevd's documented minimum for eigenvectors):
+            // LAPACKE's own workspace query returns the size as a float, which rounds
+            // 1 + 6n + 2n² down for n above about 2900 and makes ssyevd reject it.
+            var work = [Float](repeating: 0, count: 1 + 6 * n + 2 * n * n)
+            var iwork = [Int32](repeating: 0, count: 3 + 5 * n)
+            let info = LAPACKE_ssyevd_work(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")),
+                                           Int32(n), &v, Int32(n), &w, &work, Int32(work.count), &iwork, Int32(iwork.count))
             if info > 0 { throw LinearAlgebraError(.noConvergence, routine: "ssyevd", info: Int(info)) }
             if info < 0 { throw LinearAlgebraError(.illegalArgument, routine: "ssyevd", info: Int(info)) }
         }
