@@ -129,3 +129,53 @@ struct SurrogateSelectionTests {
         }
     }
 }
+
+@Suite("Sybil stealing")
+struct SybilStealingTests {
+    private let data = linearWorld(poolRows: 1500)
+    private let ridge: ClassifierTrainer = { x, y in try RidgeClassifier.fit(features: x, labels: y) }
+
+    private func experiment() -> SybilStealing {
+        var e = SybilStealing(secret: try! ServerSecret(bytes: Array(repeating: 6, count: 32)))
+        e.budgets = [150, 900]
+        e.accountCounts = [1, 3]
+        e.sharedQueries = 100
+        e.heldOut = 200
+        e.surrogateLambdas = [1e-3, 1]
+        return e
+    }
+
+    @Test func transformedAccountsAreRemappedAndPooled() throws {
+        var c = DefenseConfiguration()
+        c.cost = .none
+        c.hashBits = 6
+        c.transforms = [.affine(), .pad(count: 4), .shuffle]
+        let points = try experiment().run(data, defense: DefenseSetting(name: "transforms only", configuration: c), trainClassifier: ridge)
+        // k = 3 cannot pay 3 x 100 shared queries from 150: that point is skipped.
+        #expect(points.map { "\($0.accounts)x\($0.queries)" } == ["1x150", "1x900", "3x900"])
+        let pooled = try #require(points.last)
+        #expect(pooled.distinctTexts == 100 + 600)
+        // 100 shared queries exceed the 8 + 4 + 1 columns of the mapping: the remapping is exact.
+        #expect(pooled.fidelity > 0.999, "\(pooled)")
+        #expect(pooled.maxCoverage > 0 && pooled.maxSigma == 0)
+    }
+
+    @Test func noiseOnEveryAccountCostsFidelity() throws {
+        var c = DefenseConfiguration()
+        c.cost = .constant(sigma: 6)
+        c.hashBits = 6
+        c.transforms = [.affine()]
+        let noisy = try experiment().run(data, defense: DefenseSetting(name: "noise", configuration: c), trainClassifier: ridge)
+        let clean = try experiment().run(data, defense: .none, trainClassifier: ridge)
+        for (a, b) in zip(noisy, clean) { #expect(a.fidelity < b.fidelity - 0.02, "\(a.fidelity) vs \(b.fidelity)") }
+    }
+
+    @Test func impossibleSplitsAreRefused() {
+        var e = experiment()
+        e.sharedQueries = 1400
+        #expect(throws: RemappingError.self) { try e.run(data, defense: .none, trainClassifier: ridge) }
+        e = experiment()
+        e.accountCounts = [0]
+        #expect(throws: RemappingError.self) { try e.run(data, defense: .none, trainClassifier: ridge) }
+    }
+}

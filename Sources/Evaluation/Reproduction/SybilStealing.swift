@@ -1,0 +1,157 @@
+import Defense
+import Numerics
+
+/// One budget of a sybil stealing run.
+public struct SybilStealingPoint: Sendable, Codable, Equatable {
+    public var defense: String
+    /// Number of accounts the budget was split over.
+    public var accounts: Int
+    /// Total queries, shared ones counted once per account that sent them.
+    public var queries: Int
+    /// Queries every account sent (to fit the remapping into account 1's space).
+    public var sharedQueries: Int
+    /// Distinct texts the stolen encoder is fitted on.
+    public var distinctTexts: Int
+    /// The largest coverage (fraction) and the largest last sigma (representation units)
+    /// among the accounts.
+    public var maxCoverage: Double
+    public var maxSigma: Double
+    /// Fidelity, centred fidelity, drop-in and stolen-probe accuracy, as in ``StealingPoint``,
+    /// in account 1's space.
+    public var fidelity: Double
+    public var centredFidelity: Double
+    public var dropInAccuracy: Double
+    public var stolenProbeAccuracy: Double
+    /// The ridge penalty the thief chose.
+    public var lambda: Double
+}
+
+/// The thief with several accounts (issue 6, part 3). A budget of N queries is split over
+/// `k` accounts: every account sends the same ``sharedQueries`` texts, so that each account's
+/// answers can be remapped into account 1's space by a ``LinearMapper`` fitted on them (the
+/// paper's protocol; the shared queries count against the budget once per account), and the
+/// remaining budget is split evenly into texts only one account sends. The stolen encoder is
+/// fitted on account 1's answers to the shared texts and every account's answers to its own
+/// texts, remapped into account 1's space.
+///
+/// Each account covers less of the space than one account with the whole budget, so each is
+/// charged less noise; the price is the remapping's error and the shared queries.
+public struct SybilStealing: Sendable {
+    /// The server secret of the defense.
+    public var secret: ServerSecret
+    /// Total budgets N.
+    public var budgets: [Int] = [5000, 10000, 20000, 40000]
+    /// Numbers of accounts k (1 is the single-account thief with the same bookkeeping).
+    public var accountCounts: [Int] = [2, 3, 4]
+    /// Texts every account sends. Default 1000 (above the dimension of e5 plus padding).
+    public var sharedQueries: Int = 1000
+    /// Pool texts held out for fidelity.
+    public var heldOut: Int = 2000
+    /// Rows per request.
+    public var requestRows: Int = 256
+    /// Candidate ridge penalties (the thief picks by validation).
+    public var surrogateLambdas: [Float] = [0.1, 1, 10, 100, 1000]
+    /// Seed of the pool's random order.
+    public var sampleSeed = RandomSeed(6, 0x5B1, 0xA1, 0)
+
+    public init(secret: ServerSecret) {
+        self.secret = secret
+    }
+
+    /// Runs every (k, N) under one defense setting: a fresh defense per point.
+    /// - Throws: ``RemappingError`` for inconsistent data or settings (a budget that cannot
+    ///   pay for the shared queries is skipped, not an error); the defense's, mapper's,
+    ///   surrogate's and probe's errors.
+    public func run(
+        _ data: StealingData, defense setting: DefenseSetting, trainClassifier: ClassifierTrainer,
+        progress: (SybilStealingPoint) -> Void = { _ in }
+    ) throws -> [SybilStealingPoint] {
+        let n = data.poolFeatures.rows
+        guard data.poolRepresentations.rows == n, heldOut >= 1, n - heldOut > sharedQueries, sharedQueries >= 1 else {
+            throw RemappingError("the pool's \(n) texts cannot provide \(heldOut) held-out and \(sharedQueries) shared queries")
+        }
+        guard !accountCounts.isEmpty, accountCounts.allSatisfy({ $0 >= 1 }), !budgets.isEmpty, budgets.allSatisfy({ $0 >= 1 }) else {
+            throw RemappingError("account counts and budgets must be non-empty lists of positive integers")
+        }
+        var generator = RandomGenerator(seed: sampleSeed)
+        var order = Array(0 ..< n)
+        order.shuffle(using: &generator)
+        let held = Array(order.suffix(heldOut))
+        let shared = Array(order.prefix(sharedQueries))
+        let unique = Array(order[sharedQueries ..< n - heldOut])
+        let heldFeatures = gather(data.poolFeatures, held)
+        let sharedClean = gather(data.poolRepresentations, shared)
+
+        var points: [SybilStealingPoint] = []
+        for k in accountCounts {
+            for budget in budgets {
+                let own = min(budget - k * sharedQueries, unique.count)
+                guard own >= k else { continue }  // cannot pay for the shared queries
+                let defense = try setting.configuration.map { c -> B4BDefense in
+                    var c = c
+                    c.dimension = data.poolRepresentations.columns
+                    c.maxBatchRows = max(c.maxBatchRows, requestRows)
+                    return try B4BDefense(configuration: c, secret: secret)
+                }
+                let users = (1 ... k).map { "sybil-\($0)" }
+                func accountSpace(_ x: Matrix) -> Matrix { defense?.transform(for: users[0]).apply(x) ?? x }
+                func ask(_ x: Matrix, _ user: String) throws -> Matrix {
+                    try defense?.answers(x, user: user, requestRows: requestRows).representations ?? x
+                }
+
+                var featureBlocks = [gather(data.poolFeatures, shared)]
+                var answerBlocks: [Matrix] = []
+                var sigmas: [Double] = []
+                let perAccount = own / k
+                for (a, user) in users.enumerated() {
+                    // Shared queries first (the remapping), then the account's own texts.
+                    let sharedAnswers = try ask(sharedClean, user)
+                    let mine = Array(unique[a * perAccount ..< (a + 1) * perAccount])
+                    let mineAnswers = try ask(gather(data.poolRepresentations, mine), user)
+                    sigmas.append(Double(defense?.currentSigma(of: user) ?? 0))
+                    if a == 0 {
+                        answerBlocks.append(sharedAnswers)
+                        answerBlocks.append(mineAnswers)
+                    } else {
+                        let mapper = try LinearMapper.fitAutomatically(source: sharedAnswers, target: answerBlocks[0])
+                        answerBlocks.append(mapper.apply(mineAnswers))
+                    }
+                    featureBlocks.append(gather(data.poolFeatures, mine))
+                }
+                let features = stack(featureBlocks), targets = stack(answerBlocks)
+                let surrogate = try RidgeSurrogate.fitSelectingLambda(features: features, representations: targets,
+                                                                      lambdas: surrogateLambdas).surrogate
+                let reference = accountSpace(gather(data.poolRepresentations, held))
+                let mean = columnMeans(reference)
+                let stolenHeld = surrogate.predict(features: heldFeatures)
+                let stolenTest = surrogate.predict(features: data.taskTestFeatures)
+                let dropIn = try trainClassifier(accountSpace(data.taskTrainRepresentations), data.taskTrainLabels)
+                let ownProbe = try trainClassifier(surrogate.predict(features: data.taskTrainFeatures), data.taskTrainLabels)
+                let point = SybilStealingPoint(
+                    defense: setting.name, accounts: k, queries: k * sharedQueries + perAccount * k,
+                    sharedQueries: sharedQueries, distinctTexts: features.rows,
+                    maxCoverage: users.map { defense?.coverage(of: $0) ?? 0 }.max() ?? 0, maxSigma: sigmas.max() ?? 0,
+                    fidelity: meanCosineSimilarity(stolenHeld, reference),
+                    centredFidelity: meanCosineSimilarity(shifted(stolenHeld, by: mean), shifted(reference, by: mean)),
+                    dropInAccuracy: accuracy(try dropIn.predict(stolenTest), data.taskTestLabels),
+                    stolenProbeAccuracy: accuracy(try ownProbe.predict(stolenTest), data.taskTestLabels),
+                    lambda: Double(surrogate.lambda))
+                points.append(point)
+                progress(point)
+            }
+        }
+        return points
+    }
+}
+
+/// The rows of `blocks` stacked in order (all with the same number of columns).
+func stack(_ blocks: [Matrix]) -> Matrix {
+    let columns = blocks.first?.columns ?? 0
+    var elements: [Float] = []
+    elements.reserveCapacity(blocks.reduce(0) { $0 + $1.elements.count })
+    for b in blocks {
+        precondition(b.columns == columns, "stack: blocks of \(b.columns) and \(columns) columns")
+        elements += b.elements
+    }
+    return Matrix(rows: blocks.reduce(0) { $0 + $1.rows }, columns: columns, elements: elements)
+}
