@@ -32,7 +32,8 @@ public struct AffineInverse: Sendable {
         // Check on random rows that the transform is the affine map just read off.
         var generator = RandomGenerator(seed: seed)
         let check = Matrix.gaussian(rows: 4, columns: d, using: &generator)
-        let expected = Self.forward(check, linear: linear, offset: offset)
+        // x A + c by the mapper's GEMM (the `fit` tag is unused here: nothing is fitted).
+        let expected = LinearMapper(weights: linear, bias: offset, fit: .leastSquares).apply(check)
         let actual = transform.apply(check)
         let scale = max(1, expected.elements.reduce(0) { max($0, abs($1)) })
         let worst = zip(expected.elements, actual.elements).reduce(0) { max($0, abs($1.0 - $1.1)) }
@@ -51,14 +52,6 @@ public struct AffineInverse: Sendable {
         let shiftedTransposed = Matrix(rows: y.columns, columns: y.rows) { j, i in y[i, j] - offset[j] }
         let solution = try leastSquares(linear.transposed(), shiftedTransposed, method: .qr).solution
         return solution.transposed()
-    }
-
-    private static func forward(_ x: Matrix, linear: Matrix, offset: [Float]) -> Matrix {
-        var y = Matrix(rows: x.rows, columns: linear.columns) { _, j in offset[j] }
-        x.withView { xv in
-            linear.withView { av in y.withMutableView { gemm(xv, .none, av, .none, into: $0, alpha: 1, beta: 1) } }
-        }
-        return y
     }
 }
 

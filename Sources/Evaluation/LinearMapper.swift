@@ -166,8 +166,8 @@ public struct LinearMapper: Sendable {
     private static func ridge(source: Matrix, target: Matrix, lambda: Float) throws -> LinearMapper {
         let meanS = columnMeans(source)
         let meanT = columnMeans(target)
-        let centredS = Matrix(rows: source.rows, columns: source.columns) { i, j in source[i, j] - meanS[j] }
-        let centredT = Matrix(rows: target.rows, columns: target.columns) { i, j in target[i, j] - meanT[j] }
+        let centredS = shifted(source, by: meanS)
+        let centredT = shifted(target, by: meanT)
         var gram = Matrix.product(centredS, .transpose, centredS)
         for i in 0 ..< gram.rows { gram[i, i] += lambda }
         let rhs = Matrix.product(centredS, .transpose, centredT)
@@ -180,16 +180,6 @@ public struct LinearMapper: Sendable {
             bias[j] = Float(s)
         }
         return LinearMapper(weights: weights, bias: bias, fit: .ridge(lambda: lambda))
-    }
-
-    /// Column means, accumulated in Double.
-    private static func columnMeans(_ m: Matrix) -> [Float] {
-        var sums = [Double](repeating: 0, count: m.columns)
-        for i in 0 ..< m.rows {
-            for j in 0 ..< m.columns { sums[j] += Double(m[i, j]) }
-        }
-        let count = Double(max(m.rows, 1))
-        return sums.map { Float($0 / count) }
     }
 }
 

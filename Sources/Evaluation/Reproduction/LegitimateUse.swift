@@ -70,14 +70,11 @@ public struct LegitimateUse: Sendable {
             throw RemappingError("\(task): train has \(train.columns) columns, test \(test.columns)")
         }
         guard requestRows >= 1 else { throw RemappingError("request rows must be at least 1, got \(requestRows)") }
-        guard var configuration = setting.configuration else {
+        guard let defense = try setting.makeDefense(dimension: train.columns, requestRows: requestRows, secret: secret) else {
             let model = try trainClassifier(train, trainLabels)
             return LegitimateUseResult(task: task, defense: setting.name,
                                        accuracy: accuracy(try model.predict(test), testLabels), coverage: 0, sigma: 0)
         }
-        configuration.dimension = train.columns
-        configuration.maxBatchRows = max(configuration.maxBatchRows, requestRows)
-        let defense = try B4BDefense(configuration: configuration, secret: secret)
         let trainAnswers = try defense.answers(train, user: user, requestRows: requestRows)
         let testAnswers = try defense.answers(test, user: user, requestRows: requestRows)
         let model = try trainClassifier(trainAnswers.representations, trainLabels)

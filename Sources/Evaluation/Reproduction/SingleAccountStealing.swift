@@ -120,18 +120,10 @@ public struct SingleAccountStealing: Sendable {
         let counts = effectiveBudgets(poolRows: n)
         let thief = "thief"
 
-        let defense = try setting.configuration.map { c -> B4BDefense in
-            var c = c
-            c.dimension = data.poolRepresentations.columns
-            c.maxBatchRows = max(c.maxBatchRows, requestRows)
-            return try B4BDefense(configuration: c, secret: secret)
-        }
-        // The thief account's noiseless view of a set of representations.
-        func accountSpace(_ x: Matrix) -> Matrix { defense?.transform(for: thief).apply(x) ?? x }
-        let heldFeatures = gather(data.poolFeatures, held)
-        let heldReference = accountSpace(gather(data.poolRepresentations, held))
-        let heldMean = columnMeans(heldReference)
-        let dropInProbe = try trainClassifier(accountSpace(data.taskTrainRepresentations), data.taskTrainLabels)
+        let defense = try setting.makeDefense(dimension: data.poolRepresentations.columns, requestRows: requestRows, secret: secret)
+        let scoring = try StolenEncoderScoring(
+            data: data, held: held, accountSpace: { defense?.transform(for: thief).apply($0) ?? $0 },
+            trainClassifier: trainClassifier)
 
         var answers: [Matrix] = []
         var sent = 0
@@ -149,23 +141,16 @@ public struct SingleAccountStealing: Sendable {
                 answers.append(batch)
             }
             sent = budget
-            let targets = Matrix(rows: budget, columns: answers[0].columns, elements: answers.flatMap(\.elements))
+            let targets = stack(answers)
             let surrogate = try RidgeSurrogate.fitSelectingLambda(
                 features: gather(data.poolFeatures, Array(queries[0 ..< budget])), representations: targets,
                 lambdas: surrogateLambdas).surrogate
-            let stolenHeld = surrogate.predict(features: heldFeatures)
-            let meanAnswer = columnMeans(targets)
-            let stolenTrain = surrogate.predict(features: data.taskTrainFeatures)
-            let stolenTest = surrogate.predict(features: data.taskTestFeatures)
-            let ownProbe = try trainClassifier(stolenTrain, data.taskTrainLabels)
+            let scores = try scoring.score(surrogate, trainClassifier: trainClassifier)
             let point = StealingPoint(
                 defense: setting.name, queries: budget, coverage: coverage, sigma: sigma, lambda: Double(surrogate.lambda),
-                fidelity: meanCosineSimilarity(stolenHeld, heldReference),
-                centredFidelity: meanCosineSimilarity(shifted(stolenHeld, by: heldMean), shifted(heldReference, by: heldMean)),
-                meanAnswerFidelity: meanCosineSimilarity(
-                    Matrix(rows: heldReference.rows, columns: heldReference.columns) { _, j in meanAnswer[j] }, heldReference),
-                dropInAccuracy: accuracy(try dropInProbe.predict(stolenTest), data.taskTestLabels),
-                stolenProbeAccuracy: accuracy(try ownProbe.predict(stolenTest), data.taskTestLabels))
+                fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
+                meanAnswerFidelity: scoring.constantFidelity(columnMeans(targets)),
+                dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy)
             points.append(point)
             progress(point)
         }
@@ -197,20 +182,6 @@ public struct SingleAccountStealing: Sendable {
             throw RemappingError("surrogate lambdas must be a non-empty list of positive numbers, got \(surrogateLambdas)")
         }
     }
-}
-
-/// Column means of `x` (accumulated in double).
-func columnMeans(_ x: Matrix) -> [Float] {
-    var sums = [Double](repeating: 0, count: x.columns)
-    x.withUnsafeBufferPointer { p in
-        for i in 0 ..< x.rows { for j in 0 ..< x.columns { sums[j] += Double(p[i * x.columns + j]) } }
-    }
-    return sums.map { Float($0 / Double(max(x.rows, 1))) }
-}
-
-/// `x` with `mean` subtracted from every row.
-func shifted(_ x: Matrix, by mean: [Float]) -> Matrix {
-    Matrix(rows: x.rows, columns: x.columns) { i, j in x[i, j] - mean[j] }
 }
 
 /// The rows of `x` at `indices`, in that order.

@@ -79,27 +79,29 @@ public struct SybilStealing: Sendable {
         let held = Array(order.suffix(heldOut))
         let shared = Array(order.prefix(sharedQueries))
         let unique = Array(order[sharedQueries ..< n - heldOut])
-        let heldFeatures = gather(data.poolFeatures, held)
         let sharedClean = gather(data.poolRepresentations, shared)
+        let sharedFeatures = gather(data.poolFeatures, shared)
+        let dimension = data.poolRepresentations.columns
+        let users = (1 ... (accountCounts.max() ?? 1)).map { "sybil-\($0)" }
+        // Account 1's transform depends only on the secret, the configuration and its id, so
+        // every point is scored in the same space: build the scoring once.
+        let firstAccount = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)?
+            .transform(for: users[0])
+        let scoring = try StolenEncoderScoring(
+            data: data, held: held, accountSpace: { firstAccount?.apply($0) ?? $0 }, trainClassifier: trainClassifier)
 
         var points: [SybilStealingPoint] = []
         for k in accountCounts {
             for budget in budgets {
                 let own = min(budget - k * sharedQueries, unique.count)
                 guard own >= k else { continue }  // cannot pay for the shared queries
-                let defense = try setting.configuration.map { c -> B4BDefense in
-                    var c = c
-                    c.dimension = data.poolRepresentations.columns
-                    c.maxBatchRows = max(c.maxBatchRows, requestRows)
-                    return try B4BDefense(configuration: c, secret: secret)
-                }
-                let users = (1 ... k).map { "sybil-\($0)" }
-                func accountSpace(_ x: Matrix) -> Matrix { defense?.transform(for: users[0]).apply(x) ?? x }
+                let defense = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)
+                let users = Array(users.prefix(k))
                 func ask(_ x: Matrix, _ user: String) throws -> Matrix {
                     try defense?.answers(x, user: user, requestRows: requestRows).representations ?? x
                 }
 
-                var featureBlocks = [gather(data.poolFeatures, shared)]
+                var featureBlocks = [sharedFeatures]
                 var answerBlocks: [Matrix] = []
                 var sigmas: [Double] = []
                 let perAccount = own / k
@@ -121,20 +123,13 @@ public struct SybilStealing: Sendable {
                 let features = stack(featureBlocks), targets = stack(answerBlocks)
                 let surrogate = try RidgeSurrogate.fitSelectingLambda(features: features, representations: targets,
                                                                       lambdas: surrogateLambdas).surrogate
-                let reference = accountSpace(gather(data.poolRepresentations, held))
-                let mean = columnMeans(reference)
-                let stolenHeld = surrogate.predict(features: heldFeatures)
-                let stolenTest = surrogate.predict(features: data.taskTestFeatures)
-                let dropIn = try trainClassifier(accountSpace(data.taskTrainRepresentations), data.taskTrainLabels)
-                let ownProbe = try trainClassifier(surrogate.predict(features: data.taskTrainFeatures), data.taskTrainLabels)
+                let scores = try scoring.score(surrogate, trainClassifier: trainClassifier)
                 let point = SybilStealingPoint(
                     defense: setting.name, accounts: k, queries: k * sharedQueries + perAccount * k,
                     sharedQueries: sharedQueries, distinctTexts: features.rows,
                     maxCoverage: users.map { defense?.coverage(of: $0) ?? 0 }.max() ?? 0, maxSigma: sigmas.max() ?? 0,
-                    fidelity: meanCosineSimilarity(stolenHeld, reference),
-                    centredFidelity: meanCosineSimilarity(shifted(stolenHeld, by: mean), shifted(reference, by: mean)),
-                    dropInAccuracy: accuracy(try dropIn.predict(stolenTest), data.taskTestLabels),
-                    stolenProbeAccuracy: accuracy(try ownProbe.predict(stolenTest), data.taskTestLabels),
+                    fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
+                    dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy,
                     lambda: Double(surrogate.lambda))
                 points.append(point)
                 progress(point)
