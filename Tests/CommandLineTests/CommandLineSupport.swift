@@ -39,11 +39,11 @@ func runB4B(_ arguments: [String], in directory: URL) throws -> CommandResult {
     try process.run()
     // Drain both pipes before waiting so a chatty child never blocks on a full pipe.
     let errData = LockedData()
-    let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-    errReader.start()
+    let drained = DispatchGroup()
+    DispatchQueue.global().async(group: drained) { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    while !errData.isSet { usleep(1000) }
+    drained.wait()
     return CommandResult(status: process.terminationStatus,
                          standardOutput: String(decoding: outData, as: UTF8.self),
                          standardError: String(decoding: errData.value, as: UTF8.self))
@@ -52,10 +52,9 @@ func runB4B(_ arguments: [String], in directory: URL) throws -> CommandResult {
 /// Data handed from a reader thread.
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
-    private var data: Data?
+    private var data = Data()
     func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }
 
 /// A fresh directory, removed when `body` returns.
