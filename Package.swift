@@ -10,6 +10,8 @@
 //               └─ Numerics     Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //                    └─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
 //   Plots (SVG line charts) stands apart and is used by the reports.
+//   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
+//     SQLite or PostgreSQL, metrics) sits on Defense and is served by `b4b serve`.
 import PackageDescription
 
 let package = Package(
@@ -19,12 +21,20 @@ let package = Package(
         .library(name: "Defense", targets: ["Defense"]),
         .library(name: "Plots", targets: ["Plots"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
         .executable(name: "b4b", targets: ["b4b"]),
         .executable(name: "b4b-bench", targets: ["b4b-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Gateway: HTTP server and upstream client on SwiftNIO, logging, state stores.
+        // (Hummingbird and async-http-client cannot be used here: through swift-algorithms they
+        // bring swift-numerics, whose `Numerics` target clashes with ours.)
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: C boundary
@@ -55,15 +65,33 @@ let package = Package(
             dependencies: ["Defense", "Numerics", "Plots"]
         ),
 
+        // MARK: Serving
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Defense",
+                "Numerics",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: Command line
         .executableTarget(
             name: "b4b",
             dependencies: [
                 "Defense",
                 "Evaluation",
+                "Gateway",
                 "Numerics",
                 "Plots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -91,6 +119,15 @@ let package = Package(
         .testTarget(
             name: "CommandLineTests",
             dependencies: ["Evaluation", "Numerics"]
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway",
+                "Defense",
+                "Numerics",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "DefenseTests",

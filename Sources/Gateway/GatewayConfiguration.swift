@@ -1,0 +1,134 @@
+import Defense
+import Foundation
+
+/// Every setting of `b4b serve`, with documented defaults; read from a JSON file (every key
+/// optional) and overridden by command-line flags.
+///
+/// ```json
+/// {"host": "127.0.0.1", "port": 8080, "upstream": "http://127.0.0.1:8000/v1",
+///  "store": "sqlite:b4b-state.sqlite", "maxInputs": 256, "maxBodyBytes": 16777216,
+///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "defense": {"dimension": 384}}
+/// ```
+public struct GatewayConfiguration: Sendable, Equatable {
+    /// Address to listen on. Default `127.0.0.1` (loopback only).
+    public var host = "127.0.0.1"
+    /// TCP port. Default 8080; 0 picks a free port (printed at start-up).
+    public var port = 8080
+    /// Base URL of the upstream OpenAI-compatible embeddings server (`/embeddings` is appended).
+    /// Nil: `/v1/embeddings` answers 502 and only `/v1/protect` is useful.
+    public var upstream: String? = nil
+    /// Model name sent upstream when a request names none. Default nil (none sent).
+    public var upstreamModel: String? = nil
+    /// Seconds to wait for the upstream's complete answer before answering 504. Default 30.
+    public var upstreamTimeoutSeconds = 30.0
+    /// Where state lives: `sqlite:PATH` (default `sqlite:b4b-state.sqlite`) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+    public var store = "sqlite:b4b-state.sqlite"
+    /// Largest number of inputs (texts or vectors) in one request; more is answered 413. Default 256.
+    public var maxInputs = 256
+    /// Largest request body in bytes; more is answered 413. Default 16 MiB.
+    public var maxBodyBytes = 16 << 20
+    /// Seconds an account's key record is cached: a revoked key stops working within this
+    /// time. Default 2.
+    public var keyCacheSeconds = 2.0
+    /// The defense (dimension, hasher, cost, transforms, ...). Its `maxBatchRows` is raised to
+    /// ``maxInputs``.
+    public var defense = DefenseConfiguration()
+
+    public init() {}
+
+    enum Key: String, CaseIterable {
+        case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, defense
+    }
+
+    /// Reads a JSON configuration; keys left out keep their defaults.
+    /// - Throws: ``GatewayConfigurationError`` naming the bad key.
+    public static func decode(from data: Data) throws -> GatewayConfiguration {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw GatewayConfigurationError(message: "the configuration is not a JSON object")
+        }
+        let known = Set(Key.allCases.map(\.rawValue))
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw GatewayConfigurationError(message: "unknown key '\(unknown)' (known: \(Key.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var c = GatewayConfiguration()
+        func string(_ key: Key) throws -> String? {
+            guard let v = object[key.rawValue], !(v is NSNull) else { return nil }
+            guard let s = v as? String else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a string") }
+            return s
+        }
+        func number(_ key: Key) throws -> Double? {
+            guard let v = object[key.rawValue], !(v is NSNull) else { return nil }
+            guard let n = v as? NSNumber, !(v is Bool) else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a number") }
+            return n.doubleValue
+        }
+        func integer(_ key: Key) throws -> Int? {
+            guard let d = try number(key) else { return nil }
+            guard d == d.rounded(), abs(d) < 1e15 else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be an integer") }
+            return Int(d)
+        }
+        c.host = try string(.host) ?? c.host
+        c.port = try integer(.port) ?? c.port
+        c.upstream = try string(.upstream)
+        c.upstreamModel = try string(.upstreamModel)
+        c.upstreamTimeoutSeconds = try number(.upstreamTimeoutSeconds) ?? c.upstreamTimeoutSeconds
+        c.store = try string(.store) ?? c.store
+        c.maxInputs = try integer(.maxInputs) ?? c.maxInputs
+        c.maxBodyBytes = try integer(.maxBodyBytes) ?? c.maxBodyBytes
+        c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
+        if let defense = object[Key.defense.rawValue], !(defense is NSNull) {
+            guard JSONSerialization.isValidJSONObject(defense), let d = try? JSONSerialization.data(withJSONObject: defense) else {
+                throw GatewayConfigurationError(message: "'defense' must be a JSON object")
+            }
+            do { c.defense = try DefenseConfiguration.decode(from: d) } catch {
+                throw GatewayConfigurationError(message: "'defense': \(error)")
+            }
+        }
+        return c
+    }
+
+    /// Checks every field; returns the configuration with the defense's batch limit set.
+    /// - Throws: ``GatewayConfigurationError`` naming the first bad field.
+    public func validated() throws -> GatewayConfiguration {
+        func fail(_ m: String) -> GatewayConfigurationError { GatewayConfigurationError(message: m) }
+        guard (0...65535).contains(port) else { throw fail("port must be in 0...65535, got \(port)") }
+        guard !host.isEmpty else { throw fail("host must not be empty") }
+        guard maxInputs >= 1 else { throw fail("maxInputs must be at least 1, got \(maxInputs)") }
+        guard maxBodyBytes >= 1024 else { throw fail("maxBodyBytes must be at least 1024, got \(maxBodyBytes)") }
+        guard upstreamTimeoutSeconds > 0, upstreamTimeoutSeconds.isFinite else { throw fail("upstreamTimeoutSeconds must be positive, got \(upstreamTimeoutSeconds)") }
+        guard keyCacheSeconds >= 0, keyCacheSeconds.isFinite else { throw fail("keyCacheSeconds must be non-negative, got \(keyCacheSeconds)") }
+        if let upstream { _ = try UpstreamClient(baseURL: upstream, timeout: upstreamTimeoutSeconds) }
+        var c = self
+        c.defense.maxBatchRows = maxInputs
+        do { c.defense = try c.defense.validated() } catch { throw fail("defense: \(error)") }
+        return c
+    }
+
+    /// The settings as printed at start-up: no secret (a store password is masked).
+    public var summary: String {
+        let d = defense
+        let cost: String
+        switch d.cost {
+        case .exponential(let e): cost = "exponential(lambda \(e.lambda), alpha \(e.alpha), beta \(e.beta))"
+        case .constant(let s): cost = "constant(sigma \(s))"
+        case .none: cost = "none"
+        }
+        let hasher: String
+        switch d.hasher {
+        case .random(let centred): hasher = centred ? "random, centred" : "random through the origin"
+        case .fitted: hasher = "fitted principal directions"
+        }
+        return """
+            listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
+            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s
+            defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
+            cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]
+            """
+    }
+}
+
+/// A bad gateway setting.
+public struct GatewayConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { "invalid gateway configuration: \(message)" }
+}

@@ -1,0 +1,187 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A request as the gateway's routes see it: the whole body already read.
+public struct GatewayRequest: Sendable {
+    /// `GET`, `POST`, ...
+    public var method: String
+    /// The path, without the query string.
+    public var path: String
+    /// The `Authorization` header, if any.
+    public var authorization: String?
+    /// The body (empty for none).
+    public var body: [UInt8]
+    /// Whether the body went over the size limit (then ``body`` is empty).
+    public var bodyTooLarge: Bool
+
+    public init(method: String, path: String, authorization: String? = nil, body: [UInt8] = [], bodyTooLarge: Bool = false) {
+        self.method = method
+        self.path = path
+        self.authorization = authorization
+        self.body = body
+        self.bodyTooLarge = bodyTooLarge
+    }
+}
+
+/// An answer: status, content type, body and extra headers.
+public struct GatewayResponse: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+
+    public init(status: Int, contentType: String = "application/json", body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    /// The OpenAI-shaped error answer for `error`.
+    public init(_ error: GatewayError) {
+        self.init(status: error.kind.status, body: error.jsonBody)
+    }
+}
+
+/// A minimal HTTP/1.1 server on SwiftNIO: keep-alive, pipelining (answers in order), bodies
+/// collected up to a limit, each request handed to an async handler on Swift's concurrency
+/// pool (the event loops never run the defense's BLAS work).
+public final class HTTPServer: Sendable {
+    private let channel: any Channel
+    /// The address the server listens on (its port is the real one when 0 was asked).
+    public let localAddress: SocketAddress
+
+    /// Binds and starts serving.
+    /// - Parameters:
+    ///   - maxBodyBytes: larger bodies are drained and answered 413 without reaching `handler`.
+    ///   - handler: answers one request; must not throw (errors are answers).
+    public static func start(host: String, port: Int, maxBodyBytes: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> HTTPServer {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, handler: handler))
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        guard let address = channel.localAddress else { throw StoreError("server channel has no local address") }
+        return HTTPServer(channel: channel, localAddress: address)
+    }
+
+    private init(channel: any Channel, localAddress: SocketAddress) {
+        self.channel = channel
+        self.localAddress = localAddress
+    }
+
+    /// Stops accepting connections and waits for the listening socket to close.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    /// Waits until the server is closed.
+    public func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
+    }
+}
+
+/// Collects one request at a time and writes the handler's answer.
+private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let maxBodyBytes: Int
+    private let handler: @Sendable (GatewayRequest) async -> GatewayResponse
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var received = 0
+    private var tooLarge = false
+
+    init(maxBodyBytes: Int, handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
+        self.maxBodyBytes = maxBodyBytes
+        self.handler = handler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            received = 0
+            body = nil
+            tooLarge = false
+            if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
+                tooLarge = true
+            }
+        case .body(var chunk):
+            received += chunk.readableBytes
+            if received > maxBodyBytes {
+                tooLarge = true
+                body = nil
+                // A client streaming far beyond the limit is cut off rather than drained forever.
+                if received > maxBodyBytes &* 16 { context.close(promise: nil) }
+                return
+            }
+            if tooLarge { return }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            var path = head.uri
+            if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
+            let request = GatewayRequest(
+                method: head.method.rawValue, path: path, authorization: head.headers.first(name: "authorization"),
+                body: body.map { Array($0.readableBytesView) } ?? [], bodyTooLarge: tooLarge)
+            body = nil
+            let keepAlive = head.isKeepAlive && !tooLarge
+            let version = head.version
+            let handler = self.handler
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            Task {
+                let response = await handler(request)
+                loop.execute {
+                    let (me, context) = bound.value
+                    me.write(response, version: version, keepAlive: keepAlive, context: context)
+                }
+            }
+        }
+    }
+
+    private func write(_ response: GatewayResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(4 + response.headers.count)
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: String(response.body.count))
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: response.body.count)
+        buffer.writeBytes(response.body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+private extension ChannelHandlerContext {
+    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}

@@ -1,0 +1,187 @@
+import Defense
+import Foundation
+import Logging
+import Numerics
+import PostgresNIO
+
+/// The shared store for several gateway replicas: one PostgreSQL database.
+///
+/// Every replica keeps its accounts' occupancy in memory and commits it here; the update is
+/// one `INSERT ... ON CONFLICT DO UPDATE SET bits = stored.bits | new.bits, query_count =
+/// stored.query_count + delta` statement, a bitwise OR done by the server under the row's lock,
+/// so concurrent replicas never lose each other's buckets. The statement returns the merged
+/// row, which the replica merges back into its memory: each replica learns the other
+/// replicas' buckets for an account at its next request of that account. Durability is
+/// PostgreSQL's own (`synchronous_commit = on`, the default: the commit is fsync'ed before
+/// the server acknowledges it).
+public final class PostgresStore: GatewayStore {
+    public let location: String
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+
+    /// Connects (lazily) to `url`: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+    /// - Throws: ``StoreError`` when the URL is malformed.
+    public init(url: String) throws {
+        guard let c = URLComponents(string: url), let host = c.host, !host.isEmpty else {
+            throw StoreError("cannot parse PostgreSQL location '\(StoreLocation.redacted(url))' (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+        }
+        let database = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: c.port ?? 5432, username: c.user ?? "postgres", password: c.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        configuration.options.maximumConnections = 8
+        configuration.options.connectTimeout = .seconds(5)
+        location = StoreLocation.redacted(url)
+        let client = PostgresClient(configuration: configuration)
+        self.client = client
+        runner = Task { await client.run() }
+    }
+
+    @discardableResult
+    private func run<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as PSQLError {
+            throw StoreError("PostgreSQL store \(location): \(what) failed: \(error.serverInfo?[.message] ?? String(describing: error.code))")
+        } catch {
+            throw StoreError("PostgreSQL store \(location): \(what) failed: \(error)")
+        }
+    }
+
+    public func prepare() async throws {
+        try await run("creating tables") {
+            try await client.withConnection { connection in
+                // Replicas starting together serialise their schema creation.
+                try await connection.query("SELECT pg_advisory_lock(7274402)", logger: Self.logger)
+                do {
+                    try await connection.query("CREATE TABLE IF NOT EXISTS b4b_meta (name text PRIMARY KEY, value text NOT NULL)", logger: Self.logger)
+                    try await connection.query("""
+                        CREATE TABLE IF NOT EXISTS b4b_keys (id text PRIMARY KEY, key_hash text NOT NULL, name text NOT NULL,
+                            created_at double precision NOT NULL, revoked_at double precision)
+                        """, logger: Self.logger)
+                    try await connection.query("""
+                        CREATE TABLE IF NOT EXISTS b4b_occupancy (user_id text PRIMARY KEY, fingerprint text NOT NULL,
+                            hash_bits integer NOT NULL, table_count integer NOT NULL, bits varbit NOT NULL,
+                            query_count bigint NOT NULL, updated_at double precision NOT NULL)
+                        """, logger: Self.logger)
+                } catch {
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(7274402)", logger: Self.logger)
+                    throw error
+                }
+                try await connection.query("SELECT pg_advisory_unlock(7274402)", logger: Self.logger)
+            }
+        }
+    }
+
+    static let logger = Logger(label: "b4b.postgres")
+
+    public func loadOrCreateSecret() async throws -> ServerSecret {
+        let fresh = APIKey.hex(ServerSecret.generate().rawBytes)
+        let stored: String = try await run("reading the server secret") {
+            try await client.query("INSERT INTO b4b_meta (name, value) VALUES ('server_secret', \(fresh)) ON CONFLICT (name) DO NOTHING")
+            for try await value in try await client.query("SELECT value FROM b4b_meta WHERE name = 'server_secret'").decode(String.self) {
+                return value
+            }
+            throw StoreError("PostgreSQL store \(location): the server secret could not be stored")
+        }
+        return try decodeSecret(stored, location: location)
+    }
+
+    public func insertKey(_ record: APIKeyRecord) async throws {
+        try await run("adding key \(record.id)") {
+            try await client.query("""
+                INSERT INTO b4b_keys (id, key_hash, name, created_at, revoked_at)
+                VALUES (\(record.id), \(record.keyHash), \(record.name), \(record.createdAt.timeIntervalSince1970), NULL)
+                """)
+        }
+    }
+
+    public func keys() async throws -> [APIKeyRecord] {
+        try await run("listing keys") {
+            var out: [APIKeyRecord] = []
+            let rows = try await client.query("SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys ORDER BY created_at, id")
+            for try await (id, hash, name, created, revoked) in rows.decode((String, String, String, Double, Double?).self) {
+                out.append(APIKeyRecord(id: id, keyHash: hash, name: name, createdAt: Date(timeIntervalSince1970: created),
+                                        revokedAt: revoked.map { Date(timeIntervalSince1970: $0) }))
+            }
+            return out
+        }
+    }
+
+    public func key(id: String) async throws -> APIKeyRecord? {
+        try await run("reading key \(id)") {
+            let rows = try await client.query("SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys WHERE id = \(id)")
+            for try await (id, hash, name, created, revoked) in rows.decode((String, String, String, Double, Double?).self) {
+                return APIKeyRecord(id: id, keyHash: hash, name: name, createdAt: Date(timeIntervalSince1970: created),
+                                    revokedAt: revoked.map { Date(timeIntervalSince1970: $0) })
+            }
+            return nil
+        }
+    }
+
+    public func revokeKey(id: String, at date: Date) async throws -> Bool {
+        try await run("revoking key \(id)") {
+            let rows = try await client.query("UPDATE b4b_keys SET revoked_at = \(date.timeIntervalSince1970) WHERE id = \(id) AND revoked_at IS NULL RETURNING id")
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+    }
+
+    public func occupancies() async throws -> [String: OccupancySnapshot] {
+        try await run("loading occupancy") {
+            var out: [String: OccupancySnapshot] = [:]
+            let rows = try await client.query("SELECT user_id, fingerprint, hash_bits, table_count, bits::text, query_count FROM b4b_occupancy")
+            for try await (user, fingerprint, bits, tables, text, queries) in rows.decode((String, String, Int32, Int32, String, Int64).self) {
+                out[user] = try snapshot(user: user, fingerprint: fingerprint, hashBits: bits, tableCount: tables, bits: text, queryCount: queries)
+            }
+            return out
+        }
+    }
+
+    private func snapshot(user: String, fingerprint: String, hashBits: Int32, tableCount: Int32, bits: String, queryCount: Int64) throws -> OccupancySnapshot {
+        guard let f = UInt64(fingerprint), let words = OccupancySnapshot.words(fromBitString: bits) else {
+            throw StoreError("PostgreSQL store \(location): the stored occupancy of '\(user)' is corrupt")
+        }
+        return OccupancySnapshot(hasherFingerprint: f, hashBits: Int(hashBits), tableCount: Int(tableCount), words: words, queryCount: Int(queryCount))
+    }
+
+    public func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
+        guard !updates.isEmpty else { return [:] }
+        let users = updates.map(\.user)
+        let fingerprints = updates.map { String($0.snapshot.hasherFingerprint) }
+        let hashBits = updates.map { Int32($0.snapshot.hashBits) }
+        let tableCounts = updates.map { Int32($0.snapshot.tableCount) }
+        let bits = updates.map(\.snapshot.bitString)
+        let deltas = updates.map { Int64($0.queryDelta) }
+        let now = Date().timeIntervalSince1970
+        return try await run("committing occupancy") {
+            // One statement, so one transaction: all updates or none. Rows recorded under
+            // another hasher are left alone and not returned (checked below).
+            let rows = try await client.query("""
+                INSERT INTO b4b_occupancy AS o (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
+                SELECT u, f, hb, tc, b::varbit, q, \(now)
+                FROM unnest(\(users)::text[], \(fingerprints)::text[], \(hashBits)::int4[], \(tableCounts)::int4[], \(bits)::text[], \(deltas)::int8[])
+                    AS t(u, f, hb, tc, b, q)
+                ON CONFLICT (user_id) DO UPDATE
+                    SET bits = o.bits | EXCLUDED.bits, query_count = o.query_count + EXCLUDED.query_count, updated_at = EXCLUDED.updated_at
+                    WHERE o.fingerprint = EXCLUDED.fingerprint AND length(o.bits) = length(EXCLUDED.bits)
+                RETURNING user_id, fingerprint, hash_bits, table_count, bits::text, query_count
+                """)
+            var merged: [String: OccupancySnapshot] = [:]
+            for try await (user, fingerprint, hb, tc, text, queries) in rows.decode((String, String, Int32, Int32, String, Int64).self) {
+                merged[user] = try snapshot(user: user, fingerprint: fingerprint, hashBits: hb, tableCount: tc, bits: text, queryCount: queries)
+            }
+            for user in users where merged[user] == nil {
+                throw StoreError("PostgreSQL store \(location): the occupancy of '\(user)' was recorded under another hasher; it was not updated")
+            }
+            return merged
+        }
+    }
+
+    public func close() async {
+        runner.cancel()
+        _ = await runner.value
+    }
+}

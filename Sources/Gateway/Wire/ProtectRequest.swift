@@ -1,0 +1,70 @@
+import Numerics
+
+/// The body of `POST /v1/protect`: vectors an application computed itself, to be protected
+/// for the calling account.
+///
+/// `{"input": [[0.1, ...], ...], "encoding_format": "float"}` or with `input` an array of
+/// base64 strings (little-endian float32, as OpenAI's `encoding_format: "base64"`); the two
+/// may be mixed. `encoding_format` chooses the answer's representation (default `float`).
+public struct ProtectRequest: Sendable {
+    /// The vectors, `B x d` row-major.
+    public var vectors: Matrix
+    /// The answer's representation.
+    public var format: EmbeddingFormat
+
+    /// Parses and checks a body.
+    /// - Parameters:
+    ///   - dimension: the dimension every vector must have.
+    ///   - maxInputs: the largest number of vectors accepted in one request.
+    /// - Throws: ``GatewayError``: 400 for malformed bodies, a wrong dimension or a non-finite
+    ///   value (naming the vector and position), 413 above `maxInputs`.
+    public init(body: UnsafeRawBufferPointer, dimension: Int, maxInputs: Int) throws {
+        let document: JSONValue
+        do { document = try JSONValue.parse(body) } catch let error as JSONParseError {
+            throw GatewayError(.malformedRequest, "request body is not valid JSON: \(error)")
+        }
+        guard case .object = document else {
+            throw GatewayError(.malformedRequest, "request body must be a JSON object, got \(document.typeName)")
+        }
+        let items: [JSONValue]
+        switch document["input"] {
+        case nil, .null?: throw GatewayError(.malformedRequest, "missing required parameter 'input'")
+        case .array(let a)?: items = a
+        case .numbers?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors (arrays or base64 strings), got one flat array of numbers")
+        case .string?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors; wrap a single base64 vector in an array")
+        case let other?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors, got \(other.typeName)")
+        }
+        guard !items.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be empty") }
+        guard items.count <= maxInputs else {
+            throw GatewayError(.tooLarge, "'input' has \(items.count) vectors, the limit is \(maxInputs) per request")
+        }
+        var elements: [Float] = []
+        elements.reserveCapacity(items.count * dimension)
+        for (i, item) in items.enumerated() {
+            let count: Int
+            switch item {
+            case .numbers(let values):
+                for v in values { elements.append(Float(v)) }
+                count = values.count
+            case .string(let text):
+                guard let n = Base64Floats.decode(text, appendingTo: &elements) else {
+                    throw GatewayError(.malformedRequest, "'input[\(i)]' is not base64 of float32 values")
+                }
+                count = n
+            case .array(let a) where a.isEmpty:
+                count = 0
+            default:
+                throw GatewayError(.malformedRequest, "'input[\(i)]' must be an array of numbers or a base64 string, got \(item.typeName)")
+            }
+            guard count == dimension else {
+                throw GatewayError(.invalidVectors, "'input[\(i)]' has dimension \(count), expected \(dimension)")
+            }
+            let row = elements[(elements.count - count)...]
+            if let j = row.firstIndex(where: { !$0.isFinite }) {
+                throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)")
+            }
+        }
+        vectors = Matrix(rows: items.count, columns: dimension, elements: elements)
+        format = try EmbeddingFormat.read(document["encoding_format"])
+    }
+}

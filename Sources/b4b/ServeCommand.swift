@@ -1,0 +1,166 @@
+import ArgumentParser
+import Defense
+import Dispatch
+import Foundation
+import Gateway
+import Logging
+import Synchronization
+
+/// `b4b serve`: the OpenAI-compatible embeddings gateway that applies B4B per API key.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve an OpenAI-compatible embeddings gateway that protects every answer with B4B, per API key.",
+        discussion: """
+            Routes: POST /v1/embeddings (OpenAI embeddings API; forwarded to --upstream, the answer \
+            protected for the key's account), POST /v1/protect (vectors in the body, protected), \
+            GET /health, GET /metrics (Prometheus text). Authenticate with 'Authorization: Bearer <key>' \
+            (keys from 'b4b keys add'). The server secret and every account's occupancy live in --store \
+            and survive restarts; an answer is sent only after the occupancy that priced it is durable. \
+            Settings come from --config (JSON, every key optional) and are overridden by flags; they are \
+            printed at start-up without secrets. Stop with SIGINT or SIGTERM.
+            """)
+
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, defense). Default: built-in defaults.", valueName: "json"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
+    var defenseConfig: String?
+
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "TCP port (default 8080; 0 picks a free one, printed at start-up).")
+    var port: Int?
+
+    @Option(help: ArgumentHelp("Upstream OpenAI-compatible embeddings base URL, e.g. http://127.0.0.1:8000/v1 ('/embeddings' is appended).", valueName: "url"))
+    var upstream: String?
+
+    @Option(help: "Model name sent upstream when a request names none.")
+    var upstreamModel: String?
+
+    @Option(help: "Seconds to wait for the upstream before answering 504 (default 30).")
+    var upstreamTimeout: Double?
+
+    @Option(help: ArgumentHelp("State store: sqlite:PATH (default sqlite:b4b-state.sqlite) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
+    var store: String?
+
+    @Option(help: "Largest number of inputs per request (default 256); more is answered 413.")
+    var maxInputs: Int?
+
+    @Option(help: "Largest request body in bytes (default 16777216); more is answered 413.")
+    var maxBodyBytes: Int?
+
+    @Option(help: "Seconds a key's record is cached; a revoked key stops working within this time (default 2).")
+    var keyCacheSeconds: Double?
+
+    @Option(help: "Representation dimension of the upstream's embeddings (overrides the defense configuration).")
+    var dimension: Int?
+
+    @Option(help: "Cost lambda of Eq. (1) (exponential cost; overrides the defense configuration).")
+    var lambda: Double?
+
+    @Option(help: "Cost alpha of Eq. (1): sigma reached at coverage beta.")
+    var alpha: Double?
+
+    @Option(help: "Cost beta of Eq. (1): the coverage at which sigma reaches alpha.")
+    var beta: Double?
+
+    @Option(help: ArgumentHelp("Per-account transforms, comma-separated, each with its defaults: affine, scale-shift, pad, add-constants, shuffle, binary; 'none' for no transform.", valueName: "list"))
+    var transforms: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        if let maxInputs, maxInputs < 1 { throw ValidationError("--max-inputs must be at least 1, got \(maxInputs)") }
+        if let dimension, dimension < 1 { throw ValidationError("--dimension must be at least 1, got \(dimension)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+        if let transforms { _ = try Self.parseTransforms(transforms) }
+    }
+
+    static func parseTransforms(_ text: String) throws -> [TransformKind] {
+        if text == "none" { return [] }
+        return try text.split(separator: ",").map { name in
+            switch name.trimmingCharacters(in: .whitespaces) {
+            case "affine": return .affine()
+            case "scale-shift": return .scaleShift()
+            case "pad": return .pad()
+            case "add-constants": return .addConstants()
+            case "shuffle": return .shuffle
+            case "binary": return .binary()
+            default: throw ValidationError("--transforms: unknown transform '\(name)' (affine, scale-shift, pad, add-constants, shuffle, binary, or none)")
+            }
+        }
+    }
+
+    /// The configuration: file, then flags.
+    func makeConfiguration() throws -> GatewayConfiguration {
+        var c = GatewayConfiguration()
+        if let config {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {
+                throw CommandError("cannot read --config '\(config)': \(error.localizedDescription)")
+            }
+            do { c = try GatewayConfiguration.decode(from: data) } catch { throw CommandError("--config '\(config)': \(error)") }
+        }
+        if let defenseConfig {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: defenseConfig)) } catch {
+                throw CommandError("cannot read --defense-config '\(defenseConfig)': \(error.localizedDescription)")
+            }
+            do { c.defense = try DefenseConfiguration.decode(from: data) } catch { throw CommandError("--defense-config '\(defenseConfig)': \(error)") }
+        }
+        if let host { c.host = host }
+        if let port { c.port = port }
+        if let upstream { c.upstream = upstream }
+        if let upstreamModel { c.upstreamModel = upstreamModel }
+        if let upstreamTimeout { c.upstreamTimeoutSeconds = upstreamTimeout }
+        if let store { c.store = store }
+        if let maxInputs { c.maxInputs = maxInputs }
+        if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
+        if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
+        if let dimension { c.defense.dimension = dimension }
+        if lambda != nil || alpha != nil || beta != nil {
+            var cost = ExponentialCost()
+            if case .exponential(let e) = c.defense.cost { cost = e }
+            if let lambda { cost.lambda = lambda }
+            if let alpha { cost.alpha = alpha }
+            if let beta { cost.beta = beta }
+            c.defense.cost = .exponential(cost)
+        }
+        if let transforms { c.defense.transforms = try Self.parseTransforms(transforms) }
+        do { return try c.validated() } catch { throw CommandError("\(error)") }
+    }
+
+    func run() throws {
+        let configuration = try makeConfiguration()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "b4b.serve")
+        try runAsync {
+            try await GatewayServer.run(configuration: configuration, logger: logger) { line in
+                // Unbuffered: scripts wait for the 'listening on' line.
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        }
+    }
+}
+
+/// Runs async work from a synchronous command (the root command is synchronous) and waits
+/// for it; its error is rethrown.
+func runAsync(_ body: @escaping @Sendable () async throws -> Void) throws {
+    let done = DispatchSemaphore(value: 0)
+    let failure = Mutex<(any Error)?>(nil)
+    Task {
+        do { try await body() } catch { failure.withLock { $0 = error } }
+        done.signal()
+    }
+    done.wait()
+    if let error = failure.withLock({ $0 }) { throw error }
+}

@@ -1,0 +1,113 @@
+import Defense
+import Foundation
+import Testing
+import Gateway
+
+@Suite struct SQLiteStoreTests {
+    func snapshot(_ bits: [Int], words: Int = 1, queries: Int = 0) -> OccupancySnapshot {
+        var w = [UInt64](repeating: 0, count: words)
+        for b in bits { w[b / 64] |= 1 << UInt64(b % 64) }
+        return OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: words, words: w, queryCount: queries)
+    }
+
+    @Test func commitsMergeBitsAndAddQueryCounts() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot([1, 5]), queryDelta: 3)])
+        let merged = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot([2]), queryDelta: 4),
+                                             OccupancyUpdate(user: "b", snapshot: snapshot([63]), queryDelta: 1)])
+        #expect(merged["a"]?.words == snapshot([1, 2, 5]).words && merged["a"]?.queryCount == 7)
+        await store.close()
+        // Reopened: the same state.
+        let again = try SQLiteStore(path: path)
+        let all = try await again.occupancies()
+        #expect(all["a"]?.words == snapshot([1, 2, 5]).words && all["a"]?.queryCount == 7)
+        #expect(all["b"]?.words == snapshot([63]).words)
+        await again.close()
+    }
+
+    @Test func aSnapshotOfAnotherHasherIsRefusedAndChangesNothing() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot([1]), queryDelta: 1)])
+        let other = OccupancySnapshot(hasherFingerprint: 7, hashBits: 6, tableCount: 1, words: [0xFF], queryCount: 0)
+        await #expect(throws: StoreError.self) {
+            try await store.commit([OccupancyUpdate(user: "b", snapshot: self.snapshot([3]), queryDelta: 1),
+                                    OccupancyUpdate(user: "a", snapshot: other, queryDelta: 1)])
+        }
+        let all = try await store.occupancies()
+        #expect(all["b"] == nil && all["a"]?.words == [2] && all["a"]?.queryCount == 1)
+        await store.close()
+    }
+
+    @Test func secretIsCreatedOnceAndKept() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        let first = try await store.loadOrCreateSecret()
+        let second = try await store.loadOrCreateSecret()
+        #expect(first.rawBytes == second.rawBytes && first.rawBytes.count == 32)
+        await store.close()
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.loadOrCreateSecret().rawBytes == first.rawBytes)
+        await reopened.close()
+    }
+
+    @Test func keysAreStoredHashedAndRevocable() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        let key = try await addKey(store)
+        let record = try await store.key(id: key.id)
+        #expect(record?.keyHash == key.hash && record?.revokedAt == nil)
+        #expect(try await store.revokeKey(id: key.id, at: Date()))
+        #expect(try await !store.revokeKey(id: key.id, at: Date()))
+        #expect(try await store.key(id: key.id)?.revokedAt != nil)
+        let raw = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(raw.range(of: Data(key.text.utf8)) == nil)
+        await store.close()
+    }
+
+    @Test func journalMakesConcurrentUpdatesDurableInFewTransactions() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        let transactions = ManagedCounter()
+        let journal = OccupancyJournal(store: store) { _, _, _, _ in transactions.increment() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    _ = try await journal.commit(OccupancyUpdate(user: "u\(i % 5)", snapshot: self.snapshot([i % 64]), queryDelta: 1))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let all = try await store.occupancies()
+        #expect(all.values.reduce(0) { $0 + $1.queryCount } == 200)
+        #expect(all["u0"]?.words == snapshot(stride(from: 0, to: 200, by: 5).map { $0 % 64 }).words)
+        #expect(transactions.value < 200)
+        await store.close()
+    }
+
+    @Test func locationsAreParsedAndPasswordsRedacted() throws {
+        #expect(StoreLocation.redacted("postgres://u:secret@h:5/db") == "postgres://u:***@h:5/db")
+        #expect(try StoreLocation.open("postgres://u@localhost:1/db").location == "postgres://u@localhost:1/db")
+        #expect(throws: StoreError.self) { try StoreLocation.open("sqlite:") }
+    }
+}
+
+/// A thread-safe counter for tests.
+final class ManagedCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+}
+
+import Synchronization

@@ -1,0 +1,146 @@
+import Foundation
+import Numerics
+import Testing
+import Gateway
+
+@Suite struct JSONValueTests {
+    @Test func parsesNumbersArraysAsOneBuffer() throws {
+        let v = try JSONValue.parse(Array(#"{"a": [1, -2.5, 3e2, 0.125], "b": "x\n\u00e9\ud83d\ude00", "c": [true, null, {"d": []}]}"#.utf8))
+        #expect(v["a"] == .numbers([1, -2.5, 300, 0.125]))
+        #expect(v["b"] == .string("x\né😀"))
+        #expect(v["c"] == .array([.bool(true), .null, .object(["d": .array([])])]))
+    }
+
+    @Test func mixedArrayFallsBackToGenericElements() throws {
+        let v = try JSONValue.parse(Array(#"[1, "two", 3]"#.utf8))
+        #expect(v == .array([.number(1), .string("two"), .number(3)]))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "NaN", "[1] x", "\"\\q\"", "\"abc", "[1e]", "\u{1}"])
+    func rejectsMalformedDocuments(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    @Test func refusesDeepNesting() {
+        let text = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array(text.utf8)) }
+    }
+
+    @Test func writerEscapesStrings() throws {
+        var w = JSONWriter()
+        w.string("a\"b\\c\n\u{1}é")
+        #expect(try JSONValue.parse(w.bytes) == .string("a\"b\\c\n\u{1}é"))
+    }
+}
+
+@Suite struct Base64FloatsTests {
+    @Test(arguments: [0, 1, 2, 3, 5, 384])
+    func roundTrips(_ count: Int) throws {
+        let values = (0..<count).map { Float($0) * 0.37 - 11 }
+        var bytes: [UInt8] = []
+        values.withUnsafeBufferPointer { Base64Floats.appendQuoted($0, to: &bytes) }
+        // Same text as Foundation's encoder.
+        let expected = values.withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() }
+        #expect(String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self) == expected)
+        var decoded: [Float] = []
+        #expect(Base64Floats.decode(expected, appendingTo: &decoded) == count)
+        #expect(decoded == values)
+    }
+
+    @Test(arguments: ["abc", "AAA*", "AAAA", "A===", "AAAAAAA="])
+    func rejectsInvalidText(_ text: String) {
+        var out: [Float] = []
+        #expect(Base64Floats.decode(text, appendingTo: &out) == nil)
+    }
+}
+
+@Suite struct RequestParsingTests {
+    func embeddings(_ json: String, maxInputs: Int = 8) throws -> EmbeddingsRequest {
+        try Array(json.utf8).withUnsafeBytes { try EmbeddingsRequest(body: $0, maxInputs: maxInputs) }
+    }
+
+    func protect(_ json: String, dimension: Int = 3, maxInputs: Int = 8) throws -> ProtectRequest {
+        try Array(json.utf8).withUnsafeBytes { try ProtectRequest(body: $0, dimension: dimension, maxInputs: maxInputs) }
+    }
+
+    func kind(_ body: () throws -> Any) -> GatewayError.Kind? {
+        do { _ = try body(); return nil } catch let e as GatewayError { return e.kind } catch { return nil }
+    }
+
+    @Test func embeddingsInputAsStringOrArray() throws {
+        #expect(try embeddings(#"{"input": "hi", "model": "m"}"#).texts == ["hi"])
+        let r = try embeddings(#"{"input": ["a", "b"], "encoding_format": "base64"}"#)
+        #expect(r.texts == ["a", "b"] && r.format == .base64 && r.model == nil)
+        let upstream = try JSONValue.parse(r.upstreamBody(defaultModel: "e5"))
+        #expect(upstream["model"] == .string("e5") && upstream["encoding_format"] == .string("base64"))
+        #expect(upstream["input"] == .array([.string("a"), .string("b")]))
+    }
+
+    @Test func embeddingsBadInputs() {
+        #expect(kind { try embeddings("{") } == .malformedRequest)
+        #expect(kind { try embeddings("[]") } == .malformedRequest)
+        #expect(kind { try embeddings(#"{"model": "m"}"#) } == .malformedRequest)
+        #expect(kind { try embeddings(#"{"input": []}"#) } == .malformedRequest)
+        #expect(kind { try embeddings(#"{"input": [1, 2]}"#) } == .malformedRequest)
+        #expect(kind { try embeddings(#"{"input": "a", "encoding_format": "int8"}"#) } == .malformedRequest)
+        #expect(kind { try embeddings(#"{"input": ["a","b","c"]}"#, maxInputs: 2) } == .tooLarge)
+    }
+
+    @Test func protectFloatAndBase64Vectors() throws {
+        let b64 = [Float(1), 2, 3].withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() }
+        let r = try protect(#"{"input": [[0.5, -1, 2], "\#(b64)"], "encoding_format": "base64"}"#)
+        #expect(r.vectors.rows == 2 && r.vectors.elements == [0.5, -1, 2, 1, 2, 3] && r.format == .base64)
+    }
+
+    @Test func protectBadVectors() {
+        let nan = [Float(1), .nan, 3].withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() }
+        #expect(kind { try protect(#"{"input": [[1, 2]]}"#) } == .invalidVectors)
+        #expect(kind { try protect(#"{"input": ["\#(nan)"]}"#) } == .invalidVectors)
+        #expect(kind { try protect(#"{"input": [[1, 2, 1e39]]}"#) } == .invalidVectors)
+        #expect(kind { try protect(#"{"input": [[1, 2, NaN]]}"#) } == .malformedRequest)
+        #expect(kind { try protect(#"{"input": [1, 2, 3]}"#) } == .malformedRequest)
+        #expect(kind { try protect(#"{"input": ["!!!!"]}"#) } == .malformedRequest)
+        #expect(kind { try protect(#"{"input": [[1,2,3],[1,2,3]]}"#, maxInputs: 1) } == .tooLarge)
+    }
+
+    @Test func upstreamAnswerIsChecked() throws {
+        func parse(_ json: String, count: Int = 2) throws -> UpstreamEmbeddings {
+            try Array(json.utf8).withUnsafeBytes { try UpstreamEmbeddings(body: $0, expectedCount: count, dimension: 2) }
+        }
+        let ok = try parse(#"{"data": [{"index": 1, "embedding": [3, 4]}, {"index": 0, "embedding": [1, 2]}], "model": "m", "usage": {"prompt_tokens": 7}}"#)
+        #expect(ok.vectors.elements == [1, 2, 3, 4] && ok.promptTokens == 7 && ok.model == "m")
+        #expect(kind { try parse("not json") } == .badUpstream)
+        #expect(kind { try parse(#"{"data": [{"embedding": [1, 2]}]}"#) } == .badUpstream)
+        #expect(kind { try parse(#"{"data": [{"embedding": [1, 2]}, {"embedding": [1]}]}"#) } == .badUpstream)
+        #expect(kind { try parse(#"{"data": [{"index": 0, "embedding": [1, 2]}, {"index": 0, "embedding": [1, 2]}]}"#) } == .badUpstream)
+    }
+
+    @Test func errorBodyHasTheOpenAIShape() throws {
+        let body = try JSONValue.parse(GatewayError(.invalidKey, "no \"key\"").jsonBody)
+        #expect(body["error"]?["message"] == .string("no \"key\""))
+        #expect(body["error"]?["type"] == .string("invalid_request_error"))
+        #expect(body["error"]?["code"] == .string("invalid_api_key"))
+    }
+}
+
+@Suite struct APIKeyTests {
+    @Test func generatedKeysParseAndMatchTheirHash() {
+        let key = APIKey.generate()
+        let parsed = APIKey(presented: key.text)
+        #expect(parsed?.id == key.id)
+        #expect(parsed?.matches(storedHash: key.hash) == true)
+        #expect(APIKey.generate().id != key.id)
+        #expect(!"\(key)".contains(key.text.suffix(64)))
+    }
+
+    @Test(arguments: ["", "b4b-", "sk-abc", "b4b-0123456789ab-xyz", "b4b-0123456789AB-" + String(repeating: "a", count: 64)])
+    func malformedKeysAreRefused(_ text: String) {
+        #expect(APIKey(presented: text) == nil)
+    }
+
+    @Test func aWrongSecretDoesNotMatch() {
+        let key = APIKey.generate()
+        let forged = APIKey(presented: "b4b-\(key.id)-" + String(repeating: "0", count: 64))!
+        #expect(!forged.matches(storedHash: key.hash))
+    }
+}
