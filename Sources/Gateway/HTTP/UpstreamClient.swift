@@ -1,13 +1,14 @@
 import Foundation
+import Synchronization
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 
 /// Calls the upstream OpenAI-compatible embeddings server: `POST <base>/embeddings`.
 ///
-/// Plain HTTP on SwiftNIO, one connection per call (`Connection: close`): the upstream is
-/// expected on a trusted network next to the gateway, and an embedding call costs far more
-/// than a loopback connection. HTTPS upstreams are not supported.
+/// Plain HTTP/1.1 on SwiftNIO with keep-alive: idle connections are pooled (up to 64) and
+/// reused, one request at a time each. The upstream is expected on a trusted network next to
+/// the gateway; HTTPS upstreams are not supported.
 public final class UpstreamClient: Sendable {
     /// How an upstream call failed.
     public enum Failure: Error, Sendable {
@@ -19,6 +20,8 @@ public final class UpstreamClient: Sendable {
         case status(Int, String)
         /// An answer larger than the limit.
         case tooLarge(Int)
+        /// A pooled connection that turned out closed before the request was sent (retried).
+        case stale
     }
 
     /// The host the client connects to.
@@ -32,6 +35,8 @@ public final class UpstreamClient: Sendable {
     /// The largest answer accepted, in bytes.
     public let maxResponseBytes: Int
     private let group: any EventLoopGroup
+    // Idle keep-alive connections (at most 64), reused most recent first.
+    private let idle = Mutex<[any Channel]>([])
 
     /// A client for `baseURL` (`http://HOST[:PORT][/PATH]`; `/embeddings` is appended unless the
     /// path already ends with it).
@@ -72,17 +77,30 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Posts a JSON body with extra headers; returns the status and body whatever the status.
+    /// A request that fails on a pooled connection before any answer (the upstream closed it
+    /// while idle) is retried once on a new connection.
     /// - Throws: ``Failure`` (never ``Failure/status(_:_:)``).
     public func exchange(_ body: [UInt8], headers extra: [(String, String)] = []) async throws -> (Int, [UInt8]) {
         let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout * 1e9))
-        let channel: any Channel
+        if let pooled = idle.withLock({ $0.popLast() }) {
+            do {
+                return try await send(body, headers: extra, on: pooled, deadline: deadline)
+            } catch Failure.stale {
+                // fall through to a fresh connection
+            }
+        }
+        return try await send(body, headers: extra, on: try await connect(), deadline: deadline)
+    }
+
+    private func connect() async throws -> any Channel {
         do {
-            channel = try await ClientBootstrap(group: group)
+            return try await ClientBootstrap(group: group)
                 .connectTimeout(.nanoseconds(Int64(min(timeout, 10) * 1e9)))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector())
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -92,7 +110,10 @@ public final class UpstreamClient: Sendable {
         } catch {
             throw Failure.unreachable("\(error)")
         }
-        let promise = channel.eventLoop.makePromise(of: (Int, [UInt8]).self)
+    }
+
+    private func send(_ body: [UInt8], headers extra: [(String, String)], on channel: any Channel, deadline: NIODeadline) async throws -> (Int, [UInt8]) {
+        let promise = channel.eventLoop.makePromise(of: ResponseCollector.Answer.self)
         let limit = maxResponseBytes
         let timeout = self.timeout
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
@@ -104,17 +125,15 @@ public final class UpstreamClient: Sendable {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "accept", value: "application/json")
         headers.add(name: "content-length", value: String(body.count))
-        headers.add(name: "connection", value: "close")
         for (name, value) in extra { headers.add(name: name, value: value) }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
         let requestPath = path
         channel.eventLoop.execute {
-            do {
-                try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, limit: limit))
-            } catch {
-                promise.fail(Failure.unreachable("\(error)"))
+            guard channel.isActive, let collector = try? channel.pipeline.syncOperations.handler(type: ResponseCollector.self) else {
+                promise.fail(Failure.stale)
                 return
             }
+            collector.start(promise, limit: limit)
             var buffer = channel.allocator.buffer(capacity: body.count)
             buffer.writeBytes(body)
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -123,11 +142,32 @@ public final class UpstreamClient: Sendable {
                 promise.fail(Failure.unreachable("sending to \(requestPath): \(error)"))
             }
         }
-        defer {
+        do {
+            let answer = try await promise.futureResult.get()
+            timer.cancel()
+            if answer.keepAlive && channel.isActive {
+                let pooled = idle.withLock { pool -> Bool in
+                    guard pool.count < 64 else { return false }
+                    pool.append(channel)
+                    return true
+                }
+                if !pooled { channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
+            return (answer.status, answer.body)
+        } catch {
             timer.cancel()
             channel.close(promise: nil)
+            throw error
         }
-        return try await promise.futureResult.get()
+    }
+
+    /// Closes the idle connections.
+    public func shutdown() {
+        for channel in idle.withLock({ pool -> [any Channel] in defer { pool.removeAll() }; return pool }) {
+            channel.close(promise: nil)
+        }
     }
 }
 
@@ -137,27 +177,40 @@ public struct UpstreamConfigurationError: Error, Sendable, CustomStringConvertib
     public var description: String { message }
 }
 
-/// Collects one HTTP response and completes the promise once (the timeout may have failed it
-/// first; NIO ignores a second completion).
+/// Collects each HTTP response of a connection and completes that request's promise once
+/// (the timeout may have failed it first; NIO ignores a second completion).
 private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    private let promise: EventLoopPromise<(Int, [UInt8])>
-    private let limit: Int
-    private var status = 0
-    private var body: [UInt8] = []
-    private var done = false
+    struct Answer: Sendable {
+        var status: Int
+        var body: [UInt8]
+        var keepAlive: Bool
+    }
 
-    init(promise: EventLoopPromise<(Int, [UInt8])>, limit: Int) {
+    private var promise: EventLoopPromise<Answer>?
+    private var limit = 0
+    private var status = 0
+    private var keepAlive = false
+    private var body: [UInt8] = []
+
+    init() {}
+
+    /// Starts collecting the answer to the request about to be written.
+    func start(_ promise: EventLoopPromise<Answer>, limit: Int) {
         self.promise = promise
         self.limit = limit
+        status = 0
+        keepAlive = false
+        body = []
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !done else { return }
+        guard promise != nil else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = Int(head.status.code)
+            keepAlive = head.isKeepAlive
         case .body(let chunk):
             if body.count + chunk.readableBytes > limit {
                 finish(.failure(UpstreamClient.Failure.tooLarge(limit)))
@@ -166,7 +219,7 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
             }
             body.append(contentsOf: chunk.readableBytesView)
         case .end:
-            finish(.success((status, body)))
+            finish(.success(Answer(status: status, body: body, keepAlive: keepAlive)))
         }
     }
 
@@ -180,9 +233,10 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
         context.close(promise: nil)
     }
 
-    private func finish(_ result: Result<(Int, [UInt8]), any Error>) {
-        guard !done else { return }
-        done = true
+    private func finish(_ result: Result<Answer, any Error>) {
+        guard let promise else { return }
+        self.promise = nil
+        body = []
         promise.completeWith(result)
     }
 }

@@ -37,6 +37,14 @@ public protocol GatewayStore: Sendable {
     func close() async
 }
 
+/// A store that can commit on the calling thread (no hop to another thread): the
+/// ``OccupancyJournal`` then commits in the requesting task itself when no transaction is in
+/// flight, so an idle gateway answers with no thread switch around the commit.
+public protocol SynchronousCommitStore: GatewayStore {
+    /// ``GatewayStore/commit(_:)``, blocking the calling thread until durable.
+    func commitSynchronously(_ updates: [OccupancyUpdate]) throws -> [String: OccupancySnapshot]
+}
+
 /// One account's contribution to a commit: the buckets it occupies now (a superset of what
 /// the store has from this process) and the number of rows it sent since its last commit.
 public struct OccupancyUpdate: Sendable {

@@ -11,7 +11,7 @@ import Numerics
 /// of the process or the machine loses no committed occupancy. The gateway batches concurrent
 /// requests' updates into one transaction (group commit, see ``OccupancyJournal``), so one
 /// fsync serves every request waiting at that moment.
-public final class SQLiteStore: GatewayStore {
+public final class SQLiteStore: SynchronousCommitStore {
     public let location: String
     private let pool: DatabasePool
 
@@ -127,30 +127,41 @@ public final class SQLiteStore: GatewayStore {
     }
 
     public func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
+        try commitSynchronously(updates)
+    }
+
+    /// ``commit(_:)`` on the calling thread (one transaction, fsync'ed before returning).
+    public func commitSynchronously(_ updates: [OccupancyUpdate]) throws -> [String: OccupancySnapshot] {
         let location = self.location
         let now = Date().timeIntervalSince1970
-        return try await run("committing occupancy") { db in
-            var merged: [String: OccupancySnapshot] = [:]
-            for update in updates {
-                var result = update.snapshot.emptied().merged(with: update.snapshot, addingQueries: update.queryDelta)
-                if let row = try Row.fetchOne(db, sql: "SELECT user_id, fingerprint, hash_bits, table_count, bits, query_count FROM b4b_occupancy WHERE user_id = ?", arguments: [update.user]) {
-                    let stored = try Self.snapshot(row, location: location)
-                    guard stored.hasherFingerprint == update.snapshot.hasherFingerprint, stored.words.count == update.snapshot.words.count else {
-                        throw StoreError("\(location): the occupancy of '\(update.user)' was recorded under another hasher (fingerprint \(stored.hasherFingerprint), now \(update.snapshot.hasherFingerprint))")
+        do {
+            return try pool.write { db in
+                var merged: [String: OccupancySnapshot] = [:]
+                let select = try db.cachedStatement(sql: "SELECT user_id, fingerprint, hash_bits, table_count, bits, query_count FROM b4b_occupancy WHERE user_id = ?")
+                let upsert = try db.cachedStatement(sql: """
+                    INSERT INTO b4b_occupancy (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (user_id) DO UPDATE SET bits = excluded.bits, query_count = excluded.query_count, updated_at = excluded.updated_at
+                    """)
+                for update in updates {
+                    var result = update.snapshot.emptied().merged(with: update.snapshot, addingQueries: update.queryDelta)
+                    if let row = try Row.fetchOne(select, arguments: [update.user]) {
+                        let stored = try Self.snapshot(row, location: location)
+                        guard stored.hasherFingerprint == update.snapshot.hasherFingerprint, stored.words.count == update.snapshot.words.count else {
+                            throw StoreError("\(location): the occupancy of '\(update.user)' was recorded under another hasher (fingerprint \(stored.hasherFingerprint), now \(update.snapshot.hasherFingerprint))")
+                        }
+                        result = stored.merged(with: update.snapshot, addingQueries: update.queryDelta)
                     }
-                    result = stored.merged(with: update.snapshot, addingQueries: update.queryDelta)
+                    try upsert.execute(arguments: [update.user, String(result.hasherFingerprint), result.hashBits, result.tableCount,
+                                                   Data(result.wordBytes), result.queryCount, now])
+                    merged[update.user] = result
                 }
-                try db.execute(
-                    sql: """
-                        INSERT INTO b4b_occupancy (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (user_id) DO UPDATE SET bits = excluded.bits, query_count = excluded.query_count, updated_at = excluded.updated_at
-                        """,
-                    arguments: [update.user, String(result.hasherFingerprint), result.hashBits, result.tableCount,
-                                Data(result.wordBytes), result.queryCount, now])
-                merged[update.user] = result
+                return merged
             }
-            return merged
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("SQLite store \(location): committing occupancy failed: \(error)")
         }
     }
 

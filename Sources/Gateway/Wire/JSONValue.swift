@@ -208,11 +208,18 @@ struct JSONParser {
     mutating func string() throws -> String {
         position += 1
         let start = position
-        // Fast path: no escapes.
-        while let c = peek, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") {
-            guard c >= 0x20 else { throw error("control character in a string") }
-            position += 1
+        // Fast path: no escapes (a base64 vector is one long run of plain characters).
+        let count = bytes.count
+        var control = false
+        var i = position
+        while i < count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
+            control = control || c < 0x20
+            i += 1
         }
+        position = i
+        guard !control else { throw error("control character in a string") }
         guard let stop = peek else { throw error("unterminated string") }
         if stop == UInt8(ascii: "\"") {
             let s = try decodeUTF8(start, position)
