@@ -168,7 +168,7 @@ public struct LinearMapper: Sendable {
         let meanT = columnMeans(target)
         let centredS = shifted(source, by: meanS)
         let centredT = shifted(target, by: meanT)
-        var gram = Matrix.product(centredS, .transpose, centredS)
+        var gram = Matrix.gram(centredS)
         for i in 0 ..< gram.rows { gram[i, i] += lambda }
         let rhs = Matrix.product(centredS, .transpose, centredT)
         let weights = try solvePositiveDefinite(gram, rhs)

@@ -19,6 +19,20 @@ struct LinearAlgebraTests {
         #expect(err < 1e-5, "relative error \(err)")
     }
 
+    @Test("Gram matrix by SYRK matches a double-precision reference, alone and added onto a symmetric matrix")
+    func gramMatchesReference() {
+        let x = gaussianMatrix(rows: 53, columns: 19, seed: 6)
+        let expected = referenceProduct(x, transposeA: true, x, transposeB: false)
+        let g = Matrix.gram(x)
+        #expect(relativeFrobeniusError(g, expected) < 1e-5)
+        for i in 0 ..< 19 { for j in 0 ..< 19 { #expect(g[i, j] == g[j, i], "not symmetric at (\(i), \(j))") } }
+        let y = gaussianMatrix(rows: 7, columns: 19, seed: 7)
+        let both = Matrix.gram(y, adding: g)
+        let expectedBoth = zip(expected, referenceProduct(y, transposeA: true, y, transposeB: false)).map { $0 + $1 }
+        #expect(relativeFrobeniusError(both, expectedBoth) < 1e-5)
+        #expect(Matrix.gram(Matrix(rows: 0, columns: 3)) == Matrix(rows: 3, columns: 3))
+    }
+
     @Test("GEMM on strided sub-views touches only the viewed elements")
     func gemmOnViews() {
         let big = gaussianMatrix(rows: 10, columns: 12, seed: 4)

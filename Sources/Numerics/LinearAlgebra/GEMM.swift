@@ -80,3 +80,31 @@ public func gemv(
     cblas_sgemv(CblasRowMajor, transA.cblas, blasint(a.rows), blasint(a.columns), alpha,
                 a.start, blasint(a.rowStride), x.baseAddress, 1, beta, y.baseAddress, 1)
 }
+
+extension Matrix {
+    /// The Gram matrix `xᵀ x` (`columns x columns`, symmetric), plus `beta` times `onto` when
+    /// given: one `cblas_ssyrk` (half the arithmetic of the equivalent GEMM, which computes
+    /// both triangles), then the upper triangle mirrored into the lower one.
+    /// - Precondition: `onto`, when given, is `x.columns x x.columns` and symmetric.
+    /// - Complexity: `n d²` floating-point operations for `x: n x d`.
+    public static func gram(_ x: Matrix, adding onto: Matrix? = nil) -> Matrix {
+        let d = x.columns
+        var g = onto ?? Matrix(rows: d, columns: d)
+        precondition(g.rows == d && g.columns == d, "gram: onto is \(g.rows) x \(g.columns), expected \(d) x \(d)")
+        guard d > 0 else { return g }
+        if x.rows > 0 {
+            x.withView { xv in
+                g.withMutableView { gv in
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(d), blasint(x.rows),
+                                1, xv.start, blasint(xv.rowStride), onto == nil ? 0 : 1, gv.start, blasint(gv.rowStride))
+                }
+            }
+        }
+        g.withUnsafeMutableBufferPointer { buffer in
+            for i in 0 ..< d {
+                for j in 0 ..< i { buffer[i * d + j] = buffer[j * d + i] }
+            }
+        }
+        return g
+    }
+}
