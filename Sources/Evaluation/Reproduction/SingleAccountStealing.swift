@@ -36,8 +36,12 @@ public struct StealingData: Sendable {
 public struct StealingPoint: Sendable, Codable, Equatable {
     /// ``DefenseSetting/name``.
     public var defense: String
-    /// Pool texts the thief queried.
+    /// Queries the thief sent (its budget), padding included.
     public var queries: Int
+    /// Distinct pool texts among them: the rows the stolen encoder is fitted on.
+    public var distinctTexts: Int
+    /// ``SingleAccountStealing/padding``: sends per distinct text (1 = no padding).
+    public var padding: Int
     /// The thief's coverage (fraction of buckets) and the sigma of its last answer
     /// (representation units) after those queries.
     public var coverage: Double
@@ -74,9 +78,16 @@ public struct StealingPoint: Sendable, Codable, Equatable {
 /// aimed at a single account; the transforms are aimed at sybils (``SybilRemapping``).
 ///
 /// The thief's queries are the first N of one random order of the pool, minus the
-/// ``heldOut`` texts reserved for fidelity; one defense serves every budget in turn (the
-/// answers to the first N queries do not depend on how many follow), and the surrogate is
-/// refitted at each budget.
+/// ``heldOut`` texts reserved for fidelity; one defense per setting serves every budget in
+/// turn (the answers to the first N queries do not depend on how many follow), and the
+/// surrogate is refitted at each budget. Every setting sees the same queries, so one
+/// ``RidgeSurrogateSolver`` per budget serves them all.
+///
+/// A *padding* thief (``padding`` > 1) spends its budget on fewer distinct texts: before
+/// each request of real texts it sends `padding - 1` times as many repeats of one text.
+/// Repeats occupy no new bucket, so they lower the thief's coverage relative to the pool
+/// at the same number of queries (``RelativeCoverageCost``); the answers it keeps are those
+/// priced after the padding.
 public struct SingleAccountStealing: Sendable {
     /// The server secret of the defenses.
     public var secret: ServerSecret
@@ -86,10 +97,12 @@ public struct SingleAccountStealing: Sendable {
     public var heldOut: Int = 2000
     /// Rows per request sent to the defense.
     public var requestRows: Int = 256
+    /// Sends per distinct text: 1 (default) is the plain thief; `p` spends a budget N on
+    /// `N / p` distinct texts and `N - N / p` repeats of one text.
+    public var padding: Int = 1
     /// Candidate ridge penalties; the thief picks one by validation on a tenth of its own
-    /// (possibly noisy) answers at every budget (``RidgeSurrogate/fitSelectingLambda``). A
-    /// larger penalty is how a thief fights noise, so a fixed small one would flatter the
-    /// defense.
+    /// (possibly noisy) answers at every budget (``RidgeSurrogateSolver``). A larger penalty
+    /// is how a thief fights noise, so a fixed small one would flatter the defense.
     public var surrogateLambdas: [Float] = [0.1, 1, 10, 100, 1000]
     /// Seed of the pool's random order.
     public var sampleSeed = RandomSeed(6, 0x57E, 0xA1, 0)
@@ -100,61 +113,109 @@ public struct SingleAccountStealing: Sendable {
 
     /// The budgets run for a pool of `rows` texts: capped, sorted, unique.
     public func effectiveBudgets(poolRows rows: Int) -> [Int] {
-        Array(Set(budgets.map { min($0, rows - heldOut) })).filter { $0 >= 1 }.sorted()
+        Array(Set(budgets.map { min($0, rows - heldOut) })).filter { $0 >= padding }.sorted()
     }
 
     /// Runs every budget under one defense; `progress` is called after each.
-    /// - Throws: ``RemappingError`` for inconsistent data or settings; the defense's, the
-    ///   surrogate's and the probe's errors.
     public func run(
         _ data: StealingData, defense setting: DefenseSetting, trainClassifier: ClassifierTrainer,
         progress: (StealingPoint) -> Void = { _ in }
     ) throws -> [StealingPoint] {
+        try run(data, settings: [setting], trainClassifier: trainClassifier, progress: progress)
+    }
+
+    /// Runs every budget under each defense setting (one thief account per setting, the same
+    /// queries for all); `progress` is called after each point. Points are ordered by budget,
+    /// then by setting.
+    /// - Throws: ``RemappingError`` for inconsistent data or settings; the defense's, the
+    ///   surrogate's and the probe's errors.
+    public func run(
+        _ data: StealingData, settings: [DefenseSetting], trainClassifier: ClassifierTrainer,
+        progress: (StealingPoint) -> Void = { _ in }
+    ) throws -> [StealingPoint] {
         try validate(data)
+        guard !settings.isEmpty else { throw RemappingError("no defense setting to run") }
         let n = data.poolFeatures.rows
         var generator = RandomGenerator(seed: sampleSeed)
         var order = Array(0 ..< n)
         order.shuffle(using: &generator)
         let held = Array(order.suffix(heldOut))
         let queries = Array(order.prefix(n - heldOut))
-        let counts = effectiveBudgets(poolRows: n)
         let thief = "thief"
+        let dimension = data.poolRepresentations.columns
 
-        let defense = try setting.makeDefense(dimension: data.poolRepresentations.columns, requestRows: requestRows, secret: secret)
-        let scoring = try StolenEncoderScoring(
-            data: data, held: held, accountSpace: { defense?.transform(for: thief).apply($0) ?? $0 },
-            trainClassifier: trainClassifier)
-
-        var answers: [Matrix] = []
+        /// One setting's account: its defense, its scoring and the answers it kept so far.
+        struct Account {
+            let setting: DefenseSetting
+            let defense: B4BDefense?
+            let scoring: StolenEncoderScoring
+            var answers: [Matrix] = []
+            var sigma = 0.0
+        }
+        var accounts = try settings.map { setting -> Account in
+            let defense = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)
+            let scoring = try StolenEncoderScoring(
+                data: data, held: held, accountSpace: { defense?.transform(for: thief).apply($0) ?? $0 },
+                trainClassifier: trainClassifier)
+            return Account(setting: setting, defense: defense, scoring: scoring)
+        }
+        let padRow = gather(data.poolRepresentations, [queries[0]])
         var sent = 0
-        var (coverage, sigma) = (0.0, 0.0)
         var points: [StealingPoint] = []
-        for budget in counts {
-            // Send the queries up to this budget.
-            let batch = gather(data.poolRepresentations, Array(queries[sent ..< budget]))
-            if let defense {
-                let served = try defense.answers(batch, user: thief, requestRows: requestRows)
-                answers.append(served.representations)
-                coverage = defense.coverage(of: thief)
-                sigma = Double(served.sigma.last ?? 0)
-            } else {
-                answers.append(batch)
+        for budget in effectiveBudgets(poolRows: n) {
+            let distinct = budget / padding
+            let batch = gather(data.poolRepresentations, Array(queries[sent ..< distinct]))
+            let solver = try RidgeSurrogateSolver(features: gather(data.poolFeatures, Array(queries[0 ..< distinct])),
+                                                  lambdas: surrogateLambdas)
+            for a in accounts.indices {
+                if batch.rows == 0 {
+                    // Nothing new to send at this budget (the padding rounds it to the last one's texts).
+                } else if let defense = accounts[a].defense {
+                    let served = try send(batch, padRow: padRow, to: defense, user: thief)
+                    accounts[a].answers.append(served.representations)
+                    accounts[a].sigma = served.lastSigma
+                } else {
+                    accounts[a].answers.append(batch)
+                }
+                let targets = stack(accounts[a].answers)
+                let surrogate = try solver.fit(representations: targets).surrogate
+                let scores = try accounts[a].scoring.score(surrogate, trainClassifier: trainClassifier)
+                let point = StealingPoint(
+                    defense: accounts[a].setting.name, queries: budget, distinctTexts: distinct, padding: padding,
+                    coverage: accounts[a].defense?.coverage(of: thief) ?? 0, sigma: accounts[a].sigma,
+                    lambda: Double(surrogate.lambda),
+                    fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
+                    meanAnswerFidelity: accounts[a].scoring.constantFidelity(columnMeans(targets)),
+                    dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy)
+                points.append(point)
+                progress(point)
             }
-            sent = budget
-            let targets = stack(answers)
-            let surrogate = try RidgeSurrogate.fitSelectingLambda(
-                features: gather(data.poolFeatures, Array(queries[0 ..< budget])), representations: targets,
-                lambdas: surrogateLambdas).surrogate
-            let scores = try scoring.score(surrogate, trainClassifier: trainClassifier)
-            let point = StealingPoint(
-                defense: setting.name, queries: budget, coverage: coverage, sigma: sigma, lambda: Double(surrogate.lambda),
-                fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
-                meanAnswerFidelity: scoring.constantFidelity(columnMeans(targets)),
-                dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy)
-            points.append(point)
-            progress(point)
+            sent = distinct
         }
         return points
+    }
+
+    /// Sends `batch` in requests of ``requestRows``, each preceded by `padding - 1` times as
+    /// many repeats of `padRow`; returns the answers to `batch` and the sigma of the last one.
+    private func send(_ batch: Matrix, padRow: Matrix, to defense: B4BDefense, user: String) throws
+        -> (representations: Matrix, lastSigma: Double) {
+        guard padding > 1 else {
+            let served = try defense.answers(batch, user: user, requestRows: requestRows)
+            return (served.representations, Double(served.sigma.last ?? 0))
+        }
+        var kept: [Matrix] = []
+        var sigma = 0.0
+        var start = 0
+        while start < batch.rows {
+            let end = min(start + requestRows, batch.rows)
+            let pad = gather(padRow, Array(repeating: 0, count: (padding - 1) * (end - start)))
+            _ = try defense.answers(pad, user: user, requestRows: requestRows)
+            let served = try defense.answers(batch.rows(start ..< end).copy(), user: user, requestRows: requestRows)
+            kept.append(served.representations)
+            sigma = Double(served.sigma.last ?? 0)
+            start = end
+        }
+        return (stack(kept), sigma)
     }
 
     private func validate(_ d: StealingData) throws {
@@ -178,6 +239,7 @@ public struct SingleAccountStealing: Sendable {
             throw RemappingError("budgets must be a non-empty list of positive integers, got \(budgets)")
         }
         guard requestRows >= 1 else { throw RemappingError("request rows must be at least 1, got \(requestRows)") }
+        guard padding >= 1 else { throw RemappingError("padding must be at least 1 send per text, got \(padding)") }
         guard !surrogateLambdas.isEmpty, surrogateLambdas.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw RemappingError("surrogate lambdas must be a non-empty list of positive numbers, got \(surrogateLambdas)")
         }

@@ -59,11 +59,21 @@ public struct SybilStealing: Sendable {
     }
 
     /// Runs every (k, N) under one defense setting: a fresh defense per point.
+    public func run(
+        _ data: StealingData, defense setting: DefenseSetting, trainClassifier: ClassifierTrainer,
+        progress: (SybilStealingPoint) -> Void = { _ in }
+    ) throws -> [SybilStealingPoint] {
+        try run(data, settings: [setting], trainClassifier: trainClassifier, progress: progress)
+    }
+
+    /// Runs every (k, N) under each defense setting: a fresh defense per point; the texts of a
+    /// point are the same under every setting, so one ``RidgeSurrogateSolver`` serves them
+    /// all. Points are ordered by k, then N, then setting.
     /// - Throws: ``RemappingError`` for inconsistent data or settings (a budget that cannot
     ///   pay for the shared queries is skipped, not an error); the defense's, mapper's,
     ///   surrogate's and probe's errors.
     public func run(
-        _ data: StealingData, defense setting: DefenseSetting, trainClassifier: ClassifierTrainer,
+        _ data: StealingData, settings: [DefenseSetting], trainClassifier: ClassifierTrainer,
         progress: (SybilStealingPoint) -> Void = { _ in }
     ) throws -> [SybilStealingPoint] {
         let n = data.poolFeatures.rows
@@ -73,6 +83,8 @@ public struct SybilStealing: Sendable {
         guard !accountCounts.isEmpty, accountCounts.allSatisfy({ $0 >= 1 }), !budgets.isEmpty, budgets.allSatisfy({ $0 >= 1 }) else {
             throw RemappingError("account counts and budgets must be non-empty lists of positive integers")
         }
+        guard !settings.isEmpty else { throw RemappingError("no defense setting to run") }
+        guard requestRows >= 1 else { throw RemappingError("request rows must be at least 1, got \(requestRows)") }
         var generator = RandomGenerator(seed: sampleSeed)
         var order = Array(0 ..< n)
         order.shuffle(using: &generator)
@@ -84,55 +96,55 @@ public struct SybilStealing: Sendable {
         let dimension = data.poolRepresentations.columns
         let users = (1 ... (accountCounts.max() ?? 1)).map { "sybil-\($0)" }
         // Account 1's transform depends only on the secret, the configuration and its id, so
-        // every point is scored in the same space: build the scoring once.
-        let firstAccount = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)?
-            .transform(for: users[0])
-        let scoring = try StolenEncoderScoring(
-            data: data, held: held, accountSpace: { firstAccount?.apply($0) ?? $0 }, trainClassifier: trainClassifier)
-
+        // every point of a setting is scored in the same space: build the scorings once.
+        let scorings = try settings.map { setting in
+            let firstAccount = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)?
+                .transform(for: users[0])
+            return try StolenEncoderScoring(
+                data: data, held: held, accountSpace: { firstAccount?.apply($0) ?? $0 }, trainClassifier: trainClassifier)
+        }
         var points: [SybilStealingPoint] = []
         for k in accountCounts {
             for budget in budgets {
                 let own = min(budget - k * sharedQueries, unique.count)
                 guard own >= k else { continue }  // cannot pay for the shared queries
-                let defense = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)
                 let users = Array(users.prefix(k))
-                func ask(_ x: Matrix, _ user: String) throws -> Matrix {
-                    try defense?.answers(x, user: user, requestRows: requestRows).representations ?? x
-                }
-
-                var featureBlocks = [sharedFeatures]
-                var answerBlocks: [Matrix] = []
-                var sigmas: [Double] = []
                 let perAccount = own / k
-                for (a, user) in users.enumerated() {
-                    // Shared queries first (the remapping), then the account's own texts.
-                    let sharedAnswers = try ask(sharedClean, user)
-                    let mine = Array(unique[a * perAccount ..< (a + 1) * perAccount])
-                    let mineAnswers = try ask(gather(data.poolRepresentations, mine), user)
-                    sigmas.append(Double(defense?.currentSigma(of: user) ?? 0))
-                    if a == 0 {
-                        answerBlocks.append(sharedAnswers)
-                        answerBlocks.append(mineAnswers)
-                    } else {
-                        let mapper = try LinearMapper.fitAutomatically(source: sharedAnswers, target: answerBlocks[0])
-                        answerBlocks.append(mapper.apply(mineAnswers))
+                let mine = (0 ..< k).map { Array(unique[$0 * perAccount ..< ($0 + 1) * perAccount]) }
+                let features = stack([sharedFeatures] + mine.map { gather(data.poolFeatures, $0) })
+                let solver = try RidgeSurrogateSolver(features: features, lambdas: surrogateLambdas)
+                for (s, setting) in settings.enumerated() {
+                    let defense = try setting.makeDefense(dimension: dimension, requestRows: requestRows, secret: secret)
+                    func ask(_ x: Matrix, _ user: String) throws -> Matrix {
+                        try defense?.answers(x, user: user, requestRows: requestRows).representations ?? x
                     }
-                    featureBlocks.append(gather(data.poolFeatures, mine))
+                    var answerBlocks: [Matrix] = []
+                    var sigmas: [Double] = []
+                    for (a, user) in users.enumerated() {
+                        // Shared queries first (the remapping), then the account's own texts.
+                        let sharedAnswers = try ask(sharedClean, user)
+                        let mineAnswers = try ask(gather(data.poolRepresentations, mine[a]), user)
+                        sigmas.append(Double(defense?.currentSigma(of: user) ?? 0))
+                        if a == 0 {
+                            answerBlocks.append(sharedAnswers)
+                            answerBlocks.append(mineAnswers)
+                        } else {
+                            let mapper = try LinearMapper.fitAutomatically(source: sharedAnswers, target: answerBlocks[0])
+                            answerBlocks.append(mapper.apply(mineAnswers))
+                        }
+                    }
+                    let surrogate = try solver.fit(representations: stack(answerBlocks)).surrogate
+                    let scores = try scorings[s].score(surrogate, trainClassifier: trainClassifier)
+                    let point = SybilStealingPoint(
+                        defense: setting.name, accounts: k, queries: k * sharedQueries + perAccount * k,
+                        sharedQueries: sharedQueries, distinctTexts: features.rows,
+                        maxCoverage: users.map { defense?.coverage(of: $0) ?? 0 }.max() ?? 0, maxSigma: sigmas.max() ?? 0,
+                        fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
+                        dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy,
+                        lambda: Double(surrogate.lambda))
+                    points.append(point)
+                    progress(point)
                 }
-                let features = stack(featureBlocks), targets = stack(answerBlocks)
-                let surrogate = try RidgeSurrogate.fitSelectingLambda(features: features, representations: targets,
-                                                                      lambdas: surrogateLambdas).surrogate
-                let scores = try scoring.score(surrogate, trainClassifier: trainClassifier)
-                let point = SybilStealingPoint(
-                    defense: setting.name, accounts: k, queries: k * sharedQueries + perAccount * k,
-                    sharedQueries: sharedQueries, distinctTexts: features.rows,
-                    maxCoverage: users.map { defense?.coverage(of: $0) ?? 0 }.max() ?? 0, maxSigma: sigmas.max() ?? 0,
-                    fidelity: scores.fidelity, centredFidelity: scores.centredFidelity,
-                    dropInAccuracy: scores.dropInAccuracy, stolenProbeAccuracy: scores.stolenProbeAccuracy,
-                    lambda: Double(surrogate.lambda))
-                points.append(point)
-                progress(point)
             }
         }
         return points
