@@ -173,3 +173,18 @@ struct TaskFileOptions: ParsableArguments {
         return (x, y, xt, yt)
     }
 }
+
+/// A task directory given as NAME=DIR, holding train.npy, train_labels.npy, test.npy and
+/// test_labels.npy; errors name the option and the file.
+func loadLabelledTask(_ named: NamedDataset, option: String = "--task") throws -> LabelledTask {
+    func file(_ name: String) -> String { (named.path as NSString).appendingPathComponent(name) }
+    let option = "\(option) \(named.name)"
+    let train = try readMatrix(file("train.npy"), option: option)
+    let test = try readMatrix(file("test.npy"), option: option)
+    guard train.columns == test.columns else {
+        throw CommandError("\(option): train.npy has \(train.columns) columns but test.npy has \(test.columns)")
+    }
+    return LabelledTask(name: named.name,
+                        train: train, trainLabels: try readLabels(file("train_labels.npy"), option: option, rows: train.rows),
+                        test: test, testLabels: try readLabels(file("test_labels.npy"), option: option, rows: test.rows))
+}

@@ -140,6 +140,19 @@ struct MeasurementCommandTests {
             for name in ["noise-sweep.svg", "cost-curve.svg", "coverage.svg"] {
                 #expect(try text(out, name).contains("</svg>"), "\(name)")
             }
+            #expect(configuration["relativeCost"] == nil)
+            // With --relative the configuration also carries the relative price, calibrated on the
+            // task's coverage relative to the pool's (a task covers slower than the pool: below 1).
+            let relative = try runB4B(["calibrate", "--pool", "pool.npy", "--task", "task=task", "--output-dir", "rel",
+                                       "--hash-bits", "8", "--repetitions", "2", "--classifier", "ridge", "--relative",
+                                       "--sigmas", "0,0.1,0.5,1,2,5,10,20,50,100,200"], in: dir)
+            #expect(relative.succeeded, "\(relative.standardError)")
+            let rel = dir.appendingPathComponent("rel")
+            let price = try #require(try json(rel, "defense.json") as? [String: Any])["relativeCost"] as? [String: Any]
+            #expect(price?["minimumQueries"] as? Int == 500)
+            let calibrated = try #require(try json(rel, "calibration.json") as? [String: Any])["relative"] as? [String: Any]
+            let level = calibrated?["legitimateRelativeCoverage"] as? Double ?? 2
+            #expect(level > 0 && level < 1, "legitimate relative coverage \(level)")
         }
     }
 
