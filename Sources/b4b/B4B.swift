@@ -6,7 +6,10 @@ struct B4B: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "b4b",
         abstract: "Bucks for Buckets (B4B): an active defense of embedding APIs against model stealing.",
-        subcommands: [Demo.self, ProtectCommand.self, RemapCommand.self, ProbeCommand.self, CoverageCommand.self, CalibrateCommand.self, ServeCommand.self, KeysCommand.self],
+        subcommands: [
+            Demo.self, ProtectCommand.self, RemapCommand.self, ProbeCommand.self, CoverageCommand.self, CalibrateCommand.self,
+            ReproduceCommand.self, ServeCommand.self, KeysCommand.self,
+        ],
         defaultSubcommand: Demo.self
     )
 }

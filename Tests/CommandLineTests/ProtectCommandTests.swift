@@ -121,7 +121,10 @@ struct HelpTests {
         ("remap", ["--counts", "--scenarios", "--binary-dimension", "--noise", "--fit", "--classifier", "--seed", "--batch"]),
         ("probe", ["--classifier", "--C", "--lambda", "--max-iterations", "--tolerance"]),
         ("coverage", ["--hashers", "--hash-bits", "--tables", "--repetitions", "--ablation", "--seed"]),
-        ("calibrate", ["--hasher", "--sigmas", "--classifier", "--chance-margin", "--tolerance", "--hash-bits", "--repetitions", "--seed"]),
+        ("calibrate", ["--hasher", "--sigmas", "--classifier", "--chance-margin", "--tolerance", "--hash-bits", "--repetitions", "--seed",
+                       "--relative-minimum-queries"]),
+        ("reproduce", ["--seeds", "--budgets", "--sybil-budgets", "--accounts", "--padding", "--classifier", "--tolerance",
+                       "--chance-margin", "--feature-count", "--held-out"]),
     ]
 
     /// The OPTIONS section split into one block of text per option.
