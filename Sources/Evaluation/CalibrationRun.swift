@@ -87,17 +87,11 @@ public struct CalibrationOutcome: Sendable, Encodable {
 /// 3. ``CostCalibration`` proposes lambda, alpha, beta; with ``relativePrice`` the same
 ///    is done on the relative scale (``RelativeCalibration``).
 public struct CalibrationRun: Sendable {
-    /// The hasher the defense will use.
-    public enum Hasher: String, Sendable, Codable, CaseIterable {
-        /// Random hyperplanes through the origin.
-        case throughOrigin = "origin"
-        /// Random hyperplanes through the pool's mean.
-        case centred
-        /// The pool's principal directions with median thresholds (fitted once, stored in the
-        /// configuration, so the curves measure the very hasher the defense uses).
-        case principal
-    }
-    public var hasher: Hasher = .principal
+    /// The hasher the defense will use: random hyperplanes through the origin, random
+    /// hyperplanes through the pool's mean (centred), or the pool's principal directions with
+    /// median thresholds (fitted once and stored in the configuration, so the curves measure the
+    /// very hasher the defense uses). `.fitted` (a stored projection) is refused.
+    public var hasher: CoverageHasherKind = .principal
     /// Hyperplanes per table (2^k buckets).
     public var hashBits = 12
     /// Independent projections averaged per coverage curve (random hashers; the principal
@@ -151,6 +145,7 @@ public struct CalibrationRun: Sendable {
         case .principal: .fitted(fitted!)
         case .centred: .centred(centre: calibration.centre)
         case .throughOrigin: .throughOrigin
+        case .fitted: throw CalibrationRunError("the hasher must be origin, centred or principal; a stored (fitted) projection cannot be calibrated")
         }
         let experiment = CoverageExperiment(hashBits: hashBits, tableCount: 1, repetitions: repetitions,
                                             hasher: coverageHasher, seed: seedValue)

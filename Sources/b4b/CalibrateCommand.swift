@@ -106,11 +106,7 @@ struct CalibrateCommand: ParsableCommand {
         let poolMatrix = try readMatrix(pool, option: "--pool")
         let loaded = try tasks.map { try loadLabelledTask($0) }
         var procedure = CalibrationRun()
-        procedure.hasher = switch hasher {
-        case .principal: .principal
-        case .centred: .centred
-        default: .throughOrigin
-        }
+        procedure.hasher = hasher
         procedure.hashBits = hashBits
         procedure.repetitions = repetitions
         procedure.sigmas = try parseSigmas(sigmas)
