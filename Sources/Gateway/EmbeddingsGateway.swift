@@ -11,12 +11,13 @@ import Numerics
 /// 1. body size (413), key (401), body parsing and limits (400/413): nothing changed;
 /// 2. upstream call (502/504): nothing changed;
 /// 3. `protect` records the rows in the account's in-memory occupancy and prices them;
-/// 4. the occupancy is committed through the ``OccupancyJournal`` (group commit); only when
-///    the commit is durable is the answer sent. If it fails the answer is 503 and withheld;
-///    the buckets stay recorded in memory (they price later requests higher, never lower) and
-///    go to the store with the account's next commit.
+/// 4. the occupancy is committed through the ``OccupancyJournal`` (group commit); the answer
+///    is sent only when the commit is as durable as the ``CommitPolicy`` demands (by default:
+///    every bucket of the account durable, query counts within a short delay). If the commit
+///    fails the answer is 503 and withheld; the buckets stay recorded in memory (they price
+///    later requests higher, never lower) and go to the store with the account's next commit.
 ///
-/// With a shared PostgreSQL store, the commit returns the account's merged occupancy (with
+/// With a shared PostgreSQL store, each commit returns the accounts' merged occupancy (with
 /// buckets other replicas recorded), which is merged back into memory.
 public final class EmbeddingsGateway: Sendable {
     /// The validated configuration.
@@ -43,7 +44,8 @@ public final class EmbeddingsGateway: Sendable {
         self.logger = logger
         try await store.prepare()
         let secret = try await store.loadOrCreateSecret()
-        defense = try B4BDefense(configuration: configuration.defense, secret: secret)
+        let defense = try B4BDefense(configuration: configuration.defense, secret: secret)
+        self.defense = defense
         let stored = try await store.occupancies()
         for (user, snapshot) in stored {
             do { try defense.importOccupancy(snapshot, for: user, mode: .merge) } catch {
@@ -52,9 +54,13 @@ public final class EmbeddingsGateway: Sendable {
         }
         let metrics = GatewayMetrics()
         self.metrics = metrics
-        journal = OccupancyJournal(store: store) { _, requests, seconds, failed in
-            metrics.commit(requests: requests, seconds: seconds, failed: failed)
-        }
+        journal = OccupancyJournal(
+            store: store, durable: stored, policy: configuration.resolvedCommitPolicy,
+            onCommit: { _, requests, seconds, failed in metrics.commit(requests: requests, seconds: seconds, failed: failed) },
+            onMerged: { merged in
+                // Buckets other replicas recorded (shared store) join this process's view.
+                for (user, snapshot) in merged { try? defense.importOccupancy(snapshot, for: user, mode: .merge) }
+            })
         keys = KeyCache(store: store, ttlSeconds: configuration.keyCacheSeconds)
         upstream = try configuration.upstream.map { try UpstreamClient(baseURL: $0, timeout: configuration.upstreamTimeoutSeconds) }
         logger.info("loaded state", metadata: ["store": "\(store.location)", "accounts": "\(stored.count)"])
@@ -162,19 +168,15 @@ public final class EmbeddingsGateway: Sendable {
         do { protected = try defense.protect(vectors, user: user) } catch let error as ProtectError {
             throw GatewayError(.invalidVectors, error.message)
         }
-        // Durable before answering: the commit carries the account's whole occupancy (a
-        // superset of what this request added) and this request's row count.
+        // Durable before answering, as the commit policy demands: the update carries the
+        // account's whole occupancy (a superset of what this request added) and its row count.
         let snapshot = defense.exportOccupancy(of: user)
-        let merged: OccupancySnapshot
         do {
-            merged = try await journal.commit(OccupancyUpdate(user: user, snapshot: snapshot, queryDelta: vectors.rows))
+            let waited = try await journal.commit(OccupancyUpdate(user: user, snapshot: snapshot, queryDelta: vectors.rows))
+            metrics.answered(waitedForCommit: waited)
         } catch {
             logger.error("occupancy commit failed; answer withheld", metadata: ["account": "\(user)", "error": "\(error)"])
             throw GatewayError(.storeUnavailable, "the account's state could not be saved; the answer is withheld, retry later")
-        }
-        // Buckets other replicas recorded for this account (shared store) join this process's view.
-        if merged.words != snapshot.words || merged.queryCount > snapshot.queryCount {
-            try? defense.importOccupancy(merged, for: user, mode: .merge)
         }
         let body = EmbeddingsResponse.body(protected.representations, format: format, model: model, promptTokens: promptTokens)
         return GatewayResponse(status: 200, body: body, headers: [
@@ -183,8 +185,10 @@ public final class EmbeddingsGateway: Sendable {
         ])
     }
 
-    /// Closes the upstream's idle connections and the store's connections.
+    /// Commits queued query counts, then closes the upstream's idle connections and the
+    /// store's connections.
     public func close() async {
+        await journal.flush()
         upstream?.shutdown()
         await store.close()
     }

@@ -31,6 +31,15 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Seconds an account's key record is cached: a revoked key stops working within this
     /// time. Default 2.
     public var keyCacheSeconds = 2.0
+    /// When an answer waits for its occupancy to be durable: `"new-buckets"` (default: only
+    /// when the account has buckets not yet durable, or fewer durable queries than the relative
+    /// price's minimum; other query counts are committed within ``queryFlushMilliseconds``) or
+    /// `"every-request"` (every answer waits for its commit). See ``CommitPolicy``.
+    public var commitPolicy = CommitPolicyName.newBuckets
+    /// With the `new-buckets` policy, the longest time (milliseconds) an answered request's
+    /// query count stays uncommitted; a crash can lose at most this much of query counts (never
+    /// a bucket). Default 100.
+    public var queryFlushMilliseconds = 100
     /// The defense (dimension, hasher, cost, transforms, ...). Its `maxBatchRows` is raised to
     /// ``maxInputs``.
     public var defense = DefenseConfiguration()
@@ -38,7 +47,25 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public init() {}
 
     enum Key: String, CaseIterable {
-        case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, defense
+        case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
+        case commitPolicy, queryFlushMilliseconds, defense
+    }
+
+    /// The names of the commit policies, as written in the configuration and on the command line.
+    public enum CommitPolicyName: String, Sendable, CaseIterable {
+        case newBuckets = "new-buckets"
+        case everyRequest = "every-request"
+    }
+
+    /// The commit policy these settings describe for `defense` (the relative price's minimum
+    /// query count is the threshold below which every answer waits).
+    public var resolvedCommitPolicy: CommitPolicy {
+        switch commitPolicy {
+        case .everyRequest: return .everyRequest
+        case .newBuckets:
+            return .newBuckets(queryThreshold: defense.relativeCost?.minimumQueries ?? 0,
+                               flushAfter: .milliseconds(queryFlushMilliseconds))
+        }
     }
 
     /// Reads a JSON configuration; keys left out keep their defaults.
@@ -76,6 +103,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         c.maxInputs = try integer(.maxInputs) ?? c.maxInputs
         c.maxBodyBytes = try integer(.maxBodyBytes) ?? c.maxBodyBytes
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
+        if let name = try string(.commitPolicy) {
+            guard let policy = CommitPolicyName(rawValue: name) else {
+                throw GatewayConfigurationError(message: "'commitPolicy' must be one of \(CommitPolicyName.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            }
+            c.commitPolicy = policy
+        }
+        c.queryFlushMilliseconds = try integer(.queryFlushMilliseconds) ?? c.queryFlushMilliseconds
         if let defense = object[Key.defense.rawValue], !(defense is NSNull) {
             guard JSONSerialization.isValidJSONObject(defense), let d = try? JSONSerialization.data(withJSONObject: defense) else {
                 throw GatewayConfigurationError(message: "'defense' must be a JSON object")
@@ -97,6 +131,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard maxBodyBytes >= 1024 else { throw fail("maxBodyBytes must be at least 1024, got \(maxBodyBytes)") }
         guard upstreamTimeoutSeconds > 0, upstreamTimeoutSeconds.isFinite else { throw fail("upstreamTimeoutSeconds must be positive, got \(upstreamTimeoutSeconds)") }
         guard keyCacheSeconds >= 0, keyCacheSeconds.isFinite else { throw fail("keyCacheSeconds must be non-negative, got \(keyCacheSeconds)") }
+        guard (1...60_000).contains(queryFlushMilliseconds) else {
+            throw fail("queryFlushMilliseconds must be in 1...60000, got \(queryFlushMilliseconds)")
+        }
         if let upstream { _ = try UpstreamClient(baseURL: upstream, timeout: upstreamTimeoutSeconds) }
         var c = self
         c.defense.maxBatchRows = maxInputs
@@ -121,6 +158,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         return """
             listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
             store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s
+            commit policy \(commitPolicy.rawValue)\(commitPolicy == .newBuckets ? " (query counts committed within \(queryFlushMilliseconds) ms; buckets before the answer)" : " (every answer after its commit)")
             defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
             cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]
             """

@@ -16,12 +16,14 @@ struct ServeCommand: ParsableCommand {
             protected for the key's account), POST /v1/protect (vectors in the body, protected), \
             GET /health, GET /metrics (Prometheus text). Authenticate with 'Authorization: Bearer <key>' \
             (keys from 'b4b keys add'). The server secret and every account's occupancy live in --store \
-            and survive restarts; an answer is sent only after the occupancy that priced it is durable. \
+            and survive restarts; an answer is sent only after every bucket that priced it is durable \
+            (with --commit-policy every-request, after its query count too; by default query counts \
+            follow within --query-flush-ms, and losing them in a crash can only raise prices). \
             Settings come from --config (JSON, every key optional) and are overridden by flags; they are \
             printed at start-up without secrets. Stop with SIGINT or SIGTERM.
             """)
 
-    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, defense). Default: built-in defaults.", valueName: "json"))
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
     var config: String?
 
     @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
@@ -54,6 +56,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a key's record is cached; a revoked key stops working within this time (default 2).")
     var keyCacheSeconds: Double?
 
+    @Option(help: ArgumentHelp("When an answer waits for its occupancy commit: new-buckets (default: when the account has buckets not yet durable, or fewer durable queries than the relative price's minimum) or every-request.", valueName: "policy"))
+    var commitPolicy: String?
+
+    @Option(name: .customLong("query-flush-ms"), help: "With --commit-policy new-buckets: the longest time in milliseconds an answered query count stays uncommitted (default 100).")
+    var queryFlushMilliseconds: Int?
+
     @Option(help: "Representation dimension of the upstream's embeddings (overrides the defense configuration).")
     var dimension: Int?
 
@@ -76,6 +84,9 @@ struct ServeCommand: ParsableCommand {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
         if let maxInputs, maxInputs < 1 { throw ValidationError("--max-inputs must be at least 1, got \(maxInputs)") }
         if let dimension, dimension < 1 { throw ValidationError("--dimension must be at least 1, got \(dimension)") }
+        if let commitPolicy, GatewayConfiguration.CommitPolicyName(rawValue: commitPolicy) == nil {
+            throw ValidationError("--commit-policy must be one of \(GatewayConfiguration.CommitPolicyName.allCases.map(\.rawValue).joined(separator: ", ")), got '\(commitPolicy)'")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
         if let transforms { _ = try Self.parseTransforms(transforms) }
     }
@@ -121,6 +132,8 @@ struct ServeCommand: ParsableCommand {
         if let maxInputs { c.maxInputs = maxInputs }
         if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
         if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
+        if let policy = commitPolicy.flatMap(GatewayConfiguration.CommitPolicyName.init(rawValue:)) { c.commitPolicy = policy }
+        if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }
         if let dimension { c.defense.dimension = dimension }
         if lambda != nil || alpha != nil || beta != nil {
             var cost = ExponentialCost()

@@ -22,6 +22,11 @@ import Gateway
         #expect(coverage > 0)
         // A repeated query adds no bucket, so it is priced as the account stands now.
         let repeated = await gateway.handle(post("/v1/protect", key: alice, body: body))
+        // Its buckets were durable already: it was answered without waiting for a commit, and
+        // its query count reaches the store at the latest when the gateway closes.
+        let metrics = String(decoding: await gateway.handle(GatewayRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
+        #expect(metrics.contains("b4b_protected_answers_total{commit=\"waited\"} 2"))
+        #expect(metrics.contains("b4b_protected_answers_total{commit=\"deferred\"} 1"))
         await gateway.close()
 
         let store2 = try SQLiteStore(path: path)

@@ -40,6 +40,8 @@ public final class GatewayMetrics: Sendable {
         var commitFailures: UInt64 = 0
         var committedRequests: UInt64 = 0
         var commitLatency = Histogram(bounds: GatewayMetrics.latencyBounds)
+        var answersWaited: UInt64 = 0
+        var answersDeferred: UInt64 = 0
     }
 
     private let values = Mutex(Values())
@@ -69,6 +71,14 @@ public final class GatewayMetrics: Sendable {
             if failed { v.commitFailures += 1 }
             v.committedRequests += UInt64(requests)
             v.commitLatency.observe(seconds)
+        }
+    }
+
+    /// Records one protected answer: whether it waited for its commit or was sent at once
+    /// (its query count committed shortly after; see ``CommitPolicy``).
+    public func answered(waitedForCommit: Bool) {
+        values.withLock { v in
+            if waitedForCommit { v.answersWaited += 1 } else { v.answersDeferred += 1 }
         }
     }
 
@@ -103,8 +113,11 @@ public final class GatewayMetrics: Sendable {
         out += "b4b_commit_transactions_total \(v.commitTransactions)\n"
         out += "# HELP b4b_commit_failures_total Group-commit transactions that failed.\n# TYPE b4b_commit_failures_total counter\n"
         out += "b4b_commit_failures_total \(v.commitFailures)\n"
-        out += "# HELP b4b_committed_requests_total Requests whose occupancy was made durable.\n# TYPE b4b_committed_requests_total counter\n"
+        out += "# HELP b4b_committed_requests_total Requests whose occupancy was made durable (waiting or not).\n# TYPE b4b_committed_requests_total counter\n"
         out += "b4b_committed_requests_total \(v.committedRequests)\n"
+        out += "# HELP b4b_protected_answers_total Protected answers, by whether they waited for their occupancy commit (waited) or were sent with every bucket already durable (deferred: query count committed shortly after).\n# TYPE b4b_protected_answers_total counter\n"
+        out += "b4b_protected_answers_total{commit=\"waited\"} \(v.answersWaited)\n"
+        out += "b4b_protected_answers_total{commit=\"deferred\"} \(v.answersDeferred)\n"
         out += "# HELP b4b_commit_duration_seconds Duration of group-commit transactions.\n# TYPE b4b_commit_duration_seconds histogram\n"
         histogram("b4b_commit_duration_seconds", v.commitLatency)
         out += "# HELP b4b_users_tracked Accounts with occupancy in this process.\n# TYPE b4b_users_tracked gauge\n"
