@@ -7,7 +7,7 @@
 //   b4b (command line), b4b-bench (benchmark)
 //     └─ Evaluation   .npy I/O and the paper's measurements: probes, remapping, coverage curves, calibration
 //          └─ Defense      coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
-//               └─ Numerics     Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
+//               └─ NumericKernels  Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //                    └─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
 //   Plots (SVG line charts) stands apart and is used by the reports.
 //   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
@@ -17,7 +17,7 @@ import PackageDescription
 let package = Package(
     name: "b4b",
     products: [
-        .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "NumericKernels", targets: ["NumericKernels"]),
         .library(name: "Defense", targets: ["Defense"]),
         .library(name: "Plots", targets: ["Plots"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
@@ -47,7 +47,7 @@ let package = Package(
 
         // MARK: Engine
         .target(
-            name: "Numerics",
+            name: "NumericKernels",
             dependencies: [
                 "CBLASShim",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -55,14 +55,14 @@ let package = Package(
         ),
         .target(
             name: "Defense",
-            dependencies: ["Numerics"]
+            dependencies: ["NumericKernels"]
         ),
 
         // MARK: Evaluation and reports
         .target(name: "Plots"),
         .target(
             name: "Evaluation",
-            dependencies: ["Defense", "Numerics", "Plots"]
+            dependencies: ["Defense", "NumericKernels", "Plots"]
         ),
 
         // MARK: Serving
@@ -70,7 +70,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "Defense",
-                "Numerics",
+                "NumericKernels",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,7 +88,7 @@ let package = Package(
                 "Defense",
                 "Evaluation",
                 "Gateway",
-                "Numerics",
+                "NumericKernels",
                 "Plots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,7 +100,7 @@ let package = Package(
             name: "b4b-bench",
             dependencies: [
                 "Defense",
-                "Numerics",
+                "NumericKernels",
                 "Plots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -108,30 +108,30 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["Numerics"], path: "Tests/TestSupport"),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics", "TestSupport"], exclude: ["Fixtures"]),
+        .target(name: "TestSupport", dependencies: ["NumericKernels"], path: "Tests/TestSupport"),
+        .testTarget(name: "NumericKernelsTests", dependencies: ["NumericKernels", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "EvaluationTests",
-            dependencies: ["Evaluation", "Numerics", "TestSupport"],
+            dependencies: ["Evaluation", "NumericKernels", "TestSupport"],
             exclude: ["Fixtures"]
         ),
         // Runs the built `b4b` executable end to end (`swift build --build-tests` builds it).
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["Evaluation", "Numerics"]
+            dependencies: ["Evaluation", "NumericKernels"]
         ),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
                 "Gateway",
                 "Defense",
-                "Numerics",
+                "NumericKernels",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "DefenseTests",
-            dependencies: ["Defense", "Numerics", "TestSupport"],
+            dependencies: ["Defense", "NumericKernels", "TestSupport"],
             exclude: ["Fixtures"]
         ),
     ]

@@ -1,5 +1,5 @@
 // CBLASShim: the engine's only C boundary. No stable API; imported by the
-// Numerics module alone.
+// NumericKernels module alone.
 //
 // Complex types: OpenBLAS and LAPACKE default to C99 `_Complex`, which Swift
 // imports as OpaquePointer and which hides every function taking a complex

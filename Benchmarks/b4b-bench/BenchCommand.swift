@@ -1,7 +1,7 @@
 import ArgumentParser
 import Defense
 import Foundation
-import Numerics
+import NumericKernels
 import Plots
 
 /// `b4b-bench`: how many embeddings per second the defense sustains at each batch size,

@@ -1,7 +1,7 @@
 import Defense
 import Dispatch
 import Foundation
-import Numerics
+import NumericKernels
 
 /// One measured point of the sweep.
 struct ResultRow: Codable, Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 import Plots
 
 /// Where the numbers were measured.

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The B4B defense: the one type an inference pipeline calls.
 ///

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Statistics of a public calibration sample of representations, used to adapt the
 /// defense to an encoder: its centre (for centred hashing and centred binary

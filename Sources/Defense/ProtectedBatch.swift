@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The result of ``B4BDefense/protect(_:user:)``.
 public struct ProtectedBatch: Sendable {

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// One account's answers to a set of queries sent in several requests, stacked.
 struct AccountAnswers {

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// The evaluator's inverse of a per-user transform that is affine (`y = x A + c`, every
 /// pipeline built from affine, scale+shift, pad, add-constants and shuffle stages), used

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// A labelled downstream task: the rows a legitimate user of the task sends (its training
 /// rows, then its test rows) and their labels. Rows are representations (`n x d`).

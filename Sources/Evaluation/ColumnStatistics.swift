@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Column means of `x`, accumulated in Double (zeros for a matrix without rows).
 func columnMeans(_ x: Matrix) -> [Float] {

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 // Coverage curves: the paper's Figures 3 and 10. The fraction of occupied LSH buckets as a
 // function of the number of queries, for one dataset, averaged over independent random

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// How a ``LinearMapper`` is fitted.
 public enum MapperFit: Sendable, Equatable {

@@ -5,7 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Numerics
+import NumericKernels
 
 /// Reading and writing NumPy `.npy` files (format versions 1.0, 2.0 and 3.0).
 ///

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// A classifier trained on representations: the reference classifier of the remapping
 /// protocol, which must still recognise remapped representations if the remapping works.

@@ -1,7 +1,7 @@
 import Defense
 import Foundation
 import Logging
-import Numerics
+import NumericKernels
 
 /// The gateway: authenticates each request's key, obtains the vectors (from the upstream, or
 /// from the request for `/v1/protect`), protects them for the key's account with B4B, makes

@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import NIOCore
-import Numerics
+import NumericKernels
 
 #if canImport(Glibc)
 import Glibc

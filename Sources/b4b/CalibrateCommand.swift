@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Plots
 
 /// `b4b calibrate`: the paper's section 4.2 and Figure 4, from measurements on the caller's data.

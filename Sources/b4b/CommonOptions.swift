@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 
 /// Where a subcommand writes its results; created if missing.
 struct OutputOptions: ParsableArguments {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Plots
 
 /// A named dataset given on the command line as `NAME=PATH`.

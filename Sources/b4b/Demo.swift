@@ -1,7 +1,7 @@
 import ArgumentParser
 import Defense
 import Foundation
-import Numerics
+import NumericKernels
 
 /// `b4b demo`: a legitimate user and a stealing user query the same protected API with
 /// generated data; their coverage and noise are printed side by side as queries accumulate.

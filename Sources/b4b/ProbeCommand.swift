@@ -1,7 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 
 /// `b4b probe`: the paper's utility measure, a linear probe trained on representations.
 struct ProbeCommand: ParsableCommand {

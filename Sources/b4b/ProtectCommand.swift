@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 
 /// `b4b protect`: streams an `.npy` of representations through the defense for one account
 /// and writes what the API would answer.

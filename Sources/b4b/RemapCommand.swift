@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Plots
 
 /// `b4b remap`: the sybil remapping experiment (the paper's Figure 13 protocol, Figure 5 curves).

@@ -2,7 +2,7 @@ import ArgumentParser
 import Defense
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 
 /// `b4b reproduce`: the paper's end-to-end claim on a real encoder's data, in one report.
 struct ReproduceCommand: ParsableCommand {

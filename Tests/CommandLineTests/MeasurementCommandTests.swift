@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 
 /// End-to-end runs of `b4b probe`, `b4b coverage` and `b4b calibrate` on small generated data.

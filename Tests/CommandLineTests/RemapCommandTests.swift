@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 
 @Suite("b4b remap")

@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 
 /// `b4b reproduce --quick` end to end on a small generated dataset of texts and representations.

@@ -1,6 +1,6 @@
 import Defense
 import Dispatch
-import Numerics
+import NumericKernels
 import Testing
 import TestSupport
 

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 import TestSupport
 
 let testSecret = try! ServerSecret(bytes: Array(0..<32))

@@ -1,5 +1,5 @@
 import Evaluation
-import Numerics
+import NumericKernels
 import Testing
 import TestSupport
 

@@ -1,6 +1,6 @@
 import Evaluation
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 
 /// Fixtures written by `Tests/Fixtures/make_npy_fixtures.py` (NumPy 2.x).

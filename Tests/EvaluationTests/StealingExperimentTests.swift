@@ -1,6 +1,6 @@
 import Defense
 import Evaluation
-import Numerics
+import NumericKernels
 import Testing
 import TestSupport
 

@@ -11,7 +11,7 @@ import numpy as np
 
 root = pathlib.Path(__file__).resolve().parents[1]
 defense = root / "DefenseTests" / "Fixtures"
-numerics = root / "NumericsTests" / "Fixtures"
+numerics = root / "NumericKernelsTests" / "Fixtures"
 defense.mkdir(parents=True, exist_ok=True)
 numerics.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(20231210)

@@ -1,7 +1,7 @@
 import Defense
 import Foundation
 import Logging
-import Numerics
+import NumericKernels
 import Gateway
 
 /// A fresh temporary SQLite path (its directory is removed by `cleanup`).

@@ -1,6 +1,6 @@
 import Defense
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 import Gateway
 

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 import Gateway
 

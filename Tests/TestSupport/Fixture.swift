@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 
 /// Reads the NumPy fixtures committed beside the tests (written by
 /// `Tests/Fixtures/make_fixtures.py`). Minimal `.npy` reading: little-endian `<f4`, `<f8`,

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Where two matrices differ most, for assertions that say where and by how much.
 public struct MatrixDifference: CustomStringConvertible, Sendable {

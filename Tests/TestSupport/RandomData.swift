@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Gaussian test matrices from a fixed seed (tests are deterministic).
 public func gaussianMatrix(rows: Int, columns: Int, seed: UInt64, scale: Float = 1) -> Matrix {

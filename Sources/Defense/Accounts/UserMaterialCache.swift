@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 import Synchronization
 
 /// What the defense derives for one user from the server secret: the transform pipeline

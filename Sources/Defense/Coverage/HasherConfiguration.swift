@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// How the LSH hyperplanes of Block 1 are chosen.
 public enum HasherConfiguration: Sendable, Codable, Equatable {

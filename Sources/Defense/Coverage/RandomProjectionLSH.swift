@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Block 1 of B4B: random-projection locality-sensitive hashing of representations
 /// into `2^k` buckets per table.

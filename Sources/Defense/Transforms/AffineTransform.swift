@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 
 /// The dense affine transform `y = x A + b` with `A = Q diag(s)`: `Q` a uniformly random
 /// orthogonal `d x d` matrix and `s` scales drawn log-uniformly from a bounded range, so

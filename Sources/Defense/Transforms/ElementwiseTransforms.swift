@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The per-dimension affine transform `y_j = s_j x_j + b_j` (the O(d) variant of
 /// ``AffineTransform``): scales log-uniform in a bounded range, translations uniform.

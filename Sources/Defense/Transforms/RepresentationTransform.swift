@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Block 3 of B4B: a utility-preserving map applied to one account's representations,
 /// different for every account, so that answers from several (sybil) accounts cannot be

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// One stage of the per-user transform pipeline, as configured (the parameters that are
 /// the same for everyone); each user's random parameters are derived from the server

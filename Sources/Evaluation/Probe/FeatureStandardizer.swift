@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Per-feature standardisation `x ↦ (x - mean) / scale`, fitted on a training set and
 /// applied to any matrix with the same number of columns (scikit-learn's `StandardScaler`).

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 
 /// The part every fitted linear probe shares: optional standardisation, then scores
 /// `S = x W + b` (`m x K`), prediction by argmax over the fitted classes, and accuracy.

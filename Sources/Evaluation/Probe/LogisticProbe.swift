@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The linear probe: multinomial (softmax) logistic regression on frozen representations,
 /// fitted full-batch by L-BFGS. The paper measures a legitimate user's utility as the test

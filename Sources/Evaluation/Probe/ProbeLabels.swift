@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The classes of a training set and each row's position among them: the validation and
 /// encoding shared by ``LogisticProbe`` and ``RidgeClassifier``.

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The fast alternative to ``LogisticProbe``: a linear probe fitted in closed form by ridge
 /// regression onto one-hot targets, predicting the class of the largest score

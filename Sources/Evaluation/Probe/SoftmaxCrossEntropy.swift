@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 
 /// The L2-regularised multinomial logistic objective of ``LogisticProbe``, per training sample:
 ///

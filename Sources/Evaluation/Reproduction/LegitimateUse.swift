@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// A defense an experiment compares: none, B4B with a configuration, or the static-noise
 /// baseline (the same Gaussian noise for everyone, whatever their coverage; no transform).

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// What a stealing experiment needs: the thief's own features of its texts, the encoder's
 /// representations of the same texts (what the API serves, before any defense), and one

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 extension DefenseSetting {
     /// A fresh defense of this setting for representations of dimension `dimension`, taking

@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 
 /// One budget of a sybil stealing run.
 public struct SybilStealingPoint: Sendable, Codable, Equatable {

@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Fidelity of a stolen encoder: the mean cosine similarity `cos(a_i, b_i)` between
 /// corresponding rows, e.g. the surrogate's and the victim's representations of held-out texts.

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 
 /// The thief's input features: hashed character n-gram TF-IDF vectors computed from a text
 /// alone, the input of the stolen encoder (``RidgeSurrogate``).

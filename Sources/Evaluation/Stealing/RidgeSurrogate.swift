@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The thief's stolen encoder: a linear map from the thief's own text features
 /// (``HashedNGramFeatures``, `F` columns) to the victim API's representations (`d` columns,

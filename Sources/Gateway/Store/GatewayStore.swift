@@ -1,6 +1,6 @@
 import Defense
 import Foundation
-import Numerics
+import NumericKernels
 
 /// Where the gateway keeps what must survive restarts: the server secret, the accounts (key
 /// hashes) and each account's occupancy.

@@ -1,7 +1,7 @@
 import Defense
 import Foundation
 import Logging
-import Numerics
+import NumericKernels
 import PostgresNIO
 
 /// The shared store for several gateway replicas: one PostgreSQL database.

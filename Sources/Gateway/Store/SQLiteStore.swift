@@ -1,7 +1,7 @@
 import Defense
 import Foundation
 import GRDB
-import Numerics
+import NumericKernels
 
 /// The embedded store: one SQLite file, for a single gateway process (and the `b4b keys`
 /// command run beside it).

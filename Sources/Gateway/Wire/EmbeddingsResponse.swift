@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// Writes the OpenAI embeddings answer:
 /// `{"object":"list","data":[{"object":"embedding","index":i,"embedding":...}],"model":...,"usage":{...}}`.

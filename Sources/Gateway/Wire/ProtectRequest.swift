@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 
 /// The body of `POST /v1/protect`: vectors an application computed itself, to be protected
 /// for the calling account.

@@ -1,5 +1,5 @@
 import Foundation
-import Numerics
+import NumericKernels
 import Testing
 
 /// Tests of `RandomSeed` and `RandomGenerator` through the public API only.

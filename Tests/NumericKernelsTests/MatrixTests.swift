@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 import Testing
 import TestSupport
 
