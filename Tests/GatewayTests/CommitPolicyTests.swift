@@ -1,5 +1,5 @@
 import Defense
-import Numerics
+import NumericKernels
 import Foundation
 import Synchronization
 import Testing
