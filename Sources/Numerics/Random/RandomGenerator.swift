@@ -145,9 +145,18 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// the values that `addGaussian(to:standardDeviation:)` adds from the same state.
     ///
     /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
-    @inlinable
     public mutating func fillGaussian(
         _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float = 0, standardDeviation: Float = 1
+    ) {
+        // Not @inlinable: the AVX2 kernel (CNoiseKernels, the same values) is internal to this module.
+        if _gaussianAVX2(buffer, mean: mean, standardDeviation: standardDeviation, adding: false) { return }
+        _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
+    }
+
+    /// The portable Swift implementation of `fillGaussian(_:mean:standardDeviation:)`, and the
+    /// reference that the AVX2 kernel matches bit for bit.
+    internal mutating func _fillGaussianReference(
+        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float
     ) {
         guard let base = buffer.baseAddress else { return }
         let count = buffer.count
@@ -173,8 +182,15 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// The buffer needs no particular alignment.
     ///
     /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
-    @inlinable
     public mutating func addGaussian(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
+        // Not @inlinable: the AVX2 kernel (CNoiseKernels, the same values) is internal to this module.
+        if _gaussianAVX2(buffer, mean: 0, standardDeviation: standardDeviation, adding: true) { return }
+        _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
+    }
+
+    /// The portable Swift implementation of `addGaussian(to:standardDeviation:)`, and the
+    /// reference that the AVX2 kernel matches bit for bit.
+    internal mutating func _addGaussianReference(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
         guard let base = buffer.baseAddress else { return }
         let count = buffer.count
         let raw = UnsafeMutableRawPointer(base)
