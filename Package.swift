@@ -8,7 +8,8 @@
 //     └─ Evaluation   .npy I/O and the paper's measurements: probes, remapping, coverage curves, calibration
 //          └─ Defense      coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
 //               └─ NumericKernels  Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
-//                    └─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
+//                    ├─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
+//                    └─ CNoiseKernels  AVX2 Gaussian noise kernel, chosen at run time (no stable API)
 //   Plots (SVG line charts) stands apart and is used by the reports.
 //   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
 //     SQLite or PostgreSQL, metrics) sits on Defense and is served by `b4b serve`.
@@ -44,12 +45,16 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // AVX2 versions of RandomGenerator's Float Gaussian fills, bit-identical to the Swift
+        // code; enabled per function (no build flags), used only when the CPU has AVX2.
+        .target(name: "CNoiseKernels"),
 
         // MARK: Engine
         .target(
             name: "NumericKernels",
             dependencies: [
                 "CBLASShim",
+                "CNoiseKernels",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -5,6 +5,8 @@
 // so the results are bit-identical on every platform. No `squareRoot()` on SIMD vectors: in
 // a plain `swift build -c release` for x86_64 (baseline SSE2) it is lowered to one scalar call
 // per lane; the bit-trick reciprocal square root below stays in vector registers.
+// The Float Gaussian kernel has an AVX2 twin in Sources/CNoiseKernels that repeats these
+// operations and constants exactly: change both together (GaussianKernelTests compares them).
 //
 // Accuracy, measured exhaustively against Double references over every input the fills can
 // produce (every radius word, every angle word, every float in [1e-7, 34] for the square root):

@@ -1,0 +1,86 @@
+// The choice between the two implementations of RandomGenerator's Float Gaussian fills: the
+// portable Swift code (the reference, in RandomGenerator.swift and VectorMath.swift) and the AVX2
+// kernel of the CNoiseKernels target, which computes the same values bit for bit.
+
+internal import CNoiseKernels
+
+/// An implementation of `RandomGenerator`'s Float Gaussian fills. The public fills choose
+/// themselves (AVX2 when the CPU has it); naming one is for tests and measurements.
+package enum GaussianKernel: Sendable, CaseIterable {
+    /// The portable Swift implementation: the reference, on every platform.
+    case reference
+    /// The AVX2 kernel (CNoiseKernels), bit-identical to `reference`. Only on x86-64 CPUs with AVX2.
+    case avx2
+
+    /// Whether this kernel can run on this machine (the CPU is queried once per process).
+    package var isAvailable: Bool {
+        switch self {
+        case .reference: true
+        case .avx2: b4b_noise_avx2_available() != 0
+        }
+    }
+}
+
+extension RandomGenerator {
+    /// `fillGaussian(_:mean:standardDeviation:)` computed by `kernel`.
+    ///
+    /// - Returns: `false`, leaving the generator and the buffer untouched, when `kernel` is not
+    ///   available on this machine.
+    package mutating func fillGaussian(
+        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float, kernel: GaussianKernel
+    ) -> Bool {
+        switch kernel {
+        case .reference:
+            _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
+            return true
+        case .avx2:
+            return _gaussianAVX2(buffer, mean: mean, standardDeviation: standardDeviation, adding: false)
+        }
+    }
+
+    /// `addGaussian(to:standardDeviation:)` computed by `kernel`.
+    ///
+    /// - Returns: `false`, leaving the generator and the buffer untouched, when `kernel` is not
+    ///   available on this machine.
+    package mutating func addGaussian(
+        to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float, kernel: GaussianKernel
+    ) -> Bool {
+        switch kernel {
+        case .reference:
+            _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
+            return true
+        case .avx2:
+            return _gaussianAVX2(buffer, mean: 0, standardDeviation: standardDeviation, adding: true)
+        }
+    }
+
+    /// The Float Gaussian fill in the AVX2 kernel: `buffer[i] += standardDeviation * z[i]` when
+    /// `adding`, else `buffer[i] = standardDeviation * z[i] + mean`; advances the generator as the
+    /// Swift fills do (one step per 16 values). Returns `false`, changing nothing, without AVX2.
+    ///
+    /// The kernel reads and writes `state` as 32 consecutive `UInt64`s (s0 of lanes 0...7, then s1,
+    /// s2, s3): the layout of `_Xoshiro256PlusX8`, four `SIMD8<UInt64>` stored in declaration order.
+    internal mutating func _gaussianAVX2(
+        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float, adding: Bool
+    ) -> Bool {
+        precondition(
+            MemoryLayout<_Xoshiro256PlusX8>.size == 32 * MemoryLayout<UInt64>.size,
+            "the AVX2 kernel expects the generator state as 32 consecutive UInt64")
+        guard let base = buffer.baseAddress else { return GaussianKernel.avx2.isAvailable }
+        let count = buffer.count
+        return withUnsafeMutablePointer(to: &state) { statePointer in
+            statePointer.withMemoryRebound(to: UInt64.self, capacity: 32) { words in
+                b4b_noise_gaussian_f32(words, base, count, mean, standardDeviation, adding ? 1 : 0) != 0
+            }
+        }
+    }
+
+    /// Whether the stored layout of the generator state is the one the AVX2 kernel reads (four
+    /// `SIMD8<UInt64>` words at byte offsets 0, 64, 128, 192). For the tests.
+    package static var _stateLayoutMatchesAVX2Kernel: Bool {
+        typealias State = _Xoshiro256PlusX8
+        return MemoryLayout<State>.size == 256
+            && MemoryLayout<State>.offset(of: \State.s0) == 0 && MemoryLayout<State>.offset(of: \State.s1) == 64
+            && MemoryLayout<State>.offset(of: \State.s2) == 128 && MemoryLayout<State>.offset(of: \State.s3) == 192
+    }
+}
