@@ -1,4 +1,4 @@
-import Numerics
+import NumericKernels
 import Testing
 
 /// The AVX2 kernel of the Float Gaussian fills (CNoiseKernels) against the Swift reference:
