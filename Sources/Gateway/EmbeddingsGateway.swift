@@ -66,6 +66,21 @@ public final class EmbeddingsGateway: Sendable {
         logger.info("loaded state", metadata: ["store": "\(store.location)", "accounts": "\(stored.count)"])
     }
 
+    /// The route name of a path, for metrics (a bounded set: unknown paths are `other`).
+    static func route(of path: String) -> String {
+        switch path {
+        case "/v1/embeddings", "/embeddings": return "/v1/embeddings"
+        case "/v1/protect", "/health", "/metrics": return path
+        default: return "other"
+        }
+    }
+
+    /// Records the time a request spent in the process, HTTP included (the HTTP server calls
+    /// it once the answer is written).
+    public func recordInProcess(path: String, seconds: Double) {
+        metrics.inProcess(route: Self.route(of: path), seconds: seconds)
+    }
+
     /// Answers one request; never throws (every failure is an answer).
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
         let started = ContinuousClock.now

@@ -34,7 +34,8 @@ public enum GatewayServer {
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(host: configuration.host, port: configuration.port,
-                                                maxBodyBytes: configuration.maxBodyBytes) { await gateway.handle($0) }
+                                                maxBodyBytes: configuration.maxBodyBytes,
+                                                observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()
             throw GatewayConfigurationError(message: "cannot listen on \(configuration.host):\(configuration.port): \(error)")

@@ -161,7 +161,8 @@ import Gateway
         let store = try SQLiteStore(path: path)
         let configuration = smallConfiguration(upstream: "http://127.0.0.1:\(upstream.localAddress.port!)/v1", store: "sqlite:\(path)")
         let gateway = try await EmbeddingsGateway(configuration: configuration, store: store, logger: quietLogger)
-        let server = try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 4096) { await gateway.handle($0) }
+        let server = try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 4096,
+                                                observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
         let port = server.localAddress.port!
         let key = try await addKey(store)
 
@@ -188,6 +189,16 @@ import Gateway
         #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#).0 == 502)
         #expect(try await call(port, "/v1/embeddings", key: key, body: String(repeating: " ", count: 5000) + "{}").0 == 413)
         #expect(gateway.defense.queryCount(of: key.id) == queries)
+        // Every answer written was timed in process, by route: 7 calls to /v1/embeddings (the
+        // timing is recorded once the write completes, which may trail the client's read a little).
+        var text = ""
+        for _ in 0..<100 {
+            text = String(decoding: await gateway.handle(GatewayRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
+            if text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 7") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 7"))
+        #expect(!text.contains("b4b_http_request_duration_seconds_count{route=\"other\"}"))
         await server.close()
         await gateway.close()
     }

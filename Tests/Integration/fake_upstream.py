@@ -82,6 +82,9 @@ if __name__ == "__main__":
     ap.add_argument("--dim", type=int, default=384)
     a = ap.parse_args()
     Handler.dim = a.dim
+    # A deeper listen backlog than the default 5: the gateway opens connections in bursts under
+    # load, and a dropped SYN costs a retransmission of a second or so.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     server.daemon_threads = True
     print("fake upstream on 127.0.0.1:%d" % a.port, flush=True)

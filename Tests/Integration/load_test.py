@@ -47,6 +47,28 @@ def wrk(url, workdir, name, connections, body=None, key=None):
             "errors": status_errors + socket_errors}
 
 
+def protect_in_process(base):
+    """Cumulative counts of the gateway's b4b_http_request_duration_seconds histogram for
+    /v1/protect (time from reading a request's head to handing its answer to the socket), in
+    the order of BOUNDS."""
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    found = dict(re.findall(r'b4b_http_request_duration_seconds_bucket\{route="/v1/protect",le="([^"]+)"\} (\d+)', text))
+    return [int(found.get(b, 0)) for b in BOUNDS]
+
+
+BOUNDS = ["0.00025", "0.0005", "0.00075", "0.001", "0.0015", "0.0025", "0.005", "+Inf"]
+
+
+def quantile_bound(cumulative, q):
+    """The smallest histogram bound below which at least a fraction q of the requests fall."""
+    total = cumulative[-1]
+    for bound, count in zip(BOUNDS, cumulative):
+        if total and count >= q * total:
+            return bound
+    return "+Inf"
+
+
 def run(results, b4b, workdir):
     dim = 384
     here = os.path.dirname(os.path.abspath(__file__))
@@ -78,11 +100,15 @@ def run(results, b4b, workdir):
     assert request(base_every + "/v1/protect", raw=protect.encode(), key=key_every)[0] == 200
 
     rows = []
+    in_process = {}
     for connections in (1, 8):
+        before = protect_in_process(base)
+        protect_row = wrk(base + "/v1/protect", workdir, "protect", connections, protect, key)
+        in_process[connections] = [b - a for a, b in zip(before, protect_in_process(base))]
         measured = [
             ("upstream direct /v1/embeddings", wrk("http://127.0.0.1:%d/v1/embeddings" % fake_port, workdir, "direct", connections, texts)),
             ("gateway /v1/embeddings", wrk(base + "/v1/embeddings", workdir, "embeddings", connections, texts, key)),
-            ("gateway /v1/protect", wrk(base + "/v1/protect", workdir, "protect", connections, protect, key)),
+            ("gateway /v1/protect", protect_row),
             ("gateway /v1/protect, every-request", wrk(base_every + "/v1/protect", workdir, "protect-every", connections, protect, key_every)),
             ("gateway GET /health", wrk(base + "/health", workdir, "health", connections)),
         ]
@@ -101,8 +127,14 @@ def run(results, b4b, workdir):
     # tail latency says more about its neighbours than about the gateway.
     single = by[(1, "gateway /v1/protect")]
     every = by[(1, "gateway /v1/protect, every-request")]
-    print("TARGET %s: gateway's own cost, /v1/protect p99 %.3f ms (target < 1 ms; p50 %.3f ms, %.0f requests/s, one client, "
-          "16 inputs, buckets already durable)" % ("met" if single["p99"] < 1.0 else "MISSED", single["p99"], single["p50"], single["rps"]))
+    own = in_process[1]
+    within = own[BOUNDS.index("0.001")] / own[-1] if own[-1] else 0
+    print("gateway's own time per /v1/protect request (its /metrics: head read to answer written, HTTP included), one client: "
+          "%.2f%% within 0.5 ms, %.2f%% within 1 ms, p99 <= %s s; eight clients: p99 <= %s s"
+          % (100 * own[BOUNDS.index("0.0005")] / max(own[-1], 1), 100 * within, quantile_bound(own, 0.99), quantile_bound(in_process[8], 0.99)))
+    print("TARGET %s: gateway's own cost for 16 inputs, p99 < 1 ms (%.2f%% of one client's /v1/protect requests within 1 ms in the "
+          "gateway); seen by the client (wrk on the same 2 cores): p50 %.3f ms, p99 %.3f ms, %.0f requests/s; buckets already durable"
+          % ("met" if within >= 0.99 else "MISSED", 100 * within, single["p50"], single["p99"], single["rps"]))
     print("with a commit per answer (every-request, as a request with new buckets): p50 %.3f ms, p99 %.3f ms" % (every["p50"], every["p99"]))
     # What the default policy did: how many answers waited for a commit.
     with urllib.request.urlopen(base + "/metrics", timeout=5) as r:

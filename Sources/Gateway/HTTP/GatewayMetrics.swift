@@ -6,7 +6,7 @@ import Synchronization
 /// Durations are in seconds. Updates take one short lock; rendering reads a copy.
 public final class GatewayMetrics: Sendable {
     /// Upper bounds (seconds) of the latency histograms' buckets.
-    public static let latencyBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+    public static let latencyBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
     /// Upper bounds of the coverage histogram's buckets (fractions of buckets occupied).
     public static let coverageBounds: [Double] = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1]
 
@@ -34,6 +34,7 @@ public final class GatewayMetrics: Sendable {
     struct Values {
         var requests: [RequestKey: UInt64] = [:]
         var latency: [String: Histogram] = [:]
+        var inProcess: [String: Histogram] = [:]
         var upstreamErrors: [String: UInt64] = [:]
         var upstreamLatency = Histogram(bounds: GatewayMetrics.latencyBounds)
         var commitTransactions: UInt64 = 0
@@ -53,6 +54,14 @@ public final class GatewayMetrics: Sendable {
         values.withLock { v in
             v.requests[RequestKey(route: route, status: status), default: 0] += 1
             v.latency[route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
+        }
+    }
+
+    /// Records the time one request spent in the process, from reading its head to handing
+    /// the whole answer to the socket (HTTP parsing and writing included).
+    public func inProcess(route: String, seconds: Double) {
+        values.withLock { v in
+            v.inProcess[route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
         }
     }
 
@@ -103,6 +112,8 @@ public final class GatewayMetrics: Sendable {
         }
         out += "# HELP b4b_request_duration_seconds Time from a request's arrival to its answer, by route.\n# TYPE b4b_request_duration_seconds histogram\n"
         for (route, h) in v.latency.sorted(by: { $0.key < $1.key }) { histogram("b4b_request_duration_seconds", h, labels: "route=\"\(route)\"") }
+        out += "# HELP b4b_http_request_duration_seconds Time from reading a request's head to handing its whole answer to the socket, by route (the gateway's own time, HTTP included).\n# TYPE b4b_http_request_duration_seconds histogram\n"
+        for (route, h) in v.inProcess.sorted(by: { $0.key < $1.key }) { histogram("b4b_http_request_duration_seconds", h, labels: "route=\"\(route)\"") }
         out += "# HELP b4b_upstream_errors_total Failed upstream calls, by kind (unreachable, timeout, status, garbage).\n# TYPE b4b_upstream_errors_total counter\n"
         for kind in ["unreachable", "timeout", "status", "garbage"] {
             out += "b4b_upstream_errors_total{kind=\"\(kind)\"} \(v.upstreamErrors[kind] ?? 0)\n"

@@ -38,9 +38,8 @@ public protocol GatewayStore: Sendable {
     func close() async
 }
 
-/// A store that can commit on the calling thread (no hop to another thread): the
-/// ``OccupancyJournal`` then commits in the requesting task itself when no transaction is in
-/// flight, so an idle gateway answers with no thread switch around the commit.
+/// A store that can commit on the calling thread: the ``OccupancyJournal``'s flushing task
+/// then commits batch after batch in place, without an async hop per transaction.
 public protocol SynchronousCommitStore: GatewayStore {
     /// ``GatewayStore/commit(_:)``, blocking the calling thread until durable.
     func commitSynchronously(_ updates: [OccupancyUpdate]) throws -> [String: OccupancySnapshot]

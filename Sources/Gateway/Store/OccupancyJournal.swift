@@ -32,10 +32,9 @@ public enum CommitPolicy: Sendable, Equatable {
 /// every update waiting at that moment.
 ///
 /// A request calls ``commit(_:)`` after the defense recorded its rows and before it answers.
-/// If the update must wait and no transaction is in flight, it starts one at once (no added
-/// wait when the gateway is idle; with a ``SynchronousCommitStore`` the requesting task
-/// commits it itself, without switching threads, blocking its thread for the fsync);
-/// otherwise it joins the next one, which starts as soon as the current one ends and carries
+/// If the update must wait and no transaction is in flight, it starts one at once on the
+/// global concurrent pool (with a ``SynchronousCommitStore`` that task blocks its thread for
+/// the fsync, never the caller's); otherwise it joins the next one, which starts as soon as the current one ends and carries
 /// every update queued meanwhile, merged per account (bits OR-ed, query counts added).
 /// `commit` returns when the transaction holding the update has committed, so under load one
 /// fsync serves many requests and a request waits at most for the transaction in flight plus
@@ -108,19 +107,11 @@ public final class OccupancyJournal: Sendable {
     public func commit(_ update: OccupancyUpdate) async throws -> Bool {
         if enqueueWithoutWaiting(update) { return false }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            // The first waiter starts a flushing task. It runs on the global pool, never on the
+            // caller's executor (an HTTP event loop must not block in an fsync); the hop costs
+            // little next to the fsync it waits for.
             guard enqueue(update, waiter: continuation) else { return }
-            if let synchronous = store as? any SynchronousCommitStore {
-                // Leader: commit the current batch (which holds this update) right here, then
-                // hand any later arrivals to a flushing task.
-                _ = flushOnce(synchronous)
-                let more = state.withLock { s -> Bool in
-                    if s.order.isEmpty { s.flushing = false }
-                    return s.flushing
-                }
-                if more { Task { await self.drain() } }
-            } else {
-                Task { await self.drain() }
-            }
+            Task(executorPreference: globalConcurrentExecutor) { await self.drain() }
         }
         return true
     }
@@ -172,7 +163,7 @@ public final class OccupancyJournal: Sendable {
 
     /// Commits what is queued after `delay` (the caller has set `timerArmed`).
     private func startTimer(_ delay: Duration) {
-        Task {
+        Task(executorPreference: globalConcurrentExecutor) {
             try? await Task.sleep(for: delay)
             await self.timerFired()
         }

@@ -205,6 +205,18 @@ struct JSONParser {
         }
     }
 
+    /// Whether the eight bytes of `w` may include `"`, `\` or a byte below 0x20: never false
+    /// when one does (a false positive only costs a byte-by-byte look).
+    @inline(__always)
+    static func mayHoldSpecialByte(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (0x22 &* ones), backslash = w ^ (0x5C &* ones)
+        // (x - 0x01..) & ~x & 0x80.. is non-zero exactly when some byte of x is zero (bytes
+        // above the first zero byte may be flagged too); with 0x20.. it flags bytes below 0x20.
+        let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- 0x20 &* ones) & ~w)
+        return special & highs != 0
+    }
+
     mutating func string() throws -> String {
         position += 1
         let start = position
@@ -212,6 +224,16 @@ struct JSONParser {
         let count = bytes.count
         var control = false
         var i = position
+        // Eight bytes at a time until a word may hold a quote, a backslash or a control
+        // character (a word with none of them is skipped whole; a flagged word, which may be a
+        // false alarm, is re-read byte by byte below).
+        if let base = bytes.baseAddress {
+            while i &+ 8 <= count {
+                let w = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
+                if Self.mayHoldSpecialByte(w) { break }
+                i &+= 8
+            }
+        }
         while i < count {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
