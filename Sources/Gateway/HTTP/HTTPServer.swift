@@ -155,8 +155,8 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         case .end:
             guard let head else { return }
             self.head = nil
-            var path = head.uri
-            if let q = path.firstIndex(of: "?") { path = String(path[..<q]) }
+            let uri = head.uri
+            let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
             let request = GatewayRequest(
                 method: head.method.rawValue, path: path, authorization: head.headers.first(name: "authorization"),
                 body: body.map { Array($0.readableBytesView) } ?? [], bodyTooLarge: tooLarge)
