@@ -1,7 +1,6 @@
 import Defense
 import NumericKernels
 import Foundation
-import Synchronization
 import Testing
 import Gateway
 
@@ -105,7 +104,7 @@ import Gateway
         defer { cleanup() }
         let inner = try SQLiteStore(path: path)
         try await inner.prepare()
-        let store = FailingStore(inner: inner)
+        let store = TestStore(inner: inner)
         let failures = ManagedCounter()
         let journal = OccupancyJournal(store: store, policy: lazy) { _, _, _, failed in if failed { failures.increment() } }
         #expect(try await journal.commit(update("a", [1])))
@@ -123,24 +122,4 @@ import Gateway
         #expect(stored?.words == snapshot([1, 9]).words)
         await inner.close()
     }
-}
-
-/// A store whose commits fail while `failing` is set.
-final class FailingStore: GatewayStore {
-    let inner: SQLiteStore
-    let failing = Mutex(false)
-    init(inner: SQLiteStore) { self.inner = inner }
-    var location: String { inner.location }
-    func prepare() async throws { try await inner.prepare() }
-    func loadOrCreateSecret() async throws -> ServerSecret { try await inner.loadOrCreateSecret() }
-    func insertKey(_ record: APIKeyRecord) async throws { try await inner.insertKey(record) }
-    func keys() async throws -> [APIKeyRecord] { try await inner.keys() }
-    func key(id: String) async throws -> APIKeyRecord? { try await inner.key(id: id) }
-    func revokeKey(id: String, at date: Date) async throws -> Bool { try await inner.revokeKey(id: id, at: date) }
-    func occupancies() async throws -> [String: OccupancySnapshot] { try await inner.occupancies() }
-    func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
-        if failing.withLock({ $0 }) { throw StoreError("test store is failing") }
-        return try await inner.commit(updates)
-    }
-    func close() async { await inner.close() }
 }

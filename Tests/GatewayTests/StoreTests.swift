@@ -83,7 +83,7 @@ import Gateway
         let transactions = ManagedCounter()
         // A store slower than the requests arrive: updates queued during a transaction must
         // share the next one.
-        let journal = OccupancyJournal(store: SlowStore(inner: store)) { _, _, _, _ in transactions.increment() }
+        let journal = OccupancyJournal(store: TestStore(inner: store, delay: .milliseconds(20))) { _, _, _, _ in transactions.increment() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<200 {
                 group.addTask {
@@ -106,10 +106,16 @@ import Gateway
     }
 }
 
-/// A store whose commits take 20 ms longer (and that cannot commit synchronously).
-final class SlowStore: GatewayStore {
+/// A SQLite store for journal tests whose commits can be made slower (`delay`) or to fail
+/// (`failing`), and that cannot commit synchronously (so the journal takes its async path).
+final class TestStore: GatewayStore {
     let inner: SQLiteStore
-    init(inner: SQLiteStore) { self.inner = inner }
+    let delay: Duration
+    let failing = Mutex(false)
+    init(inner: SQLiteStore, delay: Duration = .zero) {
+        self.inner = inner
+        self.delay = delay
+    }
     var location: String { inner.location }
     func prepare() async throws { try await inner.prepare() }
     func loadOrCreateSecret() async throws -> ServerSecret { try await inner.loadOrCreateSecret() }
@@ -119,7 +125,8 @@ final class SlowStore: GatewayStore {
     func revokeKey(id: String, at date: Date) async throws -> Bool { try await inner.revokeKey(id: id, at: date) }
     func occupancies() async throws -> [String: OccupancySnapshot] { try await inner.occupancies() }
     func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
-        try await Task.sleep(for: .milliseconds(20))
+        if delay > .zero { try await Task.sleep(for: delay) }
+        if failing.withLock({ $0 }) { throw StoreError("test store is failing") }
         return try await inner.commit(updates)
     }
     func close() async { await inner.close() }

@@ -170,15 +170,12 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             let inline = request.body.count <= HTTPServer.inlineBodyBytes
             Task(executorPreference: inline ? EventLoopTaskExecutor(loop) : nil) {
                 let response = await handler(request)
-                if loop.inEventLoop {
+                let answer: @Sendable () -> Void = {
                     let (me, context) = bound.value
                     me.write(response, version: version, keepAlive: keepAlive, context: context, path: path, started: started)
-                } else {
-                    loop.execute {
-                        let (me, context) = bound.value
-                        me.write(response, version: version, keepAlive: keepAlive, context: context, path: path, started: started)
-                    }
                 }
+                // A task on the loop's own executor answers in place; any other hops to the loop.
+                if loop.inEventLoop { answer() } else { loop.execute(answer) }
             }
         }
     }
