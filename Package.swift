@@ -9,7 +9,8 @@
 //          └─ Defense      coverage (LSH + occupancy), cost, noise, per-user transforms, the protect façade
 //               └─ NumericKernels  Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //                    ├─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
-//                    └─ CNoiseKernels  AVX2 Gaussian noise kernel, chosen at run time (no stable API)
+//                    ├─ CNoiseKernels  AVX2 Gaussian noise kernel, chosen at run time (no stable API)
+//                    └─ CProjectionKernels  AVX2 + FMA one-pass projection for hashing, chosen at run time (no stable API)
 //   Plots (SVG line charts) stands apart and is used by the reports.
 //   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
 //     SQLite or PostgreSQL, metrics) sits on Defense and is served by `b4b serve`.
@@ -48,6 +49,9 @@ let package = Package(
         // AVX2 versions of RandomGenerator's Float Gaussian fills, bit-identical to the Swift
         // code; enabled per function (no build flags), used only when the CPU has AVX2.
         .target(name: "CNoiseKernels"),
+        // The hashing projection (a dozen dot products and the row's sum of squares) in one
+        // pass per row; enabled per function, used only when the CPU has AVX2 and FMA.
+        .target(name: "CProjectionKernels"),
 
         // MARK: Engine
         .target(
@@ -55,6 +59,7 @@ let package = Package(
             dependencies: [
                 "CBLASShim",
                 "CNoiseKernels",
+                "CProjectionKernels",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -131,14 +131,10 @@ public final class B4BDefense: Sendable {
     /// Checks a batch (user id, size, dimension, finiteness) and hashes it: returns the
     /// bucket ids (`B x T`). Throws before any state is touched.
     ///
-    /// Rows are checked and hashed in blocks of about 256 KiB (128 rows at d = 2048) so that
-    /// each block is read from memory once: the norm pass brings it into cache and the
-    /// hashing GEMM of the same block reads it from there. (Measured: blocks of 8 to 2048
-    /// rows are within the noise of each other at batch 256 and 1024, except that blocks
-    /// under 32 rows are slower.)
-    ///
-    /// With `keyRows`, also returns each row's keyed hash (the key of its noise stream),
-    /// computed right after the row's norm while it is in L1.
+    /// Rows are hashed in blocks of about 256 KiB (128 rows at d = 2048): the hasher reads
+    /// each row from memory once (projections and norm in one pass), and with `keyRows` each
+    /// row's keyed hash (the key of its noise stream) is computed right after, while the block
+    /// is still in cache.
     private func validateAndHash(_ batch: MatrixView, user: String, keyRows: Bool) throws -> (ids: [UInt32], rowKeys: [UInt64]) {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
@@ -150,35 +146,19 @@ public final class B4BDefense: Sendable {
             throw ProtectError(.wrongDimension, "representations have dimension \(batch.columns), expected \(d)")
         }
         let (b, tables) = (batch.rows, configuration.tableCount)
-        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one;
-        // inflating by 2 d u keeps each norm an upper bound, as the hasher's rounding bound requires.
-        let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
         let blockRows = max(1, min(b, 262_144 / max(d, 1)))
-        var norms = [Double](repeating: 0, count: blockRows)
         var ids = [UInt32](repeating: 0, count: b * tables)
         var rowKeys = [UInt64](repeating: 0, count: keyRows ? b : 0)
-        for start in stride(from: 0, to: b, by: blockRows) {
-            let rows = start ..< min(b, start + blockRows)
-            for i in rows {
-                let row = batch.row(i)
-                let s = sumOfSquares(row)
-                if keyRows { rowKeys[i] = rowHash.hash(row) }
-                if s.isFinite {
-                    norms[i - start] = (Double(s) * inflation).squareRoot()
-                    continue
+        try ids.withUnsafeMutableBufferPointer { all in
+            for start in stride(from: 0, to: b, by: blockRows) {
+                let rows = start ..< min(b, start + blockRows)
+                let block = UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables])
+                do throws(NonFiniteValue) {
+                    try hasher.bucketIDs(batch.rows(rows), into: block)
+                } catch {
+                    throw ProtectError(.nonFinite, "row \(start + error.row), column \(error.column) is \(error.value)")
                 }
-                // A NaN or infinity anywhere makes the sum non-finite; find where.
-                if let j = row.firstIndex(where: { !$0.isFinite }) {
-                    throw ProtectError(.nonFinite, "row \(i), column \(j) is \(row[j])")
-                }
-                // Finite but huge values overflowed the float sum: redo it in double.
-                norms[i - start] = (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
-            }
-            norms.withUnsafeBufferPointer { n in
-                ids.withUnsafeMutableBufferPointer { all in
-                    let block = UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables])
-                    hasher.bucketIDs(batch.rows(rows), rowNorms: UnsafeBufferPointer(rebasing: n[0 ..< rows.count]), into: block)
-                }
+                if keyRows { for i in rows { rowKeys[i] = rowHash.hash(batch.row(i)) } }
             }
         }
         return (ids, rowKeys)

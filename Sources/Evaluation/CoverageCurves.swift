@@ -402,9 +402,8 @@ public struct CoverageExperiment: Sendable {
         guard n > 0, d > 0 else { throw CoverageCurveError(.emptyData(rows: n, columns: d)) }
         let counts = try Self.cappedQueryCounts(queryCounts, rowCount: n)
         try validateConfiguration(dimension: d)
-        let norms = try Self.rowNorms(data)
         let projections = try distinctHashers(dimension: d)
-        let ids = Self.bucketIDs(data, norms: norms, projections: projections)
+        let ids = try Self.bucketIDs(data, projections: projections)
         let stride = tableCount * projections.count
         let maxCount = counts.last!
 
@@ -447,35 +446,11 @@ public struct CoverageExperiment: Sendable {
 
     // MARK: Hashing
 
-    /// Each row's Euclidean norm as an upper bound, the way the engine's façade computes it
-    /// (the hasher's rounding bound needs norms that are not underestimated): the float sum of
-    /// squares inflated by `2 d u`, redone in double when a huge row overflows it.
-    /// - Throws: ``CoverageCurveError/Kind/nonFiniteData(row:column:)`` at the first NaN or infinity.
-    private static func rowNorms(_ data: Matrix) throws -> [Double] {
-        let (n, d) = (data.rows, data.columns)
-        let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
-        var norms = [Double](repeating: 0, count: n)
-        try data.withView { view in
-            for i in 0..<n {
-                let row = view.row(i)
-                let s = sumOfSquares(row)
-                if s.isFinite {
-                    norms[i] = (Double(s) * inflation).squareRoot()
-                    continue
-                }
-                if let j = row.firstIndex(where: { !$0.isFinite }) {
-                    throw CoverageCurveError(.nonFiniteData(row: i, column: j))
-                }
-                norms[i] = (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
-            }
-        }
-        return norms
-    }
-
     /// Bucket ids of every row under every projection: `ids[i * (T P) + p * T + t]` is row `i`'s
     /// bucket in table `t` of projection `p`. The projections are stacked into one hasher of
     /// `T P` tables, applied in blocks of rows (bounded scratch, data read once).
-    private static func bucketIDs(_ data: Matrix, norms: [Double], projections: [RandomProjectionLSH]) -> [UInt32] {
+    /// - Throws: ``CoverageCurveError/Kind/nonFiniteData(row:column:)`` at the first NaN or infinity.
+    private static func bucketIDs(_ data: Matrix, projections: [RandomProjectionLSH]) throws -> [UInt32] {
         let first = projections[0]
         let stacked: RandomProjectionLSH
         if projections.count == 1 {
@@ -499,14 +474,14 @@ public struct CoverageExperiment: Sendable {
         // About 1 MiB of data per block: the hasher's projection scratch stays small.
         let blockRows = max(64, min(n, (1 << 18) / max(data.columns, 1)))
         var ids = [UInt32](repeating: 0, count: n * tables)
-        data.withView { view in
-            norms.withUnsafeBufferPointer { allNorms in
-                ids.withUnsafeMutableBufferPointer { all in
-                    for start in Swift.stride(from: 0, to: n, by: blockRows) {
-                        let rows = start ..< min(n, start + blockRows)
-                        stacked.bucketIDs(view.rows(rows),
-                                          rowNorms: UnsafeBufferPointer(rebasing: allNorms[rows]),
-                                          into: UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables]))
+        try data.withView { view in
+            try ids.withUnsafeMutableBufferPointer { all in
+                for start in Swift.stride(from: 0, to: n, by: blockRows) {
+                    let rows = start ..< min(n, start + blockRows)
+                    do throws(NonFiniteValue) {
+                        try stacked.bucketIDs(view.rows(rows), into: UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables]))
+                    } catch {
+                        throw CoverageCurveError(.nonFiniteData(row: start + error.row, column: error.column))
                     }
                 }
             }

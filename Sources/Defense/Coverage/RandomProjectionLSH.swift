@@ -8,11 +8,13 @@ import NumericKernels
 /// Hyperplanes through the origin have threshold 0; a centre `c` folds into the
 /// threshold `c · p` (so `(x - c) · p > 0` costs no extra pass).
 ///
-/// A batch (`B x d`) is hashed with ONE GEMM `X · P` (`P: d x (k T)`) plus sign packing.
+/// A batch (`B x d`) is hashed by projecting it onto the `k T` normals (``ProjectionDirections``:
+/// a one-pass AVX2 + FMA kernel that also yields each row's norm, or one GEMM `X · P` plus a
+/// norm pass where the CPU lacks those extensions), then packing signs.
 ///
 /// Batch invariance: BLAS may sum a dot product in a different order for different
 /// batch shapes, so a projection within rounding error of its threshold could flip
-/// with batching. The GEMM result is therefore trusted only when it is farther from the
+/// with batching (or with the projection path). A projection is therefore trusted only when it is farther from the
 /// threshold than a rigorous bound on its rounding error (`γ_{d+2} ‖x‖ ‖p‖` plus the
 /// threshold's rounding); the rare projections inside that band are recomputed in double
 /// precision in a fixed summation order. The bucket id is thus a function of the row
@@ -29,10 +31,8 @@ public struct RandomProjectionLSH: Sendable {
     /// One threshold per hyperplane (representation units).
     public let thresholds: [Float]
 
-    // The normals transposed ((k T) x d): the GEMM computes Pᵀ Xᵀ, whose long dimension is
-    // the batch (OpenBLAS is markedly faster in that orientation for k T = 12 columns), and
-    // a single row uses one GEMV.
-    private let normalsTransposed: Matrix
+    // The normals as directions ((k T) x d), prepared for the projection kernel.
+    private let projection: ProjectionDirections
     // Fallback data: normals by column in double (k T x d), exact double thresholds, column norms.
     private let normalsByColumn: [Double]
     private let thresholdsDouble: [Double]
@@ -63,7 +63,7 @@ public struct RandomProjectionLSH: Sendable {
             }
         }
         self.normalsByColumn = byColumn
-        self.normalsTransposed = normals.transposed()
+        self.projection = ProjectionDirections(normals.transposed())
         self.fingerprint = Self.fingerprint(normals: normals, thresholds: thresholds, hashBits: hashBits, tableCount: tableCount)
         self.columnNorms = norms.map { $0.squareRoot() }
         self.thresholdsDouble = thresholds.map(Double.init)
@@ -109,58 +109,86 @@ public struct RandomProjectionLSH: Sendable {
         return a ^ (b &* 0x9E37_79B9_7F4A_7C15)
     }
 
-    /// Bucket ids of a batch.
+    /// Bucket ids of a batch, each row read once.
     ///
     /// - Parameters:
-    ///   - batch: `B x d` representations (finite; the façade checks).
-    ///   - rowNorms: the Euclidean norm of each row (`B` values), used for the rounding bound.
+    ///   - batch: `B x d` representations.
     ///   - ids: output, `B x T` row-major: `ids[i * T + t]` is row `i`'s bucket in table `t`.
-    /// - Complexity: one GEMM of `2 B d k T` flops, plus O(d) for each projection within
+    /// - Throws: ``NonFiniteValue`` at the first row holding a NaN or an infinity; `ids` is
+    ///   then partly written.
+    /// - Complexity: `2 B d k T` flops in the projection, plus O(d) for each projection within
     ///   rounding distance of its threshold (rare).
-    public func bucketIDs(_ batch: MatrixView, rowNorms: UnsafeBufferPointer<Double>, into ids: UnsafeMutableBufferPointer<UInt32>) {
-        let (b, d, m) = (batch.rows, dimension, hashBits * tableCount)
-        precondition(batch.columns == d, "batch has \(batch.columns) columns, hasher expects \(d)")
-        precondition(rowNorms.count == b, "\(rowNorms.count) row norms for \(b) rows")
+    public func bucketIDs(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
+        try bucketIDs(batch, into: ids, path: nil)
+    }
+
+    /// ``bucketIDs(_:into:)`` with the projection computed on `path` (`nil`: the fastest one);
+    /// for tests and measurements. Returns `false`, writing nothing, when `path` cannot run here.
+    @discardableResult
+    package func bucketIDs(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>,
+                           path: ProjectionPath?) throws(NonFiniteValue) -> Bool {
+        let (b, m) = (batch.rows, hashBits * tableCount)
+        precondition(batch.columns == dimension, "batch has \(batch.columns) columns, hasher expects \(dimension)")
         precondition(ids.count == b * tableCount, "ids buffer holds \(ids.count), need \(b * tableCount)")
-        guard b > 0 else { return }
-        // projections[c * b + i] = x_i · p_c
-        var projections = [Float](repeating: 0, count: m * b)
-        normalsTransposed.withView { pt in
-            projections.withUnsafeMutableBufferPointer { out in
-                if b == 1 {
-                    gemv(pt, .none, batch.row(0), into: out)
-                } else {
-                    gemm(pt, .none, batch, .transpose, into: MutableMatrixView(out, rows: m, columns: b))
-                }
+        guard b > 0 else { return path?.isAvailable ?? true }
+        return try withUnsafeTemporaryAllocation(of: Float.self, capacity: b * m + b) { scratch throws(NonFiniteValue) -> Bool in
+            let projections = MutableMatrixView(UnsafeMutableBufferPointer(rebasing: scratch[0 ..< b * m]), rows: b, columns: m)
+            let squares = UnsafeMutableBufferPointer(rebasing: scratch[b * m ..< b * m + b])
+            if let path {
+                guard projection.project(batch, into: projections, sumsOfSquares: squares, path: path) else { return false }
+            } else {
+                projection.project(batch, into: projections, sumsOfSquares: squares)
             }
+            try decide(batch, projections: projections.readOnly, sumsOfSquares: UnsafeBufferPointer(squares), into: ids)
+            return true
         }
+    }
+
+    /// Sign packing with the rounding guard: `projections` (`B x k T`) and the rows' float sums
+    /// of squares give the bucket ids; projections too close to their threshold to trust are
+    /// recomputed exactly.
+    private func decide(_ batch: MatrixView, projections: MatrixView, sumsOfSquares: UnsafeBufferPointer<Float>,
+                        into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
+        let (b, d) = (batch.rows, dimension)
         // Rigorous forward-error factor for a length-d dot product in binary32,
         // γ_n = n u / (1 - n u) with n = d + 2 (products, sums, the comparison's subtraction).
         let u = Double(Float.ulpOfOne) / 2
         let nu = Double(d + 2) * u
         let gamma = nu / (1 - nu)
-        projections.withUnsafeBufferPointer { proj in
-            normalsByColumn.withUnsafeBufferPointer { columns in
-                for i in 0..<b {
-                    let bound = gamma * rowNorms[i]
-                    let row = batch.row(i)
-                    for t in 0..<tableCount {
-                        var id: UInt32 = 0
-                        for j in 0..<hashBits {
-                            let c = t * hashBits + j
-                            let threshold = thresholdsDouble[c]
-                            let margin = Double(proj[c * b + i]) - threshold
-                            let tolerance = bound * columnNorms[c] + 2 * u * abs(threshold) + Double(Float.leastNormalMagnitude)
-                            let above: Bool
-                            if abs(margin) > tolerance {
-                                above = margin > 0
-                            } else {
-                                above = Self.exactDot(row, columns.baseAddress! + c * d, d) > threshold
-                            }
-                            if above { id |= 1 << UInt32(j) }
+        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
+        // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.
+        let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
+        try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
+            for i in 0..<b {
+                let row = batch.row(i)
+                let s = sumsOfSquares[i]
+                let norm: Double
+                if s.isFinite {
+                    norm = (Double(s) * inflation).squareRoot()
+                } else if let j = row.firstIndex(where: { !$0.isFinite }) {
+                    throw NonFiniteValue(row: i, column: j, value: row[j])
+                } else {
+                    // Finite but huge values overflowed the float sum: redo it in double.
+                    norm = (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
+                }
+                let bound = gamma * norm
+                let proj = projections.row(i)
+                for t in 0..<tableCount {
+                    var id: UInt32 = 0
+                    for j in 0..<hashBits {
+                        let c = t * hashBits + j
+                        let threshold = thresholdsDouble[c]
+                        let margin = Double(proj[c]) - threshold
+                        let tolerance = bound * columnNorms[c] + 2 * u * abs(threshold) + Double(Float.leastNormalMagnitude)
+                        let above: Bool
+                        if abs(margin) > tolerance {
+                            above = margin > 0
+                        } else {
+                            above = Self.exactDot(row, columns.baseAddress! + c * d, d) > threshold
                         }
-                        ids[i * tableCount + t] = id
+                        if above { id |= 1 << UInt32(j) }
                     }
+                    ids[i * tableCount + t] = id
                 }
             }
         }
@@ -173,5 +201,27 @@ public struct RandomProjectionLSH: Sendable {
         var s = 0.0
         for i in 0..<d { s += Double(x[i]) * p[i] }
         return s
+    }
+}
+
+/// A NaN or an infinity in a batch: hashing refuses the batch (no sign is defined).
+public struct NonFiniteValue: Error, Sendable, Equatable {
+    /// Row of the first offending value, counted from the batch's first row.
+    public let row: Int
+    /// Its column.
+    public let column: Int
+    /// The value itself (NaN, +inf or -inf).
+    public let value: Float
+
+    /// The offending value `value` at (`row`, `column`).
+    public init(row: Int, column: Int, value: Float) {
+        self.row = row
+        self.column = column
+        self.value = value
+    }
+
+    /// Equal when position and kind agree (all NaNs are alike).
+    public static func == (a: NonFiniteValue, b: NonFiniteValue) -> Bool {
+        a.row == b.row && a.column == b.column && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
     }
 }

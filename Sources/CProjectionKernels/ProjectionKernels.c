@@ -1,0 +1,223 @@
+// AVX2 + FMA kernel for random-projection hashing (see include/CProjectionKernels.h).
+//
+// Why not the GEMM: with only a dozen directions, `cblas_sgemm` spends much of its time packing
+// the batch into its own layout, and the norm pass that the rounding-safe bucket decision needs
+// is a second read of every row. Here each row is read from memory once, and the directions are
+// packed once, when the hasher is built.
+//
+// Blocking. Rows are taken four at a time and coordinates 256 at a time: the rows' slices
+// (4 KiB) and the directions' slice (12 KiB for 12 directions) stay in L1 while every dot
+// product of the group advances over them. Packing the directions contiguously matters: rows
+// and unpacked directions of 2048 floats are 8 KiB apart, so their slices would all compete for
+// the same L1 sets. Partial sums live in eight-lane accumulators between slices and are added
+// across lanes once, at the end.
+//
+// The package is compiled for the baseline of its platform, so the vector code is confined to
+// functions marked `target("avx2,fma")`, called only after the CPU has been asked once.
+
+#include "CProjectionKernels.h"
+
+size_t b4b_projection_packed_count(size_t m, size_t d) {
+    return (m + 5) / 6 * 6 * ((d + 7) / 8 * 8);
+}
+
+void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed) {
+    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
+    for (size_t g = 0; g < groups; g++)
+        for (size_t b = 0; b < blocks; b++)
+            for (size_t j = 0; j < 6; j++)
+                for (size_t l = 0; l < 8; l++) {
+                    const size_t c = g * 6 + j, k = b * 8 + l;
+                    packed[((g * blocks + b) * 6 + j) * 8 + l] = (c < m && k < d) ? directions[c * ld + k] : 0.0f;
+                }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#define B4B_FMA __attribute__((target("avx2,fma")))
+#define B4B_INLINE B4B_FMA static inline __attribute__((always_inline))
+
+enum {
+    ROWS_PER_GROUP = 4,      // rows whose slices share one pass over the directions' slice
+    SLICE = 256,             // coordinates per slice (a multiple of 8)
+    GROUPS_PER_PASS = 8,     // direction groups (of six) accumulated at once: 48 directions
+};
+
+/// The sum of the eight lanes.
+B4B_INLINE float lane_sum(__m256 v) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+/// Two rows against six packed directions over `blocks` full blocks of eight coordinates, then
+/// one block masked by `lanes` (-1: load, 0: zero) when `tail`. `acc` holds 12 accumulators (row 0's six, then row 1's).
+B4B_INLINE void dot_2x6(const float *x0, const float *x1, const float *p, size_t blocks,
+                        int tail, const int32_t *lanes, __m256 *acc) {
+    __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    __m256 b0 = acc[6], b1 = acc[7], b2 = acc[8], b3 = acc[9], b4 = acc[10], b5 = acc[11];
+#define B4B_STEP(V, W)                                                                       \
+    do {                                                                                     \
+        __m256 q;                                                                            \
+        q = _mm256_loadu_ps(p);      a0 = _mm256_fmadd_ps(V, q, a0); b0 = _mm256_fmadd_ps(W, q, b0); \
+        q = _mm256_loadu_ps(p + 8);  a1 = _mm256_fmadd_ps(V, q, a1); b1 = _mm256_fmadd_ps(W, q, b1); \
+        q = _mm256_loadu_ps(p + 16); a2 = _mm256_fmadd_ps(V, q, a2); b2 = _mm256_fmadd_ps(W, q, b2); \
+        q = _mm256_loadu_ps(p + 24); a3 = _mm256_fmadd_ps(V, q, a3); b3 = _mm256_fmadd_ps(W, q, b3); \
+        q = _mm256_loadu_ps(p + 32); a4 = _mm256_fmadd_ps(V, q, a4); b4 = _mm256_fmadd_ps(W, q, b4); \
+        q = _mm256_loadu_ps(p + 40); a5 = _mm256_fmadd_ps(V, q, a5); b5 = _mm256_fmadd_ps(W, q, b5); \
+        p += 48;                                                                             \
+    } while (0)
+    for (size_t t = 0; t < blocks; t++, x0 += 8, x1 += 8) {
+        const __m256 v = _mm256_loadu_ps(x0), w = _mm256_loadu_ps(x1);
+        B4B_STEP(v, w);
+    }
+    if (tail) {
+        const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+        const __m256 v = _mm256_maskload_ps(x0, mask), w = _mm256_maskload_ps(x1, mask);
+        B4B_STEP(v, w);
+    }
+#undef B4B_STEP
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+    acc[6] = b0; acc[7] = b1; acc[8] = b2; acc[9] = b3; acc[10] = b4; acc[11] = b5;
+}
+
+/// One row against six packed directions (the odd row of a group); `acc` holds 6 accumulators.
+B4B_INLINE void dot_1x6(const float *x0, const float *p, size_t blocks, int tail, const int32_t *lanes, __m256 *acc) {
+    __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+#define B4B_STEP(V)                                                                          \
+    do {                                                                                     \
+        a0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p), a0);      a1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 8), a1);  \
+        a2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 16), a2); a3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 24), a3); \
+        a4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 32), a4); a5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 40), a5); \
+        p += 48;                                                                             \
+    } while (0)
+    for (size_t t = 0; t < blocks; t++, x0 += 8) {
+        const __m256 v = _mm256_loadu_ps(x0);
+        B4B_STEP(v);
+    }
+    if (tail) {
+        const __m256 v = _mm256_maskload_ps(x0, _mm256_loadu_si256((const __m256i *)lanes));
+        B4B_STEP(v);
+    }
+#undef B4B_STEP
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+}
+
+/// Adds the squares of `blocks` full blocks (and a masked one when `tail`) of `x` to `*acc`,
+/// in four independent chains.
+B4B_INLINE void add_squares(const float *x, size_t blocks, int tail, const int32_t *lanes, __m256 *acc) {
+    __m256 s0 = *acc, s1 = _mm256_setzero_ps(), s2 = s1, s3 = s1;
+    size_t t = 0;
+    for (; t + 4 <= blocks; t += 4, x += 32) {
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        s0 = _mm256_fmadd_ps(v0, v0, s0); s1 = _mm256_fmadd_ps(v1, v1, s1);
+        s2 = _mm256_fmadd_ps(v2, v2, s2); s3 = _mm256_fmadd_ps(v3, v3, s3);
+    }
+    for (; t < blocks; t++, x += 8) {
+        const __m256 v = _mm256_loadu_ps(x);
+        s0 = _mm256_fmadd_ps(v, v, s0);
+    }
+    if (tail) {
+        const __m256 v = _mm256_maskload_ps(x, _mm256_loadu_si256((const __m256i *)lanes));
+        s0 = _mm256_fmadd_ps(v, v, s0);
+    }
+    *acc = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+B4B_FMA static void project_rows(const float *x, size_t rows, size_t d, size_t ldx,
+                                 const float *packed, size_t m,
+                                 float *projections, size_t ldp, float *sums_of_squares) {
+    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
+    int32_t lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+    // Accumulators of one row group: [row][group in pass][direction in group].
+    __m256 acc[ROWS_PER_GROUP][GROUPS_PER_PASS][6];
+    __m256 squares[ROWS_PER_GROUP];
+
+    for (size_t r0 = 0; r0 < rows; r0 += ROWS_PER_GROUP) {
+        const size_t nr = rows - r0 < ROWS_PER_GROUP ? rows - r0 : ROWS_PER_GROUP;
+        const float *row[ROWS_PER_GROUP];
+        for (size_t i = 0; i < nr; i++) {
+            row[i] = x + (r0 + i) * ldx;
+            squares[i] = _mm256_setzero_ps();
+        }
+        for (size_t g0 = 0; g0 < groups; g0 += GROUPS_PER_PASS) {
+            const size_t ng = groups - g0 < GROUPS_PER_PASS ? groups - g0 : GROUPS_PER_PASS;
+            for (size_t i = 0; i < nr; i++)
+                for (size_t g = 0; g < ng; g++)
+                    for (size_t j = 0; j < 6; j++) acc[i][g][j] = _mm256_setzero_ps();
+            for (size_t k0 = 0; k0 < d; k0 += SLICE) {
+                const size_t width = d - k0 < SLICE ? d - k0 : SLICE;
+                const size_t full = width / 8;
+                const int tail = width % 8 != 0;
+                if (g0 == 0)
+                    for (size_t i = 0; i < nr; i++) add_squares(row[i] + k0, full, tail, lanes, &squares[i]);
+                for (size_t g = 0; g < ng; g++) {
+                    const float *p = packed + ((g0 + g) * blocks + k0 / 8) * 48;
+                    size_t i = 0;
+                    for (; i + 2 <= nr; i += 2) {
+                        __m256 pair[12];
+                        memcpy(pair, acc[i][g], sizeof acc[i][g]);
+                        memcpy(pair + 6, acc[i + 1][g], sizeof acc[i + 1][g]);
+                        dot_2x6(row[i] + k0, row[i + 1] + k0, p, full, tail, lanes, pair);
+                        memcpy(acc[i][g], pair, sizeof acc[i][g]);
+                        memcpy(acc[i + 1][g], pair + 6, sizeof acc[i + 1][g]);
+                    }
+                    if (i < nr) dot_1x6(row[i] + k0, p, full, tail, lanes, acc[i][g]);
+                }
+            }
+            for (size_t i = 0; i < nr; i++)
+                for (size_t g = 0; g < ng; g++)
+                    for (size_t j = 0; j < 6; j++) {
+                        const size_t c = (g0 + g) * 6 + j;
+                        if (c < m) projections[(r0 + i) * ldp + c] = lane_sum(acc[i][g][j]);
+                    }
+        }
+        for (size_t i = 0; i < nr; i++) sums_of_squares[r0 + i] = lane_sum(squares[i]);
+    }
+}
+
+// MARK: - Dispatch
+
+/// -1 until the CPU has been queried, then 0 or 1. Threads racing on the first call each query
+/// the CPU and store the same answer, so relaxed atomics suffice.
+static _Atomic int kernelState = -1;
+
+int b4b_projection_available(void) {
+    int available = atomic_load_explicit(&kernelState, memory_order_relaxed);
+    if (available < 0) {
+        __builtin_cpu_init();
+        available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+        atomic_store_explicit(&kernelState, available, memory_order_relaxed);
+    }
+    return available;
+}
+
+int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
+                         const float *packed, size_t m,
+                         float *projections, size_t ldp, float *sums_of_squares) {
+    if (!b4b_projection_available()) return 0;
+    project_rows(x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
+    return 1;
+}
+
+#else  // not x86-64 with a GCC-compatible compiler: no kernel, the BLAS path runs
+
+int b4b_projection_available(void) { return 0; }
+
+int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
+                         const float *packed, size_t m,
+                         float *projections, size_t ldp, float *sums_of_squares) {
+    (void)x; (void)rows; (void)d; (void)ldx; (void)packed; (void)m;
+    (void)projections; (void)ldp; (void)sums_of_squares;
+    return 0;
+}
+
+#endif
