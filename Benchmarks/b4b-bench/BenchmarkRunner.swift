@@ -36,9 +36,11 @@ struct BenchmarkRunner {
         var bareCache: [String: Double] = [:]
         for d in plan.dimensions {
             let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: max(plan.batches.max()!, 2048))
-            for t in plan.threads {
-                for stage in plan.stages {
-                    for b in plan.batches {
+            // The thread counts of one point are measured back to back, so that their ratio (the
+            // scaling) is not skewed by a machine that is busier at one time than another.
+            for stage in plan.stages {
+                for b in plan.batches {
+                    for t in plan.threads {
                         let m = measureStage(stage, dimension: d, batch: b, workers: t, users: 1, pools: pools)
                         var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
@@ -60,7 +62,12 @@ struct BenchmarkRunner {
                 }
             }
         }
-        return rows
+        // Reported in the plan's order: by dimension, then threads, stage and batch.
+        func key(_ r: ResultRow) -> [Int] {
+            [plan.dimensions.firstIndex(of: r.dimension)!, plan.threads.firstIndex(of: r.threads)!,
+             plan.stages.firstIndex { $0.rawValue == r.stage }!, plan.batches.firstIndex(of: r.batch)!]
+        }
+        return rows.sorted { key($0).lexicographicallyPrecedes(key($1)) }
     }
 
     /// Throughput of one stage: every worker protects batches of its own rows for its own users.

@@ -131,10 +131,10 @@ public final class B4BDefense: Sendable {
     /// Checks a batch (user id, size, dimension, finiteness) and hashes it: returns the
     /// bucket ids (`B x T`). Throws before any state is touched.
     ///
-    /// Rows are hashed in blocks of about 256 KiB (128 rows at d = 2048): the hasher reads
+    /// Rows are hashed in blocks of about 256 KiB (32 rows at d = 2048): the hasher reads
     /// each row from memory once (projections and norm in one pass), and with `keyRows` each
     /// row's keyed hash (the key of its noise stream) is computed right after, while the block
-    /// is still in cache.
+    /// is still in the core's L2 cache.
     private func validateAndHash(_ batch: MatrixView, user: String, keyRows: Bool) throws -> (ids: [UInt32], rowKeys: [UInt64]) {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
@@ -146,7 +146,7 @@ public final class B4BDefense: Sendable {
             throw ProtectError(.wrongDimension, "representations have dimension \(batch.columns), expected \(d)")
         }
         let (b, tables) = (batch.rows, configuration.tableCount)
-        let blockRows = max(1, min(b, 262_144 / max(d, 1)))
+        let blockRows = max(1, min(b, 65_536 / max(d, 1)))
         var ids = [UInt32](repeating: 0, count: b * tables)
         var rowKeys = [UInt64](repeating: 0, count: keyRows ? b : 0)
         try ids.withUnsafeMutableBufferPointer { all in

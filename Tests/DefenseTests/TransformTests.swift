@@ -92,6 +92,16 @@ struct TransformTests {
         let kept = (0..<15).filter { !a.constantPositions.contains($0) }.map { y[0, $0] }
         #expect(kept == (0..<10).map { Float($0 + 100) })
         #expect(a.constantPositions.count == 5)
+
+        // Applied to several rows: the shuffle moves values as its permutation says, and the
+        // constants are the same in every row, within the magnitude.
+        let rows = Matrix(rows: 3, columns: 50) { i, j in Float(i * 1000 + j) }
+        let shuffled = s.apply(rows)
+        for i in 0..<3 { #expect((0..<50).map { shuffled[i, $0] } == s.permutation.map { rows[i, $0] }) }
+        let padded = a.apply(Matrix(rows: 3, columns: 10) { i, j in Float(i * 1000 + j) })
+        for p in a.constantPositions {
+            #expect(abs(padded[0, p]) <= 1 && padded[0, p] == padded[1, p] && padded[1, p] == padded[2, p])
+        }
     }
 }
 

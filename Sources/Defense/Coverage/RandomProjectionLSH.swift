@@ -15,7 +15,8 @@ import NumericKernels
 /// Batch invariance: BLAS may sum a dot product in a different order for different
 /// batch shapes, so a projection within rounding error of its threshold could flip
 /// with batching (or with the projection path). A projection is therefore trusted only when it is farther from the
-/// threshold than a rigorous bound on its rounding error (`γ_{d+2} ‖x‖ ‖p‖` plus the
+/// threshold than a rigorous bound on its rounding error (`γ_{n+2} ‖x‖ ‖p‖`, `n` the
+/// projection path's summation depth: `d` for BLAS, `d/8 + 3` for the kernel, plus the
 /// threshold's rounding); the rare projections inside that band are recomputed in double
 /// precision in a fixed summation order. The bucket id is thus a function of the row
 /// alone, identical however rows are batched.
@@ -134,26 +135,30 @@ public struct RandomProjectionLSH: Sendable {
         return try withUnsafeTemporaryAllocation(of: Float.self, capacity: b * m + b) { scratch throws(NonFiniteValue) -> Bool in
             let projections = MutableMatrixView(UnsafeMutableBufferPointer(rebasing: scratch[0 ..< b * m]), rows: b, columns: m)
             let squares = UnsafeMutableBufferPointer(rebasing: scratch[b * m ..< b * m + b])
+            let terms: Int
             if let path {
-                guard projection.project(batch, into: projections, sumsOfSquares: squares, path: path) else { return false }
+                guard let n = projection.project(batch, into: projections, sumsOfSquares: squares, path: path) else { return false }
+                terms = n
             } else {
-                projection.project(batch, into: projections, sumsOfSquares: squares)
+                terms = projection.project(batch, into: projections, sumsOfSquares: squares)
             }
-            try decide(batch, projections: projections.readOnly, sumsOfSquares: UnsafeBufferPointer(squares), into: ids)
+            try decide(batch, projections: projections.readOnly, roundingTerms: terms,
+                       sumsOfSquares: UnsafeBufferPointer(squares), into: ids)
             return true
         }
     }
 
-    /// Sign packing with the rounding guard: `projections` (`B x k T`) and the rows' float sums
-    /// of squares give the bucket ids; projections too close to their threshold to trust are
+    /// Sign packing with the rounding guard: `projections` (`B x k T`, each within
+    /// `γ_roundingTerms Σ|x_k p_k|` of the exact dot product) and the rows' float sums of
+    /// squares give the bucket ids; projections too close to their threshold to trust are
     /// recomputed exactly.
-    private func decide(_ batch: MatrixView, projections: MatrixView, sumsOfSquares: UnsafeBufferPointer<Float>,
-                        into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
+    private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
+                        sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let (b, d) = (batch.rows, dimension)
-        // Rigorous forward-error factor for a length-d dot product in binary32,
-        // γ_n = n u / (1 - n u) with n = d + 2 (products, sums, the comparison's subtraction).
+        // Rigorous forward-error factor of the projections, γ_n = n u / (1 - n u), with two
+        // more roundings of slack (the comparison's subtraction); Σ|x_k p_k| <= ‖x‖ ‖p‖.
         let u = Double(Float.ulpOfOne) / 2
-        let nu = Double(d + 2) * u
+        let nu = Double(roundingTerms + 2) * u
         let gamma = nu / (1 - nu)
         // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
         // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.

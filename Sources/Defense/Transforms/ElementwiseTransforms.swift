@@ -76,31 +76,38 @@ struct GatherMap: Sendable {
     let sources: [Int32]
     let constants: [Float]
     let inputDimension: Int
-    // Sources into the extended row [x, constants]: constant k sits at index d + k, so the
-    // gather has no branch.
-    private let extendedSources: [Int32]
+    // The gather in two branch-free passes straight from the input row: every output takes
+    // `x[inputSources[j]]` (a constant's slot takes x[0] for now), then the constants' slots
+    // are overwritten (`constantSlots[k]` receives `constantValues[k]`).
+    private let inputSources: [Int32]
+    private let constantSlots: [Int32]
+    private let constantValues: [Float]
 
     init(sources: [Int32], constants: [Float], inputDimension d: Int) {
         self.sources = sources
         self.constants = constants
         self.inputDimension = d
-        self.extendedSources = sources.map { $0 >= 0 ? $0 : Int32(d) + (-$0 - 1) }
+        self.inputSources = sources.map { max($0, 0) }
+        let slots = sources.indices.filter { sources[$0] < 0 }
+        self.constantSlots = slots.map { Int32($0) }
+        self.constantValues = slots.map { constants[Int(-sources[$0] - 1)] }
     }
 
     func apply(_ input: MatrixView, into output: MutableMatrixView) {
-        let (d, m, p) = (inputDimension, sources.count, constants.count)
+        let (d, m) = (inputDimension, sources.count)
         precondition(input.columns == d, "gather expects \(d) columns, got \(input.columns)")
-        let extended = UnsafeMutablePointer<Float>.allocate(capacity: d + p)
-        defer { extended.deallocate() }
-        constants.withUnsafeBufferPointer { c in
-            if p > 0 { (extended + d).update(from: c.baseAddress!, count: p) }
-        }
-        extendedSources.withUnsafeBufferPointer { src in
-            let index = src.baseAddress!
-            for i in 0..<input.rows {
-                if d > 0 { extended.update(from: input.row(i).baseAddress!, count: d) }
-                let y = output.row(i).baseAddress!
-                for j in 0..<m { y[j] = extended[Int(index[j])] }
+        inputSources.withUnsafeBufferPointer { src in
+            constantSlots.withUnsafeBufferPointer { slots in
+                constantValues.withUnsafeBufferPointer { values in
+                    for i in 0..<input.rows {
+                        let y = output.row(i).baseAddress!
+                        if d > 0 {
+                            let x = input.row(i).baseAddress!
+                            for j in 0..<m { y[j] = x[Int(src[j])] }
+                        }
+                        for k in 0..<slots.count { y[Int(slots[k])] = values[k] }
+                    }
+                }
             }
         }
     }

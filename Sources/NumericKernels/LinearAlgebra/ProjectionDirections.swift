@@ -11,8 +11,12 @@ internal import CProjectionKernels
 /// packing the batch (measured: the kernel is 1.3–1.5x the bare GEMM alone at d = 2048, norm
 /// pass included; see the README's benchmark section).
 ///
-/// Both paths compute single-precision dot products in some summation order, so each value is
-/// within `γ_d Σ|x_k p_k|` of the exact one; they may differ from each other in the last bits.
+/// Both paths compute single-precision dot products, so each value is within `γ_n Σ|x_k p_k|`
+/// of the exact one (`γ_n = n u / (1 - n u)`, `u = 2^-24`); ``project(_:into:sumsOfSquares:)``
+/// returns the `n` of the path it took: `d` for BLAS, whose summation order is unknown, and
+/// `ceil(d / 8) + 3` for the kernel, which accumulates eight interleaved partial sums with one
+/// rounding per fused multiply-add and then adds the eight lanes in three steps. The two paths
+/// may differ from each other in the last bits.
 public struct ProjectionDirections: Sendable {
     /// Number of directions `m`.
     public let count: Int
@@ -48,29 +52,34 @@ public struct ProjectionDirections: Sendable {
     /// whose squares overflow, beyond about 1.8e19 in magnitude).
     /// - Precondition: `rows.columns == dimension`, `projections` is `B x count`,
     ///   `sumsOfSquares.count == B`.
-    public func project(_ rows: MatrixView, into projections: MutableMatrixView, sumsOfSquares: UnsafeMutableBufferPointer<Float>) {
+    /// - Returns: `n` such that every value written (projection or sum of squares) is within
+    ///   `γ_n` times the sum of its terms' magnitudes of the exact value.
+    @discardableResult
+    public func project(_ rows: MatrixView, into projections: MutableMatrixView, sumsOfSquares: UnsafeMutableBufferPointer<Float>) -> Int {
         let path: ProjectionPath = packed.isEmpty ? .blas : .kernel
-        _ = project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: path)
+        return project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: path)!
     }
 
     /// ``project(_:into:sumsOfSquares:)`` on a chosen path (for tests and measurements).
-    /// - Returns: `false`, writing nothing, when `path` cannot run on this machine.
+    /// - Returns: the `n` of the rounding bound, as the public call; `nil`, writing nothing,
+    ///   when `path` cannot run on this machine.
     package func project(_ rows: MatrixView, into projections: MutableMatrixView,
-                         sumsOfSquares: UnsafeMutableBufferPointer<Float>, path: ProjectionPath) -> Bool {
+                         sumsOfSquares: UnsafeMutableBufferPointer<Float>, path: ProjectionPath) -> Int? {
         let (b, m, d) = (rows.rows, count, dimension)
         precondition(rows.columns == d, "rows have \(rows.columns) columns, the directions \(d)")
         precondition(projections.rows == b && projections.columns == m,
                      "projections are \(projections.rows) x \(projections.columns), expected \(b) x \(m)")
         precondition(sumsOfSquares.count == b, "\(sumsOfSquares.count) sums of squares for \(b) rows")
-        guard path.isAvailable else { return false }
-        guard b > 0 else { return true }
+        guard path.isAvailable else { return nil }
+        let terms = path == .kernel ? (d + 7) / 8 + 3 : d
+        guard b > 0 else { return terms }
         if m == 0 || d == 0 {
             // Nothing to pack: empty dot products are 0, whatever the path.
             for i in 0..<b {
                 sumsOfSquares[i] = sumOfSquares(rows.row(i))
                 for c in 0..<m { projections[i, c] = 0 }
             }
-            return true
+            return d
         }
         switch path {
         case .kernel:
@@ -78,7 +87,7 @@ public struct ProjectionDirections: Sendable {
                 b4b_project_rows_f32(rows.start, b, d, rows.rowStride, p.baseAddress, m,
                                      projections.start, projections.rowStride, sumsOfSquares.baseAddress)
             }
-            return done != 0
+            return done != 0 ? terms : nil
         case .blas:
             for i in 0..<b { sumsOfSquares[i] = sumOfSquares(rows.row(i)) }
             directions.withView { p in
@@ -97,7 +106,7 @@ public struct ProjectionDirections: Sendable {
                     }
                 }
             }
-            return true
+            return terms
         }
     }
 }
