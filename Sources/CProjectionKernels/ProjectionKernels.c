@@ -109,6 +109,39 @@ B4B_INLINE void dot_1x6(const float *x0, const float *p, size_t blocks, int tail
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
 }
 
+/// One row against twelve packed directions (two groups, at `p` and `q`): the odd row of a row
+/// group reads its slice once for both groups. `acc` holds 6 accumulators for `p`'s group,
+/// `bcc` 6 for `q`'s; when `squares` is not NULL the row's squares are added to it as well.
+B4B_INLINE void dot_1x12(const float *x0, const float *p, const float *q, size_t blocks, int tail,
+                         const int32_t *lanes, __m256 *acc, __m256 *bcc, __m256 *squares) {
+    __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    __m256 b0 = bcc[0], b1 = bcc[1], b2 = bcc[2], b3 = bcc[3], b4 = bcc[4], b5 = bcc[5];
+    __m256 s = squares ? *squares : _mm256_setzero_ps();
+#define B4B_STEP(V)                                                                          \
+    do {                                                                                     \
+        if (squares) s = _mm256_fmadd_ps(V, V, s);                                           \
+        a0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p), a0);      a1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 8), a1);  \
+        a2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 16), a2); a3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 24), a3); \
+        a4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 32), a4); a5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 40), a5); \
+        b0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q), b0);      b1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 8), b1);  \
+        b2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 16), b2); b3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 24), b3); \
+        b4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 32), b4); b5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 40), b5); \
+        p += 48; q += 48;                                                                    \
+    } while (0)
+    for (size_t t = 0; t < blocks; t++, x0 += 8) {
+        const __m256 v = _mm256_loadu_ps(x0);
+        B4B_STEP(v);
+    }
+    if (tail) {
+        const __m256 v = _mm256_maskload_ps(x0, _mm256_loadu_si256((const __m256i *)lanes));
+        B4B_STEP(v);
+    }
+#undef B4B_STEP
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+    bcc[0] = b0; bcc[1] = b1; bcc[2] = b2; bcc[3] = b3; bcc[4] = b4; bcc[5] = b5;
+    if (squares) *squares = s;
+}
+
 /// Adds the squares of `blocks` full blocks (and a masked one when `tail`) of `x` to `*acc`,
 /// in four independent chains.
 B4B_INLINE void add_squares(const float *x, size_t blocks, int tail, const int32_t *lanes, __m256 *acc) {
@@ -153,25 +186,37 @@ B4B_FMA static void project_rows(const float *x, size_t rows, size_t d, size_t l
             for (size_t i = 0; i < nr; i++)
                 for (size_t g = 0; g < ng; g++)
                     for (size_t j = 0; j < 6; j++) acc[i][g][j] = _mm256_setzero_ps();
-            for (size_t k0 = 0; k0 < d; k0 += SLICE) {
-                const size_t width = d - k0 < SLICE ? d - k0 : SLICE;
+            // A lone row shares no slice of the directions with another row: it takes the
+            // whole row in one slice (it fits in L1), saving the per-slice overheads.
+            const size_t slice = nr == 1 ? (d + 7) / 8 * 8 : SLICE;
+            for (size_t k0 = 0; k0 < d; k0 += slice) {
+                const size_t width = d - k0 < slice ? d - k0 : slice;
                 const size_t full = width / 8;
                 const int tail = width % 8 != 0;
+                // A lone row with two groups or more gets its squares inside dot_1x12 (one read).
+                const int folded = nr == 1 && ng >= 2;
                 if (g0 == 0)
-                    for (size_t i = 0; i < nr; i++) add_squares(row[i] + k0, full, tail, lanes, &squares[i]);
-                for (size_t g = 0; g < ng; g++) {
-                    const float *p = packed + ((g0 + g) * blocks + k0 / 8) * 48;
-                    size_t i = 0;
-                    for (; i + 2 <= nr; i += 2) {
+                    for (size_t i = folded ? 1 : 0; i < nr; i++) add_squares(row[i] + k0, full, tail, lanes, &squares[i]);
+                // Slice k0 of group g starts here in the packed directions.
+#define B4B_PACKED(g) (packed + ((g0 + (g)) * blocks + k0 / 8) * 48)
+                for (size_t g = 0; g < ng; g++)
+                    for (size_t i = 0; i + 2 <= nr; i += 2) {
                         __m256 pair[12];
                         memcpy(pair, acc[i][g], sizeof acc[i][g]);
                         memcpy(pair + 6, acc[i + 1][g], sizeof acc[i + 1][g]);
-                        dot_2x6(row[i] + k0, row[i + 1] + k0, p, full, tail, lanes, pair);
+                        dot_2x6(row[i] + k0, row[i + 1] + k0, B4B_PACKED(g), full, tail, lanes, pair);
                         memcpy(acc[i][g], pair, sizeof acc[i][g]);
                         memcpy(acc[i + 1][g], pair + 6, sizeof acc[i + 1][g]);
                     }
-                    if (i < nr) dot_1x6(row[i] + k0, p, full, tail, lanes, acc[i][g]);
+                if (nr % 2) {
+                    const size_t i = nr - 1;
+                    size_t g = 0;
+                    for (; g + 2 <= ng; g += 2)
+                        dot_1x12(row[i] + k0, B4B_PACKED(g), B4B_PACKED(g + 1), full, tail, lanes, acc[i][g], acc[i][g + 1],
+                                 folded && g0 == 0 && g == 0 ? &squares[i] : NULL);
+                    if (g < ng) dot_1x6(row[i] + k0, B4B_PACKED(g), full, tail, lanes, acc[i][g]);
                 }
+#undef B4B_PACKED
             }
             for (size_t i = 0; i < nr; i++)
                 for (size_t g = 0; g < ng; g++)
