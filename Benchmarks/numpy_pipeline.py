@@ -39,8 +39,9 @@ before NumPy is imported (NumPy is imported in ``main`` after the arguments are 
 
 Timing: every point (stage, dimension, batch) gets a fresh user; each repetition
 processes at least ``--min-rows`` rows by looping over batch calls (for batch 1 that is
-``--min-rows`` single-row calls: the single-query serving cost). Throughput is the median
-over repetitions; latency percentiles are over every batch call of every repetition.
+``--min-rows`` single-row calls: the single-query serving cost), or fewer when that would
+take longer than ``--max-seconds`` (the Swift benchmark passes its own limit). Throughput is
+the median over repetitions; latency percentiles are over every batch call of every repetition.
 """
 
 from __future__ import annotations
@@ -372,6 +373,15 @@ def measure_point(params, stage, batch, pool, args):
             i += 1
             if clock() >= deadline:
                 break
+    if args.max_seconds is not None:
+        # Size the repetitions as the Swift benchmark does: from one timed warm-up call.
+        t0 = clock()
+        sink = run(batches[0])
+        per_call = max(clock() - t0, 1) / 1e9
+        if calls * per_call > args.max_seconds:
+            calls = max(1, int(args.max_seconds / per_call))
+            batches = batches[:calls]
+            rows_per_rep = calls * batch
     pipe = Pipeline(params, stage, batch)    # fresh user state for the timed part
     run = pipe.run
 
@@ -621,6 +631,9 @@ def parse_args(argv):
                         help="timed repetitions per point (default 5; --quick 3)")
     parser.add_argument("--min-rows", type=int, default=None,
                         help="rows per repetition at least, by looping over batch calls (default 2048; --quick 256)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="longest a repetition may take, seconds: a slow point makes fewer calls than "
+                             "--min-rows asks, sized from the last warm-up call, at least one (default: no limit)")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (sets OPENBLAS/OMP/MKL_NUM_THREADS before importing NumPy; default: inherited)")
     parser.add_argument("--quick", action="store_true",
@@ -636,6 +649,8 @@ def parse_args(argv):
         parser.error("--repetitions must be at least 1")
     if args.min_rows is not None and args.min_rows < 1:
         parser.error("--min-rows must be at least 1")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        parser.error("--max-seconds must be positive")
     args.dimension = args.dimension or [2048]
     args.batches = args.batches or ([1, 16, 256] if args.quick else [1, 4, 16, 64, 256, 1024, 4096])
     if args.warmup is None:

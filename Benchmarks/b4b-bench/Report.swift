@@ -178,7 +178,8 @@ struct NumPyResults: Codable, Sendable {
                              "--batches", plan.batches.map(String.init).joined(separator: ","),
                              "--stages", stageNames.sorted().joined(separator: ","), "--json", out.path]
             // --quick lets the script pick its own short timing; otherwise match ours.
-            arguments += quick ? ["--quick"] : ["--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)"]
+            arguments += quick ? ["--quick"] : ["--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)",
+                                                "--max-seconds", "\(plan.secondsPerRepetition)"]
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [python] + arguments

@@ -13,13 +13,14 @@ import NumericKernels
 /// norm pass where the CPU lacks those extensions), then packing signs.
 ///
 /// Batch invariance: BLAS may sum a dot product in a different order for different
-/// batch shapes, so a projection within rounding error of its threshold could flip
-/// with batching (or with the projection path). A projection is therefore trusted only when it is farther from the
-/// threshold than a rigorous bound on its rounding error (`γ_{n+2} ‖x‖ ‖p‖`, `n` the
-/// projection path's summation depth: `d` for BLAS, `d/8 + 3` for the kernel, plus the
-/// threshold's rounding); the rare projections inside that band are recomputed in double
-/// precision in a fixed summation order. The bucket id is thus a function of the row
-/// alone, identical however rows are batched.
+/// batch shapes, and the kernel sums in yet another order, so a projection within rounding
+/// error of its threshold could flip with batching or with the path. A projection is
+/// therefore trusted only when it is farther from the threshold than a rigorous bound on
+/// its rounding error (`γ_{n+2} ‖x‖ ‖p‖`, `n` the path's summation depth: `d` for BLAS,
+/// `ceil(d/8) + 3` for the kernel; plus the threshold's rounding); the rare projections
+/// inside that band are recomputed in double precision in a fixed summation order. The
+/// bucket id is thus a function of the row alone, identical however rows are batched and
+/// whichever path projected them.
 public struct RandomProjectionLSH: Sendable {
     /// Representation dimension `d`.
     public let dimension: Int
