@@ -39,8 +39,9 @@ before NumPy is imported (NumPy is imported in ``main`` after the arguments are 
 
 Timing: every point (stage, dimension, batch) gets a fresh user; each repetition
 processes at least ``--min-rows`` rows by looping over batch calls (for batch 1 that is
-``--min-rows`` single-row calls: the single-query serving cost), or fewer when that would
-take longer than ``--max-seconds`` (the Swift benchmark passes its own limit). Throughput is
+``--min-rows`` single-row calls: the single-query serving cost), more when that would take
+less than ``--min-seconds``, fewer when it would take longer than ``--max-seconds`` (the
+Swift benchmark passes its own limits). Throughput is
 the median over repetitions; latency percentiles are over every batch call of every repetition.
 """
 
@@ -58,6 +59,10 @@ import time
 
 # Bound by `_import_numpy` once the BLAS thread variables are in the environment.
 np = None
+
+# Rows in the pool that batches are cut from (at least the largest batch): the Swift
+# benchmark's per-worker pool (RowPools in BenchmarkRunner.swift).
+POOL_ROWS = 2048
 
 ALL_STAGES = (
     "hash", "hash-reference", "noise", "noise-keyed",
@@ -373,14 +378,17 @@ def measure_point(params, stage, batch, pool, args):
             i += 1
             if clock() >= deadline:
                 break
-    if args.max_seconds is not None:
+    if args.max_seconds is not None or args.min_seconds > 0:
         # Size the repetitions as the Swift benchmark does: from one timed warm-up call.
         t0 = clock()
         sink = run(batches[0])
         per_call = max(clock() - t0, 1) / 1e9
-        if calls * per_call > args.max_seconds:
-            calls = max(1, int(args.max_seconds / per_call))
-            batches = batches[:calls]
+        wanted = max(calls, math.ceil(args.min_seconds / per_call))
+        if args.max_seconds is not None and wanted * per_call > args.max_seconds:
+            wanted = max(1, int(args.max_seconds / per_call))
+        if wanted != calls:
+            batches = [batches[i % calls] for i in range(wanted)]
+            calls = wanted
             rows_per_rep = calls * batch
     pipe = Pipeline(params, stage, batch)    # fresh user state for the timed part
     run = pipe.run
@@ -634,6 +642,9 @@ def parse_args(argv):
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="longest a repetition may take, seconds: a slow point makes fewer calls than "
                              "--min-rows asks, sized from the last warm-up call, at least one (default: no limit)")
+    parser.add_argument("--min-seconds", type=float, default=0.0,
+                        help="shortest a repetition may take, seconds: a fast point makes more calls than "
+                             "--min-rows asks, sized from the last warm-up call (default 0)")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (sets OPENBLAS/OMP/MKL_NUM_THREADS before importing NumPy; default: inherited)")
     parser.add_argument("--quick", action="store_true",
@@ -651,6 +662,8 @@ def parse_args(argv):
         parser.error("--min-rows must be at least 1")
     if args.max_seconds is not None and not args.max_seconds > 0:
         parser.error("--max-seconds must be positive")
+    if not args.min_seconds >= 0 or (args.max_seconds is not None and args.min_seconds > args.max_seconds):
+        parser.error("--min-seconds must be between 0 and --max-seconds")
     args.dimension = args.dimension or [2048]
     args.batches = args.batches or ([1, 16, 256] if args.quick else [1, 4, 16, 64, 256, 1024, 4096])
     if args.warmup is None:
@@ -692,7 +705,9 @@ def main(argv=None) -> int:
     print(markdown_header(), flush=True)
     for d in args.dimension:
         params = Parameters(d, args.stages)
-        n_pool = max(max(args.batches), args.min_rows)
+        # The same pool as each Swift worker's (max(largest batch, 2048) rows), so that both
+        # sides read their rows from the same level of the memory hierarchy.
+        n_pool = max(max(args.batches), POOL_ROWS)
         pool = np.random.default_rng([DATA_SEED, d]).standard_normal((n_pool, d), dtype=np.float32)
         for stage in args.stages:
             for batch in args.batches:

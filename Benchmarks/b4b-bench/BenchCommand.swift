@@ -47,6 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Longest a repetition may take, seconds: slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks.")
     var maxSeconds: Double = 0.5
 
+    @Option(help: "Shortest a repetition may take, seconds: fast points make more calls than --min-rows asks, so that a short burst of other work on the machine does not decide a repetition.")
+    var minSeconds: Double = 0.1
+
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
 
@@ -78,6 +81,7 @@ struct BenchCommand: ParsableCommand {
             minRows = 1024
             repetitions = 3
             maxSeconds = 0.15
+            minSeconds = 0.01
             users = "1,1000"
             memoryUsers = 100_000
         }
@@ -92,6 +96,9 @@ struct BenchCommand: ParsableCommand {
         guard minRows >= 1 else { throw ValidationError("--min-rows must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         guard maxSeconds > 0 else { throw ValidationError("--max-seconds must be positive") }
+        guard minSeconds >= 0, minSeconds <= maxSeconds else {
+            throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(maxSeconds)), got \(minSeconds)")
+        }
         guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
     }
 
@@ -100,7 +107,8 @@ struct BenchCommand: ParsableCommand {
         let plan = BenchmarkPlan(
             batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
-            users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds, measureBare: !noBare)
+            users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds,
+            minimumSeconds: minSeconds, measureBare: !noBare)
         var report = BenchmarkReport(machine: MachineInfo.current())
         print(report.machine.markdown)
 
@@ -148,5 +156,6 @@ struct BenchmarkPlan: Sendable {
     var minRows: Int
     var repetitions: Int
     var secondsPerRepetition: Double
+    var minimumSeconds: Double
     var measureBare = true
 }

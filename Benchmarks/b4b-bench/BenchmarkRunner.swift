@@ -77,7 +77,8 @@ struct BenchmarkRunner {
         let names = (0..<workers).map { w in (0..<usersPerWorker).map { "w\(w)-user\($0)" } }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
         return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition) { w, c in
+                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                       minimumSeconds: plan.minimumSeconds) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
@@ -99,7 +100,8 @@ struct BenchmarkRunner {
                                               : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
         let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n)
         return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition) { w, c in
+                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                       minimumSeconds: plan.minimumSeconds) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
@@ -202,7 +204,9 @@ func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// Generated unit-norm rows, one pool per worker (read-only once built).
+/// Generated unit-norm rows, one pool per worker (read-only once built). `runSweep` makes each
+/// pool max(largest batch, 2048) rows, as `numpy_pipeline.py` does (POOL_ROWS), so that both
+/// sides read rows from the same level of the memory hierarchy.
 final class RowPools: Sendable {
     private let pools: [SharedMatrix]
     init(dimension d: Int, workers: Int, rows: Int) {

@@ -179,7 +179,8 @@ struct NumPyResults: Codable, Sendable {
                              "--stages", stageNames.sorted().joined(separator: ","), "--json", out.path]
             // --quick lets the script pick its own short timing; otherwise match ours.
             arguments += quick ? ["--quick"] : ["--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)",
-                                                "--max-seconds", "\(plan.secondsPerRepetition)"]
+                                                "--max-seconds", "\(plan.secondsPerRepetition)",
+                                                "--min-seconds", "\(plan.minimumSeconds)"]
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [python] + arguments

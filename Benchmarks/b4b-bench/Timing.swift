@@ -16,11 +16,13 @@ struct Measurement: Sendable, Codable {
 
 /// Runs `body(worker, call)` on `workers` threads at once: a warm-up pass, then
 /// `repetitions` timed passes of the same number of calls per worker. Every call processes
-/// `batch` rows. A repetition makes `callsPerWorker` calls, fewer if the warm-up shows
-/// that would take longer than `secondsPerRepetition` (at least one call). Returns the
-/// median throughput over repetitions and latency percentiles over all calls.
+/// `batch` rows. A repetition makes `callsPerWorker` calls, more if the warm-up shows they
+/// would take less than `minimumSeconds` (a window of a few milliseconds measures the
+/// machine's hiccups more than the code), fewer if they would take longer than
+/// `secondsPerRepetition` (at least one call). Returns the median throughput over
+/// repetitions and latency percentiles over all calls.
 func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
-             body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
+             minimumSeconds: Double = 0, body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
     let clock = ContinuousClock()
     // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
     // of which is timed to size the repetitions.
@@ -30,8 +32,9 @@ func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetition
         for c in 0..<warmupCalls { body(w, c) }
     }
     let perCall = max((clock.now - warmupStart) / .seconds(1) / Double(warmupCalls), 1e-9)
+    let wanted = max(Double(requested), (minimumSeconds / perCall).rounded(.up))
     let affordable = secondsPerRepetition / perCall
-    let callsPerWorker = affordable < Double(requested) ? max(1, Int(affordable)) : requested
+    let callsPerWorker = affordable < wanted ? max(1, Int(affordable)) : Int(wanted)
     let latencies = LatencyLog(workers: workers, capacity: callsPerWorker * repetitions)
     var rates: [Double] = []
     for _ in 0..<repetitions {
