@@ -32,12 +32,7 @@ struct CoverageTests {
         var rows = gaussianMatrix(rows: 400, columns: d, seed: 21)
         // Project every other row onto one of the hyperplanes: x·p is then zero up to rounding,
         // exactly where a GEMM of another shape could round to the other side.
-        for i in stride(from: 0, to: 400, by: 2) {
-            let j = (i / 2) % 12
-            var (dot, pp) = (0.0, 0.0)
-            for c in 0..<d { dot += Double(rows[i, c]) * Double(hasher.normals[c, j]); pp += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
-            for c in 0..<d { rows[i, c] -= Float(dot / pp) * hasher.normals[c, j] }
-        }
+        for i in stride(from: 0, to: 400, by: 2) { moveOntoHyperplane(&rows, row: i, hyperplane: (i / 2) % 12, of: hasher) }
         let whole = bucketIDs(hasher, rows)
         var pieces: [UInt32] = []
         var start = 0
@@ -52,22 +47,15 @@ struct CoverageTests {
     }
 
     @Test("The projection kernel and the BLAS path give the same bucket ids, also for rows on a hyperplane to within rounding",
+          .enabled(if: ProjectionPath.kernel.isAvailable,
+                   "this CPU lacks AVX2 or FMA: only the BLAS path can run here, the kernel is untested"),
           arguments: [300, 2048])
     func projectionPathsAgree(dimension d: Int) throws {
-        guard ProjectionPath.kernel.isAvailable else {
-            Issue.record("this CPU lacks AVX2 or FMA: the projection kernel is untested here")
-            return
-        }
         let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, tableCount: 2, seed: RandomSeed(4, 3, 2, 1))
         var rows = gaussianMatrix(rows: 333, columns: d, seed: 77)
         // A third of the rows moved onto a hyperplane: there the two summation orders disagree
         // in the last bits, and only the exact recomputation keeps the ids equal.
-        for i in stride(from: 0, to: 333, by: 3) {
-            let j = (i / 3) % 24
-            var (dot, pp) = (0.0, 0.0)
-            for c in 0..<d { dot += Double(rows[i, c]) * Double(hasher.normals[c, j]); pp += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
-            for c in 0..<d { rows[i, c] -= Float(dot / pp) * hasher.normals[c, j] }
-        }
+        for i in stride(from: 0, to: 333, by: 3) { moveOntoHyperplane(&rows, row: i, hyperplane: (i / 3) % 24, of: hasher) }
         var byPath: [[UInt32]] = []
         for path in [ProjectionPath.kernel, .blas] {
             var ids = [UInt32](repeating: 0, count: 333 * 2)
@@ -135,6 +123,16 @@ struct CoverageTests {
         let first = (0..<40).map { hasher.normals[$0, 0] }
         #expect(abs(first[0]) > 0.9, "first principal direction \(first.prefix(4))")
     }
+}
+
+/// Moves row `i` of `rows` onto hyperplane `j` of `hasher` (removes its component along the
+/// normal, in double): its projection is then zero up to rounding, where summation orders
+/// disagree about the sign.
+func moveOntoHyperplane(_ rows: inout Matrix, row i: Int, hyperplane j: Int, of hasher: RandomProjectionLSH) {
+    let d = rows.columns
+    var (dot, pp) = (0.0, 0.0)
+    for c in 0..<d { dot += Double(rows[i, c]) * Double(hasher.normals[c, j]); pp += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
+    for c in 0..<d { rows[i, c] -= Float(dot / pp) * hasher.normals[c, j] }
 }
 
 /// Bucket ids of a whole matrix through the public batch API.
