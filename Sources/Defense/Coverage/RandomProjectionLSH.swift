@@ -35,10 +35,13 @@ public struct RandomProjectionLSH: Sendable {
 
     // The normals as directions ((k T) x d), prepared for the projection kernel.
     private let projection: ProjectionDirections
-    // Fallback data: normals by column in double (k T x d), exact double thresholds, column norms.
+    // Fallback data: normals by column in double (k T x d), exact double thresholds, column norms,
+    // and each threshold's share of the decision's tolerance (its rounding plus the smallest
+    // normal, so that a projection of 0 against a threshold of 0 is always recomputed).
     private let normalsByColumn: [Double]
     private let thresholdsDouble: [Double]
     private let columnNorms: [Double]
+    private let thresholdSlack: [Double]
 
     /// A hasher over explicit hyperplanes.
     /// - Precondition: `normals` is `d x (hashBits * tableCount)` and `thresholds` has
@@ -69,6 +72,7 @@ public struct RandomProjectionLSH: Sendable {
         self.fingerprint = Self.fingerprint(normals: normals, thresholds: thresholds, hashBits: hashBits, tableCount: tableCount)
         self.columnNorms = norms.map { $0.squareRoot() }
         self.thresholdsDouble = thresholds.map(Double.init)
+        self.thresholdSlack = thresholds.map { Double(Float.ulpOfOne) * abs(Double($0)) + Double(Float.leastNormalMagnitude) }
     }
 
     /// Gaussian hyperplanes (i.i.d. N(0, 1) normals) from `seed`, through `centre` if
@@ -164,6 +168,7 @@ public struct RandomProjectionLSH: Sendable {
         // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
         // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.
         let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
+        let (thresholds, norms, slack) = (thresholdsDouble, columnNorms, thresholdSlack)
         try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
             for i in 0..<b {
                 let row = batch.row(i)
@@ -180,19 +185,22 @@ public struct RandomProjectionLSH: Sendable {
                 let bound = gamma * norm
                 let proj = projections.row(i)
                 for t in 0..<tableCount {
+                    // Signs first, without branching on them (they are coin flips to a branch
+                    // predictor); then the rare bits too close to call, recomputed exactly.
                     var id: UInt32 = 0
+                    var uncertain: UInt32 = 0
                     for j in 0..<hashBits {
                         let c = t * hashBits + j
-                        let threshold = thresholdsDouble[c]
-                        let margin = Double(proj[c]) - threshold
-                        let tolerance = bound * columnNorms[c] + 2 * u * abs(threshold) + Double(Float.leastNormalMagnitude)
-                        let above: Bool
-                        if abs(margin) > tolerance {
-                            above = margin > 0
-                        } else {
-                            above = Self.exactDot(row, columns.baseAddress! + c * d, d) > threshold
-                        }
-                        if above { id |= 1 << UInt32(j) }
+                        let margin = Double(proj[c]) - thresholds[c]
+                        id |= UInt32(margin > 0 ? 1 : 0) << UInt32(j)
+                        uncertain |= UInt32(abs(margin) > bound * norms[c] + slack[c] ? 0 : 1) << UInt32(j)
+                    }
+                    while uncertain != 0 {
+                        let j = uncertain.trailingZeroBitCount
+                        uncertain &= uncertain - 1
+                        let c = t * hashBits + j
+                        let above = Self.exactDot(row, columns.baseAddress! + c * d, d) > thresholds[c]
+                        id = above ? id | 1 << UInt32(j) : id & ~(1 << UInt32(j))
                     }
                     ids[i * tableCount + t] = id
                 }
