@@ -79,7 +79,14 @@ public final class B4BDefense: Sendable {
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
     /// that reuse their output buffers. Returns each row's coverage and sigma.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
-        let (ids, rowKeys) = try validateAndHash(batch, user: user, keyRows: true)
+        try validateAndHash(batch, user: user, keyRows: true) { ids, rowKeys in
+            try protect(batch, ids: ids, rowKeys: rowKeys, user: user, into: output)
+        }
+    }
+
+    /// The part of ``protect(_:user:into:)`` after hashing: records, prices, noises, transforms.
+    private func protect(_ batch: MatrixView, ids: UnsafeBufferPointer<UInt32>, rowKeys: UnsafeBufferPointer<UInt64>,
+                         user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
         precondition(output.rows == batch.rows && output.columns == configuration.outputDimension,
                      "output is \(output.rows) x \(output.columns), expected \(batch.rows) x \(configuration.outputDimension)")
         // Per-user material (cached; deriving a cold user happens here, outside any lock,
@@ -125,17 +132,20 @@ public final class B4BDefense: Sendable {
     /// - Returns: each row's coverage and the sigma the cost assigns to it.
     /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
     public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
-        return record(try validateAndHash(batch, user: user, keyRows: false).ids, user: user)
+        try validateAndHash(batch, user: user, keyRows: false) { ids, _ in record(ids, user: user) }
     }
 
-    /// Checks a batch (user id, size, dimension, finiteness) and hashes it: returns the
-    /// bucket ids (`B x T`). Throws before any state is touched.
+    /// Checks a batch (user id, size, dimension, finiteness), hashes it, and passes `body` the
+    /// bucket ids (`B x T`) and, with `keyRows`, each row's keyed hash (else an empty buffer).
+    /// Throws before any state is touched. The buffers live only during `body` (in temporary
+    /// storage: no heap allocation for small batches).
     ///
     /// Rows are hashed in blocks of about 256 KiB (32 rows at d = 2048): the hasher reads
     /// each row from memory once (projections and norm in one pass), and with `keyRows` each
     /// row's keyed hash (the key of its noise stream) is computed right after, while the block
     /// is still in the core's L2 cache.
-    private func validateAndHash(_ batch: MatrixView, user: String, keyRows: Bool) throws -> (ids: [UInt32], rowKeys: [UInt64]) {
+    private func validateAndHash<R>(_ batch: MatrixView, user: String, keyRows: Bool,
+                                    _ body: (UnsafeBufferPointer<UInt32>, UnsafeBufferPointer<UInt64>) throws -> R) throws -> R {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
         guard batch.rows > 0 else { throw ProtectError(.emptyBatch, "batch has no rows") }
@@ -147,38 +157,40 @@ public final class B4BDefense: Sendable {
         }
         let (b, tables) = (batch.rows, configuration.tableCount)
         let blockRows = max(1, min(b, 65_536 / max(d, 1)))
-        var ids = [UInt32](repeating: 0, count: b * tables)
-        var rowKeys = [UInt64](repeating: 0, count: keyRows ? b : 0)
-        try ids.withUnsafeMutableBufferPointer { all in
-            for start in stride(from: 0, to: b, by: blockRows) {
-                let rows = start ..< min(b, start + blockRows)
-                let block = UnsafeMutableBufferPointer(rebasing: all[rows.lowerBound * tables ..< rows.upperBound * tables])
-                do throws(NonFiniteValue) {
-                    try hasher.bucketIDs(batch.rows(rows), into: block)
-                } catch {
-                    throw ProtectError(.nonFinite, "row \(start + error.row), column \(error.column) is \(error.value)")
+        return try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: b * tables) { ids in
+            try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyRows ? b : 0) { rowKeys in
+                for start in stride(from: 0, to: b, by: blockRows) {
+                    let rows = start ..< min(b, start + blockRows)
+                    let block = UnsafeMutableBufferPointer(rebasing: ids[rows.lowerBound * tables ..< rows.upperBound * tables])
+                    do throws(NonFiniteValue) {
+                        try hasher.bucketIDs(batch.rows(rows), into: block)
+                    } catch {
+                        throw ProtectError(.nonFinite, "row \(start + error.row), column \(error.column) is \(error.value)")
+                    }
+                    if keyRows { for i in rows { rowKeys.initializeElement(at: i, to: rowHash.hash(batch.row(i))) } }
                 }
-                if keyRows { for i in rows { rowKeys[i] = rowHash.hash(batch.row(i)) } }
+                return try body(UnsafeBufferPointer(ids), UnsafeBufferPointer(rowKeys))
             }
         }
-        return (ids, rowKeys)
     }
 
     /// Adds hashed rows to `user`'s occupancy (the only state change) and prices them.
     /// Row `i`'s coverage includes rows `0...i`.
-    private func record(_ ids: [UInt32], user: String) -> (coverage: [Double], sigma: [Float]) {
+    private func record(_ ids: UnsafeBufferPointer<UInt32>, user: String) -> (coverage: [Double], sigma: [Float]) {
         let tables = configuration.tableCount
         let b = ids.count / tables
         let account = accounts.account(user)
-        let (coverage, firstQuery): ([Double], Int) = account.state.withLock { state in
-            var coverage = [Double](repeating: 0, count: b)
-            for i in 0..<b {
-                for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
-                coverage[i] = state.occupancy.coverage
+        var coverage = [Double](repeating: 0, count: b)
+        let firstQuery: Int = coverage.withUnsafeMutableBufferPointer { coverage in
+            account.state.withLock { state in
+                for i in 0..<b {
+                    for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
+                    coverage[i] = state.occupancy.coverage
+                }
+                let first = state.queryCount + 1
+                state.queryCount += b
+                return first
             }
-            let first = state.queryCount + 1
-            state.queryCount += b
-            return (coverage, first)
         }
         // Row i is the user's query number firstQuery + i.
         let sigma = coverage.indices.map { i in price(coverage: coverage[i], queries: firstQuery + i) }
