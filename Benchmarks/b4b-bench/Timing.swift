@@ -25,13 +25,16 @@ func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetition
              minimumSeconds: Double = 0, body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
     let clock = ContinuousClock()
     // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
-    // of which is timed to size the repetitions.
-    let warmupCalls = min(requested, 3)
-    let warmupStart = clock.now
+    // of which is timed, on its own, to size the repetitions. (Timing the first calls too
+    // would count a cold user's transform derivation, 0.7 s for a dense affine at d = 2048,
+    // as the cost of a call, and shrink the repetitions of the GEMM stages to one call.)
+    let warmupCalls = max(2, min(requested, 3))
     DispatchQueue.concurrentPerform(iterations: workers) { w in
-        for c in 0..<warmupCalls { body(w, c) }
+        for c in 0..<warmupCalls - 1 { body(w, c) }
     }
-    let perCall = max((clock.now - warmupStart) / .seconds(1) / Double(warmupCalls), 1e-9)
+    let warmupStart = clock.now
+    DispatchQueue.concurrentPerform(iterations: workers) { w in body(w, warmupCalls - 1) }
+    let perCall = max((clock.now - warmupStart) / .seconds(1), 1e-9)
     let wanted = max(Double(requested), (minimumSeconds / perCall).rounded(.up))
     let affordable = secondsPerRepetition / perCall
     let callsPerWorker = affordable < wanted ? max(1, Int(affordable)) : Int(wanted)
