@@ -259,6 +259,10 @@ public final class B4BDefense: Sendable {
     /// Number of users whose derived transforms are currently cached.
     public var cachedTransformCount: Int { materials.count }
 
+    /// Bytes of the cached derived transforms: at most ``DefenseConfiguration/transformCacheBytes``
+    /// (unless one user's transforms alone exceed it).
+    public var cachedTransformBytes: Int { materials.byteCount }
+
     /// Every user with state (unordered).
     public var users: [String] { accounts.users }
 

@@ -32,8 +32,9 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     public var transforms: [TransformKind] = [.affine()]
     /// Largest batch (rows) accepted by one call; larger batches are rejected, not truncated.
     public var maxBatchRows: Int = 4096
-    /// Memory budget, in bytes, of the cache of derived per-user transforms (a dense affine
-    /// transform of d = 2048 takes 16 MiB). 0 disables caching.
+    /// Memory budget, in bytes, of the cache of derived per-user transforms, shared by all
+    /// users (least recently used evicted first; a dense affine transform of d = 2048 takes
+    /// 16 MiB). 0 disables caching.
     public var transformCacheBytes: Int = 256 << 20
 
     /// The paper's defaults.

@@ -62,6 +62,43 @@ struct TransformTests {
         #expect(uncached.cachedTransformCount == 0)
     }
 
+    @Test("Users whose transforms fit the cache budget together all stay cached, however they fall into the cache's shards")
+    func cacheBudgetIsShared() throws {
+        // A dense affine at d = 64: about 17 KiB per user. The budget holds 24 users; 17 users
+        // put at least two in one of the cache's 16 shards (pigeonhole), where a per-shard share
+        // of the budget (1.5 users) would make them evict each other on every call.
+        var configuration = smallConfiguration(transforms: [.affine()])
+        let probe = try B4BDefense(configuration: configuration, secret: testSecret)
+        let perUser = probe.transform(for: "probe").byteCount
+        configuration.transformCacheBytes = 24 * perUser
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        let rows = spreadQueries(count: 2, dimension: 64, seed: 65)
+        let users = (0..<17).map { "user-\($0)" }
+        for user in users { _ = try defense.protect(rows, user: user) }
+        #expect(defense.cachedTransformCount == 17)
+        for user in users { _ = try defense.protect(rows, user: user) }
+        #expect(defense.cachedTransformCount == 17)
+        #expect(defense.cachedTransformBytes <= 24 * perUser)
+
+        // Past the budget: least recently used users go, the budget holds, the newest stays.
+        for i in 0..<60 { _ = try defense.protect(rows, user: "cold-\(i)") }
+        #expect(defense.cachedTransformBytes <= 24 * perUser)
+        #expect(defense.cachedTransformCount >= 18 && defense.cachedTransformCount <= 24,
+                "evictions go down to 7/8 of the budget, not further: \(defense.cachedTransformCount) cached")
+    }
+
+    @Test("One user's transforms larger than the whole cache budget are still cached, alone")
+    func oversizedEntryStaysAlone() throws {
+        var configuration = smallConfiguration(transforms: [.affine()])
+        configuration.transformCacheBytes = 1024
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        let rows = spreadQueries(count: 2, dimension: 64, seed: 66)
+        for user in ["a", "b", "c"] {
+            _ = try defense.protect(rows, user: user)
+            #expect(defense.cachedTransformCount == 1)
+        }
+    }
+
     @Test("Consecutive gather stages are fused into one pass with the same result as applying them in turn")
     func fusedGathers() throws {
         let kinds: [TransformKind] = [.scaleShift(), .pad(count: 8), .addConstants(count: 5), .shuffle]
