@@ -15,11 +15,11 @@
 // Prefetching. Rows often come from memory rather than cache (256 rows at d = 2048 are 2 MiB,
 // more than L2, and each is read once), and the hardware prefetcher does not run far enough
 // ahead of this loop's demand (about 13 GB/s per core against the 10 GB/s one core gets from
-// DRAM here). So while a row group works on one
-// slice, its first pass over the slice asks for the rows' next slice (or the next group's first
-// one); a lone row asks for its first KiB at once, then for the line 1 KiB ahead of the one it
-// reads. With rows from DRAM at d = 2048 this cut the time per row by 10-20 % (a group of rows
-// and a lone row alike); in cache it changes nothing measurable.
+// DRAM here). So while a row group works on one slice, its first pass over the slice asks for
+// the rows' next slice (or the next group's first one); a lone row asks for its first KiB at
+// once, then for the line 1 KiB ahead of the one it reads. With rows from DRAM at d = 2048 this
+// cut the time per row by 10-20 % (a group of rows and a lone row alike); in cache it changes
+// nothing measurable (Benchmarks/kernels/projection_harness.c).
 //
 // The package is compiled for the baseline of its platform, so the vector code is confined to
 // functions marked `target("avx2,fma")`, called only after the CPU has been asked once.
