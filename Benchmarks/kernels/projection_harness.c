@@ -1,16 +1,21 @@
 // Times the hashing projection kernel (Sources/CProjectionKernels) alone, outside Swift, to see
 // what the kernel costs with its rows in cache and with its rows coming from memory.
 //
-//   clang -O2 -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
+//   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
 //       Sources/CProjectionKernels/ProjectionKernels.c -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
-// 128 MiB) puts the rows in DRAM, one of a few MiB keeps them in cache. Prints the best time per
-// row over the repetitions (default 15 repetitions of 200 000 rows) and the useful GFLOP/s
-// (2 d 13 per row: 12 projections and the sum of squares). No assertions: a measurement tool.
+// 128 MiB) puts the rows in DRAM, one of a few MiB keeps them in cache. THREADS callers (default
+// 1) run at once, each through its own pool and sharing the packed directions, as the benchmark's
+// workers do; every repetition starts them together and times until the last one finishes.
+// Prints the median and best time per row over the repetitions (default 15 repetitions of
+// 200 000 rows per caller; the wall time divided by all callers' rows) and the useful GFLOP/s of
+// the median (2 d 13 per row: 12 projections and the sum of squares). No assertions: a
+// measurement tool.
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -34,9 +39,46 @@ static size_t argument(int argc, char **argv, int i, size_t fallback, const char
     return (size_t)v;
 }
 
+/// One caller: its own pool and outputs, the shared packed directions.
+struct caller {
+    const float *packed;
+    float *x;
+    float *projections;
+    float *squares;
+    size_t pool, batch, d, m, rows;
+    pthread_barrier_t *start, *stop;
+    size_t repetitions;
+    double checksum;
+    double *began, *ended;  // per repetition, seconds
+};
+
+static void *run_caller(void *argument) {
+    struct caller *c = argument;
+    size_t offset = 0;
+    for (size_t r = 0; r < c->repetitions; r++) {
+        pthread_barrier_wait(c->start);
+        c->began[r] = seconds();
+        for (size_t done = 0; done < c->rows; done += c->batch) {
+            b4b_project_rows_f32(c->x + offset * c->d, c->batch, c->d, c->d, c->packed, c->m,
+                                 c->projections, c->m, c->squares);
+            c->checksum += c->squares[0];
+            offset += c->batch;
+            if (offset + c->batch > c->pool) offset = 0;
+        }
+        c->ended[r] = seconds();
+        pthread_barrier_wait(c->stop);
+    }
+    return NULL;
+}
+
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -44,9 +86,14 @@ int main(int argc, char **argv) {
     const size_t d = argument(argc, argv, 3, 2048, "DIMENSION");
     const size_t rows_per_repetition = argument(argc, argv, 4, 200000, "ROWS_PER_REPETITION");
     const size_t repetitions = argument(argc, argv, 5, 15, "REPETITIONS");
+    const size_t threads = argument(argc, argv, 6, 1, "THREADS");
     const size_t m = 12;
     if (batch > pool) {
         fprintf(stderr, "BATCH (%zu) must not exceed POOL_ROWS (%zu)\n", batch, pool);
+        return 2;
+    }
+    if (threads > 64) {
+        fprintf(stderr, "THREADS must be at most 64, got %zu\n", threads);
         return 2;
     }
     if (!b4b_projection_available()) {
@@ -54,37 +101,70 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    float *x = malloc(pool * d * sizeof(float));
     float *directions = malloc(m * d * sizeof(float));
     float *packed = malloc(b4b_projection_packed_count(m, d) * sizeof(float));
-    float *projections = malloc(batch * m * sizeof(float));
-    float *squares = malloc(batch * sizeof(float));
-    if (!x || !directions || !packed || !projections || !squares) {
-        fprintf(stderr, "out of memory for a pool of %zu rows of %zu floats\n", pool, d);
+    double *per_row = malloc(repetitions * sizeof(double));
+    struct caller callers[64];
+    pthread_t ids[64];
+    pthread_barrier_t start, stop;
+    if (!directions || !packed || !per_row) {
+        fprintf(stderr, "out of memory\n");
         return 1;
     }
     srand(1);
-    for (size_t i = 0; i < pool * d; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (size_t i = 0; i < m * d; i++) directions[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     b4b_projection_pack(directions, m, d, d, packed);
-
-    double best = 1e30, checksum = 0;
-    for (size_t r = 0; r < repetitions; r++) {
-        size_t done = 0, offset = 0;
-        const double start = seconds();
-        while (done < rows_per_repetition) {
-            b4b_project_rows_f32(x + offset * d, batch, d, d, packed, m, projections, m, squares);
-            checksum += squares[0];
-            done += batch;
-            offset += batch;
-            if (offset + batch > pool) offset = 0;
+    // Whole batches per repetition, at least one.
+    const size_t rows = (rows_per_repetition + batch - 1) / batch * batch;
+    pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+    pthread_barrier_init(&stop, NULL, (unsigned)threads + 1);
+    for (size_t t = 0; t < threads; t++) {
+        struct caller *c = &callers[t];
+        *c = (struct caller){ .packed = packed, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
+                              .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0 };
+        c->x = malloc(pool * d * sizeof(float));
+        c->projections = malloc(batch * m * sizeof(float));
+        c->squares = malloc(batch * sizeof(float));
+        c->began = malloc(repetitions * sizeof(double));
+        c->ended = malloc(repetitions * sizeof(double));
+        if (!c->x || !c->projections || !c->squares || !c->began || !c->ended) {
+            fprintf(stderr, "out of memory for a pool of %zu rows of %zu floats\n", pool, d);
+            return 1;
         }
-        const double per_row = (seconds() - start) / (double)done * 1e9;
-        if (per_row < best) best = per_row;
+        for (size_t i = 0; i < pool * d; i++) c->x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+        if (pthread_create(&ids[t], NULL, run_caller, c) != 0) {
+            fprintf(stderr, "could not start caller %zu\n", t);
+            return 1;
+        }
     }
-    printf("d %zu, pool %zu rows (%.1f MiB), batch %zu: %.0f ns per row, %.1f GFLOP/s (checksum %g)\n",
-           d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, best,
-           2.0 * (double)d * 13 / best, checksum);
-    free(x); free(directions); free(packed); free(projections); free(squares);
+    // The callers time themselves (this thread may wake late on a busy machine): a repetition
+    // lasts from the first caller's start to the last caller's end.
+    for (size_t r = 0; r < repetitions; r++) {
+        pthread_barrier_wait(&start);
+        pthread_barrier_wait(&stop);
+    }
+    double checksum = 0;
+    for (size_t t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+    for (size_t r = 0; r < repetitions; r++) {
+        double first = callers[0].began[r], last = callers[0].ended[r];
+        for (size_t t = 1; t < threads; t++) {
+            if (callers[t].began[r] < first) first = callers[t].began[r];
+            if (callers[t].ended[r] > last) last = callers[t].ended[r];
+        }
+        per_row[r] = (last - first) / (double)(rows * threads) * 1e9;
+    }
+    for (size_t t = 0; t < threads; t++) {
+        checksum += callers[t].checksum;
+        free(callers[t].x); free(callers[t].projections); free(callers[t].squares);
+        free(callers[t].began); free(callers[t].ended);
+    }
+    qsort(per_row, repetitions, sizeof(double), by_value);
+    const double median = per_row[repetitions / 2];
+    printf("d %zu, pool %zu rows (%.1f MiB) per caller, batch %zu, %zu caller%s: median %.0f ns per row "
+           "(best %.0f), %.1f GFLOP/s (checksum %g)\n",
+           d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
+           median, per_row[0], 2.0 * (double)d * 13 / median, checksum);
+    pthread_barrier_destroy(&start); pthread_barrier_destroy(&stop);
+    free(directions); free(packed); free(per_row);
     return 0;
 }
