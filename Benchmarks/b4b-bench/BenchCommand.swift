@@ -35,8 +35,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1).")
     var users: String = "1,1000,100000"
 
-    @Option(help: "Users whose state is created to measure resident memory per user (0 skips).")
+    @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the memory measurement).")
     var memoryUsers: Int = 1_000_000
+
+    @Option(help: "Users who each send a batch of 256 rows (state held as bit sets, the largest per-user state), to measure resident memory per such user (0 skips).")
+    var denseMemoryUsers: Int = 20_000
 
     @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
     var minRows: Int = 4096
@@ -84,6 +87,7 @@ struct BenchCommand: ParsableCommand {
             minSeconds = 0.01
             users = "1,1000"
             memoryUsers = 100_000
+            denseMemoryUsers = 2_000
         }
         for (name, list) in [("--batches", batches), ("--dimensions", dimensions), ("--threads", threads), ("--users", users)] {
             guard let values = parseList(list), !values.isEmpty, values.allSatisfy({ $0 >= 1 }) else {
@@ -100,6 +104,7 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(maxSeconds)), got \(minSeconds)")
         }
         guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
+        guard denseMemoryUsers >= 0 else { throw ValidationError("--dense-memory-users must be non-negative") }
     }
 
     func run() throws {
@@ -125,7 +130,7 @@ struct BenchCommand: ParsableCommand {
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
         }
         if memoryUsers > 0 && !sweepOnly {
-            report.memory = runner.measureMemory(users: memoryUsers, dimension: plan.dimensions[0])
+            report.memory = runner.measureMemory(users: memoryUsers, denseUsers: denseMemoryUsers, dimension: plan.dimensions[0])
         }
         if let numpyResults { report.attach(numpyResults) }
 

@@ -154,17 +154,25 @@ struct BenchmarkRunner {
         return ColdTransformCost(dimension: d, milliseconds: median(times), bytes: d * d * 4 + d * 8)
     }
 
-    /// Resident memory per tracked user: RSS before and after `users` users each send one row.
-    func measureMemory(users: Int, dimension d: Int) -> MemoryReport {
-        var configuration = Stage.hash.configuration(dimension: d, maxBatch: 1)
+    /// Resident memory per tracked user: RSS before and after `users` users each send one row
+    /// (a new or one-off account: its occupancy is held sparse), then before and after
+    /// `denseUsers` users each send one batch of `denseRows` rows (enough distinct buckets that
+    /// the occupancy is held as bit sets: the largest an account's state gets). Free heap is
+    /// handed back to the system before each baseline, so that memory freed by earlier
+    /// measurements and reused here does not hide what the accounts take.
+    func measureMemory(users: Int, denseUsers: Int, dimension d: Int) -> MemoryReport {
+        let denseRows = 256
+        var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows)
         configuration.transformCacheBytes = 0
         let defense = try! B4BDefense(configuration: configuration, secret: secret)
         let pools = RowPools(dimension: d, workers: 1, rows: 4096)
         let pool = pools.pool(0)
         // Warm up the allocator and the code paths before the baseline.
         pool.withView { v in _ = try! defense.protect(v.rows(0..<1), user: "warm-up") }
-        let before = residentBytes()
         let clock = ContinuousClock()
+
+        releaseFreeHeap()
+        let before = residentBytes()
         let start = clock.now
         pool.withView { v in
             for u in 0..<users {
@@ -175,9 +183,25 @@ struct BenchmarkRunner {
         let seconds = (clock.now - start) / .seconds(1)
         let after = residentBytes()
         let perUser = Double(after - before) / Double(users)
+
+        releaseFreeHeap()
+        let denseBefore = residentBytes()
+        var occupied = 0.0
+        pool.withView { v in
+            for u in 0..<denseUsers {
+                let r = (u * denseRows) % (v.rows - denseRows + 1)
+                _ = try! defense.protect(v.rows(r ..< r + denseRows), user: "dense-user-\(u)")
+            }
+        }
+        let denseAfter = residentBytes()
+        for u in 0..<denseUsers { occupied += defense.coverage(of: "dense-user-\(u)") }
+        let bucketsPerDenseUser = denseUsers > 0 ? occupied / Double(denseUsers) * Double(configuration.tableCount << configuration.hashBits) : 0
+        let densePerUser = denseUsers > 0 ? Double(denseAfter - denseBefore) / Double(denseUsers) : 0
         return MemoryReport(users: users, residentBytesBefore: before, residentBytesAfter: after,
                             bytesPerUser: perUser, projectedMegabytesForMillion: perUser * 1e6 / 1048576,
-                            secondsToCreate: seconds)
+                            secondsToCreate: seconds, denseUsers: denseUsers, denseRowsPerUser: denseRows,
+                            bucketsPerDenseUser: bucketsPerDenseUser, bytesPerDenseUser: densePerUser,
+                            projectedMegabytesForMillionDense: densePerUser * 1e6 / 1048576)
     }
 }
 
@@ -194,6 +218,22 @@ struct MemoryReport: Codable, Sendable {
     var bytesPerUser: Double
     var projectedMegabytesForMillion: Double
     var secondsToCreate: Double
+    /// Accounts that each sent one batch of `denseRowsPerUser` rows (occupancy held as bit sets).
+    var denseUsers: Int
+    var denseRowsPerUser: Int
+    /// Mean occupied buckets (all tables) of those accounts.
+    var bucketsPerDenseUser: Double
+    var bytesPerDenseUser: Double
+    var projectedMegabytesForMillionDense: Double
+}
+
+/// Hands the allocator's free memory back to the system (glibc `malloc_trim(0)`, looked up at
+/// run time; a no-op where it does not exist), so that a following resident-memory baseline
+/// does not include freed pages that later allocations would reuse unseen.
+func releaseFreeHeap() {
+    typealias Trim = @convention(c) (Int) -> Int32
+    guard let symbol = dlsym(nil, "malloc_trim") else { return }  // nil: RTLD_DEFAULT
+    _ = unsafeBitCast(symbol, to: Trim.self)(0)
 }
 
 /// Resident set size of this process, bytes (Linux `/proc/self/statm`).

@@ -1,76 +1,176 @@
-/// The set of buckets a user's representations have fallen into, per hash table:
-/// a `2^k`-bit set for each of `T` tables, with counts kept so that coverage is O(T).
+/// The set of buckets a user's representations have fallen into, per hash table, with the
+/// number of occupied buckets kept so that coverage is O(1).
 ///
 /// Coverage (the paper's Block 1 measure) is the fraction of occupied buckets,
 /// averaged over tables.
-public struct Occupancy: Sendable, Equatable {
-    /// Hyperplanes per table `k` (each table has `2^k` buckets).
-    public let hashBits: Int
-    /// Number of tables `T`.
-    public let tableCount: Int
-    // Table t's bits are words[t * wordsPerTable ..< (t + 1) * wordsPerTable].
+///
+/// The set has two representations, chosen by size (the value is the same either way; ``==``
+/// compares sets, and ``rawWords`` is always the bit-set form):
+/// - **sparse**, while few buckets are occupied: a sorted list of 32-bit keys
+///   `table · 2^k + bucket`, 4 bytes per occupied bucket. A new account, a one-off caller and a
+///   legitimate user who stays in a small region hold a few dozen bytes instead of a bit set.
+/// - **dense**, once the list would take more bytes than the bit sets (more than
+///   `T · 2^k / 32` buckets, 128 at k = 12 and one table): a `2^k`-bit set per table,
+///   `2^k / 8` bytes each (512 B at k = 12).
+/// The switch happens on the insert that crosses the limit and is never undone.
+public struct Occupancy: Sendable {
+    private let bits: UInt8
+    private let tables: UInt16
+    /// Occupied (table, bucket) pairs over all tables.
+    private var occupied: Int
+    /// Sparse form: sorted distinct keys `t << k | bucket`; empty once dense.
+    private var keys: [UInt32]
+    /// Dense form: table t's bits are words[t * wordsPerTable ..< (t + 1) * wordsPerTable];
+    /// empty while sparse (a dense set always has at least one word per table).
     private var words: [UInt64]
-    private var counts: [Int]
 
-    /// An empty occupancy.
+    /// Hyperplanes per table `k` (each table has `2^k` buckets).
+    public var hashBits: Int { Int(bits) }
+    /// Number of tables `T`.
+    public var tableCount: Int { Int(tables) }
+
+    /// An empty occupancy of `tableCount` tables of `2^hashBits` buckets
+    /// (`hashBits` in 1...24, `tableCount` in 1...65535).
     public init(hashBits: Int, tableCount: Int) {
-        precondition((1...24).contains(hashBits) && tableCount >= 1, "Occupancy of \(tableCount) tables of 2^\(hashBits) buckets")
-        self.hashBits = hashBits
-        self.tableCount = tableCount
-        self.words = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
-        self.counts = [Int](repeating: 0, count: tableCount)
+        precondition((1...24).contains(hashBits) && (1...Int(UInt16.max)).contains(tableCount),
+                     "Occupancy of \(tableCount) tables of 2^\(hashBits) buckets")
+        self.bits = UInt8(hashBits)
+        self.tables = UInt16(tableCount)
+        self.occupied = 0
+        self.keys = []
+        self.words = []
+        if !Self.keysFit(hashBits: hashBits, tableCount: tableCount) {
+            words = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
+        }
     }
 
     static func wordsPerTable(_ hashBits: Int) -> Int { max(1, (1 << hashBits) / 64) }
 
+    /// Whether every (table, bucket) pair has a 32-bit key (always, within the configuration's
+    /// 64 tables of at most 2^24 buckets).
+    private static func keysFit(hashBits: Int, tableCount: Int) -> Bool { tableCount << hashBits < 1 << 32 }
+
+    /// Most keys the sparse form holds: as many bytes as the bit sets.
+    private var sparseLimit: Int { 2 * Self.wordsPerTable(hashBits) * tableCount }
+
     /// Buckets per table, `2^k`.
     public var bucketCount: Int { 1 << hashBits }
 
-    /// Occupied buckets in table `t`.
+    /// Whether the set is held as a sorted list of keys (`true`) or as bit sets (`false`):
+    /// a memory detail (see the type's documentation), not part of the set's value.
+    public var isSparse: Bool { words.isEmpty }
+
+    /// Occupied buckets over all tables.
     /// - Complexity: O(1).
-    public func occupiedCount(table t: Int) -> Int { counts[t] }
+    public var occupiedTotal: Int { occupied }
+
+    /// Occupied buckets in table `t`.
+    /// - Complexity: O(log n) sparse, O(2^k / 64) dense.
+    public func occupiedCount(table t: Int) -> Int {
+        precondition(t >= 0 && t < tableCount, "table \(t) is out of range")
+        if isSparse {
+            return Self.lowerBound(keys, UInt32((t + 1) << hashBits)) - Self.lowerBound(keys, UInt32(t << hashBits))
+        }
+        let perTable = Self.wordsPerTable(hashBits)
+        return words[t * perTable ..< (t + 1) * perTable].reduce(0) { $0 + $1.nonzeroBitCount }
+    }
 
     /// Fraction of occupied buckets, averaged over tables, in [0, 1].
-    /// - Complexity: O(T).
+    /// - Complexity: O(1).
     public var coverage: Double {
-        Double(counts.reduce(0, +)) / Double(bucketCount * tableCount)
+        Double(occupied) / Double(bucketCount * tableCount)
     }
 
     /// Whether `bucket` of table `t` is occupied.
     public func contains(bucket: UInt32, table t: Int) -> Bool {
-        precondition(Int(bucket) < bucketCount && t < tableCount, "bucket \(bucket) of table \(t) is out of range")
-        let (w, bit) = (t * Self.wordsPerTable(hashBits) + Int(bucket) >> 6, UInt64(1) << (UInt64(bucket) & 63))
+        precondition(Int(bucket) < bucketCount && t >= 0 && t < tableCount, "bucket \(bucket) of table \(t) is out of range")
+        if isSparse {
+            let key = UInt32(t << hashBits) | bucket
+            let i = Self.lowerBound(keys, key)
+            return i < keys.count && keys[i] == key
+        }
+        let (w, bit) = Self.position(bucket: bucket, table: t, hashBits: hashBits)
         return words[w] & bit != 0
     }
 
     /// Marks `bucket` of table `t` occupied; returns whether it was newly occupied.
-    /// - Complexity: O(1).
+    /// - Complexity: O(log n + n) sparse (n ≤ `T · 2^k / 32` keys, a short move), O(1) dense;
+    ///   the insert that switches to the dense form is O(T · 2^k / 64).
     @discardableResult
     public mutating func insert(bucket: UInt32, table t: Int) -> Bool {
-        precondition(Int(bucket) < bucketCount && t < tableCount, "bucket \(bucket) of table \(t) is out of range")
-        let (w, bit) = (t * Self.wordsPerTable(hashBits) + Int(bucket) >> 6, UInt64(1) << (UInt64(bucket) & 63))
+        precondition(Int(bucket) < bucketCount && t >= 0 && t < tableCount, "bucket \(bucket) of table \(t) is out of range")
+        if isSparse {
+            let key = UInt32(t << hashBits) | bucket
+            let i = Self.lowerBound(keys, key)
+            if i < keys.count && keys[i] == key { return false }
+            if keys.count < sparseLimit {
+                keys.insert(key, at: i)
+                occupied += 1
+                return true
+            }
+            densify()
+        }
+        let (w, bit) = Self.position(bucket: bucket, table: t, hashBits: hashBits)
         if words[w] & bit != 0 { return false }
         words[w] |= bit
-        counts[t] += 1
+        occupied += 1
         return true
     }
 
-    /// Adds every bucket occupied in `other` (same shape): the bitwise OR, which is what two
+    /// Adds every bucket occupied in `other` (same shape): the union, which is what two
     /// replicas' records of one user combine to without losing either's buckets.
     public mutating func formUnion(_ other: Occupancy) {
         precondition(other.hashBits == hashBits && other.tableCount == tableCount, "union of occupancies of different shapes")
-        for i in words.indices { words[i] |= other.words[i] }
-        recount()
+        if isSparse && other.isSparse {
+            keys = Self.mergeSorted(keys, other.keys)
+            occupied = keys.count
+            if occupied > sparseLimit { densify() }
+            return
+        }
+        if isSparse { densify() }
+        if other.isSparse {
+            for key in other.keys { setBit(key) }
+        } else {
+            for i in words.indices { words[i] |= other.words[i] }
+        }
+        occupied = words.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
+
+    /// Whether every bucket set in `rawWords` (the ``rawWords`` layout of this shape) is
+    /// occupied here; false when the word count does not fit this shape.
+    /// - Complexity: O(words + set bits · log n) sparse, O(words) dense.
+    public func isSuperset(ofRawWords rawWords: [UInt64]) -> Bool {
+        guard rawWords.count == Self.wordsPerTable(hashBits) * tableCount else { return false }
+        if !isSparse { return zip(rawWords, words).allSatisfy { $0 & ~$1 == 0 } }
+        for (i, word) in rawWords.enumerated() {
+            var rest = word
+            while rest != 0 {
+                let key = Self.key(word: i, bit: rest.trailingZeroBitCount, hashBits: hashBits)
+                let at = Self.lowerBound(keys, key)
+                if at == keys.count || keys[at] != key { return false }
+                rest &= rest &- 1
+            }
+        }
+        return true
     }
 
     /// The raw bit words (table-major, little-endian bit order within a word), for persistence.
-    public var rawWords: [UInt64] { words }
+    /// The same words whichever form the set is held in.
+    public var rawWords: [UInt64] {
+        if !isSparse { return words }
+        var out = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
+        for key in keys {
+            let (w, bit) = Self.position(key: key, hashBits: hashBits)
+            out[w] |= bit
+        }
+        return out
+    }
 
-    /// An occupancy from persisted words.
-    /// - Throws: ``OccupancyError`` when the word count does not match the shape, or bits
-    ///   beyond `2^k` are set (k < 6).
+    /// An occupancy from persisted words (held sparse when few bits are set).
+    /// - Throws: ``OccupancyError`` when the shape is unsupported, the word count does not
+    ///   match the shape, or bits beyond `2^k` are set (k < 6).
     public init(hashBits: Int, tableCount: Int, rawWords: [UInt64]) throws {
-        guard (1...24).contains(hashBits), tableCount >= 1 else {
+        guard (1...24).contains(hashBits), (1...Int(UInt16.max)).contains(tableCount) else {
             throw OccupancyError(message: "unsupported shape: \(tableCount) tables of 2^\(hashBits) buckets")
         }
         let perTable = Self.wordsPerTable(hashBits)
@@ -83,22 +183,96 @@ public struct Occupancy: Sendable, Equatable {
                 throw OccupancyError(message: "bits set beyond bucket \((1 << hashBits) - 1)")
             }
         }
-        self.hashBits = hashBits
-        self.tableCount = tableCount
-        self.words = rawWords
-        self.counts = [Int](repeating: 0, count: tableCount)
-        recount()
+        self.init(hashBits: hashBits, tableCount: tableCount)
+        let count = rawWords.reduce(0) { $0 + $1.nonzeroBitCount }
+        if isSparse && count <= sparseLimit {
+            keys.reserveCapacity(count)
+            for (i, word) in rawWords.enumerated() {
+                var rest = word
+                while rest != 0 {
+                    keys.append(Self.key(word: i, bit: rest.trailingZeroBitCount, hashBits: hashBits))
+                    rest &= rest &- 1
+                }
+            }
+        } else {
+            words = rawWords
+        }
+        occupied = count
     }
 
-    private mutating func recount() {
-        let perTable = Self.wordsPerTable(hashBits)
-        for t in 0..<tableCount {
-            counts[t] = words[t * perTable ..< (t + 1) * perTable].reduce(0) { $0 + $1.nonzeroBitCount }
+    /// Approximate heap bytes held (the keys or the words, without allocator overhead).
+    public var byteCount: Int { keys.capacity * 4 + words.capacity * 8 }
+
+    // MARK: - Representation
+
+    /// Moves the sparse keys into bit sets (the count is unchanged).
+    private mutating func densify() {
+        words = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
+        for key in keys { setBit(key) }
+        keys = []
+    }
+
+    private mutating func setBit(_ key: UInt32) {
+        let (w, bit) = Self.position(key: key, hashBits: hashBits)
+        words[w] |= bit
+    }
+
+    /// Word index and bit mask of `bucket` in table `t`.
+    private static func position(bucket: UInt32, table t: Int, hashBits: Int) -> (Int, UInt64) {
+        (t * wordsPerTable(hashBits) + Int(bucket) >> 6, UInt64(1) << (UInt64(bucket) & 63))
+    }
+
+    private static func position(key: UInt32, hashBits: Int) -> (Int, UInt64) {
+        let k = UInt32(hashBits)
+        return position(bucket: key & ((1 << k) - 1), table: Int(key >> k), hashBits: hashBits)
+    }
+
+    /// The key of bit `bit` of raw word `word` (k < 6 packs one table per word).
+    private static func key(word: Int, bit: Int, hashBits: Int) -> UInt32 {
+        let perTable = wordsPerTable(hashBits)
+        let t = word / perTable
+        let bucket = (word % perTable) * 64 + bit
+        return UInt32(t << hashBits | bucket)
+    }
+
+    /// First index whose key is not below `key`.
+    private static func lowerBound(_ keys: [UInt32], _ key: UInt32) -> Int {
+        keys.withUnsafeBufferPointer { k in
+            var (low, high) = (0, k.count)
+            while low < high {
+                let mid = (low + high) >> 1
+                if k[mid] < key { low = mid + 1 } else { high = mid }
+            }
+            return low
         }
     }
 
-    /// Approximate heap bytes held (words and counts, without allocator overhead).
-    public var byteCount: Int { words.count * 8 + counts.count * 8 }
+    /// The sorted distinct union of two sorted distinct key lists.
+    private static func mergeSorted(_ a: [UInt32], _ b: [UInt32]) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(a.count + b.count)
+        var (i, j) = (0, 0)
+        while i < a.count && j < b.count {
+            if a[i] < b[j] { out.append(a[i]); i += 1 }
+            else if b[j] < a[i] { out.append(b[j]); j += 1 }
+            else { out.append(a[i]); i += 1; j += 1 }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
+        return out
+    }
+}
+
+extension Occupancy: Equatable {
+    /// Same shape and the same occupied buckets, whichever form each side is held in.
+    public static func == (lhs: Occupancy, rhs: Occupancy) -> Bool {
+        guard lhs.hashBits == rhs.hashBits, lhs.tableCount == rhs.tableCount, lhs.occupied == rhs.occupied else { return false }
+        switch (lhs.isSparse, rhs.isSparse) {
+        case (true, true): return lhs.keys == rhs.keys
+        case (false, false): return lhs.words == rhs.words
+        default: return lhs.rawWords == rhs.rawWords
+        }
+    }
 }
 
 /// Persisted occupancy that does not fit the expected shape.

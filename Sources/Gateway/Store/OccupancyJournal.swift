@@ -56,10 +56,19 @@ public final class OccupancyJournal: Sendable {
         var answeredRequests: Int
     }
 
-    /// What the store is known to hold for one account.
+    /// What the store is known to hold for one account: its buckets as an ``Occupancy``
+    /// (held sparse while few, so an account costs the journal a few dozen bytes rather than a
+    /// bit set) and its query count.
     private struct Durable {
-        var words: [UInt64]
+        /// Nil when the stored shape is one the engine cannot hold (no update is then known
+        /// to add nothing, so every update waits).
+        var occupancy: Occupancy?
         var queryCount: Int
+
+        init(_ snapshot: OccupancySnapshot) {
+            occupancy = try? Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
+            queryCount = snapshot.queryCount
+        }
     }
 
     private struct State {
@@ -93,7 +102,7 @@ public final class OccupancyJournal: Sendable {
         self.store = store
         self.policy = policy
         var initial = State()
-        for (user, snapshot) in durable { initial.durable[user] = Durable(words: snapshot.words, queryCount: snapshot.queryCount) }
+        for (user, snapshot) in durable { initial.durable[user] = Durable(snapshot) }
         state = Mutex(initial)
         self.onCommit = onCommit
         self.onMerged = onMerged
@@ -141,7 +150,7 @@ public final class OccupancyJournal: Sendable {
     /// The occupancy the store is known to hold for `user` (bits and query count), as of the
     /// last transaction or start-up; nil when nothing is known.
     public func durableOccupancy(of user: String) -> (words: [UInt64], queryCount: Int)? {
-        state.withLock { s in s.durable[user].map { ($0.words, $0.queryCount) } }
+        state.withLock { s in s.durable[user].map { ($0.occupancy?.rawWords ?? [], $0.queryCount) } }
     }
 
     /// Queues `update` without a waiter when the policy allows it; returns whether it did.
@@ -149,8 +158,9 @@ public final class OccupancyJournal: Sendable {
         guard case .newBuckets(let threshold, let delay) = policy else { return false }
         let armTimer = state.withLock { s -> Bool? in
             guard let known = s.durable[update.user], known.queryCount >= threshold,
-                  known.words.count == update.snapshot.words.count,
-                  zip(update.snapshot.words, known.words).allSatisfy({ $0 & ~$1 == 0 }) else { return nil }
+                  let occupancy = known.occupancy, occupancy.hashBits == update.snapshot.hashBits,
+                  occupancy.tableCount == update.snapshot.tableCount,
+                  occupancy.isSuperset(ofRawWords: update.snapshot.words) else { return nil }
             Self.add(update, waiter: nil, to: &s)
             if s.flushing || s.timerArmed { return false }
             s.timerArmed = true
@@ -259,7 +269,7 @@ public final class OccupancyJournal: Sendable {
         case .success(let merged):
             state.withLock { s in
                 for (user, snapshot) in merged {
-                    s.durable[user] = Durable(words: snapshot.words, queryCount: snapshot.queryCount)
+                    s.durable[user] = Durable(snapshot)
                 }
             }
             onCommit(batch.count, requests, seconds, false)
