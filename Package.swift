@@ -119,7 +119,7 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["NumericKernels"], path: "Tests/TestSupport"),
-        .testTarget(name: "NumericKernelsTests", dependencies: ["NumericKernels", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "NumericKernelsTests", dependencies: ["NumericKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(
             name: "EvaluationTests",
             dependencies: ["Evaluation", "NumericKernels", "TestSupport"],

@@ -118,6 +118,26 @@ struct TransformTests {
         #expect(x == expected)
     }
 
+    @Test("Fused pad then shuffle equals the definition: output j is (x, then the pad's constants)[permutation[j]]")
+    func fusedPadShuffleMatchesDefinition() throws {
+        let d = 64
+        let defense = try B4BDefense(configuration: smallConfiguration(dimension: d, transforms: [.pad(count: 8), .shuffle], cost: .none),
+                                     secret: testSecret)
+        let pipeline = defense.transform(for: "v")
+        #expect(pipeline.stages.count == 1)
+        let pad = try #require(TransformKind.pad(count: 8).make(inputDimension: d, seed: testSecret.seed(SeedPurpose("transform/0/pad"), user: "v"),
+                                                                 unitScale: 1, centre: nil) as? PadTransform)
+        let shuffle = try #require(TransformKind.shuffle.make(inputDimension: d + 8, seed: testSecret.seed(SeedPurpose("transform/1/shuffle"), user: "v"),
+                                                               unitScale: 1, centre: nil) as? ShuffleTransform)
+        let x = spreadQueries(count: 3, dimension: d, seed: 65)
+        let y = pipeline.apply(x)
+        for i in 0..<x.rows {
+            let padded = (0..<d).map { x[i, $0] } + pad.constants
+            let expected = shuffle.permutation.map { padded[$0] }
+            #expect((0..<(d + 8)).map { y[i, $0] } == expected, "row \(i)")
+        }
+    }
+
     @Test("Shuffle is a permutation; add-constants keeps the input in order around its constants")
     func structure() {
         let s = ShuffleTransform(dimension: 50, seed: RandomSeed(1, 1, 1, 1))

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NumericKernels
 import Testing
@@ -26,6 +27,19 @@ struct KeysTests {
         let okm = secret.derive(SeedPurpose("noise"), context: Array("alice".utf8), count: 32)
         let hex = okm.map { String(format: "%02x", $0) }.joined()
         #expect(hex == Self.expectedHex)
+    }
+
+    @Test("Every output length equals swift-crypto's HKDF-Expand, across block boundaries",
+          arguments: [1, 31, 32, 33, 64, 65, 100, 255 * 32])
+    func expandMatchesHKDF(_ count: Int) {
+        let prk = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: Array(repeating: UInt8(7), count: 32)),
+                                       salt: Array("b4b.v1".utf8))
+        for context in ["", "alice", String(repeating: "long user id ", count: 30)] {
+            let info = Array("b4b/transform/1/shuffle".utf8) + [0] + Array(context.utf8)
+            let expected = HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: count).withUnsafeBytes { Array($0) }
+            let derived = secret.derive(SeedPurpose("transform/1/shuffle"), context: Array(context.utf8), count: count)
+            #expect(derived == expected, "count \(count), context of \(context.utf8.count) bytes")
+        }
     }
 
     static let expectedHex = "ae87909966db4657878881a4f11bc7c3d37ba0bb5c64777f943d85f4fde3fae2"

@@ -170,6 +170,19 @@ struct RandomGeneratorTests {
         #expect(Set(streams.map { $0.map(\.bitPattern) }).count == variants.count + 1)
     }
 
+    @Test("shuffle(_:) gives the standard library's shuffle(using:) order and leaves the generator where it leaves it",
+          arguments: [0, 1, 2, 3, 17, 300, 2048, 2064])
+    func shuffleMatchesStandardLibrary(_ n: Int) {
+        for seed in 0..<5 as Range<UInt64> {
+            var (a, b) = (RandomGenerator(seed: RandomSeed(seed, UInt64(n), 3, 4)), RandomGenerator(seed: RandomSeed(seed, UInt64(n), 3, 4)))
+            var (x, y) = (Array(0..<n), Array(0..<n))
+            a.shuffle(&x)
+            y.shuffle(using: &b)
+            #expect(x == y, "n \(n), seed \(seed)")
+            #expect(a.next() == b.next())
+        }
+    }
+
     @Test("Golden values pin the stream (same on every platform; update only on purpose)")
     func goldenValues() {
         var generator = RandomGenerator(seed: RandomSeed(1, 2, 3, 4))

@@ -45,8 +45,11 @@ public struct PadTransform: RepresentationTransform, GatherTransform {
     public var byteCount: Int { constants.count * 4 }
     public var isRowLocal: Bool { true }
     var map: GatherMap {
-        GatherMap(sources: (0..<inputDimension).map(Int32.init) + (0..<constants.count).map { Int32(-$0 - 1) },
-                  constants: constants, inputDimension: inputDimension)
+        var sources = [Int32]()
+        sources.reserveCapacity(inputDimension + constants.count)
+        for j in 0..<inputDimension { sources.append(Int32(j)) }
+        for k in 0..<constants.count { sources.append(Int32(-k - 1)) }
+        return GatherMap(sources: sources, constants: constants, inputDimension: inputDimension)
     }
 
     /// Derives `count` constants uniform in `[-magnitude, magnitude]` from `seed`.
@@ -87,10 +90,26 @@ struct GatherMap: Sendable {
         self.sources = sources
         self.constants = constants
         self.inputDimension = d
-        self.inputSources = sources.map { max($0, 0) }
-        let slots = sources.indices.filter { sources[$0] < 0 }
-        self.constantSlots = slots.map { Int32($0) }
-        self.constantValues = slots.map { constants[Int(-sources[$0] - 1)] }
+        var inputSources = [Int32](repeating: 0, count: sources.count)
+        var constantSlots = [Int32](), constantValues = [Float]()
+        constantSlots.reserveCapacity(constants.count)
+        constantValues.reserveCapacity(constants.count)
+        sources.withUnsafeBufferPointer { src in
+            inputSources.withUnsafeMutableBufferPointer { out in
+                for j in src.indices {
+                    let s = src[j]
+                    if s >= 0 {
+                        out[j] = s
+                    } else {
+                        constantSlots.append(Int32(j))
+                        constantValues.append(constants[Int(-s - 1)])
+                    }
+                }
+            }
+        }
+        self.inputSources = inputSources
+        self.constantSlots = constantSlots
+        self.constantValues = constantValues
     }
 
     func apply(_ input: MatrixView, into output: MutableMatrixView) {
@@ -115,10 +134,21 @@ struct GatherMap: Sendable {
     /// The single gather equal to applying `first`, then `self`.
     func composed(after first: GatherMap) -> GatherMap {
         var constants = first.constants
-        let sources = self.sources.map { s -> Int32 in
-            if s >= 0 { return first.sources[Int(s)] }
-            constants.append(self.constants[Int(-s - 1)])
-            return Int32(-constants.count)
+        var sources = [Int32](repeating: 0, count: self.sources.count)
+        self.sources.withUnsafeBufferPointer { outer in
+            first.sources.withUnsafeBufferPointer { inner in
+                sources.withUnsafeMutableBufferPointer { out in
+                    for j in outer.indices {
+                        let s = outer[j]
+                        if s >= 0 {
+                            out[j] = inner[Int(s)]
+                        } else {
+                            constants.append(self.constants[Int(-s - 1)])
+                            out[j] = Int32(-constants.count)
+                        }
+                    }
+                }
+            }
         }
         return GatherMap(sources: sources, constants: constants, inputDimension: first.inputDimension)
     }
@@ -181,7 +211,7 @@ public struct AddConstantsTransform: RepresentationTransform, GatherTransform {
         let constants = randomSymmetric(count: count, magnitude: magnitude, generator: &generator)
         // Choose which of the d + p output slots hold constants: a random subset of size p.
         var slots = Array(0..<(d + count))
-        slots.shuffle(using: &generator)
+        generator.shuffle(&slots)
         var isConstant = [Bool](repeating: false, count: d + count)
         for s in slots.prefix(count) { isConstant[s] = true }
         var sources = [Int32]()
@@ -219,8 +249,9 @@ public struct ShuffleTransform: RepresentationTransform, GatherTransform {
     /// Derives a uniformly random permutation from `seed`.
     public init(dimension d: Int, seed: RandomSeed) {
         var generator = RandomGenerator(seed: seed)
-        var p = (0..<d).map(Int32.init)
-        p.shuffle(using: &generator)
+        var p = [Int32](repeating: 0, count: d)
+        for j in 0..<d { p[j] = Int32(j) }
+        generator.shuffle(&p)
         map = GatherMap(sources: p, constants: [], inputDimension: d)
     }
 

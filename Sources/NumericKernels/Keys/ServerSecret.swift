@@ -12,8 +12,10 @@ public struct ServerSecret: Sendable {
     /// Minimum accepted length in bytes (256 bits).
     public static let minimumByteCount = 32
 
-    private let pseudoRandomKey: [UInt8]
     private let bytes: [UInt8]
+    /// HMAC-SHA256 keyed with the HKDF pseudorandom key, its key pads hashed once: every
+    /// derivation starts from a copy.
+    private let keyed: KeyedHMAC
 
     /// A secret from stored bytes.
     /// - Throws: ``SecretError`` when fewer than ``minimumByteCount`` bytes are given.
@@ -22,9 +24,9 @@ public struct ServerSecret: Sendable {
             throw SecretError(message: "server secret must be at least \(Self.minimumByteCount) bytes, got \(bytes.count)")
         }
         self.bytes = bytes
-        // HKDF-Extract once; each derivation is then one HKDF-Expand (a few HMACs).
+        // HKDF-Extract once; each derivation is then one HKDF-Expand.
         let prk = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: bytes), salt: Array("b4b.v1".utf8))
-        self.pseudoRandomKey = prk.withUnsafeBytes { Array($0) }
+        self.keyed = KeyedHMAC(hmac: HMAC<SHA256>(key: SymmetricKey(data: prk.withUnsafeBytes { Array($0) })))
     }
 
     /// A fresh secret of 32 bytes from the system's cryptographic generator.
@@ -41,13 +43,30 @@ public struct ServerSecret: Sendable {
     /// `count` bytes derived from `(secret, purpose, context)`.
     ///
     /// `info = "b4b/" + purpose + 0x00 + context`: the zero byte keeps a purpose and a
-    /// context from being confused with a longer purpose.
+    /// context from being confused with a longer purpose. The expansion is RFC 5869's
+    /// `T(n) = HMAC(PRK, T(n - 1) | info | n)`, computed from the pre-keyed HMAC (the same
+    /// bytes as `HKDF<SHA256>.expand`, without re-hashing the key's pads per call).
+    /// - Precondition: `count` in 1...8160 (255 blocks of 32 bytes, HKDF's limit).
     public func derive(_ purpose: SeedPurpose, context: some Sequence<UInt8>, count: Int = 32) -> [UInt8] {
-        var info = Array("b4b/".utf8) + Array(purpose.rawValue.utf8)
+        precondition((1...255 * 32).contains(count), "HKDF-SHA256 derives 1...8160 bytes, asked for \(count)")
+        var info = Array("b4b/".utf8)
+        info.append(contentsOf: purpose.rawValue.utf8)
         info.append(0)
         info.append(contentsOf: context)
-        let key = HKDF<SHA256>.expand(pseudoRandomKey: SymmetricKey(data: pseudoRandomKey), info: info, outputByteCount: count)
-        return key.withUnsafeBytes { Array($0) }
+        var output: [UInt8] = []
+        output.reserveCapacity(count)
+        var previous: [UInt8] = []
+        var block: UInt8 = 1
+        while output.count < count {
+            var mac = keyed.hmac
+            mac.update(data: previous)
+            mac.update(data: info)
+            mac.update(data: [block])
+            previous = mac.finalize().withUnsafeBytes { Array($0) }
+            output.append(contentsOf: previous.prefix(count - output.count))
+            block &+= 1
+        }
+        return output
     }
 
     /// The seed of the random stream for `purpose` and `user`.
@@ -60,6 +79,15 @@ public struct ServerSecret: Sendable {
     public func seed(_ purpose: SeedPurpose) -> RandomSeed {
         RandomSeed(bytes: derive(purpose, context: [UInt8]()))
     }
+}
+
+/// The pre-keyed HMAC, shareable between threads: `HMAC<SHA256>` is a value type whose hash
+/// states are copy-on-write (swift-crypto copies a state before mutating it unless uniquely
+/// referenced), so copies taken from this immutable value on any number of threads never
+/// mutate what they share. swift-crypto does not mark it `Sendable`, hence the unchecked
+/// conformance.
+private struct KeyedHMAC: @unchecked Sendable {
+    let hmac: HMAC<SHA256>
 }
 
 extension ServerSecret: CustomStringConvertible {

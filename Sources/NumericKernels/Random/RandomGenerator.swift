@@ -270,6 +270,27 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     // MARK: Array conveniences
 
     /// `fillUniform(_:)` on the whole array. O(n).
+    /// Shuffles `array` in place into the same order as `array.shuffle(using: &self)` would,
+    /// leaving the generator in the same state: the standard library's Fisher–Yates (element
+    /// `i` swaps with element `i + next(upperBound: n - i)`), over the array's buffer instead
+    /// of through the generic collection interface. Transforms are derived with it, so the
+    /// order must never change: a user's transform is a function of the secret alone.
+    @inlinable
+    public mutating func shuffle<T>(_ array: inout [T]) {
+        let n = array.count
+        guard n > 1 else { return }
+        // Draw every swap's partner first, then swap: the draws run without waiting on the
+        // array, and the swaps without the generator's state in the loop.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: n - 1) { partners in
+            for i in 0..<(n - 1) {
+                partners[i] = i + Int(truncatingIfNeeded: next(upperBound: UInt(truncatingIfNeeded: n - i)))
+            }
+            array.withUnsafeMutableBufferPointer { buffer in
+                for i in 0..<(n - 1) { buffer.swapAt(i, partners[i]) }
+            }
+        }
+    }
+
     @inlinable
     public mutating func fillUniform(_ array: inout [Float]) {
         array.withUnsafeMutableBufferPointer { fillUniform($0) }
