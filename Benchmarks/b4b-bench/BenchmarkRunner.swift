@@ -231,9 +231,11 @@ struct MemoryReport: Codable, Sendable {
 /// run time; a no-op where it does not exist), so that a following resident-memory baseline
 /// does not include freed pages that later allocations would reuse unseen.
 func releaseFreeHeap() {
+    #if canImport(Glibc)
     typealias Trim = @convention(c) (Int) -> Int32
-    guard let symbol = dlsym(nil, "malloc_trim") else { return }  // nil: RTLD_DEFAULT
+    guard let symbol = dlsym(nil, "malloc_trim") else { return }  // nil is glibc's RTLD_DEFAULT
     _ = unsafeBitCast(symbol, to: Trim.self)(0)
+    #endif
 }
 
 /// Resident set size of this process, bytes (Linux `/proc/self/statm`).
