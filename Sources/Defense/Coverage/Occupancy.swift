@@ -142,28 +142,16 @@ public struct Occupancy: Sendable {
     public func isSuperset(ofRawWords rawWords: [UInt64]) -> Bool {
         guard rawWords.count == Self.wordsPerTable(hashBits) * tableCount else { return false }
         if !isSparse { return zip(rawWords, words).allSatisfy { $0 & ~$1 == 0 } }
-        for (i, word) in rawWords.enumerated() {
-            var rest = word
-            while rest != 0 {
-                let key = Self.key(word: i, bit: rest.trailingZeroBitCount, hashBits: hashBits)
-                let at = Self.lowerBound(keys, key)
-                if at == keys.count || keys[at] != key { return false }
-                rest &= rest &- 1
-            }
+        return Self.allKeys(of: rawWords, hashBits: hashBits) { key in
+            let at = Self.lowerBound(keys, key)
+            return at < keys.count && keys[at] == key
         }
-        return true
     }
 
     /// The raw bit words (table-major, little-endian bit order within a word), for persistence.
     /// The same words whichever form the set is held in.
     public var rawWords: [UInt64] {
-        if !isSparse { return words }
-        var out = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
-        for key in keys {
-            let (w, bit) = Self.position(key: key, hashBits: hashBits)
-            out[w] |= bit
-        }
-        return out
+        isSparse ? bitWords(of: keys) : words
     }
 
     /// An occupancy from persisted words (held sparse when few bits are set).
@@ -187,12 +175,9 @@ public struct Occupancy: Sendable {
         let count = rawWords.reduce(0) { $0 + $1.nonzeroBitCount }
         if isSparse && count <= sparseLimit {
             keys.reserveCapacity(count)
-            for (i, word) in rawWords.enumerated() {
-                var rest = word
-                while rest != 0 {
-                    keys.append(Self.key(word: i, bit: rest.trailingZeroBitCount, hashBits: hashBits))
-                    rest &= rest &- 1
-                }
+            _ = Self.allKeys(of: rawWords, hashBits: hashBits) { key in
+                keys.append(key)
+                return true
             }
         } else {
             words = rawWords
@@ -207,9 +192,31 @@ public struct Occupancy: Sendable {
 
     /// Moves the sparse keys into bit sets (the count is unchanged).
     private mutating func densify() {
-        words = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
-        for key in keys { setBit(key) }
+        words = bitWords(of: keys)
         keys = []
+    }
+
+    /// The bit-set words of this shape with exactly `keys` set.
+    private func bitWords(of keys: [UInt32]) -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
+        for key in keys {
+            let (w, bit) = Self.position(key: key, hashBits: hashBits)
+            out[w] |= bit
+        }
+        return out
+    }
+
+    /// Calls `body` with the key of every bit set in `rawWords`, in ascending order, until it
+    /// returns false; returns whether it never did.
+    private static func allKeys(of rawWords: [UInt64], hashBits: Int, _ body: (UInt32) -> Bool) -> Bool {
+        for (i, word) in rawWords.enumerated() {
+            var rest = word
+            while rest != 0 {
+                if !body(key(word: i, bit: rest.trailingZeroBitCount, hashBits: hashBits)) { return false }
+                rest &= rest &- 1
+            }
+        }
+        return true
     }
 
     private mutating func setBit(_ key: UInt32) {
