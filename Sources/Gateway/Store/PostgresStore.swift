@@ -149,6 +149,11 @@ public final class PostgresStore: GatewayStore {
 
     public func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
         guard !updates.isEmpty else { return [:] }
+        // Rows are locked in the order the statement inserts them. Replicas committing the
+        // same accounts in different orders would deadlock (PostgreSQL then aborts one
+        // transaction, and its requests answer 503), so every replica locks in one order:
+        // sorted by account id.
+        let updates = updates.sorted { $0.user < $1.user }
         let users = updates.map(\.user)
         let fingerprints = updates.map { String($0.snapshot.hasherFingerprint) }
         let hashBits = updates.map { Int32($0.snapshot.hashBits) }
@@ -163,7 +168,8 @@ public final class PostgresStore: GatewayStore {
                 INSERT INTO b4b_occupancy AS o (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
                 SELECT u, f, hb, tc, b::varbit, q, \(now)
                 FROM unnest(\(users)::text[], \(fingerprints)::text[], \(hashBits)::int4[], \(tableCounts)::int4[], \(bits)::text[], \(deltas)::int8[])
-                    AS t(u, f, hb, tc, b, q)
+                    WITH ORDINALITY AS t(u, f, hb, tc, b, q, i)
+                ORDER BY i
                 ON CONFLICT (user_id) DO UPDATE
                     SET bits = o.bits | EXCLUDED.bits, query_count = o.query_count + EXCLUDED.query_count, updated_at = EXCLUDED.updated_at
                     WHERE o.fingerprint = EXCLUDED.fingerprint AND length(o.bits) = length(EXCLUDED.bits)
