@@ -21,24 +21,43 @@
 // cut the time per row by 10-20 % (a group of rows and a lone row alike); in cache it changes
 // nothing measurable (Benchmarks/kernels/projection_harness.c).
 //
+// Screening a lone row. A single row shares its pass over the directions with no other row,
+// so its time is the directions' trip from L2 (96 KiB for 12 directions at d = 2048). The
+// screening pass reads half-precision copies instead (half the bytes; the conversion to float
+// is exact and costs one instruction per eight values); the caller bounds the copies' rounding
+// and recomputes the rare projections too close to call with `b4b_dot_f32`.
+//
 // The package is compiled for the baseline of its platform, so the vector code is confined to
-// functions marked `target("avx2,fma")`, called only after the CPU has been asked once.
+// functions marked `target("avx2,fma,f16c")`, called only after the CPU has been asked once.
 
 #include "CProjectionKernels.h"
+
+#include <string.h>
 
 size_t b4b_projection_packed_count(size_t m, size_t d) {
     return (m + 5) / 6 * 6 * ((d + 7) / 8 * 8);
 }
 
-void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed) {
+/// Copies `m` directions of `size`-byte values into the kernel's layout (shared by both element types).
+static void pack(const char *directions, size_t size, size_t m, size_t d, size_t ld, char *packed) {
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
     for (size_t g = 0; g < groups; g++)
         for (size_t b = 0; b < blocks; b++)
             for (size_t j = 0; j < 6; j++)
                 for (size_t l = 0; l < 8; l++) {
                     const size_t c = g * 6 + j, k = b * 8 + l;
-                    packed[((g * blocks + b) * 6 + j) * 8 + l] = (c < m && k < d) ? directions[c * ld + k] : 0.0f;
+                    char *target = packed + (((g * blocks + b) * 6 + j) * 8 + l) * size;
+                    if (c < m && k < d) memcpy(target, directions + (c * ld + k) * size, size);
+                    else memset(target, 0, size);
                 }
+}
+
+void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed) {
+    pack((const char *)directions, sizeof(float), m, d, ld, (char *)packed);
+}
+
+void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed) {
+    pack((const char *)directions, sizeof(uint16_t), m, d, ld, (char *)packed);
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -46,9 +65,8 @@ void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld,
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <string.h>
 
-#define B4B_FMA __attribute__((target("avx2,fma")))
+#define B4B_FMA __attribute__((target("avx2,fma,f16c")))
 #define B4B_INLINE B4B_FMA static inline __attribute__((always_inline))
 
 enum {
@@ -109,15 +127,24 @@ B4B_INLINE void dot_2x6(const float *x0, const float *x1, const float *p, size_t
     acc[6] = b0; acc[7] = b1; acc[8] = b2; acc[9] = b3; acc[10] = b4; acc[11] = b5;
 }
 
+/// Eight packed direction values at element `offset` from `p`: floats, or (when `half`, a
+/// constant after inlining) half-precision values widened to floats (exactly).
+#define B4B_LOAD_PACKED(p, offset, half)                                                     \
+    ((half) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (offset)))) \
+            : _mm256_loadu_ps((const float *)(p) + (offset)))
+
 /// One row against six packed directions (the odd row of a group); `acc` holds 6 accumulators.
-B4B_INLINE void dot_1x6(const float *x0, const float *p, size_t blocks, int tail, const int32_t *lanes, __m256 *acc) {
+/// `p` holds floats, or half-precision values when `half`.
+B4B_INLINE void dot_1x6(const float *x0, const void *p, size_t blocks, int tail, const int32_t *lanes, __m256 *acc,
+                        int half) {
     __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    const size_t step = 48 * (half ? sizeof(uint16_t) : sizeof(float));
 #define B4B_STEP(V)                                                                          \
     do {                                                                                     \
-        a0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p), a0);      a1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 8), a1);  \
-        a2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 16), a2); a3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 24), a3); \
-        a4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 32), a4); a5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 40), a5); \
-        p += 48;                                                                             \
+        a0 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 0, half), a0);  a1 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 8, half), a1);  \
+        a2 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 16, half), a2); a3 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 24, half), a3); \
+        a4 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 32, half), a4); a5 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 40, half), a5); \
+        p = (const char *)p + step;                                                          \
     } while (0)
     for (size_t t = 0; t < blocks; t++, x0 += 8) {
         const __m256 v = _mm256_loadu_ps(x0);
@@ -131,25 +158,27 @@ B4B_INLINE void dot_1x6(const float *x0, const float *p, size_t blocks, int tail
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
 }
 
-/// One row against twelve packed directions (two groups, at `p` and `q`): the odd row of a row
-/// group reads its slice once for both groups. `acc` holds 6 accumulators for `p`'s group,
+/// One row against twelve packed directions (two groups, at `p` and `q`; floats, or
+/// half-precision values when `half`): the odd row of a row group reads its slice once for
+/// both groups. `acc` holds 6 accumulators for `p`'s group,
 /// `bcc` 6 for `q`'s; when `squares` is not NULL the row's squares are added to it as well.
 /// The row is prefetched `AHEAD` floats ahead of the block being read, within its `blocks`.
-B4B_INLINE void dot_1x12(const float *x0, const float *p, const float *q, size_t blocks, int tail,
-                         const int32_t *lanes, __m256 *acc, __m256 *bcc, __m256 *squares) {
+B4B_INLINE void dot_1x12(const float *x0, const void *p, const void *q, size_t blocks, int tail,
+                         const int32_t *lanes, __m256 *acc, __m256 *bcc, __m256 *squares, int half) {
     __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
     __m256 b0 = bcc[0], b1 = bcc[1], b2 = bcc[2], b3 = bcc[3], b4 = bcc[4], b5 = bcc[5];
     __m256 s = squares ? *squares : _mm256_setzero_ps();
+    const size_t step = 48 * (half ? sizeof(uint16_t) : sizeof(float));
 #define B4B_STEP(V)                                                                          \
     do {                                                                                     \
         if (squares) s = _mm256_fmadd_ps(V, V, s);                                           \
-        a0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p), a0);      a1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 8), a1);  \
-        a2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 16), a2); a3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 24), a3); \
-        a4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 32), a4); a5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(p + 40), a5); \
-        b0 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q), b0);      b1 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 8), b1);  \
-        b2 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 16), b2); b3 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 24), b3); \
-        b4 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 32), b4); b5 = _mm256_fmadd_ps(V, _mm256_loadu_ps(q + 40), b5); \
-        p += 48; q += 48;                                                                    \
+        a0 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 0, half), a0);  a1 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 8, half), a1);  \
+        a2 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 16, half), a2); a3 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 24, half), a3); \
+        a4 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 32, half), a4); a5 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(p, 40, half), a5); \
+        b0 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 0, half), b0);  b1 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 8, half), b1);  \
+        b2 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 16, half), b2); b3 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 24, half), b3); \
+        b4 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 32, half), b4); b5 = _mm256_fmadd_ps(V, B4B_LOAD_PACKED(q, 40, half), b5); \
+        p = (const char *)p + step; q = (const char *)q + step;                              \
     } while (0)
     size_t t = 0;
     for (const size_t prefetching = blocks > AHEAD / 8 ? blocks - AHEAD / 8 : 0; t < prefetching; t++, x0 += 8) {
@@ -256,10 +285,17 @@ B4B_FMA static void project_rows(const float *x, size_t rows, size_t d, size_t l
                 if (nr % 2) {
                     const size_t i = nr - 1;
                     size_t g = 0;
+                    // The folded squares get their own call site, so that inlining settles the
+                    // squares' test at compile time rather than once per block.
+                    if (folded && g0 == 0) {
+                        dot_1x12(row[i] + k0, B4B_PACKED(0), B4B_PACKED(1), full, tail, lanes, acc[i][0], acc[i][1],
+                                 &squares[i], 0);
+                        g = 2;
+                    }
                     for (; g + 2 <= ng; g += 2)
                         dot_1x12(row[i] + k0, B4B_PACKED(g), B4B_PACKED(g + 1), full, tail, lanes, acc[i][g], acc[i][g + 1],
-                                 folded && g0 == 0 && g == 0 ? &squares[i] : NULL);
-                    if (g < ng) dot_1x6(row[i] + k0, B4B_PACKED(g), full, tail, lanes, acc[i][g]);
+                                 NULL, 0);
+                    if (g < ng) dot_1x6(row[i] + k0, B4B_PACKED(g), full, tail, lanes, acc[i][g], 0);
                 }
 #undef B4B_PACKED
             }
@@ -274,6 +310,54 @@ B4B_FMA static void project_rows(const float *x, size_t rows, size_t d, size_t l
     }
 }
 
+/// One row against every packed half-precision direction: pairs of groups in one pass over the
+/// row each (the row stays in L1; the halves stream from L2 at half the bytes of floats), the
+/// row's squares folded into the first pass.
+B4B_FMA static void screen_row(const float *x, size_t d, const uint16_t *packed, size_t m,
+                               float *projections, float *sum_of_squares) {
+    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6, full = d / 8;
+    const int tail = d % 8 != 0;
+    int32_t lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+    for (size_t k = 0; k < (d < AHEAD ? d : AHEAD); k += 16) B4B_PREFETCH(x + k);
+    __m256 squares = _mm256_setzero_ps();
+    for (size_t g = 0; g < groups; g += 2) {
+        __m256 acc[12];
+        for (int j = 0; j < 12; j++) acc[j] = _mm256_setzero_ps();
+        const uint16_t *p = packed + g * blocks * 48;
+        // Two call sites, as in project_rows: the squares' test is settled at compile time.
+        if (g == 0 && groups >= 2) {
+            dot_1x12(x, p, p + blocks * 48, full, tail, lanes, acc, acc + 6, &squares, 1);
+        } else if (g + 1 < groups) {
+            dot_1x12(x, p, p + blocks * 48, full, tail, lanes, acc, acc + 6, NULL, 1);
+        } else {
+            if (g == 0) add_squares(x, full, tail, lanes, &squares);
+            dot_1x6(x, p, full, tail, lanes, acc, 1);
+        }
+        for (size_t j = 0; j < 12 && g * 6 + j < m; j++) projections[g * 6 + j] = lane_sum(acc[j]);
+    }
+    *sum_of_squares = lane_sum(squares);
+}
+
+/// `x · p` over `d` floats: blocks of eight coordinates go round-robin to four accumulators,
+/// which are added pairwise, then across lanes.
+B4B_FMA static float dot(const float *x, const float *p, size_t d) {
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const size_t full = d / 8;
+    size_t t = 0;
+    for (; t + 4 <= full; t += 4)
+        for (int r = 0; r < 4; r++)
+            a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * (t + r)), _mm256_loadu_ps(p + 8 * (t + r)), a[r]);
+    for (; t < full; t++) a[t % 4] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * t), _mm256_loadu_ps(p + 8 * t), a[t % 4]);
+    if (d % 8) {
+        int32_t lanes[8];
+        for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+        const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+        a[t % 4] = _mm256_fmadd_ps(_mm256_maskload_ps(x + 8 * t, mask), _mm256_maskload_ps(p + 8 * t, mask), a[t % 4]);
+    }
+    return lane_sum(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
+}
+
 // MARK: - Dispatch
 
 /// -1 until the CPU has been queried, then 0 or 1. Threads racing on the first call each query
@@ -284,7 +368,7 @@ int b4b_projection_available(void) {
     int available = atomic_load_explicit(&kernelState, memory_order_relaxed);
     if (available < 0) {
         __builtin_cpu_init();
-        available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+        available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") ? 1 : 0;
         atomic_store_explicit(&kernelState, available, memory_order_relaxed);
     }
     return available;
@@ -298,6 +382,19 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
     return 1;
 }
 
+int b4b_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m,
+                       float *projections, float *sum_of_squares) {
+    if (!b4b_projection_available()) return 0;
+    screen_row(x, d, packed, m, projections, sum_of_squares);
+    return 1;
+}
+
+int b4b_dot_f32(const float *x, const float *p, size_t d, float *result) {
+    if (!b4b_projection_available()) return 0;
+    *result = dot(x, p, d);
+    return 1;
+}
+
 #else  // not x86-64 with a GCC-compatible compiler: no kernel, the BLAS path runs
 
 int b4b_projection_available(void) { return 0; }
@@ -307,6 +404,17 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          float *projections, size_t ldp, float *sums_of_squares) {
     (void)x; (void)rows; (void)d; (void)ldx; (void)packed; (void)m;
     (void)projections; (void)ldp; (void)sums_of_squares;
+    return 0;
+}
+
+int b4b_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m,
+                       float *projections, float *sum_of_squares) {
+    (void)x; (void)d; (void)packed; (void)m; (void)projections; (void)sum_of_squares;
+    return 0;
+}
+
+int b4b_dot_f32(const float *x, const float *p, size_t d, float *result) {
+    (void)x; (void)p; (void)d; (void)result;
     return 0;
 }
 

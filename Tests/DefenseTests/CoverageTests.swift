@@ -17,6 +17,9 @@ struct CoverageTests {
         let ids = bucketIDs(hasher, batch)
         let mismatches = zip(ids, expected).enumerated().filter { Int($0.element.0) != $0.element.1 }
         #expect(mismatches.isEmpty, "first mismatch: \(mismatches.first.map { "row \($0.offset / 2) table \($0.offset % 2): \($0.element.0) vs \($0.element.1)" } ?? "")")
+        // Row by row (each lone row takes the screening pass where it can run): the same ids.
+        let singles = (0..<batch.rows).flatMap { bucketIDs(hasher, batch.rows($0 ..< $0 + 1).copy()) }
+        #expect(singles.map(Int.init) == expected)
 
         var occupancy = Occupancy(hashBits: 12, tableCount: 2)
         for i in 0..<batch.rows { for t in 0..<2 { occupancy.insert(bucket: ids[i * 2 + t], table: t) } }
@@ -65,6 +68,47 @@ struct CoverageTests {
         }
         #expect(byPath[0] == byPath[1])
         #expect(Set(byPath[0]).count > 100, "the ids are spread over many buckets")
+    }
+
+    @Test("Screened rows (half-precision first pass) get the ids of the kernel and BLAS paths, also on and near a hyperplane",
+          .enabled(if: ProjectionPath.kernel.isAvailable,
+                   "this CPU lacks AVX2 or FMA: screening cannot run here, it is untested"),
+          arguments: [300, 2048])
+    func screenedRowsAgree(dimension d: Int) throws {
+        let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, tableCount: 2, seed: RandomSeed(8, 6, 4, 2))
+        var rows = gaussianMatrix(rows: 360, columns: d, seed: 78)
+        // Rows 0, 3, 6, ... lie on a hyperplane (to within rounding: only the exact recomputation
+        // decides them); rows 1, 4, 7, ... lie 1e-4 ‖x‖ ‖p‖ from one, inside the screening bound
+        // but far outside the single-precision one (the second, single-precision pass decides).
+        for i in stride(from: 0, to: 360, by: 3) {
+            let j = (i / 3) % 24
+            moveOntoHyperplane(&rows, row: i, hyperplane: j, of: hasher)
+            moveOntoHyperplane(&rows, row: i + 1, hyperplane: j, of: hasher)
+            var (rowNorm, normalNorm) = (0.0, 0.0)
+            for c in 0..<d { rowNorm += Double(rows[i + 1, c] * rows[i + 1, c]); normalNorm += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
+            let shift = (i / 3) % 2 == 0 ? 1e-4 : -1e-4
+            for c in 0..<d { rows[i + 1, c] += Float(shift * rowNorm.squareRoot() / normalNorm.squareRoot()) * hasher.normals[c, j] }
+        }
+        var byPath: [[UInt32]] = []
+        for (path, screening) in [(ProjectionPath?.some(.kernel), false), (.blas, false), (nil, true)] {
+            var ids = [UInt32](repeating: 0, count: 360 * 2)
+            let ran = try rows.withView { v in
+                try ids.withUnsafeMutableBufferPointer { try hasher.bucketIDs(v, into: $0, path: path, screening: screening) }
+            }
+            #expect(ran)
+            byPath.append(ids)
+        }
+        #expect(byPath[0] == byPath[1])
+        #expect(byPath[0] == byPath[2])
+        // The rows near a hyperplane fall on the side they were moved to.
+        for i in stride(from: 1, to: 360, by: 3) {
+            let j = ((i - 1) / 3) % 24
+            let bit = (byPath[2][i * 2 + j / 12] >> UInt32(j % 12)) & 1
+            #expect(bit == (((i - 1) / 3) % 2 == 0 ? 1 : 0), "row \(i), hyperplane \(j)")
+        }
+        // The public call screens a lone row: the same ids row by row.
+        let singles = (0..<360).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }
+        #expect(singles == byPath[0])
     }
 
     @Test("A NaN or infinity is reported by row and column, counted from the batch's first row")

@@ -163,4 +163,98 @@ struct ProjectionKernelTests {
             #expect(out == [Float](repeating: 0, count: 6) && zeros == [0, 0], "\(path)")
         }
     }
+
+    /// Screens every row of `x` alone against `directions` (made from `p`) and checks each value
+    /// against double precision with the promised bound `‖x‖ screeningErrors[c]`, each sum of
+    /// squares within `γ_{ceil(d/8)+3}`, and ``ProjectionDirections/project(_:onto:)`` within
+    /// `γ_n Σ|x_k p_k|`. Returns the largest error seen as a fraction of its bound.
+    static func checkScreening(_ x: Matrix, _ p: Matrix) -> Double {
+        let (d, m) = (x.columns, p.rows)
+        let directions = ProjectionDirections(p)
+        #expect(directions.canScreen)
+        #expect(directions.screeningErrors.count == m)
+        var worst = 0.0
+        var screened = [Double](repeating: .nan, count: m)
+        for i in 0..<x.rows {
+            var squares: Float = .nan
+            let row = Array(x.row(i))
+            let ran = row.withUnsafeBufferPointer { r in
+                screened.withUnsafeMutableBufferPointer { directions.screen(r, into: $0, sumOfSquares: &squares) }
+            }
+            #expect(ran)
+            let exactSquares = row.reduce(0.0) { $0 + Double($1) * Double($1) }
+            #expect(abs(Double(squares) - exactSquares) <= gamma((d + 7) / 8 + 3) * exactSquares + 1e-30,
+                    "d=\(d) m=\(m): row \(i) sum of squares \(squares) vs \(exactSquares)")
+            let norm = exactSquares.squareRoot()
+            for c in 0..<m {
+                var (exact, magnitude) = (0.0, 0.0)
+                for k in 0..<d {
+                    let t = Double(row[k]) * Double(p[c, k])
+                    exact += t
+                    magnitude += abs(t)
+                }
+                let bound = norm * directions.screeningErrors[c]
+                if bound > 0 { worst = max(worst, abs(screened[c] - exact) / bound) }
+                #expect(abs(screened[c] - exact) <= bound + 1e-30,
+                        "d=\(d) m=\(m): screened [\(i), \(c)] = \(screened[c]), exact \(exact), bound \(bound)")
+                let single = row.withUnsafeBufferPointer { directions.project($0, onto: c) }
+                #expect(abs(Double(single) - exact) <= gamma(directions.singleDirectionTerms) * magnitude * (1 + 1e-9) + 1e-30,
+                        "d=\(d) m=\(m): single [\(i), \(c)] = \(single), exact \(exact)")
+            }
+        }
+        return worst
+    }
+
+    @Test("Screening: every half-precision projection within its promised bound, all shapes",
+          .enabled(if: ProjectionKernelTests.hasKernel, Comment(rawValue: ProjectionKernelTests.noKernel)))
+    func screening() {
+        var worst = 0.0
+        for d in Self.dimensions {
+            for m in Self.directionCounts {
+                let x = gaussianMatrix(rows: 3, columns: d, seed: UInt64(d * 100 + m), scale: 0.5)
+                worst = max(worst, Self.checkScreening(x, gaussianMatrix(rows: m, columns: d, seed: UInt64(d * 100 + m) + 1)))
+            }
+        }
+        // The bound is worst-case (Cauchy-Schwarz); the errors use a visible part of it, or
+        // the test would not notice a bound computed too loose by a large factor.
+        #expect(worst > 0.01, "largest error \(worst) of its bound")
+    }
+
+    @Test("Screening: directions of any scale (tiny, huge, mixed within a direction, zero) keep the bound",
+          .enabled(if: ProjectionKernelTests.hasKernel, Comment(rawValue: ProjectionKernelTests.noKernel)))
+    func screeningScales() {
+        let d = 300
+        var p = gaussianMatrix(rows: 7, columns: d, seed: 41)
+        for k in 0..<d {
+            p[0, k] *= 1e-30                                    // below half precision's range, unscaled
+            p[1, k] *= 1e30                                     // above it
+            p[2, k] *= k % 2 == 0 ? 1e-6 : 1                    // mixed: small entries lose relative precision
+            p[3, k] = 0                                         // a zero direction
+            p[4, k] = Float(k % 3) - 1                          // exactly representable: no rounding error
+        }
+        _ = Self.checkScreening(gaussianMatrix(rows: 5, columns: d, seed: 42), p)
+        let directions = ProjectionDirections(p)
+        let norms = (0..<7).map { c in (0..<d).reduce(0.0) { $0 + Double(p[c, $1]) * Double(p[c, $1]) }.squareRoot() }
+        // Scaling by powers of two keeps every direction's relative error bound small.
+        for c in [0, 1, 5, 6] { #expect(directions.screeningErrors[c] <= 1e-3 * norms[c], "direction \(c)") }
+        #expect(directions.screeningErrors[3] == 0)
+    }
+
+    @Test("Screening: a NaN or infinity makes the sum of squares non-finite; non-finite directions turn screening off",
+          .enabled(if: ProjectionKernelTests.hasKernel, Comment(rawValue: ProjectionKernelTests.noKernel)))
+    func screeningNonFinite() {
+        let d = 300
+        let directions = ProjectionDirections(gaussianMatrix(rows: 12, columns: d, seed: 5))
+        var out = [Double](repeating: 0, count: 12)
+        for (column, value) in [(0, Float.nan), (299, Float.infinity), (137, -Float.infinity)] {
+            var row = Array(gaussianMatrix(rows: 1, columns: d, seed: 6).row(0))
+            row[column] = value
+            var squares: Float = 0
+            let ran = row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { directions.screen(r, into: $0, sumOfSquares: &squares) } }
+            #expect(ran && !squares.isFinite, "value \(value) at \(column): sum \(squares)")
+        }
+        var broken = gaussianMatrix(rows: 12, columns: d, seed: 5)
+        broken[3, 10] = .nan
+        #expect(!ProjectionDirections(broken).canScreen)
+    }
 }

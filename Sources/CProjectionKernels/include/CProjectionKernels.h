@@ -10,13 +10,15 @@
 #define CPROJECTIONKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/// 1 when this CPU (and operating system) can run the kernel (AVX2 and FMA), else 0. The CPU is
-/// queried once; later calls read the cached answer. Always 0 on non-x86 targets.
+/// 1 when this CPU (and operating system) can run the kernels (AVX2, FMA and F16C: every CPU with
+/// AVX2 has F16C), else 0. The CPU is queried once; later calls read the cached answer. Always 0 on
+/// non-x86 targets.
 int b4b_projection_available(void);
 
 /// Floats needed by `b4b_projection_pack` for `m` directions of length `d`:
@@ -29,6 +31,10 @@ size_t b4b_projection_packed_count(size_t m, size_t d);
 /// (past `m`, past `d`) are zero. `packed` holds `b4b_projection_packed_count(m, d)` floats.
 void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed);
 
+/// `b4b_projection_pack` for directions given as IEEE half-precision bit patterns (binary16):
+/// the same layout, `b4b_projection_packed_count(m, d)` values of 2 bytes.
+void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed);
+
 /// For each of `rows` rows of `x` (row `i` at `x + i * ldx`, `d` floats, any 4-byte alignment):
 ///   `projections[i * ldp + c] = x_i · direction_c` for `c < m`, and
 ///   `sums_of_squares[i] = x_i · x_i`,
@@ -40,6 +46,23 @@ void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld,
 int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares);
+
+/// One row `x` (`d` floats) against `m` half-precision directions packed by
+/// `b4b_projection_pack_half`: `projections[c] = x · direction_c` for `c < m` and
+/// `*sum_of_squares = x · x`, summed in single precision exactly as `b4b_project_rows_f32` sums
+/// (the halves are widened exactly), so each is within `γ_{ceil(d/8)+3} Σ |a_k b_k|` of the exact
+/// dot product with the half-precision directions. Half the bytes of the float directions: for
+/// a lone row, whose directions stream from L2, this is the faster pass.
+///
+/// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
+int b4b_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m,
+                       float *projections, float *sum_of_squares);
+
+/// `*result = x · p` over `d` floats (both contiguous) in single precision, within
+/// `γ_n Σ |x_k p_k|` of the exact value for `n = ceil(ceil(d/8)/4) + 5`.
+///
+/// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
+int b4b_dot_f32(const float *x, const float *p, size_t d, float *result);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,12 @@ import NumericKernels
 /// inside that band are recomputed in double precision in a fixed summation order. The
 /// bucket id is thus a function of the row alone, identical however rows are batched and
 /// whichever path projected them.
+///
+/// A lone row is screened first: its projections onto half-precision copies of the normals
+/// (half the bytes to stream from cache; ``ProjectionDirections/screen(_:into:sumOfSquares:)``)
+/// decide every bit farther from its threshold than the copies' rigorous error bound (about
+/// `2.3e-4 ‖x‖ ‖p‖`); the few closer bits are projected again in single precision, then
+/// exactly if still too close. The ids are the same, bit for bit.
 public struct RandomProjectionLSH: Sendable {
     /// Representation dimension `d`.
     public let dimension: Int
@@ -129,13 +135,23 @@ public struct RandomProjectionLSH: Sendable {
     }
 
     /// ``bucketIDs(_:into:)`` with the projection computed on `path` (`nil`: the fastest one);
-    /// for tests and measurements. Returns `false`, writing nothing, when `path` cannot run here.
+    /// for tests and measurements. `screening` chooses the half-precision screening pass
+    /// (``ProjectionDirections/screen(_:into:sumOfSquares:)``, row by row): `nil` uses it for a
+    /// lone row when `path` is `nil`, `true` for every row, `false` never. Returns `false`,
+    /// writing nothing, when the chosen path or screening cannot run here.
     @discardableResult
     package func bucketIDs(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>,
-                           path: ProjectionPath?) throws(NonFiniteValue) -> Bool {
+                           path: ProjectionPath?, screening: Bool? = nil) throws(NonFiniteValue) -> Bool {
         let (b, m) = (batch.rows, hashBits * tableCount)
         precondition(batch.columns == dimension, "batch has \(batch.columns) columns, hasher expects \(dimension)")
         precondition(ids.count == b * tableCount, "ids buffer holds \(ids.count), need \(b * tableCount)")
+        if screening ?? (path == nil && b == 1) {
+            if projection.canScreen {
+                try decideScreened(batch, into: ids)
+                return true
+            }
+            if screening == true { return false }
+        }
         guard b > 0 else { return path?.isAvailable ?? true }
         return try withUnsafeTemporaryAllocation(of: Float.self, capacity: b * m + b) { scratch throws(NonFiniteValue) -> Bool in
             let projections = MutableMatrixView(UnsafeMutableBufferPointer(rebasing: scratch[0 ..< b * m]), rows: b, columns: m)
@@ -153,56 +169,99 @@ public struct RandomProjectionLSH: Sendable {
         }
     }
 
+    /// `γ_{n+2} = (n + 2) u / (1 - (n + 2) u)`, `u = 2^-24`: the rigorous forward-error factor of a
+    /// single-precision sum of depth `n`, with two more roundings of slack (the comparison's
+    /// subtraction); `Σ|x_k p_k| <= ‖x‖ ‖p‖` turns it into a bound in the row's norm.
+    private static func gamma(roundingTerms n: Int) -> Double {
+        let nu = Double(n + 2) * Double(Float.ulpOfOne) / 2
+        return nu / (1 - nu)
+    }
+
+    /// An upper bound on the norm of `row` (row `index` of its batch) from its single-precision
+    /// sum of squares `s`.
+    /// - Throws: ``NonFiniteValue`` when the row holds a NaN or an infinity.
+    @inline(__always)
+    private func norm(of row: UnsafeBufferPointer<Float>, sumOfSquares s: Float, index: Int) throws(NonFiniteValue) -> Double {
+        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
+        // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.
+        let inflation = 1 + 2 * Double(dimension) * Double(Float.ulpOfOne)
+        if s.isFinite { return (Double(s) * inflation).squareRoot() }
+        if let j = row.firstIndex(where: { !$0.isFinite }) { throw NonFiniteValue(row: index, column: j, value: row[j]) }
+        // Finite but huge values overflowed the float sum: redo it in double.
+        return (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
+    }
+
+    /// Writes row `index`'s bucket id in every table. Hyperplane `c`'s bit is the sign of
+    /// `margin(c)` (projection minus threshold) when that is farther from 0 than `tolerance(c)`
+    /// (and finite); the rare bits too close to call come from `resolve(c)`.
+    @inline(__always)
+    private func writeIDs(row index: Int, into ids: UnsafeMutableBufferPointer<UInt32>, margin: (Int) -> Double,
+                          tolerance: (Int) -> Double, resolve: (Int) -> Bool) {
+        for t in 0..<tableCount {
+            // Signs first, without branching on them (they are coin flips to a branch
+            // predictor); then the rare bits too close to call.
+            var id: UInt32 = 0
+            var uncertain: UInt32 = 0
+            for j in 0..<hashBits {
+                let c = t * hashBits + j
+                let distance = margin(c)
+                id |= UInt32(distance > 0 ? 1 : 0) << UInt32(j)
+                uncertain |= UInt32(abs(distance) > tolerance(c) && abs(distance) < .infinity ? 0 : 1) << UInt32(j)
+            }
+            while uncertain != 0 {
+                let j = uncertain.trailingZeroBitCount
+                uncertain &= uncertain - 1
+                id = resolve(t * hashBits + j) ? id | 1 << UInt32(j) : id & ~(1 << UInt32(j))
+            }
+            ids[index * tableCount + t] = id
+        }
+    }
+
     /// Sign packing with the rounding guard: `projections` (`B x k T`, each within
     /// `γ_roundingTerms Σ|x_k p_k|` of the exact dot product) and the rows' float sums of
     /// squares give the bucket ids; projections too close to their threshold to trust are
     /// recomputed exactly.
     private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
                         sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
-        let (b, d) = (batch.rows, dimension)
-        // Rigorous forward-error factor of the projections, γ_n = n u / (1 - n u), with two
-        // more roundings of slack (the comparison's subtraction); Σ|x_k p_k| <= ‖x‖ ‖p‖.
-        let u = Double(Float.ulpOfOne) / 2
-        let nu = Double(roundingTerms + 2) * u
-        let gamma = nu / (1 - nu)
-        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
-        // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.
-        let inflation = 1 + 2 * Double(d) * Double(Float.ulpOfOne)
+        let gamma = Self.gamma(roundingTerms: roundingTerms)
         let (thresholds, norms, slack) = (thresholdsDouble, columnNorms, thresholdSlack)
         try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
-            for i in 0..<b {
+            for i in 0..<batch.rows {
                 let row = batch.row(i)
-                let s = sumsOfSquares[i]
-                let norm: Double
-                if s.isFinite {
-                    norm = (Double(s) * inflation).squareRoot()
-                } else if let j = row.firstIndex(where: { !$0.isFinite }) {
-                    throw NonFiniteValue(row: i, column: j, value: row[j])
-                } else {
-                    // Finite but huge values overflowed the float sum: redo it in double.
-                    norm = (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
-                }
-                let bound = gamma * norm
+                let bound = gamma * (try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i))
                 let proj = projections.row(i)
-                for t in 0..<tableCount {
-                    // Signs first, without branching on them (they are coin flips to a branch
-                    // predictor); then the rare bits too close to call, recomputed exactly.
-                    var id: UInt32 = 0
-                    var uncertain: UInt32 = 0
-                    for j in 0..<hashBits {
-                        let c = t * hashBits + j
-                        let margin = Double(proj[c]) - thresholds[c]
-                        id |= UInt32(margin > 0 ? 1 : 0) << UInt32(j)
-                        uncertain |= UInt32(abs(margin) > bound * norms[c] + slack[c] ? 0 : 1) << UInt32(j)
-                    }
-                    while uncertain != 0 {
-                        let j = uncertain.trailingZeroBitCount
-                        uncertain &= uncertain - 1
-                        let c = t * hashBits + j
-                        let above = Self.exactDot(row, columns.baseAddress! + c * d, d) > thresholds[c]
-                        id = above ? id | 1 << UInt32(j) : id & ~(1 << UInt32(j))
-                    }
-                    ids[i * tableCount + t] = id
+                writeIDs(row: i, into: ids,
+                         margin: { Double(proj[$0]) - thresholds[$0] },
+                         tolerance: { bound * norms[$0] + slack[$0] },
+                         resolve: { Self.exactDot(row, columns.baseAddress! + $0 * dimension, dimension) > thresholds[$0] })
+            }
+        }
+    }
+
+    /// Sign packing for screened rows: each row's projections come from the half-precision
+    /// screening pass (within `‖x‖ screeningErrors[c]`); the few too close to their threshold
+    /// are projected again in single precision (within `γ_n Σ|x_k p_k|`), and those still too
+    /// close recomputed exactly. The ids are the same as ``decide``'s.
+    private func decideScreened(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
+        let m = hashBits * tableCount
+        let gamma = Self.gamma(roundingTerms: projection.singleDirectionTerms)
+        let (thresholds, norms, slack, errors) = (thresholdsDouble, columnNorms, thresholdSlack, projection.screeningErrors)
+        try withUnsafeTemporaryAllocation(of: Double.self, capacity: m) { screened throws(NonFiniteValue) in
+            try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
+                for i in 0..<batch.rows {
+                    let row = batch.row(i)
+                    var squares: Float = 0
+                    let done = projection.screen(row, into: screened, sumOfSquares: &squares)
+                    precondition(done, "screening was available when the hasher was built")
+                    let norm = try norm(of: row, sumOfSquares: squares, index: i)
+                    writeIDs(row: i, into: ids,
+                             margin: { screened[$0] - thresholds[$0] },
+                             tolerance: { norm * errors[$0] + slack[$0] },
+                             resolve: { c in
+                                 let single = Double(projection.project(row, onto: c)) - thresholds[c]
+                                 if abs(single) > gamma * norm * norms[c] + slack[c] && abs(single) < .infinity { return single > 0 }
+                                 return Self.exactDot(row, columns.baseAddress! + c * dimension, dimension) > thresholds[c]
+                             })
                 }
             }
         }

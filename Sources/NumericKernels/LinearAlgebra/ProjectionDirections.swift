@@ -26,23 +26,87 @@ public struct ProjectionDirections: Sendable {
     private let directions: Matrix
     // The kernel's layout (b4b_projection_pack); empty when the kernel cannot run here.
     private let packed: [Float]
+    // Screening copies: direction c times 2^e_c (largest magnitude in [1, 2)), rounded to half
+    // precision, in the kernel's layout (b4b_projection_pack_half); empty when screening cannot
+    // run here.
+    private let packedHalf: [UInt16]
+    // 2^-e_c: takes a screened value back to the directions' units (exactly, in double).
+    private let halfUnscale: [Double]
+
+    /// Per direction `c`, a bound on a screened projection's error relative to the row's norm:
+    /// ``screen(_:into:sumOfSquares:)`` gives `v_c` with `|v_c - x · p_c| <= ‖x‖ screeningErrors[c]`.
+    /// It is `γ_{n+2} ‖p̃_c‖ + ‖p̃_c - p_c‖` (`p̃_c` the half-precision copy, `n = ceil(d / 8) + 3`
+    /// the screening sum's depth, two more roundings of slack), rounded up. About `2.3e-4 ‖p_c‖`
+    /// for Gaussian directions. Empty when screening cannot run here.
+    public let screeningErrors: [Double]
+
+    /// Rounding depth `n` of ``project(_:onto:)``: its value is within `γ_n Σ|x_k p_k|` of the exact one.
+    public let singleDirectionTerms: Int
 
     /// Prepares the rows of `directions` (`m x d`) as the directions.
     public init(_ directions: Matrix) {
         self.count = directions.rows
         self.dimension = directions.columns
         self.directions = directions
-        guard ProjectionPath.kernel.isAvailable, directions.rows > 0, directions.columns > 0 else {
-            self.packed = []
+        let (m, d) = (directions.rows, directions.columns)
+        singleDirectionTerms = ProjectionPath.kernel.isAvailable ? ((d + 7) / 8 + 3) / 4 + 5 : d
+        guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
+            (packed, packedHalf, halfUnscale, screeningErrors) = ([], [], [], [])
             return
         }
-        let (m, d) = (directions.rows, directions.columns)
         self.packed = [Float](unsafeUninitializedCapacity: b4b_projection_packed_count(m, d)) { buffer, initialized in
             directions.withUnsafeBufferPointer { source in
                 b4b_projection_pack(source.baseAddress, m, d, d, buffer.baseAddress)
             }
             initialized = buffer.count
         }
+        if let screening = Self.halfPrecisionCopies(directions) {
+            packedHalf = [UInt16](unsafeUninitializedCapacity: b4b_projection_packed_count(m, d)) { buffer, initialized in
+                screening.halves.withUnsafeBufferPointer { source in
+                    b4b_projection_pack_half(source.baseAddress, m, d, d, buffer.baseAddress)
+                }
+                initialized = buffer.count
+            }
+            (halfUnscale, screeningErrors) = (screening.unscale, screening.errors)
+        } else {
+            (packedHalf, halfUnscale, screeningErrors) = ([], [], [])
+        }
+    }
+
+    /// The half-precision copies of `directions` (bit patterns, `m x d`), their scales back and
+    /// their error bounds (see ``screeningErrors``); nil when a direction holds a non-finite value.
+    private static func halfPrecisionCopies(_ directions: Matrix) -> (halves: [UInt16], unscale: [Double], errors: [Double])? {
+        let (m, d) = (directions.rows, directions.columns)
+        var halves = [UInt16](repeating: 0, count: m * d)
+        var unscale = [Double](repeating: 1, count: m)
+        var errors = [Double](repeating: 0, count: m)
+        let nu = Double((d + 7) / 8 + 3 + 2) * Double(Float.ulpOfOne) / 2
+        let gamma = nu / (1 - nu)
+        for c in 0..<m {
+            let row = Array(directions.row(c))
+            var largest: Float = 0
+            for v in row {
+                guard v.isFinite else { return nil }
+                largest = max(largest, abs(v))
+            }
+            // 2^e with the largest magnitude scaled into [1, 2): a power of two, so scaling
+            // and unscaling are exact, and half precision's range holds every value.
+            let e = largest > 0 ? -Int(largest.exponent) : 0
+            let scale = Double(sign: .plus, exponent: e, significand: 1)
+            unscale[c] = Double(sign: .plus, exponent: -e, significand: 1)
+            var copyNorm = 0.0, residual = 0.0
+            for k in 0..<d {
+                let half = Float16(Float(Double(row[k]) * scale))
+                halves[c * d + k] = half.bitPattern
+                let copy = Double(Float(half)) * unscale[c]
+                copyNorm += copy * copy
+                residual += (copy - Double(row[k])) * (copy - Double(row[k]))
+            }
+            // Double sums of d squares are within d 2^-53 of exact: rounded up well beyond that.
+            let up = 1 + 1e-9
+            errors[c] = (gamma * (copyNorm * up).squareRoot() + (residual * up).squareRoot()) * up
+        }
+        return (halves, unscale, errors)
     }
 
     /// Projects `rows` (`B x d`): `projections[i, c] = rows[i] · direction[c]` and
@@ -107,6 +171,50 @@ public struct ProjectionDirections: Sendable {
                 }
             }
             return terms
+        }
+    }
+}
+
+extension ProjectionDirections {
+    /// Whether ``screen(_:into:sumOfSquares:)`` can run on this machine.
+    public var canScreen: Bool { !packedHalf.isEmpty }
+
+    /// Screening projections of one row: `projections[c]` approximates `row · direction[c]`
+    /// (in the directions' units) from half-precision copies of the directions, within
+    /// `‖row‖ screeningErrors[c]` of the exact value; `sumOfSquares` is the row's, in single
+    /// precision (within `γ_{ceil(d/8)+3}` relative). For one row this reads half the bytes of
+    /// ``project(_:into:sumsOfSquares:)``; values too close to a decision to trust are then
+    /// recomputed with ``project(_:onto:)``. A NaN or infinity in the row makes the sum of
+    /// squares non-finite.
+    /// - Precondition: `row.count == dimension`, `projections.count == count`.
+    /// - Returns: false, writing nothing, when screening cannot run here (``canScreen``).
+    public func screen(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
+                       sumOfSquares: inout Float) -> Bool {
+        precondition(row.count == dimension, "row has \(row.count) values, the directions \(dimension)")
+        precondition(projections.count == count, "\(projections.count) projections for \(count) directions")
+        guard canScreen else { return false }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { scaled in
+            let done = packedHalf.withUnsafeBufferPointer { p in
+                b4b_screen_row_f16(row.baseAddress, dimension, p.baseAddress, count, scaled.baseAddress, &sumOfSquares)
+            }
+            guard done != 0 else { return false }
+            for c in 0..<count { projections[c] = Double(scaled[c]) * halfUnscale[c] }
+            return true
+        }
+    }
+
+    /// `row · direction[c]` in single precision, within `γ_n Σ|x_k p_k|` of the exact value for
+    /// `n =` ``singleDirectionTerms``.
+    /// - Precondition: `row.count == dimension`, `0 <= c < count`.
+    public func project(_ row: UnsafeBufferPointer<Float>, onto c: Int) -> Float {
+        precondition(row.count == dimension, "row has \(row.count) values, the directions \(dimension)")
+        precondition((0..<count).contains(c), "direction \(c) of \(count)")
+        return directions.withUnsafeBufferPointer { all in
+            let direction = UnsafeBufferPointer(rebasing: all[c * dimension ..< (c + 1) * dimension])
+            var value: Float = 0
+            if b4b_dot_f32(row.baseAddress, direction.baseAddress, dimension, &value) != 0 { return value }
+            for k in 0..<dimension { value += row[k] * direction[k] }
+            return value
         }
     }
 }
