@@ -51,7 +51,7 @@ struct CoverageTests {
 
     @Test("The projection kernel and the BLAS path give the same bucket ids, also for rows on a hyperplane to within rounding",
           .enabled(if: ProjectionPath.kernel.isAvailable,
-                   "this CPU lacks AVX2 or FMA: only the BLAS path can run here, the kernel is untested"),
+                   "this CPU lacks AVX2, FMA or F16C: only the BLAS path can run here, the kernel is untested"),
           arguments: [300, 2048])
     func projectionPathsAgree(dimension d: Int) throws {
         let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, tableCount: 2, seed: RandomSeed(4, 3, 2, 1))
@@ -72,7 +72,7 @@ struct CoverageTests {
 
     @Test("Screened rows (half-precision first pass) get the ids of the kernel and BLAS paths, also on and near a hyperplane",
           .enabled(if: ProjectionPath.kernel.isAvailable,
-                   "this CPU lacks AVX2 or FMA: screening cannot run here, it is untested"),
+                   "this CPU lacks AVX2, FMA or F16C: screening cannot run here, it is untested"),
           arguments: [300, 2048])
     func screenedRowsAgree(dimension d: Int) throws {
         let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, tableCount: 2, seed: RandomSeed(8, 6, 4, 2))

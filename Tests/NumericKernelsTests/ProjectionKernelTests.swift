@@ -7,12 +7,12 @@ import TestSupport
 ///
 /// Neither path promises a summation order, so the check is the rigorous one that the hashing
 /// relies on: every value within `γ_n Σ|x_k p_k|` of the exact dot product, with the `n` the
-/// path reports (`d` for BLAS, `ceil(d / 8) + 3` for the kernel). On a CPU without AVX2 and FMA
+/// path reports (`d` for BLAS, `ceil(d / 8) + 3` for the kernel). On a CPU without AVX2, FMA or F16C
 /// the kernel comparisons are skipped, visibly, with the reason.
 @Suite("Projection kernel")
 struct ProjectionKernelTests {
     static let hasKernel = ProjectionPath.kernel.isAvailable
-    static let noKernel = "this CPU lacks AVX2 or FMA: only the BLAS path can run here, the kernel is untested"
+    static let noKernel = "this CPU lacks AVX2, FMA or F16C: only the BLAS path can run here, the kernel is untested"
 
     /// Dimensions around the kernel's block (8) and slice (256) sizes and the representation sizes.
     static let dimensions = [1, 7, 8, 9, 255, 256, 257, 384, 2047, 2048, 2051]

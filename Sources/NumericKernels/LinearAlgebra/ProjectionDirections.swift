@@ -224,7 +224,8 @@ extension ProjectionDirections {
 package enum ProjectionPath: Sendable, CaseIterable {
     /// A sum-of-squares pass and one `cblas_sgemm` (one `cblas_sgemv` for a single row): every platform.
     case blas
-    /// The one-pass AVX2 + FMA kernel (`CProjectionKernels`): x86-64 CPUs with both extensions.
+    /// The one-pass AVX2 + FMA kernel (`CProjectionKernels`): x86-64 CPUs with AVX2, FMA and F16C
+    /// (every AVX2 CPU has F16C; the screening pass of a lone row needs it).
     case kernel
 
     /// Whether this path can run on this machine (the CPU is queried once per process).
