@@ -86,6 +86,11 @@ B4B_INLINE float lane_sum(__m256 v) {
     return _mm_cvtss_f32(q);
 }
 
+/// The load mask of a row's last, partial block: lane l is loaded (-1) when l < d % 8.
+B4B_INLINE void tail_lanes(size_t d, int32_t *lanes) {
+    for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+}
+
 /// Two rows against six packed directions over `blocks` full blocks of eight coordinates, then
 /// one block masked by `lanes` (-1: load, 0: zero) when `tail`. `acc` holds 12 accumulators (row 0's six, then row 1's).
 /// The first `ahead_blocks` blocks of `ahead0` and `ahead1` (the slices the rows read next) are
@@ -227,7 +232,7 @@ B4B_FMA static void project_rows(const float *x, size_t rows, size_t d, size_t l
                                  float *projections, size_t ldp, float *sums_of_squares) {
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
     int32_t lanes[8];
-    for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+    tail_lanes(d, lanes);
     // Accumulators of one row group: [row][group in pass][direction in group].
     __m256 acc[ROWS_PER_GROUP][GROUPS_PER_PASS][6];
     __m256 squares[ROWS_PER_GROUP];
@@ -318,7 +323,7 @@ B4B_FMA static void screen_row(const float *x, size_t d, const uint16_t *packed,
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6, full = d / 8;
     const int tail = d % 8 != 0;
     int32_t lanes[8];
-    for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+    tail_lanes(d, lanes);
     for (size_t k = 0; k < (d < AHEAD ? d : AHEAD); k += 16) B4B_PREFETCH(x + k);
     __m256 squares = _mm256_setzero_ps();
     for (size_t g = 0; g < groups; g += 2) {
@@ -351,7 +356,7 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
     for (; t < full; t++) a[t % 4] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * t), _mm256_loadu_ps(p + 8 * t), a[t % 4]);
     if (d % 8) {
         int32_t lanes[8];
-        for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < d % 8 ? -1 : 0;
+        tail_lanes(d, lanes);
         const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
         a[t % 4] = _mm256_fmadd_ps(_mm256_maskload_ps(x + 8 * t, mask), _mm256_maskload_ps(p + 8 * t, mask), a[t % 4]);
     }

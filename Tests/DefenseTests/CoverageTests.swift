@@ -59,13 +59,7 @@ struct CoverageTests {
         // A third of the rows moved onto a hyperplane: there the two summation orders disagree
         // in the last bits, and only the exact recomputation keeps the ids equal.
         for i in stride(from: 0, to: 333, by: 3) { moveOntoHyperplane(&rows, row: i, hyperplane: (i / 3) % 24, of: hasher) }
-        var byPath: [[UInt32]] = []
-        for path in [ProjectionPath.kernel, .blas] {
-            var ids = [UInt32](repeating: 0, count: 333 * 2)
-            let ran = try rows.withView { v in try ids.withUnsafeMutableBufferPointer { try hasher.bucketIDs(v, into: $0, path: path) } }
-            #expect(ran)
-            byPath.append(ids)
-        }
+        let byPath = try [ProjectionPath.kernel, .blas].map { try #require(try bucketIDs(hasher, rows, path: $0)) }
         #expect(byPath[0] == byPath[1])
         #expect(Set(byPath[0]).count > 100, "the ids are spread over many buckets")
     }
@@ -89,14 +83,8 @@ struct CoverageTests {
             let shift = (i / 3) % 2 == 0 ? 1e-4 : -1e-4
             for c in 0..<d { rows[i + 1, c] += Float(shift * rowNorm.squareRoot() / normalNorm.squareRoot()) * hasher.normals[c, j] }
         }
-        var byPath: [[UInt32]] = []
-        for (path, screening) in [(ProjectionPath?.some(.kernel), false), (.blas, false), (nil, true)] {
-            var ids = [UInt32](repeating: 0, count: 360 * 2)
-            let ran = try rows.withView { v in
-                try ids.withUnsafeMutableBufferPointer { try hasher.bucketIDs(v, into: $0, path: path, screening: screening) }
-            }
-            #expect(ran)
-            byPath.append(ids)
+        let byPath = try [(ProjectionPath?.some(.kernel), false), (.blas, false), (nil, true)].map { path, screening in
+            try #require(try bucketIDs(hasher, rows, path: path, screening: screening))
         }
         #expect(byPath[0] == byPath[1])
         #expect(byPath[0] == byPath[2])
@@ -177,6 +165,16 @@ func moveOntoHyperplane(_ rows: inout Matrix, row i: Int, hyperplane j: Int, of 
     var (dot, pp) = (0.0, 0.0)
     for c in 0..<d { dot += Double(rows[i, c]) * Double(hasher.normals[c, j]); pp += Double(hasher.normals[c, j] * hasher.normals[c, j]) }
     for c in 0..<d { rows[i, c] -= Float(dot / pp) * hasher.normals[c, j] }
+}
+
+/// Bucket ids of a whole matrix on a chosen projection path and screening choice; nil when that
+/// path cannot run here.
+func bucketIDs(_ hasher: RandomProjectionLSH, _ batch: Matrix, path: ProjectionPath?, screening: Bool = false) throws -> [UInt32]? {
+    var ids = [UInt32](repeating: 0, count: batch.rows * hasher.tableCount)
+    let ran = try batch.withView { v in
+        try ids.withUnsafeMutableBufferPointer { try hasher.bucketIDs(v, into: $0, path: path, screening: screening) }
+    }
+    return ran ? ids : nil
 }
 
 /// Bucket ids of a whole matrix through the public batch API.

@@ -27,6 +27,17 @@ struct ProjectionKernelTests {
         return nu / (1 - nu)
     }
 
+    /// `x · p[c]` and `Σ|x_k p_k|` in double precision (the products of two floats are exact).
+    static func exactDot(_ x: [Float], _ p: Matrix, direction c: Int) -> (value: Double, magnitude: Double) {
+        var (value, magnitude) = (0.0, 0.0)
+        for k in 0..<x.count {
+            let t = Double(x[k]) * Double(p[c, k])
+            value += t
+            magnitude += abs(t)
+        }
+        return (value, magnitude)
+    }
+
     /// Projects `x` (rows with a padded stride) onto `p` on `path` into a padded output, and
     /// checks every value and sum of squares against double precision. Returns false when the
     /// path cannot run.
@@ -55,12 +66,7 @@ struct ProjectionKernelTests {
             #expect(abs(Double(squares[i]) - exactSquares) <= g * exactSquares + 1e-30,
                     "\(path) b=\(b) d=\(d) m=\(m): row \(i) sum of squares \(squares[i]) vs \(exactSquares)")
             for c in 0..<m {
-                var (exact, magnitude) = (0.0, 0.0)
-                for k in 0..<d {
-                    let t = Double(data[i, k]) * Double(p[c, k])
-                    exact += t
-                    magnitude += abs(t)
-                }
+                let (exact, magnitude) = Self.exactDot(Array(data.row(i).prefix(d)), p, direction: c)
                 let error = abs(Double(out[i * (m + 2) + c]) - exact)
                 worst = max(worst, error / (g * magnitude))
                 #expect(error <= g * magnitude * (1 + 1e-9) + 1e-30,
@@ -187,12 +193,7 @@ struct ProjectionKernelTests {
                     "d=\(d) m=\(m): row \(i) sum of squares \(squares) vs \(exactSquares)")
             let norm = exactSquares.squareRoot()
             for c in 0..<m {
-                var (exact, magnitude) = (0.0, 0.0)
-                for k in 0..<d {
-                    let t = Double(row[k]) * Double(p[c, k])
-                    exact += t
-                    magnitude += abs(t)
-                }
+                let (exact, magnitude) = Self.exactDot(row, p, direction: c)
                 let bound = norm * directions.screeningErrors[c]
                 if bound > 0 { worst = max(worst, abs(screened[c] - exact) / bound) }
                 #expect(abs(screened[c] - exact) <= bound + 1e-30,
