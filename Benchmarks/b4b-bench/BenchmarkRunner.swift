@@ -84,10 +84,12 @@ struct BenchmarkRunner {
             pool.withView { v in
                 let batch = v.rows(start ..< start + b)
                 let user = names[w][c % usersPerWorker]
-                if stage == .hash {
-                    _ = try! defense.track(batch, user: user)
-                } else {
-                    outputs.withView(w) { out in _ = try! defense.protect(batch, user: user, into: out) }
+                outputs.withBuffers(w) { out, coverage, sigma in
+                    if stage == .hash {
+                        try! defense.track(batch, user: user, coverage: coverage, sigma: sigma)
+                    } else {
+                        try! defense.protect(batch, user: user, into: out, coverage: coverage, sigma: sigma)
+                    }
                 }
             }
         }
@@ -107,7 +109,7 @@ struct BenchmarkRunner {
             pool.withView { v in
                 let x = v.rows(start ..< start + b).columns(0 ..< k)
                 weights.withView { p in
-                    outputs.withView(w) { out in
+                    outputs.withBuffers(w) { out, _, _ in
                         if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
                     }
                 }
@@ -130,8 +132,9 @@ struct BenchmarkRunner {
             let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1, secondsPerRepetition: .infinity) { w, c in
                 let pool = pools.pool(w)
                 pool.withView { v in
-                    outputs.withView(w) { out in
-                        _ = try! defense.protect(v.rows(c % pool.rows ..< c % pool.rows + 1), user: "w\(w)-user\(c % perWorker)", into: out)
+                    outputs.withBuffers(w) { out, coverage, sigma in
+                        try! defense.protect(v.rows(c % pool.rows ..< c % pool.rows + 1), user: "w\(w)-user\(c % perWorker)",
+                                             into: out, coverage: coverage, sigma: sigma)
                     }
                 }
             }
@@ -285,24 +288,35 @@ final class SharedMatrix: Sendable {
     func withView<R>(_ body: (MatrixView) -> R) -> R { matrix.withView(body) }
 }
 
-/// One output buffer per worker, written only by that worker.
+/// One output matrix and one pair of price buffers (coverage, sigma) per worker, written only
+/// by that worker.
 final class OutputBuffers: @unchecked Sendable {
     private let buffers: [UnsafeMutableBufferPointer<Float>]
+    private let coverages: [UnsafeMutableBufferPointer<Double>]
+    private let sigmas: [UnsafeMutableBufferPointer<Float>]
     private let rows: Int, columns: Int
 
     init(workers: Int, rows: Int, columns: Int) {
         self.rows = rows
         self.columns = columns
-        buffers = (0..<workers).map { _ in
-            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
+        func zeros<T: Numeric>(_ count: Int) -> UnsafeMutableBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
             b.initialize(repeating: 0)
             return b
         }
+        buffers = (0..<workers).map { _ in zeros(rows * columns) }
+        coverages = (0..<workers).map { _ in zeros(rows) }
+        sigmas = (0..<workers).map { _ in zeros(rows) }
     }
 
-    deinit { buffers.forEach { $0.deallocate() } }
+    deinit {
+        buffers.forEach { $0.deallocate() }
+        coverages.forEach { $0.deallocate() }
+        sigmas.forEach { $0.deallocate() }
+    }
 
-    func withView<R>(_ worker: Int, _ body: (MutableMatrixView) -> R) -> R {
-        body(MutableMatrixView(buffers[worker], rows: rows, columns: columns))
+    /// Worker `worker`'s output matrix (`rows x columns`) and its coverage and sigma buffers.
+    func withBuffers<R>(_ worker: Int, _ body: (MutableMatrixView, UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Float>) -> R) -> R {
+        body(MutableMatrixView(buffers[worker], rows: rows, columns: columns), coverages[worker], sigmas[worker])
     }
 }

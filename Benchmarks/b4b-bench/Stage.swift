@@ -2,8 +2,8 @@ import Defense
 
 /// One point of the pipeline the benchmark measures; each stage includes the ones before it.
 enum Stage: String, CaseIterable, Sendable {
-    /// Validation, LSH hashing (one GEMM) and occupancy tracking (`track`): coverage and sigma
-    /// per row, no representations produced.
+    /// Validation, LSH hashing (the projection kernel) and occupancy tracking (`track`):
+    /// coverage and sigma per row, no representations produced.
     case hash = "hash"
     /// + Gaussian noise keyed by (secret, user, row).
     case noise = "noise"

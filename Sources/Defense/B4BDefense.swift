@@ -79,20 +79,34 @@ public final class B4BDefense: Sendable {
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
     /// that reuse their output buffers. Returns each row's coverage and sigma.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
-        try validateAndHash(batch, user: user, keyRows: true) { ids, rowKeys in
-            try protect(batch, ids: ids, rowKeys: rowKeys, user: user, into: output)
+        try withPrices(rows: batch.rows) { coverage, sigma in
+            try protect(batch, user: user, into: output, coverage: coverage, sigma: sigma)
         }
     }
 
-    /// The part of ``protect(_:user:into:)`` after hashing: records, prices, noises, transforms.
+    /// Protects a batch entirely into caller-provided memory: the representations into
+    /// `output` (`B x outputDimension`), row `i`'s coverage and sigma into `coverage[i]` and
+    /// `sigma[i]` (each buffer holds at least `B` values; later values are left as they were).
+    /// Nothing is allocated on the heap for small batches: the form for serving loops that
+    /// reuse their buffers call after call. Same checks and semantics as ``protect(_:user:)``.
+    /// - Throws: ``ProtectError``; on any error the user's state and the buffers are unchanged.
+    public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView,
+                        coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
+        try checkBuffers(rows: batch.rows, output: output, coverage: coverage, sigma: sigma)
+        try validateAndHash(batch, user: user, keyRows: true) { ids, rowKeys in
+            try protect(batch, ids: ids, rowKeys: rowKeys, user: user, into: output, coverage: coverage, sigma: sigma)
+        }
+    }
+
+    /// The part of ``protect(_:user:into:coverage:sigma:)`` after hashing: records, prices,
+    /// noises, transforms.
     private func protect(_ batch: MatrixView, ids: UnsafeBufferPointer<UInt32>, rowKeys: UnsafeBufferPointer<UInt64>,
-                         user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
-        precondition(output.rows == batch.rows && output.columns == configuration.outputDimension,
-                     "output is \(output.rows) x \(output.columns), expected \(batch.rows) x \(configuration.outputDimension)")
+                         user: String, into output: MutableMatrixView,
+                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
         // Per-user material (cached; deriving a cold user happens here, outside any lock,
         // and before any state changes).
         let material = materials.material(for: user) { deriveMaterial(user) }
-        let (coverage, sigma) = record(ids, user: user)
+        record(ids, user: user, coverage: coverage, sigma: sigma)
 
         // Noise keyed by the exact clean row, written straight into the output when there is
         // no transform, else into a scratch block that the transforms read. Row-local
@@ -123,7 +137,6 @@ public final class B4BDefense: Sendable {
                 }
             }
         }
-        return (coverage, sigma)
     }
 
     /// Records a batch in `user`'s occupancy and prices it, without producing
@@ -132,7 +145,43 @@ public final class B4BDefense: Sendable {
     /// - Returns: each row's coverage and the sigma the cost assigns to it.
     /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
     public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
-        try validateAndHash(batch, user: user, keyRows: false) { ids, _ in record(ids, user: user) }
+        try withPrices(rows: batch.rows) { coverage, sigma in
+            try track(batch, user: user, coverage: coverage, sigma: sigma)
+        }
+    }
+
+    /// Records and prices a batch like ``track(_:user:)``, writing row `i`'s coverage and
+    /// sigma into `coverage[i]` and `sigma[i]` (each buffer holds at least `B` values; later
+    /// values are left as they were). Nothing is allocated on the heap for small batches: the
+    /// form for serving loops that reuse their buffers call after call.
+    /// - Throws: ``ProtectError``; on any error the user's state and the buffers are unchanged.
+    public func track(_ batch: MatrixView, user: String,
+                      coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
+        try checkBuffers(rows: batch.rows, coverage: coverage, sigma: sigma)
+        try validateAndHash(batch, user: user, keyRows: false) { ids, _ in
+            record(ids, user: user, coverage: coverage, sigma: sigma)
+        }
+    }
+
+    /// Rejects caller-provided buffers that do not fit a batch of `rows` rows: an output that is
+    /// not `rows x outputDimension` (when given), price buffers shorter than `rows`.
+    private func checkBuffers(rows: Int, output: MutableMatrixView? = nil, coverage: UnsafeMutableBufferPointer<Double>,
+                              sigma: UnsafeMutableBufferPointer<Float>) throws {
+        if let output, output.rows != rows || output.columns != configuration.outputDimension {
+            throw ProtectError(.outputMismatch, "output is \(output.rows) x \(output.columns), expected \(rows) x \(configuration.outputDimension)")
+        }
+        guard coverage.count >= rows, sigma.count >= rows else {
+            throw ProtectError(.outputMismatch, "the batch has \(rows) rows, but the coverage buffer holds \(coverage.count) values and the sigma buffer \(sigma.count)")
+        }
+    }
+
+    /// Runs `body` with fresh arrays of `rows` coverages and sigmas and returns them filled.
+    private func withPrices(rows: Int, _ body: (UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Float>) throws -> Void)
+        throws -> (coverage: [Double], sigma: [Float]) {
+        var coverage = [Double](repeating: 0, count: max(rows, 0))
+        var sigma = [Float](repeating: 0, count: max(rows, 0))
+        try coverage.withUnsafeMutableBufferPointer { c in try sigma.withUnsafeMutableBufferPointer { s in try body(c, s) } }
+        return (coverage, sigma)
     }
 
     /// Checks a batch (user id, size, dimension, finiteness), hashes it, and passes `body` the
@@ -174,27 +223,24 @@ public final class B4BDefense: Sendable {
         }
     }
 
-    /// Adds hashed rows to `user`'s occupancy (the only state change) and prices them.
-    /// Row `i`'s coverage includes rows `0...i`.
-    private func record(_ ids: UnsafeBufferPointer<UInt32>, user: String) -> (coverage: [Double], sigma: [Float]) {
+    /// Adds hashed rows to `user`'s occupancy (the only state change) and prices them into
+    /// `coverage[i]` and `sigma[i]`. Row `i`'s coverage includes rows `0...i`.
+    private func record(_ ids: UnsafeBufferPointer<UInt32>, user: String,
+                        coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) {
         let tables = configuration.tableCount
         let b = ids.count / tables
         let account = accounts.account(user)
-        var coverage = [Double](repeating: 0, count: b)
-        let firstQuery: Int = coverage.withUnsafeMutableBufferPointer { coverage in
-            account.state.withLock { state in
-                for i in 0..<b {
-                    for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
-                    coverage[i] = state.occupancy.coverage
-                }
-                let first = state.queryCount + 1
-                state.queryCount += b
-                return first
+        let firstQuery: Int = account.state.withLock { state in
+            for i in 0..<b {
+                for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
+                coverage[i] = state.occupancy.coverage
             }
+            let first = state.queryCount + 1
+            state.queryCount += b
+            return first
         }
         // Row i is the user's query number firstQuery + i.
-        let sigma = coverage.indices.map { i in price(coverage: coverage[i], queries: firstQuery + i) }
-        return (coverage, sigma)
+        for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i) }
     }
 
     /// Sigma (representation units) of a user at `coverage` after `queries` queries: the

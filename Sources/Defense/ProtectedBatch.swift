@@ -26,6 +26,9 @@ public struct ProtectError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let nonFinite = Code("nonFinite")
         /// The user id is not acceptable (empty).
         public static let invalidUser = Code("invalidUser")
+        /// Caller-provided output memory does not fit the batch (an output matrix of the wrong
+        /// shape, or a coverage or sigma buffer shorter than the batch).
+        public static let outputMismatch = Code("outputMismatch")
         public var description: String { name }
     }
 

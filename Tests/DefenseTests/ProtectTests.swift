@@ -48,6 +48,92 @@ struct ProtectTests {
         #expect(a.exportOccupancy(of: "u") == b.exportOccupancy(of: "u"))
     }
 
+    @Test("The caller-buffer forms of protect and track give the array forms' answers and prices, and leave values past the batch alone")
+    func callerBuffers() throws {
+        let configuration = smallConfiguration(cost: .exponential(ExponentialCost(lambda: 1e-4, alpha: 1, beta: 0.5)))
+        let rows = spreadQueries(count: 40, dimension: 64, seed: 57)
+        let arrays = try B4BDefense(configuration: configuration, secret: testSecret)
+        let buffers = try B4BDefense(configuration: configuration, secret: testSecret)
+        for user in ["first", "second"] {
+            let expected = try arrays.protect(rows, user: user)
+            var output = Matrix(rows: 40, columns: configuration.outputDimension)
+            var coverage = [Double](repeating: -1, count: 43), sigma = [Float](repeating: -1, count: 41)
+            try rows.withView { v in
+                try output.withMutableView { out in
+                    try coverage.withUnsafeMutableBufferPointer { c in
+                        try sigma.withUnsafeMutableBufferPointer { s in try buffers.protect(v, user: user, into: out, coverage: c, sigma: s) }
+                    }
+                }
+            }
+            #expect(output == expected.representations)
+            #expect(Array(coverage.prefix(40)) == expected.coverage && Array(sigma.prefix(40)) == expected.sigma)
+            #expect(coverage.suffix(3) == [-1, -1, -1] && sigma.last == -1)
+            #expect(expected.sigma.last! > 0, "the prices should not all be zero")
+        }
+        let more = spreadQueries(count: 25, dimension: 64, seed: 58)
+        let expected = try arrays.track(more, user: "first")
+        var coverage = [Double](repeating: -1, count: 25), sigma = [Float](repeating: -1, count: 25)
+        try more.withView { v in
+            try coverage.withUnsafeMutableBufferPointer { c in
+                try sigma.withUnsafeMutableBufferPointer { s in try buffers.track(v, user: "first", coverage: c, sigma: s) }
+            }
+        }
+        #expect(coverage == expected.coverage && sigma == expected.sigma)
+        #expect(arrays.exportOccupancy(of: "first") == buffers.exportOccupancy(of: "first"))
+        #expect(arrays.queryCount(of: "first") == 65 && buffers.queryCount(of: "first") == 65)
+    }
+
+    @Test("Caller buffers that do not fit the batch are rejected (outputMismatch) before any state or buffer changes")
+    func callerBufferMismatch() throws {
+        let configuration = smallConfiguration()
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        let rows = spreadQueries(count: 5, dimension: 64, seed: 59)
+        let width = configuration.outputDimension
+        // (output rows, output columns, coverage count, sigma count): each misfits in one way.
+        let misfits = [(5, width, 4, 5), (5, width, 5, 4), (4, width, 5, 5), (5, width + 1, 5, 5), (6, width, 6, 6)]
+        for (outputRows, outputColumns, coverageCount, sigmaCount) in misfits {
+            var output = Matrix(rows: outputRows, columns: outputColumns)
+            var coverage = [Double](repeating: -1, count: coverageCount), sigma = [Float](repeating: -1, count: sigmaCount)
+            let error = #expect(throws: ProtectError.self) {
+                try rows.withView { v in
+                    try output.withMutableView { out in
+                        try coverage.withUnsafeMutableBufferPointer { c in
+                            try sigma.withUnsafeMutableBufferPointer { s in try defense.protect(v, user: "u", into: out, coverage: c, sigma: s) }
+                        }
+                    }
+                }
+            }
+            #expect(error?.code == .outputMismatch)
+            if coverageCount < 5 || sigmaCount < 5 {
+                #expect(error?.message.contains("holds \(coverageCount) values and the sigma buffer \(sigmaCount)") == true, "\(String(describing: error))")
+                let tracked = #expect(throws: ProtectError.self) {
+                    try rows.withView { v in
+                        try coverage.withUnsafeMutableBufferPointer { c in
+                            try sigma.withUnsafeMutableBufferPointer { s in try defense.track(v, user: "u", coverage: c, sigma: s) }
+                        }
+                    }
+                }
+                #expect(tracked?.code == .outputMismatch)
+            } else {
+                #expect(error?.message == "output is \(outputRows) x \(outputColumns), expected 5 x \(width)")
+            }
+            #expect(output == Matrix(rows: outputRows, columns: outputColumns), "the output was written")
+            #expect(coverage.allSatisfy { $0 == -1 } && sigma.allSatisfy { $0 == -1 }, "a price buffer was written")
+            #expect(defense.queryCount(of: "u") == 0 && defense.coverage(of: "u") == 0 && defense.userCount == 0)
+        }
+        // The same call with buffers that fit succeeds.
+        var output = Matrix(rows: 5, columns: width)
+        var coverage = [Double](repeating: -1, count: 5), sigma = [Float](repeating: -1, count: 5)
+        try rows.withView { v in
+            try output.withMutableView { out in
+                try coverage.withUnsafeMutableBufferPointer { c in
+                    try sigma.withUnsafeMutableBufferPointer { s in try defense.protect(v, user: "u", into: out, coverage: c, sigma: s) }
+                }
+            }
+        }
+        #expect(defense.queryCount(of: "u") == 5 && coverage.allSatisfy { $0 > 0 })
+    }
+
     @Test("Each row's sigma counts the coverage including that row and every earlier one")
     func sigmaIncludesRow() throws {
         let configuration = smallConfiguration(transforms: [])
