@@ -78,6 +78,8 @@ public final class B4BDefense: Sendable {
 
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
     /// that reuse their output buffers. Returns each row's coverage and sigma.
+    /// - Throws: ``ProtectError`` (`outputMismatch` when `output` is not `B x outputDimension`);
+    ///   on any error the user's state and `output` are unchanged.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
         try withPrices(rows: batch.rows) { coverage, sigma in
             try protect(batch, user: user, into: output, coverage: coverage, sigma: sigma)
@@ -87,9 +89,10 @@ public final class B4BDefense: Sendable {
     /// Protects a batch entirely into caller-provided memory: the representations into
     /// `output` (`B x outputDimension`), row `i`'s coverage and sigma into `coverage[i]` and
     /// `sigma[i]` (each buffer holds at least `B` values; later values are left as they were).
-    /// Nothing is allocated on the heap for small batches: the form for serving loops that
-    /// reuse their buffers call after call. Same checks and semantics as ``protect(_:user:)``.
-    /// - Throws: ``ProtectError``; on any error the user's state and the buffers are unchanged.
+    /// No arrays are created for the results: the form for serving loops that reuse their
+    /// buffers call after call. Same checks and semantics as ``protect(_:user:)``.
+    /// - Throws: ``ProtectError`` (`outputMismatch` when a buffer does not fit the batch); on
+    ///   any error the user's state and the buffers are unchanged.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView,
                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
         try checkBuffers(rows: batch.rows, output: output, coverage: coverage, sigma: sigma)
@@ -152,9 +155,10 @@ public final class B4BDefense: Sendable {
 
     /// Records and prices a batch like ``track(_:user:)``, writing row `i`'s coverage and
     /// sigma into `coverage[i]` and `sigma[i]` (each buffer holds at least `B` values; later
-    /// values are left as they were). Nothing is allocated on the heap for small batches: the
-    /// form for serving loops that reuse their buffers call after call.
-    /// - Throws: ``ProtectError``; on any error the user's state and the buffers are unchanged.
+    /// values are left as they were). No arrays are created for the results: the form for
+    /// serving loops that reuse their buffers call after call.
+    /// - Throws: ``ProtectError`` (`outputMismatch` when a buffer is shorter than the batch); on
+    ///   any error the user's state and the buffers are unchanged.
     public func track(_ batch: MatrixView, user: String,
                       coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
         try checkBuffers(rows: batch.rows, coverage: coverage, sigma: sigma)
