@@ -151,8 +151,7 @@ public final class PostgresStore: GatewayStore {
         guard !updates.isEmpty else { return [:] }
         // Rows are locked in the order the statement inserts them. Replicas committing the
         // same accounts in different orders would deadlock (PostgreSQL then aborts one
-        // transaction, and its requests answer 503), so every replica locks in one order:
-        // sorted by account id.
+        // transaction), so every replica locks in one order: sorted by account id.
         let updates = updates.sorted { $0.user < $1.user }
         let users = updates.map(\.user)
         let fingerprints = updates.map { String($0.snapshot.hasherFingerprint) }
@@ -162,28 +161,62 @@ public final class PostgresStore: GatewayStore {
         let deltas = updates.map { Int64($0.queryDelta) }
         let now = Date().timeIntervalSince1970
         return try await run("committing occupancy") {
-            // One statement, so one transaction: all updates or none. Rows recorded under
-            // another hasher are left alone and not returned (checked below).
-            let rows = try await client.query("""
-                INSERT INTO b4b_occupancy AS o (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
-                SELECT u, f, hb, tc, b::varbit, q, \(now)
-                FROM unnest(\(users)::text[], \(fingerprints)::text[], \(hashBits)::int4[], \(tableCounts)::int4[], \(bits)::text[], \(deltas)::int8[])
-                    WITH ORDINALITY AS t(u, f, hb, tc, b, q, i)
-                ORDER BY i
-                ON CONFLICT (user_id) DO UPDATE
-                    SET bits = o.bits | EXCLUDED.bits, query_count = o.query_count + EXCLUDED.query_count, updated_at = EXCLUDED.updated_at
-                    WHERE o.fingerprint = EXCLUDED.fingerprint AND length(o.bits) = length(EXCLUDED.bits)
-                RETURNING user_id, fingerprint, hash_bits, table_count, bits::text, query_count
-                """)
-            var merged: [String: OccupancySnapshot] = [:]
-            for try await (user, fingerprint, hb, tc, text, queries) in rows.decode((String, String, Int32, Int32, String, Int64).self) {
-                merged[user] = try snapshot(user: user, fingerprint: fingerprint, hashBits: hb, tableCount: tc, bits: text, queryCount: queries)
+            // One statement, so one transaction: all updates or none. PostgreSQL may still
+            // abort it to break a deadlock with a transaction from outside the gateway (say an
+            // operator's statement locking these rows in another order) or on a serialization
+            // failure; nothing of it was applied then, so it is run again (a few times, after a
+            // short random pause) rather than failing the requests it carries.
+            var attempt = 1
+            while true {
+                do {
+                    return try await commitStatement(users: users, fingerprints: fingerprints, hashBits: hashBits,
+                                                     tableCounts: tableCounts, bits: bits, deltas: deltas, now: now)
+                } catch let error as PSQLError where attempt < Self.commitAttempts && Self.isTransient(error) {
+                    Self.logger.warning("occupancy commit aborted by PostgreSQL; running it again", metadata: [
+                        "sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "attempt": "\(attempt)", "accounts": "\(users.count)",
+                    ])
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 5...50) * attempt))
+                    attempt += 1
+                }
             }
-            for user in users where merged[user] == nil {
-                throw StoreError("PostgreSQL store \(location): the occupancy of '\(user)' was recorded under another hasher; it was not updated")
-            }
-            return merged
         }
+    }
+
+    /// Attempts of one commit when PostgreSQL aborts it as a deadlock victim or on a
+    /// serialization failure.
+    static let commitAttempts = 5
+
+    /// Whether `error` is PostgreSQL aborting a transaction that may simply be run again:
+    /// SQLSTATE 40P01 (deadlock detected) or 40001 (serialization failure).
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    /// The commit's one statement (see ``commit(_:)``): merges every update into its row,
+    /// returns the merged rows.
+    private func commitStatement(users: [String], fingerprints: [String], hashBits: [Int32], tableCounts: [Int32],
+                                 bits: [String], deltas: [Int64], now: Double) async throws -> [String: OccupancySnapshot] {
+        // Rows recorded under another hasher are left alone and not returned (checked below).
+        let rows = try await client.query("""
+            INSERT INTO b4b_occupancy AS o (user_id, fingerprint, hash_bits, table_count, bits, query_count, updated_at)
+            SELECT u, f, hb, tc, b::varbit, q, \(now)
+            FROM unnest(\(users)::text[], \(fingerprints)::text[], \(hashBits)::int4[], \(tableCounts)::int4[], \(bits)::text[], \(deltas)::int8[])
+                WITH ORDINALITY AS t(u, f, hb, tc, b, q, i)
+            ORDER BY i
+            ON CONFLICT (user_id) DO UPDATE
+                SET bits = o.bits | EXCLUDED.bits, query_count = o.query_count + EXCLUDED.query_count, updated_at = EXCLUDED.updated_at
+                WHERE o.fingerprint = EXCLUDED.fingerprint AND length(o.bits) = length(EXCLUDED.bits)
+            RETURNING user_id, fingerprint, hash_bits, table_count, bits::text, query_count
+            """)
+        var merged: [String: OccupancySnapshot] = [:]
+        for try await (user, fingerprint, hb, tc, text, queries) in rows.decode((String, String, Int32, Int32, String, Int64).self) {
+            merged[user] = try snapshot(user: user, fingerprint: fingerprint, hashBits: hb, tableCount: tc, bits: text, queryCount: queries)
+        }
+        for user in users where merged[user] == nil {
+            throw StoreError("PostgreSQL store \(location): the occupancy of '\(user)' was recorded under another hasher; it was not updated")
+        }
+        return merged
     }
 
     public func close() async {
