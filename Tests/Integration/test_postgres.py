@@ -210,7 +210,7 @@ def deadlock_retry(results, b4b, workdir, bindir, pg_port, store, keys):
         for user in (first, second):
             threads.append(threading.Thread(target=send, args=(user,)))
             threads[-1].start()
-        time.sleep(1.0)  # the two requests reach the commit queue behind the blocked commit
+        time.sleep(2.0)  # the two requests reach the commit queue behind the blocked commit
         other.run("SET deadlock_timeout = '60s'; BEGIN; SELECT 1 FROM b4b_occupancy WHERE user_id = '%s' FOR UPDATE;" % second)
         blocker.run("ROLLBACK;")
         threads[0].join(30)
