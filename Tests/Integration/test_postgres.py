@@ -1,5 +1,6 @@
 """PostgreSQL mode: two gateway processes share one database under concurrent load and lose
-no occupancy (the update is a bitwise OR done by the server)."""
+no occupancy (the update is a bitwise OR done by the server); a group commit that PostgreSQL
+aborts to break a deadlock is run again."""
 import base64
 import collections
 import concurrent.futures
