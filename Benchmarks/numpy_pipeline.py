@@ -347,86 +347,211 @@ def parse_warmup(text: str):
         raise argparse.ArgumentTypeError(f"expected seconds (e.g. 0.5s) or a count (e.g. 2), got {text!r}")
 
 
-def measure_point(params, stage, batch, pool, args):
-    """Times one (stage, dimension, batch) point for a fresh user; returns a result dict."""
-    calls = max(1, -(-args.min_rows // batch))
-    rows_per_rep = calls * batch
-    n_pool = pool.shape[0]
-    batches = []
-    start = 0
-    for _ in range(calls):
-        if start + batch > n_pool:
-            start = 0
-        batches.append(pool[start : start + batch])
-        start += batch
+class PointTimer:
+    """One (stage, dimension, batch) point for a fresh user, timed one repetition at a time.
 
-    pipe = Pipeline(params, stage, batch)
-    run = pipe.run
-    clock = time.perf_counter_ns
-    sink = None
+    Creating it runs the warm-up and sizes the repetitions (rows per repetition); each
+    ``repetition()`` then times one pass and returns its embeddings/s; ``result()`` gives the
+    point's figures over the repetitions so far. ``measure_point`` runs the repetitions back to
+    back; the serve mode lets the Swift benchmark take turns with its own measurement.
+    """
 
-    # Warm-up: a number of untimed repetitions (int) or seconds (float, at least one call).
-    if isinstance(args.warmup, int):
-        for _ in range(args.warmup):
-            for X in batches:
-                sink = run(X)
-    elif args.warmup > 0:
-        deadline = clock() + int(args.warmup * 1e9)
-        i = 0
-        while True:
-            sink = run(batches[i % calls])
-            i += 1
-            if clock() >= deadline:
-                break
-    if args.max_seconds is not None or args.min_seconds > 0:
-        # Size the repetitions as the Swift benchmark does: from one timed warm-up call.
-        t0 = clock()
-        sink = run(batches[0])
-        per_call = max(clock() - t0, 1) / 1e9
-        wanted = max(calls, math.ceil(args.min_seconds / per_call))
-        if args.max_seconds is not None and wanted * per_call > args.max_seconds:
-            wanted = max(1, int(args.max_seconds / per_call))
-        if wanted != calls:
-            batches = [batches[i % calls] for i in range(wanted)]
-            calls = wanted
-            rows_per_rep = calls * batch
-    pipe = Pipeline(params, stage, batch)    # fresh user state for the timed part
-    run = pipe.run
+    def __init__(self, params, stage, batch, pool, args):
+        calls = max(1, -(-args.min_rows // batch))
+        n_pool = pool.shape[0]
+        batches = []
+        start = 0
+        for _ in range(calls):
+            if start + batch > n_pool:
+                start = 0
+            batches.append(pool[start : start + batch])
+            start += batch
 
-    latencies = []
-    rep_ns = []
-    checksum = 0.0
-    for _ in range(args.repetitions):
-        lat = [0] * calls
+        pipe = Pipeline(params, stage, batch)
+        run = pipe.run
+        clock = time.perf_counter_ns
+        sink = None
+
+        # Warm-up: a number of untimed repetitions (int) or seconds (float, at least one call).
+        if isinstance(args.warmup, int):
+            for _ in range(args.warmup):
+                for X in batches:
+                    sink = run(X)
+        elif args.warmup > 0:
+            deadline = clock() + int(args.warmup * 1e9)
+            i = 0
+            while True:
+                sink = run(batches[i % calls])
+                i += 1
+                if clock() >= deadline:
+                    break
+        if args.max_seconds is not None or args.min_seconds > 0:
+            # Size the repetitions as the Swift benchmark does: from one timed warm-up call.
+            t0 = clock()
+            sink = run(batches[0])
+            per_call = max(clock() - t0, 1) / 1e9
+            wanted = max(calls, math.ceil(args.min_seconds / per_call))
+            if args.max_seconds is not None and wanted * per_call > args.max_seconds:
+                wanted = max(1, int(args.max_seconds / per_call))
+            if wanted != calls:
+                batches = [batches[i % calls] for i in range(wanted)]
+                calls = wanted
+        del sink
+        self.params, self.stage, self.batch = params, stage, batch
+        self.threads = args.effective_threads
+        self.batches = batches
+        self.rows_per_rep = calls * batch
+        self.run = Pipeline(params, stage, batch).run    # fresh user state for the timed part
+        self.latencies = []
+        self.rep_ns = []
+        self.checksum = 0.0
+
+    def repetition(self) -> float:
+        """Times one pass over the point's batches; returns its embeddings/s."""
+        clock = time.perf_counter_ns
+        run = self.run
+        lat = [0] * len(self.batches)
+        sink = None
         t0 = clock()
         prev = t0
-        for j, X in enumerate(batches):
+        for j, X in enumerate(self.batches):
             sink = run(X)
             now = clock()
             lat[j] = now - prev
             prev = now
-        rep_ns.append(prev - t0)
-        latencies.extend(lat)
-        checksum += float(sink[0, 0])     # keep the last output referenced and read
-    if not math.isfinite(checksum):
-        print(f"warning: non-finite output in {stage} d={params.d} batch={batch}", file=sys.stderr)
+        self.rep_ns.append(prev - t0)
+        self.latencies.extend(lat)
+        self.checksum += float(sink[0, 0])     # keep the last output referenced and read
+        return self.rows_per_rep * 1e9 / max(prev - t0, 1)
 
-    eps = sorted(rows_per_rep * 1e9 / max(ns, 1) for ns in rep_ns)
-    mid = len(eps) // 2
-    median_eps = eps[mid] if len(eps) % 2 else 0.5 * (eps[mid - 1] + eps[mid])
-    lat_us = np.asarray(latencies, dtype=np.float64) / 1e3
-    return {
-        "stage": stage,
-        "dimension": params.d,
-        "batch": batch,
-        "threads": args.effective_threads,
-        "embeddings_per_second": median_eps,
-        "ns_per_embedding": 1e9 / median_eps,
-        "p50_us": float(np.percentile(lat_us, 50)),
-        "p99_us": float(np.percentile(lat_us, 99)),
-        "repetitions": args.repetitions,
-        "rows_per_repetition": rows_per_rep,
-    }
+    def result(self) -> dict:
+        """The point's figures: median embeddings/s over the repetitions, latency percentiles over all calls."""
+        if not math.isfinite(self.checksum):
+            print(f"warning: non-finite output in {self.stage} d={self.params.d} batch={self.batch}", file=sys.stderr)
+        eps = sorted(self.rows_per_rep * 1e9 / max(ns, 1) for ns in self.rep_ns)
+        mid = len(eps) // 2
+        median_eps = eps[mid] if len(eps) % 2 else 0.5 * (eps[mid - 1] + eps[mid])
+        lat_us = np.asarray(self.latencies, dtype=np.float64) / 1e3
+        return {
+            "stage": self.stage,
+            "dimension": self.params.d,
+            "batch": self.batch,
+            "threads": self.threads,
+            "embeddings_per_second": median_eps,
+            "ns_per_embedding": 1e9 / median_eps,
+            "p50_us": float(np.percentile(lat_us, 50)),
+            "p99_us": float(np.percentile(lat_us, 99)),
+            "repetitions": len(self.rep_ns),
+            "rows_per_repetition": self.rows_per_rep,
+        }
+
+
+def measure_point(params, stage, batch, pool, args):
+    """Times one (stage, dimension, batch) point for a fresh user; returns a result dict."""
+    timer = PointTimer(params, stage, batch, pool, args)
+    for _ in range(args.repetitions):
+        timer.repetition()
+    return timer.result()
+
+
+def wait_until_quiet(limit_seconds=1.0, window_seconds=0.005):
+    """Returns once this process has stopped using the CPU (or after ``limit_seconds``).
+
+    OpenBLAS's helper threads spin for a while after a multi-threaded call (about 0.1 s here)
+    before they sleep; in serve mode that would take a core from the Swift measurement that runs
+    next. Waits until a ``window_seconds`` window passes with under a tenth of it in CPU time.
+    """
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        before = time.process_time()
+        time.sleep(window_seconds)
+        if time.process_time() - before < 0.1 * window_seconds:
+            return
+
+
+def serve(args, stdin=None, stdout=None) -> int:
+    """Answers timing requests, one JSON object per line, so that the Swift benchmark can take
+    turns with NumPy repetition by repetition (the two sides then see the same machine).
+
+    First writes ``{"ok": true, "numpy_version", "blas", "threads"}``. Requests:
+
+    * ``{"op": "prepare", "id": ID, "stage": S, "dimension": D, "batch": B, "pool_rows": N}``:
+      warms up and sizes point ID (a fresh user; rows cut from a pool of N generated rows);
+      answers ``{"ok": true, "rows_per_repetition": R}``.
+    * ``{"op": "repetition", "id": ID}``: times one repetition of ID, waits until this
+      process's BLAS threads are idle, answers ``{"ok": true, "embeddings_per_second": E}``.
+    * ``{"op": "result", "id": ID}``: answers ``{"ok": true, "result": {...}}`` (the figures
+      ``--json`` writes for a point) and forgets ID.
+
+    A bad request is answered ``{"ok": false, "error": "..."}`` and changes nothing; end of
+    input ends the process.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    blas, _ = blas_info()
+    parameters = {}   # dimension -> Parameters (every stage's state, built once)
+    pools = {}        # (dimension, rows) -> pool
+    points = {}       # id -> PointTimer
+
+    def answer(message):
+        stdout.write(json.dumps(message) + "\n")
+        stdout.flush()
+
+    def positive(request, key):
+        value = request.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"'{key}' must be a positive integer, got {value!r}")
+        return value
+
+    def point(request):
+        key = request.get("id")
+        if key not in points:
+            raise ValueError(f"no prepared point with id {key!r}")
+        return key, points[key]
+
+    answer({"ok": True, "numpy_version": np.__version__, "blas": blas, "threads": args.effective_threads})
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            try:
+                request = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"a request must be one JSON object per line ({error})") from None
+            if not isinstance(request, dict):
+                raise ValueError("a request must be a JSON object")
+            op = request.get("op")
+            if op == "prepare":
+                key = request.get("id")
+                if not isinstance(key, str) or not key:
+                    raise ValueError(f"'id' must be a non-empty string, got {key!r}")
+                stage = request.get("stage")
+                if stage not in ALL_STAGES + EXTRA_STAGES:
+                    raise ValueError(f"unknown stage {stage!r}; known: {', '.join(ALL_STAGES + EXTRA_STAGES)}")
+                d, batch, rows = positive(request, "dimension"), positive(request, "batch"), positive(request, "pool_rows")
+                if batch > rows:
+                    raise ValueError(f"batch {batch} is larger than the pool of {rows} rows")
+                if d not in parameters:
+                    parameters[d] = Parameters(d, list(ALL_STAGES + EXTRA_STAGES))
+                if (d, rows) not in pools:
+                    pools[(d, rows)] = np.random.default_rng([DATA_SEED, d]).standard_normal((rows, d), dtype=np.float32)
+                timer = PointTimer(parameters[d], stage, batch, pools[(d, rows)], args)
+                points[key] = timer
+                answer({"ok": True, "rows_per_repetition": timer.rows_per_rep})
+            elif op == "repetition":
+                _, timer = point(request)
+                rate = timer.repetition()
+                wait_until_quiet()
+                answer({"ok": True, "embeddings_per_second": rate})
+            elif op == "result":
+                key, timer = point(request)
+                answer({"ok": True, "result": timer.result()})
+                del points[key]
+            else:
+                raise ValueError(f"unknown op {op!r}; known: prepare, repetition, result")
+        except ValueError as error:
+            answer({"ok": False, "error": str(error)})
+    return 0
 
 
 def markdown_header():
@@ -650,6 +775,10 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="small run: batches 1,16,256, fewer rows and repetitions")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    parser.add_argument("--serve", action="store_true",
+                        help="answer timing requests on stdin, one JSON object per line (see serve()): the "
+                             "Swift benchmark's way of taking turns with NumPy; --dimension, --batches, "
+                             "--stages and --repetitions are then unused")
     parser.add_argument("--self-check", action="store_true",
                         help="check vectorised coverage against the set-based reference (and the transforms); "
                              "exit non-zero on a mismatch")
@@ -700,6 +829,8 @@ def main(argv=None) -> int:
     args.effective_threads = runtime_threads if runtime_threads is not None else (
         args.threads if args.threads is not None else (os.cpu_count() or 1))
     print(f"numpy {np.__version__}; {blas}", file=sys.stderr)
+    if args.serve:
+        return serve(args)
 
     results = []
     print(markdown_header(), flush=True)

@@ -16,8 +16,11 @@ struct BenchCommand: ParsableCommand {
             rows; throughput is the median over repetitions, latency percentiles are over all batch \
             calls. Worker threads each call protect() for their own users with OpenBLAS set to one \
             thread (the engine's threading model), so 'threads' is the number of concurrent callers. \
-            Ratios (to the bare sgemm of the same shape, to NumPy) are measured in the same run. \
-            Times on shared machines are noisy: compare ratios, not absolute numbers across runs.
+            The points of one stage and batch (each thread count, the bare sgemm of the same shape, \
+            and with --numpy the NumPy counterpart in a helper process) take turns, one repetition \
+            each per round, and every ratio is the median over rounds of the ratio within a round: \
+            a busy spell of a shared machine then slows both sides of a ratio alike. Compare \
+            ratios, not absolute numbers across runs.
             """)
 
     @Option(help: "Comma-separated batch sizes (rows per protect call).")
@@ -62,7 +65,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
     var quick = false
 
-    @Flag(help: "Also run Benchmarks/numpy_pipeline.py with the same sweep and print the ratios.")
+    @Flag(help: "Also time Benchmarks/numpy_pipeline.py's counterpart of every point, in turns with ours (one helper process per thread count), and print the ratios.")
     var numpy = false
 
     @Option(help: "The NumPy counterpart script.")
@@ -117,14 +120,23 @@ struct BenchCommand: ParsableCommand {
         var report = BenchmarkReport(machine: MachineInfo.current())
         print(report.machine.markdown)
 
-        var numpyResults: NumPyResults?
+        // One NumPy worker per thread count, each with its BLAS set to that many threads.
+        var workers: [Int: NumPyWorker] = [:]
         if numpy {
-            numpyResults = try NumPyResults.run(script: numpyScript, python: python, plan: plan, quick: quick)
-            print("NumPy \(numpyResults!.version) (\(numpyResults!.blas)) measured.\n")
+            for t in plan.threads {
+                workers[t] = try NumPyWorker(script: numpyScript, python: python, threads: t, plan: plan)
+            }
+            let first = workers[plan.threads[0]]!
+            print("NumPy \(first.version) (\(first.blas)) takes turns with each point.\n")
         }
 
         let runner = BenchmarkRunner(plan: plan)
-        report.results = runner.runSweep(progress: { print($0) })
+        let (results, numpyRows) = try runner.runSweep(numpy: workers, progress: { print($0) })
+        report.results = results
+        if let first = workers[plan.threads[0]] {
+            report.numpy = NumPyResults(version: first.version, blas: first.blas, results: numpyRows)
+        }
+        workers = [:]
         if !sweepOnly {
             report.userSweep = runner.runUserSweep(progress: { print($0) })
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
@@ -132,7 +144,6 @@ struct BenchCommand: ParsableCommand {
         if memoryUsers > 0 && !sweepOnly {
             report.memory = runner.measureMemory(users: memoryUsers, denseUsers: denseMemoryUsers, dimension: plan.dimensions[0])
         }
-        if let numpyResults { report.attach(numpyResults) }
 
         print(report.markdown())
         if let json {

@@ -13,12 +13,23 @@ struct ResultRow: Codable, Sendable {
     var measurement: Measurement
     /// Useful GFLOP/s of the stage's GEMMs (GEMM-dominated stages only).
     var gflops: Double?
-    /// Throughput of a bare `cblas_sgemm` of the stage's main shape, same run, same threads (rows/s).
+    /// Throughput of a bare `cblas_sgemm` of the stage's main shape, same threads, timed in turns
+    /// with the stage (rows/s; median over rounds of the faster orientation in each round).
     var bareSgemmEmbeddingsPerSecond: Double?
+    /// Median over rounds of the stage's throughput over the bare sgemm's in the same round.
     var ratioToBareSgemm: Double?
-    /// NumPy throughput of the same stage and point, and our ratio to it.
+    /// NumPy throughput of the same stage and point (median over its repetitions), and the median
+    /// over rounds of our throughput over NumPy's in the same round.
     var numpyEmbeddingsPerSecond: Double?
     var ratioToNumpy: Double?
+    /// Hash stage: median over rounds of our throughput over the reference code's bucket
+    /// tracking (NumPy product, Python set of tuples) in the same round.
+    var ratioToReferenceTracking: Double?
+    /// Noise stage: median over rounds of our throughput over NumPy's noise keyed per row.
+    var ratioToNumpyKeyedNoise: Double?
+    /// More than one thread: median over rounds of this point's throughput over the same stage
+    /// and batch with one thread (when the plan has one thread), in the same round.
+    var ratioToOneThread: Double?
 }
 
 /// Runs the sweeps of a ``BenchmarkPlan``.
@@ -31,32 +42,63 @@ struct BenchmarkRunner {
         max(1, (plan.minRows + batch * workers - 1) / (batch * workers))
     }
 
-    func runSweep(progress: (String) -> Void) -> [ResultRow] {
+    /// Measures every (dimension, stage, batch) of the plan. The points of one stage and batch
+    /// (each thread count, the bare sgemms of its shape, NumPy's counterparts from `numpy`, one
+    /// worker per thread count) are prepared, then take turns, one repetition each per round, so
+    /// that every ratio between them is taken within rounds. Returns our rows and NumPy's.
+    func runSweep(numpy: [Int: NumPyWorker] = [:], progress: (String) -> Void) throws -> ([ResultRow], [NumPyResults.Row]) {
         var rows: [ResultRow] = []
-        var bareCache: [String: Double] = [:]
+        var numpyRows: [NumPyResults.Row] = []
         for d in plan.dimensions {
-            let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: max(plan.batches.max()!, 2048))
-            // The thread counts of one point are measured back to back, so that their ratio (the
-            // scaling) is not skewed by a machine that is busier at one time than another.
+            let poolRows = max(plan.batches.max()!, 2048)
+            let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: poolRows)
             for stage in plan.stages {
                 for b in plan.batches {
+                    var timers: [any RepetitionTimer] = []
+                    var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], numpy: [String: NumPyPoint])] = []
                     for t in plan.threads {
-                        let m = measureStage(stage, dimension: d, batch: b, workers: t, users: 1, pools: pools)
+                        let point = stagePoint(stage, dimension: d, batch: b, workers: t, pools: pools)
+                        // The limit is the faster of the two orientations of the same product.
+                        let bare = plan.measureBare ? stage.bareShape(dimension: d).map { (k, n) in
+                            [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
+                        } ?? [] : []
+                        var counterparts: [String: NumPyPoint] = [:]
+                        if let worker = numpy[t] {
+                            for name in [stage.rawValue] + stage.numpyReferences {
+                                counterparts[name] = try worker.prepare(stage: name, dimension: d, batch: b, poolRows: poolRows)
+                            }
+                        }
+                        points.append((t, point, bare, counterparts))
+                        timers += [point] + bare + counterparts.keys.sorted().map { counterparts[$0]! }
+                    }
+                    try interleave(timers, repetitions: plan.repetitions)
+
+                    let single = points.first { $0.threads == 1 }?.point
+                    for (t, point, bare, counterparts) in points {
+                        let m = point.measurement()
                         var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
                             row.gflops = flops * m.embeddingsPerSecond / 1e9
                         }
-                        if plan.measureBare, let (k, n) = stage.bareShape(dimension: d) {
-                            let key = "\(k)x\(n)b\(b)t\(t)"
-                            // The limit is the faster of the two orientations of the same product.
-                            let bare = bareCache[key] ?? max(
-                                measureBareSgemm(k: k, n: n, batch: b, workers: t, pools: pools, transposed: false).embeddingsPerSecond,
-                                measureBareSgemm(k: k, n: n, batch: b, workers: t, pools: pools, transposed: true).embeddingsPerSecond)
-                            bareCache[key] = bare
-                            row.bareSgemmEmbeddingsPerSecond = bare
-                            row.ratioToBareSgemm = m.embeddingsPerSecond / bare
+                        if bare.count == 2 {
+                            let limit = zip(bare[0].rates, bare[1].rates).map { max($0, $1) }
+                            row.bareSgemmEmbeddingsPerSecond = median(limit)
+                            row.ratioToBareSgemm = pairedRatio(point.rates, limit)
                         }
-                        progress(String(format: "  %-12@ d=%-5d batch=%-5d threads=%d  %10.0f emb/s", stage.rawValue, d, b, t, m.embeddingsPerSecond))
+                        if let n = counterparts[stage.rawValue] {
+                            row.ratioToNumpy = pairedRatio(point.rates, n.rates)
+                        }
+                        if let n = counterparts["hash-reference"] { row.ratioToReferenceTracking = pairedRatio(point.rates, n.rates) }
+                        if let n = counterparts["noise-keyed"] { row.ratioToNumpyKeyedNoise = pairedRatio(point.rates, n.rates) }
+                        if t > 1, let single { row.ratioToOneThread = pairedRatio(point.rates, single.rates) }
+                        for name in counterparts.keys.sorted() {
+                            let result = try counterparts[name]!.result()
+                            if name == stage.rawValue { row.numpyEmbeddingsPerSecond = result.embeddingsPerSecond }
+                            numpyRows.append(result)
+                        }
+                        var line = String(format: "  %-12@ d=%-5d batch=%-5d threads=%d  %10.0f emb/s", stage.rawValue, d, b, t, m.embeddingsPerSecond)
+                        if let r = row.ratioToNumpy { line += String(format: "  %.2f × NumPy", r) }
+                        progress(line)
                         rows.append(row)
                     }
                 }
@@ -67,43 +109,41 @@ struct BenchmarkRunner {
             [plan.dimensions.firstIndex(of: r.dimension)!, plan.threads.firstIndex(of: r.threads)!,
              plan.stages.firstIndex { $0.rawValue == r.stage }!, plan.batches.firstIndex(of: r.batch)!]
         }
-        return rows.sorted { key($0).lexicographicallyPrecedes(key($1)) }
+        return (rows.sorted { key($0).lexicographicallyPrecedes(key($1)) }, numpyRows)
     }
 
-    /// Throughput of one stage: every worker protects batches of its own rows for its own users.
-    func measureStage(_ stage: Stage, dimension d: Int, batch b: Int, workers: Int, users: Int, pools: RowPools) -> Measurement {
+    /// One stage's point, prepared: every worker protects batches of its own rows for its own users.
+    func stagePoint(_ stage: Stage, dimension d: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: b), secret: secret)
-        let usersPerWorker = max(1, users / workers)
-        let names = (0..<workers).map { w in (0..<usersPerWorker).map { "w\(w)-user\($0)" } }
+        let names = (0..<workers).map { "w\($0)-user" }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
-        return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
-                       minimumSeconds: plan.minimumSeconds) { w, c in
+        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                          minimumSeconds: plan.minimumSeconds) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in
                 let batch = v.rows(start ..< start + b)
-                let user = names[w][c % usersPerWorker]
                 outputs.withBuffers(w) { out, coverage, sigma in
                     if stage == .hash {
-                        try! defense.track(batch, user: user, coverage: coverage, sigma: sigma)
+                        try! defense.track(batch, user: names[w], coverage: coverage, sigma: sigma)
                     } else {
-                        try! defense.protect(batch, user: user, into: out, coverage: coverage, sigma: sigma)
+                        try! defense.protect(batch, user: names[w], into: out, coverage: coverage, sigma: sigma)
                     }
                 }
             }
         }
     }
 
-    /// The physical limit: a bare `(B x k)·(k x n)` sgemm per call on every worker, computed
-    /// as `X P` or, `transposed`, as `Pᵀ Xᵀ` (the same product; OpenBLAS speed differs).
-    func measureBareSgemm(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools, transposed: Bool) -> Measurement {
+    /// The physical limit, prepared: a bare `(B x k)·(k x n)` sgemm per call on every worker,
+    /// computed as `X P` or, `transposed`, as `Pᵀ Xᵀ` (the same product; OpenBLAS speed differs).
+    func bareSgemmPoint(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools, transposed: Bool) -> TimedPoint {
         let weights = SharedMatrix(transposed ? Matrix.product(SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix, .transpose, Matrix.identity(k))
                                               : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
         let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n)
-        return measure(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                       repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
-                       minimumSeconds: plan.minimumSeconds) { w, c in
+        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                          minimumSeconds: plan.minimumSeconds) { w, c in
             let pool = pools.pool(w)
             let start = (c * b) % (pool.rows - b + 1)
             pool.withView { v in

@@ -37,18 +37,6 @@ struct BenchmarkReport: Codable, Sendable {
 
     init(machine: MachineInfo) { self.machine = machine }
 
-    /// Fills in the NumPy throughput and ratio of every point NumPy also measured.
-    mutating func attach(_ n: NumPyResults) {
-        numpy = n
-        for i in results.indices {
-            let r = results[i]
-            if let rate = n.rate(stage: r.stage, dimension: r.dimension, batch: r.batch, threads: r.threads) {
-                results[i].numpyEmbeddingsPerSecond = rate
-                results[i].ratioToNumpy = r.measurement.embeddingsPerSecond / rate
-            }
-        }
-    }
-
     func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -58,13 +46,14 @@ struct BenchmarkReport: Codable, Sendable {
     func markdown() -> String {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
         var s = "\n## Throughput (d = dimension, threads = concurrent callers, BLAS single-threaded)\n\n"
-        s += "| stage | d | batch | threads | emb/s | ns/emb | p50 µs | p99 µs | GFLOP/s | × bare sgemm | × NumPy |\n"
-        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        s += "Ratios are medians over rounds of the ratio within a round (the points of a stage and batch take turns).\n\n"
+        s += "| stage | d | batch | threads | emb/s | ns/emb | p50 µs | p99 µs | GFLOP/s | × bare sgemm | × NumPy | × 1 thread |\n"
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in results {
             let m = r.measurement
             s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(m.embeddingsPerSecond, "%.0f")) | \(f(m.nsPerEmbedding, "%.0f")) "
             s += "| \(f(m.p50Microseconds, "%.1f")) | \(f(m.p99Microseconds, "%.1f")) | \(f(r.gflops, "%.1f")) "
-            s += "| \(f(r.ratioToBareSgemm, "%.2f")) | \(f(r.ratioToNumpy, "%.2f")) |\n"
+            s += "| \(f(r.ratioToBareSgemm, "%.2f")) | \(f(r.ratioToNumpy, "%.2f")) | \(f(r.ratioToOneThread, "%.2f")) |\n"
         }
         if let numpy {
             s += "\n## NumPy reference (\(numpy.version), \(numpy.blas))\n\n"
@@ -74,14 +63,15 @@ struct BenchmarkReport: Codable, Sendable {
             }
             s += "\n## Ratios to NumPy\n\n"
             s += "| comparison | d | batch | threads | ratio |\n|---|---:|---:|---:|---:|\n"
-            for r in results where r.stage == "hash" {
-                if let ref = numpy.rate(stage: "hash-reference", dimension: r.dimension, batch: r.batch, threads: r.threads) {
-                    s += "| hash+track vs the reference code's set of tuples | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.measurement.embeddingsPerSecond / ref, "%.1f")) |\n"
+            for r in results {
+                if let ratio = r.ratioToNumpy {
+                    s += "| \(r.stage) vs NumPy's \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(ratio, "%.2f")) |\n"
                 }
-            }
-            for r in results where r.stage == "noise" {
-                if let keyed = numpy.rate(stage: "noise-keyed", dimension: r.dimension, batch: r.batch, threads: r.threads) {
-                    s += "| noise (keyed per row) vs NumPy keyed per row | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.measurement.embeddingsPerSecond / keyed, "%.1f")) |\n"
+                if let ratio = r.ratioToReferenceTracking {
+                    s += "| hash+track vs the reference code's set of tuples | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(ratio, "%.1f")) |\n"
+                }
+                if let ratio = r.ratioToNumpyKeyedNoise {
+                    s += "| noise (keyed per row) vs NumPy keyed per row | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(ratio, "%.1f")) |\n"
                 }
             }
         }
@@ -138,7 +128,7 @@ struct BenchmarkReport: Codable, Sendable {
     }
 }
 
-/// The NumPy counterpart's results (`Benchmarks/numpy_pipeline.py --json`).
+/// The NumPy counterpart's figures (`Benchmarks/numpy_pipeline.py`), one row per point it measured.
 struct NumPyResults: Codable, Sendable {
     struct Row: Codable, Sendable {
         var stage: String
@@ -160,53 +150,4 @@ struct NumPyResults: Codable, Sendable {
     var version: String
     var blas: String
     var results: [Row]
-
-    func rate(stage: String, dimension: Int, batch: Int, threads: Int) -> Double? {
-        results.first { $0.stage == stage && $0.dimension == dimension && $0.batch == batch && $0.threads == threads }?.embeddingsPerSecond
-    }
-
-    struct ScriptError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// Runs the script once per thread count with the plan's sweep and merges its JSON.
-    static func run(script: String, python: String, plan: BenchmarkPlan, quick: Bool) throws -> NumPyResults {
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw ScriptError(description: "NumPy script not found at \(script) (run from the repository root or pass --numpy-script)")
-        }
-        var merged: NumPyResults?
-        for t in plan.threads {
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("b4b-numpy-\(getpid())-\(t).json")
-            let stageNames = Set(plan.stages.map(\.rawValue)).union(["hash-reference", "noise-keyed"])
-            var arguments = [script, "--threads", "\(t)", "--dimension", plan.dimensions.map(String.init).joined(separator: ","),
-                             "--batches", plan.batches.map(String.init).joined(separator: ","),
-                             "--stages", stageNames.sorted().joined(separator: ","), "--json", out.path]
-            // --quick lets the script pick its own short timing; otherwise match ours.
-            arguments += quick ? ["--quick"] : ["--repetitions", "\(plan.repetitions)", "--min-rows", "\(plan.minRows)",
-                                                "--max-seconds", "\(plan.secondsPerRepetition)",
-                                                "--min-seconds", "\(plan.minimumSeconds)"]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [python] + arguments
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ScriptError(description: "\(python) \(arguments.joined(separator: " ")) exited with status \(process.terminationStatus)")
-            }
-            struct File: Codable {
-                var numpy_version: String
-                var blas: String
-                var results: [Row]
-            }
-            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: out))
-            try? FileManager.default.removeItem(at: out)
-            if merged == nil {
-                merged = NumPyResults(version: file.numpy_version, blas: file.blas, results: file.results)
-            } else {
-                merged!.results += file.results
-            }
-        }
-        return merged!
-    }
 }

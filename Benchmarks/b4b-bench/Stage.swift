@@ -57,4 +57,14 @@ enum Stage: String, CaseIterable, Sendable {
         case .noise, .scaleShift, .padShuffle: nil
         }
     }
+
+    /// The NumPy counterpart's extra reference points timed alongside this stage: the paper's
+    /// reference bucket tracking for hashing, noise keyed per row for the noise.
+    var numpyReferences: [String] {
+        switch self {
+        case .hash: ["hash-reference"]
+        case .noise: ["noise-keyed"]
+        case .affine, .scaleShift, .padShuffle, .binary, .full: []
+        }
+    }
 }

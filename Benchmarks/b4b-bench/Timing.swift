@@ -14,34 +14,51 @@ struct Measurement: Sendable, Codable {
     var rowsPerRepetition: Int
 }
 
-/// Runs `body(worker, call)` on `workers` threads at once: a warm-up pass, then
-/// `repetitions` timed passes of the same number of calls per worker. Every call processes
-/// `batch` rows. A repetition makes `callsPerWorker` calls, more if the warm-up shows they
-/// would take less than `minimumSeconds` (a window of a few milliseconds measures the
-/// machine's hiccups more than the code), fewer if they would take longer than
-/// `secondsPerRepetition` (at least one call). Returns the median throughput over
-/// repetitions and latency percentiles over all calls.
-func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
-             minimumSeconds: Double = 0, body: @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
-    let clock = ContinuousClock()
-    // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
-    // of which is timed, on its own, to size the repetitions. (Timing the first calls too
-    // would count a cold user's transform derivation, 0.7 s for a dense affine at d = 2048,
-    // as the cost of a call, and shrink the repetitions of the GEMM stages to one call.)
-    let warmupCalls = max(2, min(requested, 3))
-    DispatchQueue.concurrentPerform(iterations: workers) { w in
-        for c in 0..<warmupCalls - 1 { body(w, c) }
+/// One benchmark point ready to be timed, one repetition at a time, so that several points can
+/// take turns (see ``interleave(_:repetitions:)``): a point measured in turn with another sees the
+/// same spells of a busy machine, and the ratio of the two is steadier than that of two points
+/// measured minutes apart.
+///
+/// Creating it runs `body(worker, call)` on `workers` threads at once as a warm-up and sizes the
+/// repetitions: every call processes `batch` rows, and a repetition makes `callsPerWorker` calls
+/// per worker, more if the warm-up shows they would take less than `minimumSeconds` (a window of a
+/// few milliseconds measures the machine's hiccups more than the code), fewer if they would take
+/// longer than `secondsPerRepetition` (at least one call).
+final class TimedPoint: RepetitionTimer {
+    private let workers: Int, batch: Int, callsPerWorker: Int
+    private let body: @Sendable (_ worker: Int, _ call: Int) -> Void
+    private let latencies: LatencyLog
+    private let clock = ContinuousClock()
+    /// Embeddings per second of each repetition so far (all workers together).
+    private(set) var rates: [Double] = []
+
+    init(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
+         minimumSeconds: Double = 0, body: @escaping @Sendable (_ worker: Int, _ call: Int) -> Void) {
+        self.workers = workers
+        self.batch = batch
+        self.body = body
+        // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
+        // of which is timed, on its own, to size the repetitions. (Timing the first calls too
+        // would count a cold user's transform derivation, 0.7 s for a dense affine at d = 2048,
+        // as the cost of a call, and shrink the repetitions of the GEMM stages to one call.)
+        let warmupCalls = max(2, min(requested, 3))
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for c in 0..<warmupCalls - 1 { body(w, c) }
+        }
+        let warmupStart = clock.now
+        DispatchQueue.concurrentPerform(iterations: workers) { w in body(w, warmupCalls - 1) }
+        let perCall = max((clock.now - warmupStart) / .seconds(1), 1e-9)
+        let wanted = max(Double(requested), (minimumSeconds / perCall).rounded(.up))
+        let affordable = secondsPerRepetition / perCall
+        callsPerWorker = affordable < wanted ? max(1, Int(affordable)) : Int(wanted)
+        latencies = LatencyLog(workers: workers, capacity: callsPerWorker * repetitions)
     }
-    let warmupStart = clock.now
-    DispatchQueue.concurrentPerform(iterations: workers) { w in body(w, warmupCalls - 1) }
-    let perCall = max((clock.now - warmupStart) / .seconds(1), 1e-9)
-    let wanted = max(Double(requested), (minimumSeconds / perCall).rounded(.up))
-    let affordable = secondsPerRepetition / perCall
-    let callsPerWorker = affordable < wanted ? max(1, Int(affordable)) : Int(wanted)
-    let latencies = LatencyLog(workers: workers, capacity: callsPerWorker * repetitions)
-    var rates: [Double] = []
-    for _ in 0..<repetitions {
+
+    /// Times one repetition; returns its embeddings per second.
+    @discardableResult
+    func runRepetition() -> Double {
         let start = clock.now
+        let (body, latencies, clock, callsPerWorker) = (self.body, self.latencies, self.clock, self.callsPerWorker)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for c in 0..<callsPerWorker {
                 let t0 = clock.now
@@ -50,14 +67,51 @@ func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetition
             }
         }
         let seconds = (clock.now - start) / .seconds(1)
-        rates.append(Double(workers * callsPerWorker * batch) / seconds)
+        let rate = Double(workers * callsPerWorker * batch) / seconds
+        rates.append(rate)
+        return rate
     }
-    let rate = median(rates)
-    let all = latencies.all().sorted()
-    return Measurement(
-        embeddingsPerSecond: rate, nsPerEmbedding: 1e9 / rate,
-        p50Microseconds: percentile(all, 0.5), p99Microseconds: percentile(all, 0.99),
-        repetitions: repetitions, rowsPerRepetition: workers * callsPerWorker * batch)
+
+    /// The median throughput over the repetitions so far and latency percentiles over all their calls.
+    func measurement() -> Measurement {
+        let rate = median(rates)
+        let all = latencies.all().sorted()
+        return Measurement(
+            embeddingsPerSecond: rate, nsPerEmbedding: 1e9 / rate,
+            p50Microseconds: percentile(all, 0.5), p99Microseconds: percentile(all, 0.99),
+            repetitions: rates.count, rowsPerRepetition: workers * callsPerWorker * batch)
+    }
+}
+
+/// Something timed one repetition at a time: a ``TimedPoint`` of ours or a NumPy point.
+protocol RepetitionTimer: AnyObject {
+    /// Times one repetition; returns its embeddings per second.
+    func runRepetition() throws -> Double
+}
+
+/// Runs `repetitions` rounds; in each, every timer runs one repetition, in the given order.
+func interleave(_ timers: [any RepetitionTimer], repetitions: Int) throws {
+    for _ in 0..<repetitions {
+        for t in timers { _ = try t.runRepetition() }
+    }
+}
+
+/// The median over repetitions of the ratio of `numerator`'s throughput to `denominator`'s in
+/// the same round (rounds run by ``interleave(_:repetitions:)``).
+func pairedRatio(_ numerator: [Double], _ denominator: [Double]) -> Double {
+    precondition(numerator.count == denominator.count && !numerator.isEmpty, "paired ratios need the same rounds")
+    return median(zip(numerator, denominator).map { $0 / $1 })
+}
+
+/// Times a point on its own: warm-up and sizing (see ``TimedPoint``), then `repetitions`
+/// repetitions back to back. Returns the median throughput over repetitions and latency
+/// percentiles over all calls.
+func measure(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
+             minimumSeconds: Double = 0, body: @escaping @Sendable (_ worker: Int, _ call: Int) -> Void) -> Measurement {
+    let point = TimedPoint(workers: workers, batch: batch, callsPerWorker: requested, repetitions: repetitions,
+                           secondsPerRepetition: secondsPerRepetition, minimumSeconds: minimumSeconds, body: body)
+    for _ in 0..<repetitions { point.runRepetition() }
+    return point.measurement()
 }
 
 /// Per-worker latency records: each worker appends only to its own slot object.

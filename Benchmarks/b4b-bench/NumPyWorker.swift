@@ -1,0 +1,141 @@
+import Foundation
+
+/// One `numpy_pipeline.py --serve` process: the NumPy counterpart with one number of BLAS
+/// threads, asked to time its points one repetition at a time, so that its repetitions take
+/// turns with ours (see ``interleave(_:repetitions:)``). Requests and answers are JSON objects,
+/// one per line, over the process's standard input and output; its standard error is ours.
+final class NumPyWorker {
+    /// BLAS threads of this process (as NumPy's OpenBLAS reports them).
+    let threads: Int
+    let version: String
+    let blas: String
+    private let process: Process
+    private let input: FileHandle
+    private let output: FileHandle
+    private var pending = Data()
+    private var nextID = 0
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Starts the script with `threads` BLAS threads and the plan's repetition sizing, and
+    /// reads its greeting.
+    init(script: String, python: String, threads: Int, plan: BenchmarkPlan) throws {
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw Failure(description: "NumPy script not found at \(script) (run from the repository root or pass --numpy-script)")
+        }
+        // A worker that dies would otherwise end this process with SIGPIPE on the next request.
+        signal(SIGPIPE, SIG_IGN)
+        let toWorker = Pipe(), fromWorker = Pipe()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, script, "--serve", "--threads", "\(threads)",
+                             "--min-rows", "\(plan.minRows)", "--max-seconds", "\(plan.secondsPerRepetition)",
+                             "--min-seconds", "\(plan.minimumSeconds)"]
+        process.standardInput = toWorker
+        process.standardOutput = fromWorker
+        input = toWorker.fileHandleForWriting
+        output = fromWorker.fileHandleForReading
+        do {
+            try process.run()
+        } catch {
+            throw Failure(description: "could not start \(python) \(script): \(error)")
+        }
+        var pending = Data()
+        let greeting = try Self.answer(Self.readLine(from: output, pending: &pending), from: "\(python) \(script) --serve --threads \(threads)")
+        guard let version = greeting["numpy_version"] as? String, let blas = greeting["blas"] as? String,
+              let reported = greeting["threads"] as? Int else {
+            throw Failure(description: "the NumPy worker's greeting lacks numpy_version, blas or threads: \(greeting)")
+        }
+        self.version = version
+        self.blas = blas
+        self.threads = reported
+        self.pending = pending
+        if reported != threads {
+            print("warning: asked NumPy for \(threads) BLAS threads, its OpenBLAS reports \(reported)")
+        }
+    }
+
+    deinit {
+        try? input.close()
+        process.waitUntilExit()
+    }
+
+    /// Warms up and sizes a NumPy point (a fresh user) that repetitions can then be asked of.
+    func prepare(stage: String, dimension: Int, batch: Int, poolRows: Int) throws -> NumPyPoint {
+        nextID += 1
+        let id = "\(stage)-\(dimension)-\(batch)-\(nextID)"
+        _ = try request(["op": "prepare", "id": id, "stage": stage, "dimension": dimension, "batch": batch, "pool_rows": poolRows])
+        return NumPyPoint(worker: self, id: id)
+    }
+
+    /// Sends one request and returns the answer, or throws the worker's error.
+    func request(_ message: [String: Any]) throws -> [String: Any] {
+        var line = try JSONSerialization.data(withJSONObject: message)
+        line.append(UInt8(ascii: "\n"))
+        do {
+            try input.write(contentsOf: line)
+        } catch {
+            throw Failure(description: "the NumPy worker (\(threads) threads) no longer takes requests: \(error)")
+        }
+        return try Self.answer(Self.readLine(from: output, pending: &pending), from: "the NumPy worker (\(threads) threads)")
+    }
+
+    private static func answer(_ line: Data?, from who: String) throws -> [String: Any] {
+        guard let line else { throw Failure(description: "\(who) ended without answering") }
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+            throw Failure(description: "\(who) answered something that is not a JSON object: \(String(decoding: line, as: UTF8.self))")
+        }
+        guard object["ok"] as? Bool == true else {
+            throw Failure(description: "\(who) refused a request: \(object["error"] as? String ?? "no reason given")")
+        }
+        return object
+    }
+
+    /// The next line of `output` without its newline, taking bytes already read (`pending`)
+    /// first and keeping what follows the line there; nil at end of output.
+    private static func readLine(from output: FileHandle, pending: inout Data) -> Data? {
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending[pending.startIndex..<newline]
+                pending = Data(pending[(newline + 1)...])
+                return Data(line)
+            }
+            let more = output.availableData
+            if more.isEmpty { return nil }
+            pending.append(more)
+        }
+    }
+}
+
+/// A point the NumPy worker has prepared: each repetition is one request.
+final class NumPyPoint: RepetitionTimer {
+    private let worker: NumPyWorker
+    private let id: String
+    /// Embeddings per second of each repetition so far.
+    private(set) var rates: [Double] = []
+
+    fileprivate init(worker: NumPyWorker, id: String) {
+        self.worker = worker
+        self.id = id
+    }
+
+    func runRepetition() throws -> Double {
+        let answer = try worker.request(["op": "repetition", "id": id])
+        guard let rate = answer["embeddings_per_second"] as? Double, rate > 0 else {
+            throw NumPyWorker.Failure(description: "the NumPy worker's repetition of \(id) gave no throughput: \(answer)")
+        }
+        rates.append(rate)
+        return rate
+    }
+
+    /// The point's figures over its repetitions (the worker then forgets the point).
+    func result() throws -> NumPyResults.Row {
+        let answer = try worker.request(["op": "result", "id": id])
+        guard let figures = answer["result"] else {
+            throw NumPyWorker.Failure(description: "the NumPy worker's result of \(id) is missing")
+        }
+        return try JSONDecoder().decode(NumPyResults.Row.self, from: JSONSerialization.data(withJSONObject: figures))
+    }
+}
