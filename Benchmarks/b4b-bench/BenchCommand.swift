@@ -124,7 +124,9 @@ struct BenchCommand: ParsableCommand {
         var workers: [Int: NumPyWorker] = [:]
         if numpy {
             for t in plan.threads {
-                workers[t] = try NumPyWorker(script: numpyScript, python: python, threads: t, plan: plan)
+                // The script's own warm-up per point: its default, shorter for --quick (as its --quick).
+                workers[t] = try NumPyWorker(script: numpyScript, python: python, threads: t, plan: plan,
+                                             warmup: quick ? "0.05s" : "0.25s")
             }
             let first = workers[plan.threads[0]]!
             print("NumPy \(first.version) (\(first.blas)) takes turns with each point.\n")

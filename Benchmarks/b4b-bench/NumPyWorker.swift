@@ -19,9 +19,9 @@ final class NumPyWorker {
         var description: String
     }
 
-    /// Starts the script with `threads` BLAS threads and the plan's repetition sizing, and
-    /// reads its greeting.
-    init(script: String, python: String, threads: Int, plan: BenchmarkPlan) throws {
+    /// Starts the script with `threads` BLAS threads, the plan's repetition sizing and `warmup`
+    /// (the script's `--warmup`: seconds of untimed calls per point, e.g. "0.25s"), and reads its greeting.
+    init(script: String, python: String, threads: Int, plan: BenchmarkPlan, warmup: String) throws {
         guard FileManager.default.fileExists(atPath: script) else {
             throw Failure(description: "NumPy script not found at \(script) (run from the repository root or pass --numpy-script)")
         }
@@ -32,7 +32,7 @@ final class NumPyWorker {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [python, script, "--serve", "--threads", "\(threads)",
                              "--min-rows", "\(plan.minRows)", "--max-seconds", "\(plan.secondsPerRepetition)",
-                             "--min-seconds", "\(plan.minimumSeconds)"]
+                             "--min-seconds", "\(plan.minimumSeconds)", "--warmup", warmup]
         process.standardInput = toWorker
         process.standardOutput = fromWorker
         input = toWorker.fileHandleForWriting

@@ -24,12 +24,13 @@ public struct ProjectionDirections: Sendable {
     public let dimension: Int
     // `m x d`, row-major: the BLAS path's operand.
     private let directions: Matrix
-    // The kernel's layout (b4b_projection_pack); empty when the kernel cannot run here.
-    private let packed: [Float]
+    // The kernel's layout (b4b_projection_pack), 64-byte aligned; empty when the kernel cannot
+    // run here.
+    private let packed: AlignedBuffer<Float>
     // Screening copies: direction c times 2^e_c (largest magnitude in [1, 2)), rounded to half
     // precision, in the kernel's layout (b4b_projection_pack_half); empty when screening cannot
     // run here.
-    private let packedHalf: [UInt16]
+    private let packedHalf: AlignedBuffer<UInt16>
     // 2^-e_c: takes a screened value back to the directions' units (exactly, in double).
     private let halfUnscale: [Double]
 
@@ -51,25 +52,26 @@ public struct ProjectionDirections: Sendable {
         let (m, d) = (directions.rows, directions.columns)
         singleDirectionTerms = ProjectionPath.kernel.isAvailable ? ((d + 7) / 8 + 3) / 4 + 5 : d
         guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
-            (packed, packedHalf, halfUnscale, screeningErrors) = ([], [], [], [])
+            (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(count: 0) { _ in }, AlignedBuffer(count: 0) { _ in }, [], [])
             return
         }
-        self.packed = [Float](unsafeUninitializedCapacity: b4b_projection_packed_count(m, d)) { buffer, initialized in
+        // Aligned to cache lines: with 16-byte-aligned directions a third of the batch kernel's
+        // inner-loop loads straddle two lines; aligning them took 6-10 % off the kernel's time
+        // (paired rounds, rows in L2 and from a 16 MiB pool).
+        self.packed = AlignedBuffer(count: b4b_projection_packed_count(m, d)) { buffer in
             directions.withUnsafeBufferPointer { source in
                 b4b_projection_pack(source.baseAddress, m, d, d, buffer.baseAddress)
             }
-            initialized = buffer.count
         }
         if let screening = Self.halfPrecisionCopies(directions) {
-            packedHalf = [UInt16](unsafeUninitializedCapacity: b4b_projection_packed_count(m, d)) { buffer, initialized in
+            packedHalf = AlignedBuffer(count: b4b_projection_packed_count(m, d)) { buffer in
                 screening.halves.withUnsafeBufferPointer { source in
                     b4b_projection_pack_half(source.baseAddress, m, d, d, buffer.baseAddress)
                 }
-                initialized = buffer.count
             }
             (halfUnscale, screeningErrors) = (screening.unscale, screening.errors)
         } else {
-            (packedHalf, halfUnscale, screeningErrors) = ([], [], [])
+            (packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(count: 0) { _ in }, [], [])
         }
     }
 
