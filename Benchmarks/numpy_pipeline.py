@@ -32,6 +32,7 @@ Usage::
     python3 Benchmarks/numpy_pipeline.py --quick
     python3 Benchmarks/numpy_pipeline.py --dimension 2048 --batches 1,256 --threads 1 --json numpy.json
     python3 Benchmarks/numpy_pipeline.py --self-check
+    python3 Benchmarks/numpy_pipeline.py --serve --threads 2   # b4b-bench --numpy's helper (see serve())
 
 ``--threads N`` sets ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``
 before NumPy is imported (NumPy is imported in ``main`` after the arguments are parsed).
