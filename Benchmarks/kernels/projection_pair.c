@@ -26,18 +26,17 @@
 #include <time.h>
 
 // The two builds' entry points (pair.sh renames `b4b_` to `va_` and `vb_`).
-size_t va_projection_packed_count(size_t m, size_t d);
-void va_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed);
-void va_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed);
-int va_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m,
-                        float *projections, size_t ldp, float *sums_of_squares);
-int va_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m, float *projections, float *sum_of_squares);
-size_t vb_projection_packed_count(size_t m, size_t d);
-void vb_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed);
-void vb_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed);
-int vb_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m,
-                        float *projections, size_t ldp, float *sums_of_squares);
-int vb_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m, float *projections, float *sum_of_squares);
+#define DECLARE_BUILD(P)                                                                            \
+    size_t P##_projection_packed_count(size_t m, size_t d);                                         \
+    void P##_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed); \
+    void P##_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed); \
+    int P##_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m, \
+                             float *projections, size_t ldp, float *sums_of_squares);               \
+    int P##_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m, float *projections, \
+                           float *sum_of_squares);
+DECLARE_BUILD(va)
+DECLARE_BUILD(vb)
+#undef DECLARE_BUILD
 
 enum { M = 12 };  // directions: the default 12 hash bits
 

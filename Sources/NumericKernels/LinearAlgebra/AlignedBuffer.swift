@@ -22,6 +22,9 @@ final class AlignedBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
         fill(UnsafeMutableBufferPointer(start: base, count: count))
     }
 
+    /// No elements.
+    convenience init() { self.init(count: 0) { _ in } }
+
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
     var isEmpty: Bool { count == 0 }

@@ -52,7 +52,7 @@ public struct ProjectionDirections: Sendable {
         let (m, d) = (directions.rows, directions.columns)
         singleDirectionTerms = ProjectionPath.kernel.isAvailable ? ((d + 7) / 8 + 3) / 4 + 5 : d
         guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
-            (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(count: 0) { _ in }, AlignedBuffer(count: 0) { _ in }, [], [])
+            (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), AlignedBuffer(), [], [])
             return
         }
         // Aligned to cache lines: with 16-byte-aligned directions a third of the batch kernel's
@@ -71,7 +71,7 @@ public struct ProjectionDirections: Sendable {
             }
             (halfUnscale, screeningErrors) = (screening.unscale, screening.errors)
         } else {
-            (packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(count: 0) { _ in }, [], [])
+            (packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), [], [])
         }
     }
 
