@@ -2,17 +2,21 @@ import NumericKernels
 import Testing
 import TestSupport
 
-/// `ProjectionDirections` on both paths (the AVX2 + FMA kernel of CProjectionKernels and the
-/// sum-of-squares pass plus BLAS) against dot products computed here in double precision.
+/// `ProjectionDirections` on every path (the AVX2 + FMA kernel of CProjectionKernels, its AVX-512
+/// build, and the sum-of-squares pass plus BLAS) against dot products computed here in double
+/// precision, and the two kernel builds against each other, bit for bit.
 ///
 /// Neither path promises a summation order, so the check is the rigorous one that the hashing
 /// relies on: every value within `γ_n Σ|x_k p_k|` of the exact dot product, with the `n` the
 /// path reports (`d` for BLAS, `ceil(d / 8) + 3` for the kernel). On a CPU without AVX2, FMA or F16C
-/// the kernel comparisons are skipped, visibly, with the reason.
+/// the kernel comparisons are skipped, visibly, with the reason; on one without AVX-512, the
+/// AVX-512 build's.
 @Suite("Projection kernel")
 struct ProjectionKernelTests {
     static let hasKernel = ProjectionPath.kernel.isAvailable
     static let noKernel = "this CPU lacks AVX2, FMA or F16C: only the BLAS path can run here, the kernel is untested"
+    static let hasWideKernel = ProjectionPath.wideKernel.isAvailable
+    static let noWideKernel = "this CPU lacks AVX-512 F or DQ: the kernel's AVX-512 build is untested here"
 
     /// Dimensions around the kernel's block (8) and slice (256) sizes and the representation sizes.
     static let dimensions = [1, 7, 8, 9, 255, 256, 257, 384, 2047, 2048, 2051]
@@ -57,7 +61,7 @@ struct ProjectionKernelTests {
             }
         }
         guard let n = ran else { return false }
-        #expect(n == (path == .kernel ? (d + 7) / 8 + 3 : d))
+        #expect(n == (path == .blas ? d : (d + 7) / 8 + 3))
         let g = gamma(n)
         var worst = 0.0
         for i in 0..<b {
@@ -98,24 +102,83 @@ struct ProjectionKernelTests {
         }
     }
 
+    @Test("AVX-512 kernel: every dot product and sum of squares within the rounding bound, all shapes and strides",
+          .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
+          arguments: ProjectionKernelTests.rowCounts)
+    func wideKernel(rows: Int) {
+        for d in Self.dimensions {
+            for m in Self.directionCounts {
+                #expect(Self.check(rows: rows, dimension: d, directions: m, path: .wideKernel, seed: UInt64(rows * 10_000 + d * 100 + m)))
+            }
+        }
+    }
+
+    /// Projections and sums of squares of `b` rows (stride `d + 3`) on `path`, as bit patterns.
+    static func bits(rows b: Int, dimension d: Int, directions m: Int, path: ProjectionPath, seed: UInt64) -> [UInt32] {
+        let data = gaussianMatrix(rows: b, columns: d + 3, seed: seed)
+        let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: seed &+ 1))
+        var out = [Float](repeating: .nan, count: b * m + b)
+        data.withView { whole in
+            out.withUnsafeMutableBufferPointer { o in
+                let squares = UnsafeMutableBufferPointer(rebasing: o[(b * m)...])
+                #expect(directions.project(whole.columns(0 ..< d), into: MutableMatrixView(start: o.baseAddress, rows: b, columns: m, rowStride: m),
+                                           sumsOfSquares: squares, path: path) != nil)
+            }
+        }
+        return out.map(\.bitPattern)
+    }
+
+    @Test("AVX-512 kernel: the same projections and sums of squares as the AVX2 kernel, bit for bit; screening too",
+          .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)))
+    func wideKernelMatchesBitForBit() {
+        for b in Self.rowCounts {
+            for d in Self.dimensions {
+                for m in Self.directionCounts {
+                    let seed = UInt64(b * 10_000 + d * 100 + m) &+ 77
+                    let narrow = Self.bits(rows: b, dimension: d, directions: m, path: .kernel, seed: seed)
+                    let wide = Self.bits(rows: b, dimension: d, directions: m, path: .wideKernel, seed: seed)
+                    #expect(narrow == wide, "b=\(b) d=\(d) m=\(m)")
+                }
+            }
+        }
+        for d in Self.dimensions {
+            for m in Self.directionCounts {
+                let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: UInt64(d + m)))
+                let row = Array(gaussianMatrix(rows: 1, columns: d, seed: UInt64(d * m)).row(0))
+                let screened = [ProjectionPath.kernel, .wideKernel].map { path in
+                    var values = [Double](repeating: .nan, count: m)
+                    var squares: Float = .nan
+                    let ran = row.withUnsafeBufferPointer { r in
+                        values.withUnsafeMutableBufferPointer { directions.screen(r, into: $0, sumOfSquares: &squares, path: path) }
+                    }
+                    #expect(ran, "\(path)")
+                    return values.map(\.bitPattern) + [UInt64(squares.bitPattern)]
+                }
+                #expect(screened[0] == screened[1], "screening d=\(d) m=\(m)")
+            }
+        }
+    }
+
     @Test("Kernel: a NaN or infinity makes that row's sum of squares non-finite, and only that row's",
           .enabled(if: ProjectionKernelTests.hasKernel, Comment(rawValue: ProjectionKernelTests.noKernel)))
     func nonFiniteRows() {
         let (b, d, m) = (9, 300, 12)
         let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: 5))
-        for (row, column, value) in [(0, 0, Float.nan), (4, 299, Float.infinity), (8, 137, -Float.infinity), (3, 256, Float.nan)] {
-            var x = gaussianMatrix(rows: b, columns: d, seed: 6)
-            x[row, column] = value
-            var out = [Float](repeating: 0, count: b * m)
-            var squares = [Float](repeating: 0, count: b)
-            x.withView { v in
-                out.withUnsafeMutableBufferPointer { o in
-                    squares.withUnsafeMutableBufferPointer { s in
-                        _ = directions.project(v, into: MutableMatrixView(o, rows: b, columns: m), sumsOfSquares: s, path: .kernel)
+        for path in [ProjectionPath.kernel, .wideKernel] where path.isAvailable {
+            for (row, column, value) in [(0, 0, Float.nan), (4, 299, Float.infinity), (8, 137, -Float.infinity), (3, 256, Float.nan)] {
+                var x = gaussianMatrix(rows: b, columns: d, seed: 6)
+                x[row, column] = value
+                var out = [Float](repeating: 0, count: b * m)
+                var squares = [Float](repeating: 0, count: b)
+                x.withView { v in
+                    out.withUnsafeMutableBufferPointer { o in
+                        squares.withUnsafeMutableBufferPointer { s in
+                            _ = directions.project(v, into: MutableMatrixView(o, rows: b, columns: m), sumsOfSquares: s, path: path)
+                        }
                     }
                 }
+                for i in 0..<b { #expect(squares[i].isFinite == (i != row), "\(path): value \(value) at (\(row), \(column)): row \(i) sum \(squares[i])") }
             }
-            for i in 0..<b { #expect(squares[i].isFinite == (i != row), "value \(value) at (\(row), \(column)): row \(i) sum \(squares[i])") }
         }
     }
 

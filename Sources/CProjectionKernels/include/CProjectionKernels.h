@@ -1,5 +1,6 @@
-// CProjectionKernels: an AVX2 + FMA kernel for the random-projection hashing of NumericKernels'
-// `ProjectionDirections` (one pass per row: a few dot products and the row's sum of squares).
+// CProjectionKernels: an AVX2 + FMA kernel, and an AVX-512 build of it, for the random-projection
+// hashing of NumericKernels' `ProjectionDirections` (one pass per row: a few dot products and the
+// row's sum of squares).
 //
 // No stable API: used only by the NumericKernels target, which keeps the portable path (a norm
 // pass and one `cblas_sgemm`) and takes it whenever `b4b_project_rows_f32` reports that it did
@@ -20,6 +21,11 @@ extern "C" {
 /// AVX2 has F16C), else 0. The CPU is queried once; later calls read the cached answer. Always 0 on
 /// non-x86 targets.
 int b4b_projection_available(void);
+
+/// The widest kernel this CPU can run: 0 none; 1 the AVX2 + FMA + F16C kernel; 2 its AVX-512
+/// build as well (AVX-512 F and DQ), which gives bit for bit the same results. The `_at` entry
+/// points take a level (for tests and measurements); the others run the widest.
+int b4b_projection_level(void);
 
 /// Floats needed by `b4b_projection_pack` for `m` directions of length `d`:
 /// `ceil(m / 6) * 6 * ceil(d / 8) * 8`.
@@ -47,6 +53,12 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares);
 
+/// `b4b_project_rows_f32` with the kernel of `level` (1 or 2, see `b4b_projection_level`); returns
+/// 0, writing nothing, when this CPU cannot run that level.
+int b4b_project_rows_f32_at(int level, const float *x, size_t rows, size_t d, size_t ldx,
+                            const float *packed, size_t m,
+                            float *projections, size_t ldp, float *sums_of_squares);
+
 /// One row `x` (`d` floats) against `m` half-precision directions packed by
 /// `b4b_projection_pack_half`: `projections[c] = x · direction_c` for `c < m` and
 /// `*sum_of_squares = x · x`, summed in single precision exactly as `b4b_project_rows_f32` sums
@@ -57,6 +69,10 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
 /// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
 int b4b_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m,
                        float *projections, float *sum_of_squares);
+
+/// `b4b_screen_row_f16` with the kernel of `level` (as `b4b_project_rows_f32_at`).
+int b4b_screen_row_f16_at(int level, const float *x, size_t d, const uint16_t *packed, size_t m,
+                          float *projections, float *sum_of_squares);
 
 /// `*result = x · p` over `d` floats (both contiguous) in single precision, within
 /// `γ_n Σ |x_k p_k|` of the exact value for `n = ceil(ceil(d/8)/4) + 5`.

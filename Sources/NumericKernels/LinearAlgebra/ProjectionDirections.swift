@@ -6,8 +6,9 @@ internal import CProjectionKernels
 /// One ``project(_:into:sumsOfSquares:)`` call gives, for each row, its dot product with every
 /// direction and its own sum of squares (what a rounding-safe sign decision needs), in the
 /// rows' units. On x86-64 CPUs with AVX2 and FMA a kernel (`CProjectionKernels`) computes both
-/// in one pass over each row, with the directions packed once, here; elsewhere a sum-of-squares
-/// pass and one `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
+/// in one pass over each row, with the directions packed once, here (its AVX-512 build where the
+/// CPU has AVX-512, with the same results bit for bit); elsewhere a sum-of-squares pass and one
+/// `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
 /// packing the batch: at d = 2048 and 256 rows the kernel, norm included, measured 1.45–1.5x
 /// the bare GEMM without it (rows from memory or from cache; see the README's benchmark section).
 ///
@@ -122,7 +123,7 @@ public struct ProjectionDirections: Sendable {
     ///   `γ_n` times the sum of its terms' magnitudes of the exact value.
     @discardableResult
     public func project(_ rows: MatrixView, into projections: MutableMatrixView, sumsOfSquares: UnsafeMutableBufferPointer<Float>) -> Int {
-        let path: ProjectionPath = packed.isEmpty ? .blas : .kernel
+        let path: ProjectionPath = packed.isEmpty ? .blas : ProjectionPath.wideKernel.isAvailable ? .wideKernel : .kernel
         return project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: path)!
     }
 
@@ -137,7 +138,7 @@ public struct ProjectionDirections: Sendable {
                      "projections are \(projections.rows) x \(projections.columns), expected \(b) x \(m)")
         precondition(sumsOfSquares.count == b, "\(sumsOfSquares.count) sums of squares for \(b) rows")
         guard path.isAvailable else { return nil }
-        let terms = path == .kernel ? (d + 7) / 8 + 3 : d
+        let terms = path == .blas ? d : (d + 7) / 8 + 3
         guard b > 0 else { return terms }
         if m == 0 || d == 0 {
             // Nothing to pack: empty dot products are 0, whatever the path.
@@ -148,10 +149,10 @@ public struct ProjectionDirections: Sendable {
             return d
         }
         switch path {
-        case .kernel:
+        case .kernel, .wideKernel:
             let done = packed.withUnsafeBufferPointer { p in
-                b4b_project_rows_f32(rows.start, b, d, rows.rowStride, p.baseAddress, m,
-                                     projections.start, projections.rowStride, sumsOfSquares.baseAddress)
+                b4b_project_rows_f32_at(path.kernelLevel, rows.start, b, d, rows.rowStride, p.baseAddress, m,
+                                        projections.start, projections.rowStride, sumsOfSquares.baseAddress)
             }
             return done != 0 ? terms : nil
         case .blas:
@@ -192,12 +193,21 @@ extension ProjectionDirections {
     /// - Returns: false, writing nothing, when screening cannot run here (``canScreen``).
     public func screen(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
                        sumOfSquares: inout Float) -> Bool {
+        screen(row, into: projections, sumOfSquares: &sumOfSquares,
+               path: ProjectionPath.wideKernel.isAvailable ? .wideKernel : .kernel)
+    }
+
+    /// ``screen(_:into:sumOfSquares:)`` with the kernel of `path` (for tests and measurements);
+    /// false, writing nothing, when that kernel cannot run here (or `path` is ``ProjectionPath/blas``).
+    package func screen(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
+                        sumOfSquares: inout Float, path: ProjectionPath) -> Bool {
         precondition(row.count == dimension, "row has \(row.count) values, the directions \(dimension)")
         precondition(projections.count == count, "\(projections.count) projections for \(count) directions")
-        guard canScreen else { return false }
+        guard canScreen, path != .blas, path.isAvailable else { return false }
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { scaled in
             let done = packedHalf.withUnsafeBufferPointer { p in
-                b4b_screen_row_f16(row.baseAddress, dimension, p.baseAddress, count, scaled.baseAddress, &sumOfSquares)
+                b4b_screen_row_f16_at(path.kernelLevel, row.baseAddress, dimension, p.baseAddress, count,
+                                      scaled.baseAddress, &sumOfSquares)
             }
             guard done != 0 else { return false }
             for c in 0..<count { projections[c] = Double(scaled[c]) * halfUnscale[c] }
@@ -229,12 +239,25 @@ package enum ProjectionPath: Sendable, CaseIterable {
     /// The one-pass AVX2 + FMA kernel (`CProjectionKernels`): x86-64 CPUs with AVX2, FMA and F16C
     /// (every AVX2 CPU has F16C; the screening pass of a lone row needs it).
     case kernel
+    /// The same kernel built for AVX-512 (F and DQ): two directions per 16-lane multiply-add and
+    /// a row group's accumulators in registers over the whole row; results bit for bit those of
+    /// ``kernel``.
+    case wideKernel
 
     /// Whether this path can run on this machine (the CPU is queried once per process).
     package var isAvailable: Bool {
         switch self {
         case .blas: true
-        case .kernel: b4b_projection_available() != 0
+        case .kernel, .wideKernel: b4b_projection_level() >= kernelLevel
+        }
+    }
+
+    /// The kernel level of `CProjectionKernels` (`b4b_projection_level`) this path runs.
+    var kernelLevel: Int32 {
+        switch self {
+        case .blas: 0
+        case .kernel: 1
+        case .wideKernel: 2
         }
     }
 }
