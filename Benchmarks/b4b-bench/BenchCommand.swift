@@ -119,6 +119,7 @@ struct BenchCommand: ParsableCommand {
             minimumSeconds: minSeconds, measureBare: !noBare)
         var report = BenchmarkReport(machine: MachineInfo.current())
         print(report.machine.markdown)
+        if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
 
         // One NumPy worker per thread count, each with its BLAS set to that many threads.
         var workers: [Int: NumPyWorker] = [:]

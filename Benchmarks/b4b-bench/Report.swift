@@ -8,6 +8,9 @@ struct MachineInfo: Codable, Sendable {
     var cores: Int
     var blasProcessors: Int
     var openblasCoretype: String?
+    /// The kernels OpenBLAS chose (`openblas_get_corename`): `Prescott` on a CPU with AVX2 means
+    /// it did not recognise the CPU (see `BLASLibrary`), and every GEMM figure is far too low.
+    var openblasCore: String
     var date: String
 
     static func current() -> MachineInfo {
@@ -18,11 +21,15 @@ struct MachineInfo: Codable, Sendable {
         return MachineInfo(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
                            blasProcessors: BLASThreads.processorCount,
                            openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                           openblasCore: BLASLibrary.coreName,
                            date: formatter.string(from: Date()))
     }
 
     var markdown: String {
-        "Machine: \(cpu), \(cores) cores, OpenBLAS core type \(openblasCoretype ?? "auto"), \(date)\n"
+        var line = "Machine: \(cpu), \(cores) cores, OpenBLAS kernels \(openblasCore) "
+            + (openblasCoretype.map { "(OPENBLAS_CORETYPE=\($0))" } ?? "(detected)") + ", \(date)\n"
+        if let warning = BLASLibrary.genericKernelsWarning { line += "\nWarning: \(warning).\n" }
+        return line
     }
 }
 

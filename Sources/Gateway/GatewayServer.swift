@@ -21,6 +21,7 @@ public enum GatewayServer {
     public static func run(configuration: GatewayConfiguration, logger: Logger, announce: @Sendable (String) -> Void) async throws {
         // The server calls the defense from many threads: BLAS must not add its own.
         BLASThreads.set(1)
+        if let warning = BLASLibrary.genericKernelsWarning { logger.warning("\(warning)") }
         let configuration = try configuration.validated()
         let store = try StoreLocation.open(configuration.store)
         let gateway: EmbeddingsGateway

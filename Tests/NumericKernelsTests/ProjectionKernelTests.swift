@@ -322,3 +322,19 @@ struct ProjectionKernelTests {
         #expect(!ProjectionDirections(broken).canScreen)
     }
 }
+
+@Suite("OpenBLAS kernels report")
+struct BLASLibraryTests {
+    @Test("The chosen kernels and build are named; the generic-kernels warning names the OPENBLAS_CORETYPE that fixes it")
+    func report() {
+        #expect(!BLASLibrary.coreName.isEmpty && BLASLibrary.coreName != "unknown")
+        #expect(BLASLibrary.configuration.contains("OpenBLAS"), "\(BLASLibrary.configuration)")
+        #expect(BLASLibrary.runsGenericKernels == (BLASLibrary.coreName.lowercased() == "prescott" && ProjectionPath.kernel.isAvailable))
+        if let core = BLASLibrary.suggestedCoreType {
+            #expect(core == (ProjectionPath.wideKernel.isAvailable ? "SkylakeX" : "Haswell"))
+            #expect(BLASLibrary.genericKernelsWarning?.hasSuffix("OPENBLAS_CORETYPE=\(core)") == true)
+        } else {
+            #expect(BLASLibrary.genericKernelsWarning == nil && !BLASLibrary.runsGenericKernels)
+        }
+    }
+}
