@@ -1,4 +1,4 @@
-// AVX2 + FMA kernel for random-projection hashing (see include/CProjectionKernels.h).
+// AVX2 + FMA kernel for random-projection hashing, and its AVX-512 build (see include/CProjectionKernels.h).
 //
 // Why not the GEMM: with only a dozen directions, `cblas_sgemm` spends much of its time packing
 // the batch into its own layout, and the norm pass that the rounding-safe bucket decision needs

@@ -22,11 +22,12 @@ import NumericKernels
 /// bucket id is thus a function of the row alone, identical however rows are batched and
 /// whichever path projected them.
 ///
-/// A lone row is screened first: its projections onto half-precision copies of the normals
-/// (half the bytes to stream from cache; ``ProjectionDirections/screen(_:into:sumOfSquares:)``)
-/// decide every bit farther from its threshold than the copies' rigorous error bound (about
-/// `2.3e-4 ‖x‖ ‖p‖`); the few closer bits are projected again in single precision, then
-/// exactly if still too close. The ids are the same, bit for bit.
+/// Where screening pays (``ProjectionDirections/screensLoneRowsFaster``), a lone row is
+/// screened first: its projections onto half-precision copies of the normals (half the bytes to
+/// stream from cache; ``ProjectionDirections/screen(_:into:sumOfSquares:)``) decide every bit
+/// farther from its threshold than the copies' rigorous error bound (about `2.3e-4 ‖x‖ ‖p‖`);
+/// the few closer bits are projected again in single precision, then exactly if still too
+/// close. The ids are the same, bit for bit.
 public struct RandomProjectionLSH: Sendable {
     /// Representation dimension `d`.
     public let dimension: Int
@@ -137,7 +138,8 @@ public struct RandomProjectionLSH: Sendable {
     /// ``bucketIDs(_:into:)`` with the projection computed on `path` (`nil`: the fastest one);
     /// for tests and measurements. `screening` chooses the half-precision screening pass
     /// (``ProjectionDirections/screen(_:into:sumOfSquares:)``, row by row): `nil` uses it for a
-    /// lone row when `path` is `nil`, `true` for every row, `false` never. Returns `false`,
+    /// lone row when `path` is `nil` and screening pays on this machine
+    /// (``ProjectionDirections/screensLoneRowsFaster``), `true` for every row, `false` never. Returns `false`,
     /// writing nothing, when the chosen path or screening cannot run here.
     @discardableResult
     package func bucketIDs(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>,
@@ -145,7 +147,7 @@ public struct RandomProjectionLSH: Sendable {
         let (b, m) = (batch.rows, hashBits * tableCount)
         precondition(batch.columns == dimension, "batch has \(batch.columns) columns, hasher expects \(dimension)")
         precondition(ids.count == b * tableCount, "ids buffer holds \(ids.count), need \(b * tableCount)")
-        if screening ?? (path == nil && b == 1) {
+        if screening ?? (path == nil && b == 1 && projection.screensLoneRowsFaster) {
             if projection.canScreen {
                 try decideScreened(batch, into: ids)
                 return true

@@ -182,6 +182,14 @@ extension ProjectionDirections {
     /// Whether ``screen(_:into:sumOfSquares:)`` can run on this machine.
     public var canScreen: Bool { !packedHalf.isEmpty }
 
+    /// Whether screening is the faster first pass for a lone row here: with the AVX2 kernel,
+    /// where it halves the directions' bytes from L2 (on a 2-core AMD EPYC, Zen 3, a lone row
+    /// took 0.84–1.0 µs screened against 1.21–1.37 µs in floats, rows in cache), but not with
+    /// the AVX-512 build, whose widening of halves to floats takes the same two ports as its
+    /// multiply-adds (on a 2-core Intel Xeon with AVX-512: 1.09–1.22 µs screened against
+    /// 0.89–0.95 µs in floats, rows in L2; equal from memory).
+    public var screensLoneRowsFaster: Bool { canScreen && !ProjectionPath.wideKernel.isAvailable }
+
     /// Screening projections of one row: `projections[c]` approximates `row · direction[c]`
     /// (in the directions' units) from half-precision copies of the directions, within
     /// `‖row‖ screeningErrors[c]` of the exact value; `sumOfSquares` is the row's, in single
