@@ -14,7 +14,7 @@ struct ResultRow: Codable, Sendable {
     /// Useful GFLOP/s of the stage's GEMMs (GEMM-dominated stages only).
     var gflops: Double?
     /// Throughput of a bare `cblas_sgemm` of the stage's main shape, same threads, timed in turns
-    /// with the stage (rows/s; median over rounds of the faster orientation in each round).
+    /// with the stage (rows/s; median over rounds of the orientation with the higher median).
     var bareSgemmEmbeddingsPerSecond: Double?
     /// Median over rounds of the stage's throughput over the bare sgemm's in the same round.
     var ratioToBareSgemm: Double?
@@ -81,7 +81,10 @@ struct BenchmarkRunner {
                             row.gflops = flops * m.embeddingsPerSecond / 1e9
                         }
                         if bare.count == 2 {
-                            let limit = zip(bare[0].rates, bare[1].rates).map { max($0, $1) }
+                            // The faster orientation is the one with the higher median; the
+                            // larger of the two in each round would be biased upwards by the
+                            // rounds' noise (the larger of two equal, noisy readings).
+                            let limit = median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates
                             row.bareSgemmEmbeddingsPerSecond = median(limit)
                             row.ratioToBareSgemm = pairedRatio(point.rates, limit)
                         }
