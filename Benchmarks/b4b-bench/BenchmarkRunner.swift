@@ -53,11 +53,15 @@ struct BenchmarkRunner {
             let poolRows = max(plan.batches.max()!, 2048)
             let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: poolRows)
             for stage in plan.stages {
+                // One defense per stage: its users' transforms are derived once (a dense affine at
+                // d = 2048 takes 0.3-1 s to derive) and serve every batch size and thread count.
+                let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: plan.batches.max()!),
+                                              secret: secret)
                 for b in plan.batches {
                     var timers: [any RepetitionTimer] = []
                     var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], numpy: [String: NumPyPoint])] = []
                     for t in plan.threads {
-                        let point = stagePoint(stage, dimension: d, batch: b, workers: t, pools: pools)
+                        let point = stagePoint(stage, defense: defense, batch: b, workers: t, pools: pools)
                         // The limit is the faster of the two orientations of the same product.
                         let bare = plan.measureBare ? stage.bareShape(dimension: d).map { (k, n) in
                             [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
@@ -115,9 +119,9 @@ struct BenchmarkRunner {
         return (rows.sorted { key($0).lexicographicallyPrecedes(key($1)) }, numpyRows)
     }
 
-    /// One stage's point, prepared: every worker protects batches of its own rows for its own users.
-    func stagePoint(_ stage: Stage, dimension d: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
-        let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: b), secret: secret)
+    /// One stage's point, prepared: every worker protects batches of its own rows for its own user
+    /// (worker w's user is the same at every point of the stage).
+    func stagePoint(_ stage: Stage, defense: B4BDefense, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let names = (0..<workers).map { "w\($0)-user" }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
         return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
