@@ -1,4 +1,5 @@
-// AVX2 kernels for RandomGenerator's Float Gaussian fills (see include/CNoiseKernels.h).
+// AVX2 kernels for RandomGenerator's Float Gaussian fills, and their AVX-512 build (see
+// include/CNoiseKernels.h).
 //
 // The package is compiled for the baseline of its platform (x86-64: SSE2), and a `-target-cpu`
 // flag in the manifest would make it unusable as a dependency. So the AVX2 code is confined to
@@ -231,31 +232,189 @@ B4B_AVX2 static void gaussian_f32_avx2(uint64_t *state, float *buffer, size_t co
     _mm256_storeu_si256((__m256i *)(state + 28), high.s3);
 }
 
+
+// MARK: - AVX-512: two blocks per register
+
+// The same arithmetic on sixteen lanes: one 64-bit-lane register holds all eight xoshiro256+
+// lanes of a state word, so a step is one set of 512-bit integer operations whose low half is
+// the low generator's output (the radii) and whose high half is the high generator's (the
+// angles). Two consecutive steps' radii go into one 16-lane register (and their angles into
+// another), so every float operation below runs on two blocks at once, lane for lane the
+// operations of the AVX2 code above: the values are bit for bit the same.
+
+#define B4B_AVX512 __attribute__((target("avx512f,avx512dq,avx2")))
+#define B4B_WIDE_INLINE B4B_AVX512 static inline __attribute__((always_inline))
+
+/// Units of two blocks computed side by side (four units: eight blocks, 128 values).
+#define B4B_MAX_UNITS 4
+
+typedef struct {
+    __m512i s0, s1, s2, s3;
+} Lanes8;
+
+/// One step of the eight lanes (`_Xoshiro256PlusX8.step()`); returns their outputs s0 + s3.
+B4B_WIDE_INLINE __m512i step8(Lanes8 *x) {
+    const __m512i result = _mm512_add_epi64(x->s0, x->s3);
+    const __m512i t = _mm512_slli_epi64(x->s1, 17);
+    x->s2 = _mm512_xor_si512(x->s2, x->s0);
+    x->s3 = _mm512_xor_si512(x->s3, x->s1);
+    x->s1 = _mm512_xor_si512(x->s1, x->s2);
+    x->s0 = _mm512_xor_si512(x->s0, x->s3);
+    x->s2 = _mm512_xor_si512(x->s2, t);
+    x->s3 = _mm512_rol_epi64(x->s3, 45);
+    return result;
+}
+
+B4B_WIDE_INLINE __m512 constant16(uint32_t bits) { return _mm512_castsi512_ps(_mm512_set1_epi32((int)bits)); }
+
+/// `neg_two_log_of_unit` on units of two blocks.
+B4B_WIDE_INLINE void neg_two_log_of_unit16(int n, const __m512i *bits, __m512 *result) {
+    const __m512 one = constant16(0x3F800000);
+    __m512 m[B4B_MAX_UNITS], s[B4B_MAX_UNITS], s2[B4B_MAX_UNITS], poly[B4B_MAX_UNITS];
+    __m512i shifted[B4B_MAX_UNITS], exponent[B4B_MAX_UNITS];
+    for (int u = 0; u < n; u++) {
+        const __m512 k = _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(bits[u], 8), _mm512_set1_epi32(1)));
+        shifted[u] = _mm512_add_epi32(_mm512_castps_si512(k), _mm512_set1_epi32(0x3F800000 - 0x3F3504F3));
+    }
+    for (int u = 0; u < n; u++) exponent[u] = _mm512_sub_epi32(_mm512_set1_epi32(151), _mm512_srli_epi32(shifted[u], 23));
+    for (int u = 0; u < n; u++)
+        m[u] = _mm512_castsi512_ps(
+            _mm512_add_epi32(_mm512_and_si512(shifted[u], _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x3F3504F3)));
+    for (int u = 0; u < n; u++) s[u] = _mm512_div_ps(_mm512_sub_ps(m[u], one), _mm512_add_ps(m[u], one));
+    for (int u = 0; u < n; u++) s2[u] = _mm512_mul_ps(s[u], s[u]);
+    const __m512 c1 = constant16(0xBFAAA3A2), c2 = constant16(0xBF52E9AB);
+    const __m512 twoLn2 = constant16(0x3FB17218), four = constant16(0x40800000);
+    for (int u = 0; u < n; u++) poly[u] = _mm512_add_ps(_mm512_mul_ps(s2[u], c2), c1);
+    for (int u = 0; u < n; u++) poly[u] = _mm512_sub_ps(_mm512_mul_ps(poly[u], s2[u]), four);
+    for (int u = 0; u < n; u++)
+        result[u] = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(exponent[u]), twoLn2), _mm512_mul_ps(s[u], poly[u]));
+}
+
+/// `reciprocal_square_root` on units of two blocks.
+B4B_WIDE_INLINE void reciprocal_square_root16(int n, const __m512 *x, __m512 *y) {
+    __m512 halfX[B4B_MAX_UNITS];
+    for (int u = 0; u < n; u++)
+        y[u] = _mm512_castsi512_ps(
+            _mm512_sub_epi32(_mm512_set1_epi32(0x5F376700), _mm512_srli_epi32(_mm512_castps_si512(x[u]), 1)));
+    for (int u = 0; u < n; u++) halfX[u] = _mm512_mul_ps(x[u], constant16(0x3F000000));
+    for (int u = 0; u < n; u++)
+        y[u] = _mm512_mul_ps(y[u], _mm512_sub_ps(constant16(0x3FC01A37), _mm512_mul_ps(_mm512_mul_ps(halfX[u], y[u]), y[u])));
+    for (int u = 0; u < n; u++)
+        y[u] = _mm512_mul_ps(y[u], _mm512_sub_ps(constant16(0x3FC00006), _mm512_mul_ps(_mm512_mul_ps(halfX[u], y[u]), y[u])));
+}
+
+/// `unit_circle` on units of two blocks.
+B4B_WIDE_INLINE void unit_circle16(int n, const __m512i *bits, __m512 *cosine, __m512 *sine) {
+    __m512 x[B4B_MAX_UNITS], x2[B4B_MAX_UNITS], sp[B4B_MAX_UNITS], cp[B4B_MAX_UNITS];
+    for (int u = 0; u < n; u++)
+        x[u] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(bits[u], 1), 8)), constant16(0x34490FDA));
+    for (int u = 0; u < n; u++) x2[u] = _mm512_mul_ps(x[u], x[u]);
+    for (int u = 0; u < n; u++) sp[u] = _mm512_sub_ps(_mm512_mul_ps(x2[u], constant16(0x36310F36)), constant16(0x394FDD8A));
+    for (int u = 0; u < n; u++) sp[u] = _mm512_add_ps(_mm512_mul_ps(sp[u], x2[u]), constant16(0x3C08882E));
+    for (int u = 0; u < n; u++) sp[u] = _mm512_sub_ps(_mm512_mul_ps(sp[u], x2[u]), constant16(0x3E2AAAAB));
+    for (int u = 0; u < n; u++) sine[u] = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(x[u], x2[u]), sp[u]), x[u]);
+    for (int u = 0; u < n; u++) cp[u] = _mm512_sub_ps(_mm512_mul_ps(x2[u], constant16(0x37C278E5)), constant16(0x3AB59A2A));
+    for (int u = 0; u < n; u++) cp[u] = _mm512_add_ps(_mm512_mul_ps(cp[u], x2[u]), constant16(0x3D2AA7AF));
+    for (int u = 0; u < n; u++) cp[u] = _mm512_sub_ps(_mm512_mul_ps(cp[u], x2[u]), constant16(0x3EFFFFE6));
+    for (int u = 0; u < n; u++) cp[u] = _mm512_add_ps(_mm512_mul_ps(cp[u], x2[u]), constant16(0x3F800000));
+    for (int u = 0; u < n; u++)
+        cosine[u] = _mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(cp[u]), _mm512_and_si512(bits[u], _mm512_set1_epi32((int)0x80000000u))));
+}
+
+/// Stores (or adds) a unit's 32 values at `p`: block b's cosine samples (the low half of
+/// `first`), its sine samples (the low half of `second`), then block b + 1's (the high halves).
+B4B_WIDE_INLINE void store_unit(float *p, __m512 first, __m512 second, int add, __m512 mean) {
+    const __m512 a = _mm512_shuffle_f64x2(first, second, 0x44), b = _mm512_shuffle_f64x2(first, second, 0xEE);
+    if (add) {
+        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), a));
+        _mm512_storeu_ps(p + 16, _mm512_add_ps(_mm512_loadu_ps(p + 16), b));
+    } else {
+        _mm512_storeu_ps(p, _mm512_add_ps(a, mean));
+        _mm512_storeu_ps(p + 16, _mm512_add_ps(b, mean));
+    }
+}
+
+/// Whole units (32 values each) while at least `B4B_MAX_UNITS` or one unit's values remain,
+/// then the AVX2 code for the rest (fewer than 32 values: one block, or two with the last
+/// partial), continuing from the state this leaves.
+B4B_AVX512 static void gaussian_f32_avx512(uint64_t *state, float *buffer, size_t count, float mean, float scale,
+                                           int add) {
+    Lanes8 x = {_mm512_loadu_si512(state + 0), _mm512_loadu_si512(state + 8), _mm512_loadu_si512(state + 16),
+                _mm512_loadu_si512(state + 24)};
+    const __m512 scaleLanes = _mm512_set1_ps(scale), meanLanes = _mm512_set1_ps(mean);
+    __m512i radius[B4B_MAX_UNITS], angle[B4B_MAX_UNITS];
+    __m512 l[B4B_MAX_UNITS], y[B4B_MAX_UNITS], r[B4B_MAX_UNITS], c[B4B_MAX_UNITS], s[B4B_MAX_UNITS];
+#define B4B_UNITS(N)                                                                         \
+    do {                                                                                     \
+        for (int u = 0; u < (N); u++) {                                                      \
+            const __m512i b0 = step8(&x), b1 = step8(&x);                                    \
+            radius[u] = _mm512_shuffle_i64x2(b0, b1, 0x44);                                  \
+            angle[u] = _mm512_shuffle_i64x2(b0, b1, 0xEE);                                   \
+        }                                                                                    \
+        neg_two_log_of_unit16((N), radius, l);                                               \
+        reciprocal_square_root16((N), l, y);                                                 \
+        for (int u = 0; u < (N); u++) r[u] = _mm512_mul_ps(_mm512_mul_ps(l[u], y[u]), scaleLanes); \
+        unit_circle16((N), angle, c, s);                                                     \
+        for (int u = 0; u < (N); u++)                                                        \
+            store_unit(buffer + i + 32 * u, _mm512_mul_ps(r[u], c[u]), _mm512_mul_ps(r[u], s[u]), add, meanLanes); \
+    } while (0)
+    size_t i = 0;
+    for (; i + 32 * B4B_MAX_UNITS <= count; i += 32 * B4B_MAX_UNITS) B4B_UNITS(B4B_MAX_UNITS);
+    for (; i + 32 <= count; i += 32) B4B_UNITS(1);
+#undef B4B_UNITS
+    _mm512_storeu_si512(state + 0, x.s0);
+    _mm512_storeu_si512(state + 8, x.s1);
+    _mm512_storeu_si512(state + 16, x.s2);
+    _mm512_storeu_si512(state + 24, x.s3);
+    if (i < count) gaussian_f32_avx2(state, buffer + i, count - i, mean, scale, add);
+}
+
 // MARK: - Dispatch
 
-/// -1 until the CPU has been queried, then 0 or 1. Threads racing on the first call each query
-/// the CPU and store the same answer, so relaxed atomics suffice.
-static _Atomic int avx2State = -1;
+/// -1 until the CPU has been queried, then its level (0, 1 or 2). Threads racing on the first
+/// call each query the CPU and store the same answer, so relaxed atomics suffice.
+static _Atomic int noiseLevel = -1;
 
-int b4b_noise_avx2_available(void) {
-    int available = atomic_load_explicit(&avx2State, memory_order_relaxed);
-    if (available < 0) {
+int b4b_noise_level(void) {
+    int level = atomic_load_explicit(&noiseLevel, memory_order_relaxed);
+    if (level < 0) {
         __builtin_cpu_init();  // needed if the first call comes from a constructor
-        available = __builtin_cpu_supports("avx2") ? 1 : 0;  // includes the OS saving YMM state
-        atomic_store_explicit(&avx2State, available, memory_order_relaxed);
+        level = 0;
+        if (__builtin_cpu_supports("avx2")) {  // includes the OS saving YMM state
+            level = 1;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) level = 2;
+        }
+        atomic_store_explicit(&noiseLevel, level, memory_order_relaxed);
     }
-    return available;
+    return level;
+}
+
+int b4b_noise_avx2_available(void) { return b4b_noise_level() >= 1; }
+
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
+                              int add) {
+    if (level < 1 || level > b4b_noise_level()) return 0;
+    if (level == 2) gaussian_f32_avx512(state, buffer, count, mean, scale, add);
+    else gaussian_f32_avx2(state, buffer, count, mean, scale, add);
+    return 1;
 }
 
 int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add) {
-    if (!b4b_noise_avx2_available()) return 0;
-    gaussian_f32_avx2(state, buffer, count, mean, scale, add);
-    return 1;
+    return b4b_noise_gaussian_f32_at(b4b_noise_level(), state, buffer, count, mean, scale, add);
 }
 
 #else  // not x86 with a GCC-compatible compiler: no kernel, the Swift code runs
 
+int b4b_noise_level(void) { return 0; }
+
 int b4b_noise_avx2_available(void) { return 0; }
+
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
+                              int add) {
+    (void)level, (void)state, (void)buffer, (void)count, (void)mean, (void)scale, (void)add;
+    return 0;
+}
 
 int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add) {
     (void)state, (void)buffer, (void)count, (void)mean, (void)scale, (void)add;

@@ -1,16 +1,18 @@
 import NumericKernels
 import Testing
 
-/// The AVX2 kernel of the Float Gaussian fills (CNoiseKernels) against the Swift reference:
-/// the same bits for every value, and the same generator state afterwards.
+/// The AVX2 kernel of the Float Gaussian fills (CNoiseKernels) and its AVX-512 build against the
+/// Swift reference: the same bits for every value, and the same generator state afterwards.
 ///
 /// Uses the package-level `fillGaussian(_:mean:standardDeviation:kernel:)` and
 /// `addGaussian(to:standardDeviation:kernel:)`, which name the implementation explicitly. On a CPU
-/// without AVX2 the comparisons are skipped, visibly, with the reason.
-@Suite("AVX2 Gaussian kernel")
+/// without AVX2 (or AVX-512) the comparisons with that kernel are skipped, visibly, with the reason.
+@Suite("AVX2 and AVX-512 Gaussian kernels")
 struct GaussianKernelTests {
     static let hasAVX2 = GaussianKernel.avx2.isAvailable
     static let noAVX2 = "this CPU has no AVX2: only the Swift reference can run here, the AVX2 kernel is untested"
+    static let hasAVX512 = GaussianKernel.avx512.isAvailable
+    static let noAVX512 = "this CPU has no AVX-512 F and DQ: the AVX-512 build of the kernel is untested here"
 
     /// Seeds for the randomised comparison: 4000 in optimised builds; 400 in debug builds, where
     /// the unoptimised Swift reference is about 100 times slower.
@@ -33,12 +35,13 @@ struct GaussianKernelTests {
         var description: String { self == .fill ? "fillGaussian" : "addGaussian" }
     }
 
-    /// Runs `operation` with the reference and with the AVX2 kernel, from the same generator (with
+    /// Runs `operation` with the reference and with `kernel`, from the same generator (with
     /// `consumed` values of `next()` already taken) on the same data, in buffers starting `offset`
     /// floats past a 64-byte boundary with guard values on both sides; then continues both
     /// generators (`next()`, a fill). Returns a description of the first difference, or nil.
     static func mismatch(
-        seed: RandomSeed, consumed: Int, operation: Operation, count: Int, offset: Int, mean: Float, deviation: Float
+        seed: RandomSeed, consumed: Int, operation: Operation, count: Int, offset: Int, mean: Float, deviation: Float,
+        kernel: GaussianKernel
     ) -> String? {
         let guardCount = 8
         let total = offset + count + guardCount
@@ -56,7 +59,7 @@ struct GaussianKernelTests {
 
         var results: [[UInt32]] = []
         var continuations: [[UInt64]] = []
-        for kernel in [GaussianKernel.reference, .avx2] {
+        for kernel in [GaussianKernel.reference, kernel] {
             let memory = UnsafeMutableRawPointer.allocate(byteCount: total * 4, alignment: 64)
             defer { memory.deallocate() }
             let all = memory.bindMemory(to: Float.self, capacity: total)
@@ -79,7 +82,7 @@ struct GaussianKernelTests {
         let context = "\(operation), \(count) values at offset \(offset), mean \(mean), sd \(deviation), \(seed), \(consumed) next() before"
         if let i = (0..<total).first(where: { results[0][$0] != results[1][$0] }) {
             let place = i < offset ? "guard before" : (i >= offset + count ? "guard after" : "value \(i - offset)")
-            return "\(context): \(place) differs: reference \(hex(results[0][i])), avx2 \(hex(results[1][i]))"
+            return "\(context): \(place) differs: reference \(hex(results[0][i])), \(kernel) \(hex(results[1][i]))"
         }
         if continuations[0] != continuations[1] { return "\(context): the generator continues differently" }
         return nil
@@ -101,26 +104,28 @@ struct GaussianKernelTests {
         #expect(RandomGenerator._stateLayoutMatchesAVX2Kernel)
     }
 
-    @Test("The reference runs everywhere; an unavailable AVX2 kernel reports it and changes nothing")
+    @Test("The reference runs everywhere; an unavailable kernel reports it and changes nothing")
     func availability() {
         #expect(GaussianKernel.reference.isAvailable)
-        var generator = RandomGenerator(seed: RandomSeed(1, 2, 3, 4))
-        let untouched = generator
-        var values = [Float](repeating: 7, count: 40)
-        let ran = values.withUnsafeMutableBufferPointer {
-            generator.addGaussian(to: $0, standardDeviation: 1, kernel: .avx2)
-        }
-        #expect(ran == Self.hasAVX2)
-        if !ran {
-            var a = generator, b = untouched
-            #expect(values == [Float](repeating: 7, count: 40))
-            #expect((0..<20).map { _ in a.next() } == (0..<20).map { _ in b.next() })
+        #expect(!Self.hasAVX512 || Self.hasAVX2, "a CPU with the AVX-512 build runs the AVX2 kernel too")
+        for (kernel, available) in [(GaussianKernel.avx2, Self.hasAVX2), (.avx512, Self.hasAVX512)] {
+            var generator = RandomGenerator(seed: RandomSeed(1, 2, 3, 4))
+            let untouched = generator
+            var values = [Float](repeating: 7, count: 40)
+            let ran = values.withUnsafeMutableBufferPointer {
+                generator.addGaussian(to: $0, standardDeviation: 1, kernel: kernel)
+            }
+            #expect(ran == available, "\(kernel)")
+            if !ran {
+                var a = generator, b = untouched
+                #expect(values == [Float](repeating: 7, count: 40))
+                #expect((0..<20).map { _ in a.next() } == (0..<20).map { _ in b.next() })
+            }
         }
     }
 
-    @Test("AVX2 and reference: bit-identical values and state on every length, offset, sd and mean (fixed seed)",
-          .enabled(if: GaussianKernelTests.hasAVX2, Comment(rawValue: GaussianKernelTests.noAVX2)))
-    func grid() {
+    /// Every length, offset, sd and mean with a fixed seed, `kernel` against the reference.
+    static func checkGrid(_ kernel: GaussianKernel) {
         let seed = RandomSeed(0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, 0x0F0F_0F0F_F0F0_F0F0, 42)
         var checked = 0
         for operation in Operation.allCases {
@@ -130,7 +135,7 @@ struct GaussianKernelTests {
                         let mean = Self.means[(offset + count) % Self.means.count]
                         let problem = Self.mismatch(
                             seed: seed, consumed: offset % 3, operation: operation, count: count, offset: offset,
-                            mean: mean, deviation: deviation)
+                            mean: mean, deviation: deviation, kernel: kernel)
                         #expect(problem == nil, "\(problem ?? "")")
                         if problem != nil { return }
                         checked += 1
@@ -141,9 +146,8 @@ struct GaussianKernelTests {
         #expect(checked == 2 * Self.lengths.count * (Self.deviations.count + 2) * 8)
     }
 
-    @Test("AVX2 and reference: bit-identical values and state for thousands of seeds",
-          .enabled(if: GaussianKernelTests.hasAVX2, Comment(rawValue: GaussianKernelTests.noAVX2)))
-    func manySeeds() {
+    /// Thousands of seeds and lengths, `kernel` against the reference.
+    static func checkManySeeds(_ kernel: GaussianKernel) {
         let base = RandomSeed(0x5EED_0000_0000_0001, 0xB4B, 0xA5A5_5A5A_A5A5_5A5A, 7)
         var lengthGenerator = RandomGenerator(seed: base.mixed(with: 0x1E46))
         for i in 0..<Self.seedCount {
@@ -156,14 +160,30 @@ struct GaussianKernelTests {
             for operation in Operation.allCases {
                 let problem = Self.mismatch(
                     seed: seed, consumed: i % 9, operation: operation, count: count, offset: i % 8, mean: mean,
-                    deviation: deviation)
+                    deviation: deviation, kernel: kernel)
                 #expect(problem == nil, "seed \(i): \(problem ?? "")")
                 if problem != nil { return }
             }
         }
     }
 
-    @Test("The public fills take the AVX2 path here and give the reference's values",
+    @Test("AVX2 and reference: bit-identical values and state on every length, offset, sd and mean (fixed seed)",
+          .enabled(if: GaussianKernelTests.hasAVX2, Comment(rawValue: GaussianKernelTests.noAVX2)))
+    func grid() { Self.checkGrid(.avx2) }
+
+    @Test("AVX2 and reference: bit-identical values and state for thousands of seeds",
+          .enabled(if: GaussianKernelTests.hasAVX2, Comment(rawValue: GaussianKernelTests.noAVX2)))
+    func manySeeds() { Self.checkManySeeds(.avx2) }
+
+    @Test("AVX-512 and reference: bit-identical values and state on every length, offset, sd and mean (fixed seed)",
+          .enabled(if: GaussianKernelTests.hasAVX512, Comment(rawValue: GaussianKernelTests.noAVX512)))
+    func gridAVX512() { Self.checkGrid(.avx512) }
+
+    @Test("AVX-512 and reference: bit-identical values and state for thousands of seeds",
+          .enabled(if: GaussianKernelTests.hasAVX512, Comment(rawValue: GaussianKernelTests.noAVX512)))
+    func manySeedsAVX512() { Self.checkManySeeds(.avx512) }
+
+    @Test("The public fills take the widest kernel here and give the reference's values",
           .enabled(if: GaussianKernelTests.hasAVX2, Comment(rawValue: GaussianKernelTests.noAVX2)))
     func publicFillsMatchReference() {
         let seed = RandomSeed(9, 8, 7, 6)

@@ -1,4 +1,5 @@
-// CNoiseKernels: an AVX2 version of RandomGenerator's Float Gaussian fills (NumericKernels).
+// CNoiseKernels: an AVX2 version of RandomGenerator's Float Gaussian fills (NumericKernels), and
+// its AVX-512 build.
 //
 // No stable API: used only by the NumericKernels target, which keeps the portable Swift reference
 // implementation (RandomGenerator.swift, VectorMath.swift, Xoshiro256Lanes.swift) and falls back
@@ -19,6 +20,11 @@ extern "C" {
 /// once; later calls read the cached answer. Always 0 on non-x86 targets.
 int b4b_noise_avx2_available(void);
 
+/// The widest kernel this CPU can run: 0 none; 1 AVX2; 2 the AVX-512 build as well (AVX-512 F
+/// and DQ: sixteen lanes, two blocks per register), bit-identical to the AVX2 kernel and the
+/// Swift code. `b4b_noise_gaussian_f32` runs the widest.
+int b4b_noise_level(void);
+
 /// The Float Gaussian fill of NumericKernels' `RandomGenerator`, on eight xoshiro256+ lanes.
 ///
 /// `state` holds the 32 state words of the eight lanes as `_Xoshiro256PlusX8` stores them: word
@@ -34,6 +40,11 @@ int b4b_noise_avx2_available(void);
 /// Returns 1 when done; returns 0, touching neither `state` nor `buffer`, when the CPU has no
 /// AVX2 (the caller then runs the Swift implementation).
 int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add);
+
+/// `b4b_noise_gaussian_f32` with the kernel of `level` (1 or 2, see `b4b_noise_level`); returns 0,
+/// touching nothing, when this CPU cannot run that level. For tests and measurements.
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
+                              int add);
 
 #ifdef __cplusplus
 }

@@ -1,22 +1,34 @@
-// The choice between the two implementations of RandomGenerator's Float Gaussian fills: the
-// portable Swift code (the reference, in RandomGenerator.swift and VectorMath.swift) and the AVX2
-// kernel of the CNoiseKernels target, which computes the same values bit for bit.
+// The choice between the implementations of RandomGenerator's Float Gaussian fills: the portable
+// Swift code (the reference, in RandomGenerator.swift and VectorMath.swift) and the AVX2 kernel of
+// the CNoiseKernels target and its AVX-512 build, which compute the same values bit for bit.
 
 internal import CNoiseKernels
 
 /// An implementation of `RandomGenerator`'s Float Gaussian fills. The public fills choose
-/// themselves (AVX2 when the CPU has it); naming one is for tests and measurements.
+/// themselves (the widest kernel the CPU can run); naming one is for tests and measurements.
 package enum GaussianKernel: Sendable, CaseIterable {
     /// The portable Swift implementation: the reference, on every platform.
     case reference
     /// The AVX2 kernel (CNoiseKernels), bit-identical to `reference`. Only on x86-64 CPUs with AVX2.
     case avx2
+    /// The AVX2 kernel's AVX-512 build (sixteen lanes, two blocks of the fill per register),
+    /// bit-identical to `reference`. Only on x86-64 CPUs with AVX-512 F and DQ.
+    case avx512
 
     /// Whether this kernel can run on this machine (the CPU is queried once per process).
     package var isAvailable: Bool {
         switch self {
         case .reference: true
-        case .avx2: b4b_noise_avx2_available() != 0
+        case .avx2, .avx512: b4b_noise_level() >= level
+        }
+    }
+
+    /// The kernel level of CNoiseKernels (`b4b_noise_level`) this implementation runs (0: Swift).
+    var level: Int32 {
+        switch self {
+        case .reference: 0
+        case .avx2: 1
+        case .avx512: 2
         }
     }
 }
@@ -33,8 +45,8 @@ extension RandomGenerator {
         case .reference:
             _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
             return true
-        case .avx2:
-            return _gaussianAVX2(buffer, mean: mean, standardDeviation: standardDeviation, adding: false)
+        case .avx2, .avx512:
+            return _gaussianKernel(buffer, mean: mean, standardDeviation: standardDeviation, adding: false, kernel: kernel)
         }
     }
 
@@ -49,28 +61,31 @@ extension RandomGenerator {
         case .reference:
             _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
             return true
-        case .avx2:
-            return _gaussianAVX2(buffer, mean: 0, standardDeviation: standardDeviation, adding: true)
+        case .avx2, .avx512:
+            return _gaussianKernel(buffer, mean: 0, standardDeviation: standardDeviation, adding: true, kernel: kernel)
         }
     }
 
-    /// The Float Gaussian fill in the AVX2 kernel: `buffer[i] += standardDeviation * z[i]` when
-    /// `adding`, else `buffer[i] = standardDeviation * z[i] + mean`; advances the generator as the
-    /// Swift fills do (one step per 16 values). Returns `false`, changing nothing, without AVX2.
+    /// The Float Gaussian fill in a CNoiseKernels kernel (`kernel`, or the widest this CPU runs when
+    /// nil): `buffer[i] += standardDeviation * z[i]` when `adding`, else
+    /// `buffer[i] = standardDeviation * z[i] + mean`; advances the generator as the Swift fills do
+    /// (one step per 16 values). Returns `false`, changing nothing, when the kernel cannot run here.
     ///
     /// The kernel reads and writes `state` as 32 consecutive `UInt64`s (s0 of lanes 0...7, then s1,
     /// s2, s3): the layout of `_Xoshiro256PlusX8`, four `SIMD8<UInt64>` stored in declaration order.
-    internal mutating func _gaussianAVX2(
-        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float, adding: Bool
+    internal mutating func _gaussianKernel(
+        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float, adding: Bool, kernel: GaussianKernel?
     ) -> Bool {
         precondition(
             MemoryLayout<_Xoshiro256PlusX8>.size == 32 * MemoryLayout<UInt64>.size,
             "the AVX2 kernel expects the generator state as 32 consecutive UInt64")
-        guard let base = buffer.baseAddress else { return GaussianKernel.avx2.isAvailable }
+        let level = kernel?.level ?? b4b_noise_level()
+        guard level >= 1, b4b_noise_level() >= level else { return false }
+        guard let base = buffer.baseAddress else { return true }
         let count = buffer.count
         return withUnsafeMutablePointer(to: &state) { statePointer in
             statePointer.withMemoryRebound(to: UInt64.self, capacity: 32) { words in
-                b4b_noise_gaussian_f32(words, base, count, mean, standardDeviation, adding ? 1 : 0) != 0
+                b4b_noise_gaussian_f32_at(level, words, base, count, mean, standardDeviation, adding ? 1 : 0) != 0
             }
         }
     }

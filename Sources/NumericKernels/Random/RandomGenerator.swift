@@ -151,8 +151,8 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     public mutating func fillGaussian(
         _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float = 0, standardDeviation: Float = 1
     ) {
-        // Not @inlinable: the AVX2 kernel (CNoiseKernels, the same values) is internal to this module.
-        if _gaussianAVX2(buffer, mean: mean, standardDeviation: standardDeviation, adding: false) { return }
+        // Not @inlinable: the AVX2 and AVX-512 kernels (CNoiseKernels, the same values) are internal to this module.
+        if _gaussianKernel(buffer, mean: mean, standardDeviation: standardDeviation, adding: false, kernel: nil) { return }
         _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
     }
 
@@ -186,8 +186,8 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     ///
     /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
     public mutating func addGaussian(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
-        // Not @inlinable: the AVX2 kernel (CNoiseKernels, the same values) is internal to this module.
-        if _gaussianAVX2(buffer, mean: 0, standardDeviation: standardDeviation, adding: true) { return }
+        // Not @inlinable: the AVX2 and AVX-512 kernels (CNoiseKernels, the same values) are internal to this module.
+        if _gaussianKernel(buffer, mean: 0, standardDeviation: standardDeviation, adding: true, kernel: nil) { return }
         _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
     }
 
