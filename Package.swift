@@ -46,11 +46,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // AVX2 versions of RandomGenerator's Float Gaussian fills, bit-identical to the Swift
-        // code; enabled per function (no build flags), used only when the CPU has AVX2.
+        // AVX2 and AVX-512 versions of RandomGenerator's Float Gaussian fills, bit-identical to the
+        // Swift code; enabled per function (no build flags), used only when the CPU has them.
         .target(name: "CNoiseKernels"),
         // The hashing projection (a dozen dot products and the row's sum of squares) in one
-        // pass per row; enabled per function, used only when the CPU has AVX2 and FMA.
+        // pass per row; enabled per function, used only when the CPU has AVX2 and FMA (its
+        // AVX-512 build when the CPU has AVX-512 F and DQ).
         .target(name: "CProjectionKernels"),
 
         // MARK: Engine
