@@ -94,10 +94,13 @@ struct ProjectionKernelTests {
     @Test("Kernel: every dot product and sum of squares within the rounding bound, all shapes and strides",
           .enabled(if: ProjectionKernelTests.hasKernel, Comment(rawValue: ProjectionKernelTests.noKernel)),
           arguments: ProjectionKernelTests.rowCounts)
-    func kernel(rows: Int) {
+    func kernel(rows: Int) { Self.checkAllShapes(rows: rows, path: .kernel) }
+
+    /// ``check(rows:dimension:directions:path:seed:)`` on every dimension and direction count.
+    static func checkAllShapes(rows: Int, path: ProjectionPath) {
         for d in Self.dimensions {
             for m in Self.directionCounts {
-                #expect(Self.check(rows: rows, dimension: d, directions: m, path: .kernel, seed: UInt64(rows * 10_000 + d * 100 + m)))
+                #expect(Self.check(rows: rows, dimension: d, directions: m, path: path, seed: UInt64(rows * 10_000 + d * 100 + m)))
             }
         }
     }
@@ -105,13 +108,7 @@ struct ProjectionKernelTests {
     @Test("AVX-512 kernel: every dot product and sum of squares within the rounding bound, all shapes and strides",
           .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
           arguments: ProjectionKernelTests.rowCounts)
-    func wideKernel(rows: Int) {
-        for d in Self.dimensions {
-            for m in Self.directionCounts {
-                #expect(Self.check(rows: rows, dimension: d, directions: m, path: .wideKernel, seed: UInt64(rows * 10_000 + d * 100 + m)))
-            }
-        }
-    }
+    func wideKernel(rows: Int) { Self.checkAllShapes(rows: rows, path: .wideKernel) }
 
     /// Projections and sums of squares of `b` rows (stride `d + 3`) on `path`, as bit patterns.
     static func bits(rows b: Int, dimension d: Int, directions m: Int, path: ProjectionPath, seed: UInt64) -> [UInt32] {

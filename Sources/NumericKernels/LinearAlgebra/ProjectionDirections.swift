@@ -34,6 +34,9 @@ public struct ProjectionDirections: Sendable {
     private let packedHalf: AlignedBuffer<UInt16>
     // 2^-e_c: takes a screened value back to the directions' units (exactly, in double).
     private let halfUnscale: [Double]
+    // The path the public calls take: the widest kernel this CPU runs, or BLAS when there is no
+    // kernel (or nothing to pack). Chosen once, here.
+    private let path: ProjectionPath
 
     /// Per direction `c`, a bound on a screened projection's error relative to the row's norm:
     /// ``screen(_:into:sumOfSquares:)`` gives `v_c` with `|v_c - x · p_c| <= ‖x‖ screeningErrors[c]`.
@@ -48,6 +51,7 @@ public struct ProjectionDirections: Sendable {
     /// Prepares the rows of `directions` (`m x d`) as the directions.
     public init(_ directions: Matrix) {
         self.count = directions.rows
+        self.path = ProjectionPath.wideKernel.isAvailable ? .wideKernel : ProjectionPath.kernel.isAvailable ? .kernel : .blas
         self.dimension = directions.columns
         self.directions = directions
         let (m, d) = (directions.rows, directions.columns)
@@ -123,8 +127,7 @@ public struct ProjectionDirections: Sendable {
     ///   `γ_n` times the sum of its terms' magnitudes of the exact value.
     @discardableResult
     public func project(_ rows: MatrixView, into projections: MutableMatrixView, sumsOfSquares: UnsafeMutableBufferPointer<Float>) -> Int {
-        let path: ProjectionPath = packed.isEmpty ? .blas : ProjectionPath.wideKernel.isAvailable ? .wideKernel : .kernel
-        return project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: path)!
+        project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: packed.isEmpty ? .blas : path)!
     }
 
     /// ``project(_:into:sumsOfSquares:)`` on a chosen path (for tests and measurements).
@@ -188,7 +191,7 @@ extension ProjectionDirections {
     /// the AVX-512 build, whose widening of halves to floats takes the same two ports as its
     /// multiply-adds (on a 2-core Intel Xeon with AVX-512: 1.09–1.22 µs screened against
     /// 0.89–0.95 µs in floats, rows in L2; equal from memory).
-    public var screensLoneRowsFaster: Bool { canScreen && !ProjectionPath.wideKernel.isAvailable }
+    public var screensLoneRowsFaster: Bool { canScreen && path == .kernel }
 
     /// Screening projections of one row: `projections[c]` approximates `row · direction[c]`
     /// (in the directions' units) from half-precision copies of the directions, within
@@ -202,7 +205,7 @@ extension ProjectionDirections {
     public func screen(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
                        sumOfSquares: inout Float) -> Bool {
         screen(row, into: projections, sumOfSquares: &sumOfSquares,
-               path: ProjectionPath.wideKernel.isAvailable ? .wideKernel : .kernel)
+               path: path)
     }
 
     /// ``screen(_:into:sumOfSquares:)`` with the kernel of `path` (for tests and measurements);
