@@ -41,8 +41,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the memory measurement).")
     var memoryUsers: Int = 1_000_000
 
-    @Option(help: "Users who each send a batch of 256 rows (state held as bit sets, the largest per-user state), to measure resident memory per such user (0 skips).")
-    var denseMemoryUsers: Int = 20_000
+    @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips).")
+    var denseMemoryUsers: Int = 1_000_000
 
     @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
     var minRows: Int = 4096
@@ -90,7 +90,7 @@ struct BenchCommand: ParsableCommand {
             minSeconds = 0.01
             users = "1,1000"
             memoryUsers = 100_000
-            denseMemoryUsers = 2_000
+            denseMemoryUsers = 100_000
         }
         for (name, list) in [("--batches", batches), ("--dimensions", dimensions), ("--threads", threads), ("--users", users)] {
             guard let values = parseList(list), !values.isEmpty, values.allSatisfy({ $0 >= 1 }) else {

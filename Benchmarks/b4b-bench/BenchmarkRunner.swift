@@ -204,53 +204,73 @@ struct BenchmarkRunner {
         return ColdTransformCost(dimension: d, milliseconds: median(times), bytes: d * d * 4 + d * 8)
     }
 
-    /// Resident memory per tracked user: RSS before and after `users` users each send one row
-    /// (a new or one-off account: its occupancy is held sparse), then before and after
-    /// `denseUsers` users each send one batch of `denseRows` rows (enough distinct buckets that
-    /// the occupancy is held as bit sets: the largest an account's state gets). Free heap is
-    /// handed back to the system before each baseline, so that memory freed by earlier
-    /// measurements and reused here does not hide what the accounts take.
+    /// Resident memory per tracked user, in two measurements, each in a defense of its own:
+    /// - RSS before and after `users` users each send one row (a new or one-off account: its
+    ///   occupancy is held sparse);
+    /// - RSS before and after `denseUsers` accounts are loaded (``B4BDefense/importOccupancy(_:for:mode:)``)
+    ///   with the occupancy of an account that sent `denseRows` rows (enough distinct buckets that
+    ///   it is held as bit sets: the largest an account's state gets). Loading stores the same
+    ///   state as tracking those rows would, without hashing `denseUsers x denseRows` rows, so a
+    ///   million such accounts take seconds.
+    /// Free heap is handed back to the system before each baseline, so that memory freed by
+    /// earlier work and reused here does not hide what the accounts take.
     func measureMemory(users: Int, denseUsers: Int, dimension d: Int) -> MemoryReport {
         let denseRows = 256
         var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows)
         configuration.transformCacheBytes = 0
-        let defense = try! B4BDefense(configuration: configuration, secret: secret)
         let pools = RowPools(dimension: d, workers: 1, rows: 4096)
         let pool = pools.pool(0)
-        // Accounts are created with `track` (the state `protect` records, without a per-call
-        // output matrix: a 2 MiB answer at d = 2048 and batch 256, freed after each call, would
-        // be handed back by the trim below and faulted in again inside the measurement). Warm up
-        // the allocator and the code paths before the baselines, with both batch sizes.
-        pool.withView { v in
-            _ = try! defense.track(v.rows(0..<1), user: "warm-up")
-            _ = try! defense.track(v.rows(0..<denseRows), user: "warm-up-dense")
-        }
         let clock = ContinuousClock()
 
-        releaseFreeHeap()
-        let before = residentBytes()
-        let start = clock.now
-        pool.withView { v in
-            for u in 0..<users {
-                let r = u % v.rows
-                _ = try! defense.track(v.rows(r ..< r + 1), user: "user-\(u)")
+        // One-row accounts, created with `track` (the state `protect` records, without a
+        // per-call output matrix: freed after each call, it would be handed back by the trim
+        // below and faulted in again inside the measurement). Warm up the allocator and the
+        // code path before the baseline.
+        var (before, after, seconds) = (0, 0, 0.0)
+        do {
+            let defense = try! B4BDefense(configuration: configuration, secret: secret)
+            pool.withView { v in _ = try! defense.track(v.rows(0..<1), user: "warm-up") }
+            releaseFreeHeap()
+            before = residentBytes()
+            let start = clock.now
+            pool.withView { v in
+                for u in 0..<users {
+                    let r = u % v.rows
+                    _ = try! defense.track(v.rows(r ..< r + 1), user: "user-\(u)")
+                }
             }
+            seconds = (clock.now - start) / .seconds(1)
+            after = residentBytes()
         }
-        let seconds = (clock.now - start) / .seconds(1)
-        let after = residentBytes()
-        let perUser = Double(after - before) / Double(users)
+        let perUser = users > 0 ? Double(after - before) / Double(users) : 0
 
-        releaseFreeHeap()
-        let denseBefore = residentBytes()
-        var occupied = 0.0
-        pool.withView { v in
-            for u in 0..<denseUsers {
-                let r = (u * denseRows) % (v.rows - denseRows + 1)
-                _ = try! defense.track(v.rows(r ..< r + denseRows), user: "dense-user-\(u)")
+        // Accounts held as bit sets: 16 accounts each send `denseRows` rows (distinct windows
+        // of the pool); their snapshots are loaded round-robin into `denseUsers` accounts.
+        var (denseBefore, denseAfter, occupied) = (0, 0, 0.0)
+        do {
+            let defense = try! B4BDefense(configuration: configuration, secret: secret)
+            let snapshots = pool.withView { v in
+                (0..<16).map { j in
+                    let r = (j * denseRows) % (v.rows - denseRows + 1)
+                    _ = try! defense.track(v.rows(r ..< r + denseRows), user: "template-\(j)")
+                    defer { defense.removeUser("template-\(j)") }
+                    return defense.exportOccupancy(of: "template-\(j)")
+                }
             }
+            try! defense.importOccupancy(snapshots[0], for: "warm-up", mode: .replace)
+            releaseFreeHeap()
+            denseBefore = residentBytes()
+            for u in 0..<denseUsers {
+                // Each account's snapshot in words of its own, as if read from a store (loading
+                // must not leave accounts sharing one array).
+                let t = snapshots[u % snapshots.count]
+                let snapshot = OccupancySnapshot(hasherFingerprint: t.hasherFingerprint, hashBits: t.hashBits, tableCount: t.tableCount,
+                                                 words: t.words.map { $0 }, queryCount: t.queryCount)
+                try! defense.importOccupancy(snapshot, for: "dense-\(u)", mode: .replace)
+            }
+            denseAfter = residentBytes()
+            for u in 0..<denseUsers { occupied += defense.coverage(of: "dense-\(u)") }
         }
-        let denseAfter = residentBytes()
-        for u in 0..<denseUsers { occupied += defense.coverage(of: "dense-user-\(u)") }
         let bucketsPerDenseUser = denseUsers > 0 ? occupied / Double(denseUsers) * Double(configuration.tableCount << configuration.hashBits) : 0
         let densePerUser = denseUsers > 0 ? Double(denseAfter - denseBefore) / Double(denseUsers) : 0
         return MemoryReport(users: users, residentBytesBefore: before, residentBytesAfter: after,
@@ -274,7 +294,8 @@ struct MemoryReport: Codable, Sendable {
     var bytesPerUser: Double
     var projectedMegabytesForMillion: Double
     var secondsToCreate: Double
-    /// Accounts that each sent one batch of `denseRowsPerUser` rows (occupancy held as bit sets).
+    /// Accounts each loaded with the occupancy of an account that sent one batch of
+    /// `denseRowsPerUser` rows (held as bit sets).
     var denseUsers: Int
     var denseRowsPerUser: Int
     /// Mean occupied buckets (all tables) of those accounts.

@@ -233,16 +233,7 @@ public final class B4BDefense: Sendable {
                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) {
         let tables = configuration.tableCount
         let b = ids.count / tables
-        let account = accounts.account(user)
-        let firstQuery: Int = account.state.withLock { state in
-            for i in 0..<b {
-                for t in 0..<tables { state.occupancy.insert(bucket: ids[i * tables + t], table: t) }
-                coverage[i] = state.occupancy.coverage
-            }
-            let first = state.queryCount + 1
-            state.queryCount += b
-            return first
-        }
+        let firstQuery = accounts.withTable(of: user) { $0.record(ids, user: user, coverage: coverage) }
         // Row i is the user's query number firstQuery + i.
         for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i) }
     }
@@ -288,18 +279,23 @@ public final class B4BDefense: Sendable {
 
     /// Current coverage of `user` (0 for an unknown user).
     public func coverage(of user: String) -> Double {
-        accounts.existingAccount(user)?.state.withLock { $0.occupancy.coverage } ?? 0
+        summary(of: user).coverage
     }
 
     /// Rows `user` has sent (0 for an unknown user).
     public func queryCount(of user: String) -> Int {
-        accounts.existingAccount(user)?.state.withLock { $0.queryCount } ?? 0
+        summary(of: user).queryCount
+    }
+
+    /// `user`'s coverage and query count (zeros for an unknown user).
+    private func summary(of user: String) -> (coverage: Double, queryCount: Int) {
+        accounts.withTable(of: user) { $0.summary(of: user) } ?? (0, 0)
     }
 
     /// Sigma the next query of `user` would get if it fell in an already occupied bucket
     /// (representation units).
     public func currentSigma(of user: String) -> Float {
-        let (coverage, queries) = accounts.existingAccount(user)?.state.withLock { ($0.occupancy.coverage, $0.queryCount) } ?? (0, 0)
+        let (coverage, queries) = summary(of: user)
         return price(coverage: coverage, queries: queries + 1)
     }
 
@@ -318,8 +314,8 @@ public final class B4BDefense: Sendable {
 
     /// A copy of `user`'s occupancy for persistence (empty for an unknown user).
     public func exportOccupancy(of user: String) -> OccupancySnapshot {
-        let state = accounts.existingAccount(user)?.state.withLock { $0 }
-            ?? AccountState(occupancy: Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount))
+        let state = accounts.withTable(of: user) { $0.state(of: user) }
+            ?? (occupancy: Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount), queryCount: 0)
         return OccupancySnapshot(hasherFingerprint: hasher.fingerprint, hashBits: state.occupancy.hashBits,
                                  tableCount: state.occupancy.tableCount, words: state.occupancy.rawWords,
                                  queryCount: state.queryCount)
@@ -346,24 +342,13 @@ public final class B4BDefense: Sendable {
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
         guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }
-        accounts.account(user).state.withLock { state in
-            switch mode {
-            case .merge:
-                // Replicas' snapshots of one user overlap in history: the larger count neither
-                // loses queries nor counts shared ones twice.
-                state.occupancy.formUnion(loaded)
-                state.queryCount = max(state.queryCount, snapshot.queryCount)
-            case .replace:
-                state.occupancy = loaded
-                state.queryCount = snapshot.queryCount
-            }
-        }
+        accounts.withTable(of: user) { $0.load(loaded, queryCount: snapshot.queryCount, for: user, merging: mode == .merge) }
     }
 
     /// Forgets `user`'s state entirely; returns whether there was any. (An operator action:
     /// a forgotten user starts again at zero coverage.)
     @discardableResult
-    public func removeUser(_ user: String) -> Bool { accounts.remove(user) }
+    public func removeUser(_ user: String) -> Bool { accounts.withTable(of: user) { $0.remove(user) } }
 }
 
 extension SeedPurpose {

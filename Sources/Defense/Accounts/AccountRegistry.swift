@@ -1,76 +1,38 @@
 import Synchronization
 
-/// One account's mutable defense state: its bucket occupancy and how many queries (rows)
-/// it has sent.
-struct AccountState: Sendable {
-    var occupancy: Occupancy
-    /// Rows recorded, repeats included (the relative price's query count).
-    var queryCount: Int = 0
-}
-
-/// One account: its state behind a per-account mutex, so concurrent batches of one user
-/// never lose each other's buckets, while different users never contend.
-final class Account: Sendable {
-    let state: Mutex<AccountState>
-
-    init(_ occupancy: Occupancy) {
-        self.state = Mutex(AccountState(occupancy: occupancy))
-    }
-}
-
-/// All accounts, sharded by user id: finding or creating an account locks one shard
-/// (of ``shardCount``) for a dictionary lookup only, so there is no global lock that
-/// serialises different users.
+/// All accounts, sharded by user id: each shard's ``AccountTable`` is behind its own lock,
+/// taken for one short critical section per call (a lookup, or a batch's bucket inserts), so
+/// there is no global lock that serialises different users, and two concurrent batches of one
+/// user never lose each other's buckets.
 final class AccountRegistry: Sendable {
+    /// Number of shards (users of different shards never contend).
     static let shardCount = 64
 
     private final class Shard: Sendable {
-        let accounts = Mutex<[String: Account]>([:])
+        let table: Mutex<AccountTable>
+        init(_ table: sending AccountTable) { self.table = Mutex(table) }
     }
 
     private let shards: [Shard]
-    private let hashBits: Int
-    private let tableCount: Int
 
     init(hashBits: Int, tableCount: Int) {
-        self.hashBits = hashBits
-        self.tableCount = tableCount
-        self.shards = (0..<Self.shardCount).map { _ in Shard() }
+        self.shards = (0..<Self.shardCount).map { _ in Shard(AccountTable(hashBits: hashBits, tableCount: tableCount)) }
     }
 
-    private func shard(_ user: String) -> Shard {
+    /// Runs `body` on the table holding `user`'s account (whether or not it exists yet), with
+    /// the table's shard locked.
+    func withTable<R>(of user: String, _ body: (inout AccountTable) -> R) -> R {
         // String.hashValue is seeded per process, which is fine for in-memory sharding.
-        shards[Int(UInt(bitPattern: user.hashValue) % UInt(Self.shardCount))]
-    }
-
-    /// The account of `user`, created empty on first use.
-    func account(_ user: String) -> Account {
-        let (k, t) = (hashBits, tableCount)
-        return shard(user).accounts.withLock { accounts in
-            if let a = accounts[user] { return a }
-            let a = Account(Occupancy(hashBits: k, tableCount: t))
-            accounts[user] = a
-            return a
-        }
-    }
-
-    /// The account of `user` if it exists.
-    func existingAccount(_ user: String) -> Account? {
-        shard(user).accounts.withLock { $0[user] }
-    }
-
-    /// Removes `user`'s account; returns whether it existed.
-    func remove(_ user: String) -> Bool {
-        shard(user).accounts.withLock { $0.removeValue(forKey: user) != nil }
+        shards[Int(UInt(bitPattern: user.hashValue) % UInt(Self.shardCount))].table.withLock { body(&$0) }
     }
 
     /// Number of accounts.
     var count: Int {
-        shards.reduce(0) { n, s in n + s.accounts.withLock { $0.count } }
+        shards.reduce(0) { n, s in n + s.table.withLock { $0.count } }
     }
 
     /// Every user id (unordered).
     var users: [String] {
-        shards.flatMap { s in s.accounts.withLock { Array($0.keys) } }
+        shards.flatMap { s in s.table.withLock { $0.users } }
     }
 }

@@ -51,7 +51,10 @@ public struct Occupancy: Sendable {
     private static func keysFit(hashBits: Int, tableCount: Int) -> Bool { tableCount << hashBits < 1 << 32 }
 
     /// Most keys the sparse form holds: as many bytes as the bit sets.
-    private var sparseLimit: Int { 2 * Self.wordsPerTable(hashBits) * tableCount }
+    private var sparseLimit: Int { Self.sparseLimit(hashBits: hashBits, tableCount: tableCount) }
+
+    /// Most keys the sparse form of this shape holds (as many bytes as its bit sets).
+    static func sparseLimit(hashBits: Int, tableCount: Int) -> Int { 2 * wordsPerTable(hashBits) * tableCount }
 
     /// Buckets per table, `2^k`.
     public var bucketCount: Int { 1 << hashBits }
@@ -100,20 +103,40 @@ public struct Occupancy: Sendable {
     public mutating func insert(bucket: UInt32, table t: Int) -> Bool {
         precondition(Int(bucket) < bucketCount && t >= 0 && t < tableCount, "bucket \(bucket) of table \(t) is out of range")
         if isSparse {
-            let key = UInt32(t << hashBits) | bucket
-            let i = Self.lowerBound(keys, key)
-            if i < keys.count && keys[i] == key { return false }
-            if keys.count < sparseLimit {
-                keys.insert(key, at: i)
+            switch Self.insertKey(UInt32(t << hashBits) | bucket, into: &keys, limit: sparseLimit) {
+            case .present: return false
+            case .inserted:
                 occupied += 1
                 return true
+            case .full: densify()
             }
-            densify()
         }
-        let (w, bit) = Self.position(bucket: bucket, table: t, hashBits: hashBits)
+        let k = hashBits
+        let inserted = words.withUnsafeMutableBufferPointer { Self.setBit(bucket: bucket, table: t, hashBits: k, in: $0) }
+        if inserted { occupied += 1 }
+        return inserted
+    }
+
+    /// What ``insertKey(_:into:limit:)`` did.
+    enum SparseInsert { case inserted, present, full }
+
+    /// Inserts `key` into the sorted distinct `keys` unless it is there or `keys` already holds
+    /// `limit` keys (then the set must go dense; `keys` is unchanged).
+    static func insertKey(_ key: UInt32, into keys: inout [UInt32], limit: Int) -> SparseInsert {
+        let i = lowerBound(keys, key)
+        if i < keys.count && keys[i] == key { return .present }
+        guard keys.count < limit else { return .full }
+        keys.insert(key, at: i)
+        return .inserted
+    }
+
+    /// Sets `bucket` of table `t` in bit-set `words` (this shape's layout); returns whether it
+    /// was clear.
+    @inline(__always)
+    static func setBit(bucket: UInt32, table t: Int, hashBits: Int, in words: UnsafeMutableBufferPointer<UInt64>) -> Bool {
+        let (w, bit) = position(bucket: bucket, table: t, hashBits: hashBits)
         if words[w] & bit != 0 { return false }
         words[w] |= bit
-        occupied += 1
         return true
     }
 
@@ -129,7 +152,8 @@ public struct Occupancy: Sendable {
         }
         if isSparse { densify() }
         if other.isSparse {
-            for key in other.keys { setBit(key) }
+            let k = hashBits
+            words.withUnsafeMutableBufferPointer { Self.setBits(other.keys, hashBits: k, in: $0) }
         } else {
             for i in words.indices { words[i] |= other.words[i] }
         }
@@ -188,6 +212,27 @@ public struct Occupancy: Sendable {
     /// Approximate heap bytes held (the keys or the words, without allocator overhead).
     public var byteCount: Int { keys.capacity * 4 + words.capacity * 8 }
 
+    /// The sparse form's sorted keys (`t << k | bucket`); empty once dense.
+    var sparseKeys: [UInt32] { keys }
+
+    /// An occupancy of this shape holding exactly `sortedKeys` (sorted, distinct, in range, at
+    /// most ``sparseLimit(hashBits:tableCount:)`` of them) in the sparse form.
+    init(hashBits: Int, tableCount: Int, sortedKeys: [UInt32]) {
+        self.init(hashBits: hashBits, tableCount: tableCount)
+        precondition(isSparse && sortedKeys.count <= sparseLimit, "too many keys for the sparse form")
+        keys = sortedKeys
+        occupied = sortedKeys.count
+    }
+
+    /// An occupancy of this shape held as bit sets, with exactly the bits of `denseWords` (this
+    /// shape's layout, no bits beyond `2^k`).
+    init(hashBits: Int, tableCount: Int, denseWords: [UInt64]) {
+        self.init(hashBits: hashBits, tableCount: tableCount)
+        precondition(denseWords.count == Self.wordsPerTable(hashBits) * tableCount, "bit sets of the wrong size")
+        words = denseWords
+        occupied = denseWords.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
+
     // MARK: - Representation
 
     /// Moves the sparse keys into bit sets (the count is unchanged).
@@ -199,11 +244,16 @@ public struct Occupancy: Sendable {
     /// The bit-set words of this shape with exactly `keys` set.
     private func bitWords(of keys: [UInt32]) -> [UInt64] {
         var out = [UInt64](repeating: 0, count: Self.wordsPerTable(hashBits) * tableCount)
-        for key in keys {
-            let (w, bit) = Self.position(key: key, hashBits: hashBits)
-            out[w] |= bit
-        }
+        out.withUnsafeMutableBufferPointer { Self.setBits(keys, hashBits: hashBits, in: $0) }
         return out
+    }
+
+    /// Sets the bit of every key in `keys` in bit-set `words` (this shape's layout).
+    static func setBits(_ keys: [UInt32], hashBits: Int, in words: UnsafeMutableBufferPointer<UInt64>) {
+        for key in keys {
+            let (w, bit) = position(key: key, hashBits: hashBits)
+            words[w] |= bit
+        }
     }
 
     /// Calls `body` with the key of every bit set in `rawWords`, in ascending order, until it
@@ -217,11 +267,6 @@ public struct Occupancy: Sendable {
             }
         }
         return true
-    }
-
-    private mutating func setBit(_ key: UInt32) {
-        let (w, bit) = Self.position(key: key, hashBits: hashBits)
-        words[w] |= bit
     }
 
     /// Word index and bit mask of `bucket` in table `t`.
