@@ -292,6 +292,7 @@ struct MemoryReport: Codable, Sendable {
     var residentBytesBefore: Int
     var residentBytesAfter: Int
     var bytesPerUser: Double
+    /// `bytesPerUser` times a million, in MiB (2^20 bytes), as are the other "megabytes".
     var projectedMegabytesForMillion: Double
     var secondsToCreate: Double
     /// Accounts each loaded with the occupancy of an account that sent one batch of

@@ -19,8 +19,8 @@ struct AccountRecord: Sendable {
 
 /// The accounts of one shard, keyed by user id, laid out for a small footprint per account:
 /// an ordered dictionary (keys and records in two arrays, a bit-packed index), records of 24
-/// bytes, and dense bit sets packed into a slab. A million accounts held as 2^12-bit sets take
-/// about 0.56 KB each (the measurement is in the README), of which 512 B are the bits.
+/// bytes, and dense bit sets packed into a slab. A million accounts held as 2^12-bit sets took
+/// 565 bytes each in the benchmark (README, "Account state in memory"), 512 of them the bits.
 ///
 /// Not synchronised: ``AccountRegistry`` keeps each table behind its shard's lock. (Package
 /// access for the tests.)
