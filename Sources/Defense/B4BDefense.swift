@@ -12,7 +12,7 @@ import NumericKernels
 ///
 /// Threading model: `protect` may be called from any number of threads at once, for the
 /// same or different users. A user's occupancy update is one short critical section on
-/// that user's own lock; there is no lock shared by all users. BLAS calls run on the
+/// the lock of the user's shard (one of 64); there is no lock shared by all users. BLAS calls run on the
 /// calling thread with OpenBLAS's process-wide thread count, which a host calling from
 /// several threads should set to 1 (``BLASThreads/set(_:)``); see the README.
 public final class B4BDefense: Sendable {
