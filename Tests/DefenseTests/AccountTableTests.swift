@@ -1,21 +1,16 @@
 import Defense
+import NumericKernels
 import Testing
 
-/// A small deterministic generator for bucket ids (SplitMix64).
+/// Deterministic bucket ids from the engine's seeded generator.
 private struct IDGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var random: RandomGenerator
+    init(state: UInt64) { random = RandomGenerator(seed: RandomSeed(state, 0xB0C4, 0, 1)) }
     /// A `rows x tables` batch of bucket ids below `2^hashBits`, drawn from the lowest `spread`
     /// buckets (a small spread keeps an account sparse longer).
     mutating func batch(rows: Int, tables: Int, hashBits: Int, spread: Int? = nil) -> [UInt32] {
-        let range = UInt64(min(spread ?? (1 << hashBits), 1 << hashBits))
-        return (0..<rows * tables).map { _ in UInt32(next() % range) }
+        let range = UInt32(min(spread ?? (1 << hashBits), 1 << hashBits))
+        return (0..<rows * tables).map { _ in UInt32.random(in: 0..<range, using: &random) }
     }
 }
 
