@@ -31,7 +31,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Defense: the account tables' ordered dictionary (compact per-account footprint).
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // Gateway: HTTP server and upstream client on SwiftNIO, logging, state stores.
         // (Hummingbird and async-http-client cannot be used here: through swift-algorithms they
         // bring swift-numerics, whose `Numerics` target clashes with ours.)
@@ -68,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "Defense",
-            dependencies: ["NumericKernels", .product(name: "OrderedCollections", package: "swift-collections")]
+            dependencies: ["NumericKernels"]
         ),
 
         // MARK: Evaluation and reports

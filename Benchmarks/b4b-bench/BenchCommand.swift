@@ -44,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips).")
     var denseMemoryUsers: Int = 1_000_000
 
+    @Option(help: "UTF-8 bytes of each user id in the memory measurement: 0 uses ids like 'user-123' (at most 15 bytes, which a String holds inline); N >= 16 pads every id to N bytes (36: the length of a UUID).")
+    var memoryIdBytes: Int = 0
+
     @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
     var minRows: Int = 4096
 
@@ -108,6 +111,9 @@ struct BenchCommand: ParsableCommand {
         }
         guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
         guard denseMemoryUsers >= 0 else { throw ValidationError("--dense-memory-users must be non-negative") }
+        guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
+            throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
+        }
     }
 
     func run() throws {
@@ -145,7 +151,8 @@ struct BenchCommand: ParsableCommand {
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
         }
         if memoryUsers > 0 && !sweepOnly {
-            report.memory = runner.measureMemory(users: memoryUsers, denseUsers: denseMemoryUsers, dimension: plan.dimensions[0])
+            report.memory = runner.measureMemory(users: memoryUsers, denseUsers: denseMemoryUsers, idBytes: memoryIdBytes,
+                                                 dimension: plan.dimensions[0])
         }
 
         print(report.markdown())

@@ -214,7 +214,12 @@ struct BenchmarkRunner {
     ///   million such accounts take seconds.
     /// Free heap is handed back to the system before each baseline, so that memory freed by
     /// earlier work and reused here does not hide what the accounts take.
-    func measureMemory(users: Int, denseUsers: Int, dimension d: Int) -> MemoryReport {
+    func measureMemory(users: Int, denseUsers: Int, idBytes: Int, dimension d: Int) -> MemoryReport {
+        // "user-123", or with the number zero-padded so the id has `idBytes` bytes.
+        func id(_ prefix: String, _ u: Int) -> String {
+            let number = String(u)
+            return prefix + "-" + String(repeating: "0", count: max(0, idBytes - prefix.utf8.count - 1 - number.utf8.count)) + number
+        }
         let denseRows = 256
         var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows)
         configuration.transformCacheBytes = 0
@@ -236,7 +241,7 @@ struct BenchmarkRunner {
             pool.withView { v in
                 for u in 0..<users {
                     let r = u % v.rows
-                    _ = try! defense.track(v.rows(r ..< r + 1), user: "user-\(u)")
+                    _ = try! defense.track(v.rows(r ..< r + 1), user: id("user", u))
                 }
             }
             seconds = (clock.now - start) / .seconds(1)
@@ -266,14 +271,14 @@ struct BenchmarkRunner {
                 let t = snapshots[u % snapshots.count]
                 let snapshot = OccupancySnapshot(hasherFingerprint: t.hasherFingerprint, hashBits: t.hashBits, tableCount: t.tableCount,
                                                  words: t.words.map { $0 }, queryCount: t.queryCount)
-                try! defense.importOccupancy(snapshot, for: "dense-\(u)", mode: .replace)
+                try! defense.importOccupancy(snapshot, for: id("dense", u), mode: .replace)
             }
             denseAfter = residentBytes()
-            for u in 0..<denseUsers { occupied += defense.coverage(of: "dense-\(u)") }
+            for u in 0..<denseUsers { occupied += defense.coverage(of: id("dense", u)) }
         }
         let bucketsPerDenseUser = denseUsers > 0 ? occupied / Double(denseUsers) * Double(configuration.tableCount << configuration.hashBits) : 0
         let densePerUser = denseUsers > 0 ? Double(denseAfter - denseBefore) / Double(denseUsers) : 0
-        return MemoryReport(users: users, residentBytesBefore: before, residentBytesAfter: after,
+        return MemoryReport(users: users, idBytes: idBytes, residentBytesBefore: before, residentBytesAfter: after,
                             bytesPerUser: perUser, projectedMegabytesForMillion: perUser * 1e6 / 1048576,
                             secondsToCreate: seconds, denseUsers: denseUsers, denseRowsPerUser: denseRows,
                             bucketsPerDenseUser: bucketsPerDenseUser, bytesPerDenseUser: densePerUser,
@@ -289,6 +294,8 @@ struct ColdTransformCost: Codable, Sendable {
 
 struct MemoryReport: Codable, Sendable {
     var users: Int
+    /// UTF-8 bytes of each user id (0: ids like "user-123", at most 15 bytes).
+    var idBytes: Int
     var residentBytesBefore: Int
     var residentBytesAfter: Int
     var bytesPerUser: Double

@@ -95,7 +95,8 @@ struct BenchmarkReport: Codable, Sendable {
                         c.dimension, c.milliseconds, Double(c.bytes) / 1048576)
         }
         if let m = memory {
-            s += String(format: "\nMemory: %d users tracked in %.1f s: %.0f bytes resident per user; %.0f MiB (2^20 bytes) projected for 1 million users.\n",
+            let ids = m.idBytes > 0 ? "user ids of \(m.idBytes) bytes" : "user ids like user-123"
+            s += "\nMemory (\(ids)): " + String(format: "%d users tracked in %.1f s: %.0f bytes resident per user; %.0f MiB (2^20 bytes) projected for 1 million users.\n",
                         m.users, m.secondsToCreate, m.bytesPerUser, m.projectedMegabytesForMillion)
             if m.denseUsers > 0 {
                 s += String(format: "Memory, dense accounts: %d accounts each loaded with the occupancy of an account that sent %d rows (%.0f buckets occupied on average, held as bit sets): %.0f bytes resident per account; %.0f MiB projected for 1 million such accounts.\n",

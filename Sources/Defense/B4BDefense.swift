@@ -21,6 +21,10 @@ public final class B4BDefense: Sendable {
     /// The Block 1 hasher.
     public let hasher: RandomProjectionLSH
 
+    /// The longest user id accepted, in UTF-8 bytes (64 KiB). Accounts are told apart by their
+    /// ids' bytes: ids that differ only in Unicode normalisation are different accounts.
+    public static let maxUserIDBytes = AccountIDIndex.maxIDBytes
+
     private let secret: ServerSecret
     private let rowHash: RowHash
     private let accounts: AccountRegistry
@@ -201,6 +205,9 @@ public final class B4BDefense: Sendable {
                                     _ body: (UnsafeBufferPointer<UInt32>, UnsafeBufferPointer<UInt64>) throws -> R) throws -> R {
         let d = configuration.dimension
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
+        guard user.utf8.count <= Self.maxUserIDBytes else {
+            throw ProtectError(.invalidUser, "user id is \(user.utf8.count) bytes of UTF-8, the limit is \(Self.maxUserIDBytes)")
+        }
         guard batch.rows > 0 else { throw ProtectError(.emptyBatch, "batch has no rows") }
         guard batch.rows <= configuration.maxBatchRows else {
             throw ProtectError(.batchTooLarge, "batch has \(batch.rows) rows, the limit is \(configuration.maxBatchRows)")
@@ -233,7 +240,8 @@ public final class B4BDefense: Sendable {
                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) {
         let tables = configuration.tableCount
         let b = ids.count / tables
-        let firstQuery = accounts.withTable(of: user) { $0.record(ids, user: user, coverage: coverage) }
+        let key = AccountKey(user)
+        let firstQuery = accounts.withTable(of: key) { $0.record(ids, user: key, coverage: coverage) }
         // Row i is the user's query number firstQuery + i.
         for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i) }
     }
@@ -289,7 +297,8 @@ public final class B4BDefense: Sendable {
 
     /// `user`'s coverage and query count (zeros for an unknown user).
     private func summary(of user: String) -> (coverage: Double, queryCount: Int) {
-        accounts.withTable(of: user) { $0.summary(of: user) } ?? (0, 0)
+        let key = AccountKey(user)
+        return accounts.withTable(of: key) { $0.summary(of: key) } ?? (0, 0)
     }
 
     /// Sigma the next query of `user` would get if it fell in an already occupied bucket
@@ -314,7 +323,8 @@ public final class B4BDefense: Sendable {
 
     /// A copy of `user`'s occupancy for persistence (empty for an unknown user).
     public func exportOccupancy(of user: String) -> OccupancySnapshot {
-        let state = accounts.withTable(of: user) { $0.state(of: user) }
+        let key = AccountKey(user)
+        let state = accounts.withTable(of: key) { $0.state(of: key) }
             ?? (occupancy: Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount), queryCount: 0)
         return OccupancySnapshot(hasherFingerprint: hasher.fingerprint, hashBits: state.occupancy.hashBits,
                                  tableCount: state.occupancy.tableCount, words: state.occupancy.rawWords,
@@ -334,6 +344,9 @@ public final class B4BDefense: Sendable {
     ///   wrong shape; the user's state is then unchanged.
     public func importOccupancy(_ snapshot: OccupancySnapshot, for user: String, mode: ImportMode = .merge) throws {
         guard !user.isEmpty else { throw OccupancyError(message: "user id must not be empty") }
+        guard user.utf8.count <= Self.maxUserIDBytes else {
+            throw OccupancyError(message: "user id is \(user.utf8.count) bytes of UTF-8, the limit is \(Self.maxUserIDBytes)")
+        }
         guard snapshot.hasherFingerprint == hasher.fingerprint else {
             throw OccupancyError(message: "snapshot was recorded under a different hasher (fingerprint \(snapshot.hasherFingerprint), this defense uses \(hasher.fingerprint))")
         }
@@ -342,13 +355,17 @@ public final class B4BDefense: Sendable {
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
         guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }
-        accounts.withTable(of: user) { $0.load(loaded, queryCount: snapshot.queryCount, for: user, merging: mode == .merge) }
+        let key = AccountKey(user)
+        accounts.withTable(of: key) { $0.load(loaded, queryCount: snapshot.queryCount, for: key, merging: mode == .merge) }
     }
 
     /// Forgets `user`'s state entirely; returns whether there was any. (An operator action:
     /// a forgotten user starts again at zero coverage.)
     @discardableResult
-    public func removeUser(_ user: String) -> Bool { accounts.withTable(of: user) { $0.remove(user) } }
+    public func removeUser(_ user: String) -> Bool {
+        let key = AccountKey(user)
+        return accounts.withTable(of: key) { $0.remove(key) }
+    }
 }
 
 extension SeedPurpose {

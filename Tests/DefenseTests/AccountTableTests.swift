@@ -18,7 +18,7 @@ private struct IDGenerator {
 private func record(_ ids: [UInt32], user: String, in table: inout AccountTable) -> ([Double], Int) {
     var coverage = [Double](repeating: -1, count: ids.count / table.tableCount)
     let first = ids.withUnsafeBufferPointer { i in
-        coverage.withUnsafeMutableBufferPointer { table.record(i, user: user, coverage: $0) }
+        coverage.withUnsafeMutableBufferPointer { table.record(i, user: AccountKey(user), coverage: $0) }
     }
     return (coverage, first)
 }
@@ -50,11 +50,11 @@ struct AccountTableTests {
             #expect(coverage == reference(ids, into: &expected))
             #expect(first == queries + 1)
             queries += rows
-            let state = table.state(of: "u")
+            let state = table.state(of: AccountKey("u"))
             #expect(state?.occupancy == expected)
             #expect(state?.occupancy.isSparse == expected.isSparse)
             #expect(state?.queryCount == queries)
-            #expect(table.summary(of: "u")?.coverage == expected.coverage)
+            #expect(table.summary(of: AccountKey("u"))?.coverage == expected.coverage)
         }
         #expect(!expected.isSparse, "the batches must reach the bit-set form")
         #expect(table.denseCount == 1)
@@ -79,17 +79,17 @@ struct AccountTableTests {
         #expect(table.count == 150)
         #expect(table.denseCount == 100)
         for a in stride(from: 0, to: 150, by: 4) {
-            let removed = table.remove("account-\(a)")
+            let removed = table.remove(AccountKey("account-\(a)"))
             #expect(removed)
             expected["account-\(a)"] = nil
         }
-        let removedTwice = table.remove("account-0")
+        let removedTwice = table.remove(AccountKey("account-0"))
         #expect(!removedTwice)
         #expect(table.count == expected.count)
         #expect(Set(table.users) == Set(expected.keys))
-        for (user, occupancy) in expected { #expect(table.state(of: user)?.occupancy == occupancy, "\(user)") }
-        #expect(table.state(of: "account-0") == nil)
-        #expect(table.summary(of: "account-4") == nil)
+        for (user, occupancy) in expected { #expect(table.state(of: AccountKey(user))?.occupancy == occupancy, "\(user)") }
+        #expect(table.state(of: AccountKey("account-0")) == nil)
+        #expect(table.summary(of: AccountKey("account-4")) == nil)
     }
 
     @Test("A removed account's bit sets are cleared before another account gets them, and a returning user starts from zero")
@@ -98,7 +98,7 @@ struct AccountTableTests {
         var generator = IDGenerator(state: 11)
         _ = record(generator.batch(rows: 1000, tables: 1, hashBits: 12), user: "first", in: &table)
         #expect(table.denseCount == 1)
-        let removed = table.remove("first")
+        let removed = table.remove(AccountKey("first"))
         #expect(removed)
         #expect(table.denseCount == 0)
         let ids = generator.batch(rows: 300, tables: 1, hashBits: 12)
@@ -106,7 +106,7 @@ struct AccountTableTests {
         let coverage = reference(ids, into: &occupancy)
         let (recorded, first) = record(ids, user: "second", in: &table)
         #expect(recorded == coverage)
-        #expect(table.state(of: "second")?.occupancy == occupancy)
+        #expect(table.state(of: AccountKey("second"))?.occupancy == occupancy)
         #expect(table.denseCount == 1)
         let (again, firstAgain) = record([5], user: "first", in: &table)
         #expect(again == [1.0 / 4096])
@@ -130,14 +130,14 @@ struct AccountTableTests {
 
         var table = AccountTable(hashBits: k, tableCount: tables)
         _ = record(own, user: "u", in: &table)
-        table.load(loaded, queryCount: 5, for: "u", merging: true)
-        #expect(table.state(of: "u")?.occupancy == union)
-        #expect(table.state(of: "u")?.queryCount == max(rows.0, 5))
+        table.load(loaded, queryCount: 5, for: AccountKey("u"), merging: true)
+        #expect(table.state(of: AccountKey("u"))?.occupancy == union)
+        #expect(table.state(of: AccountKey("u"))?.queryCount == max(rows.0, 5))
         #expect(table.denseCount == (union.isSparse ? 0 : 1))
 
-        table.load(loaded, queryCount: 5, for: "u", merging: false)
-        #expect(table.state(of: "u")?.occupancy == loaded)
-        #expect(table.state(of: "u")?.queryCount == 5)
+        table.load(loaded, queryCount: 5, for: AccountKey("u"), merging: false)
+        #expect(table.state(of: AccountKey("u"))?.occupancy == loaded)
+        #expect(table.state(of: AccountKey("u"))?.queryCount == 5)
         #expect(table.denseCount == (loaded.isSparse ? 0 : 1))
 
         // Recording after a load continues from the loaded state.
@@ -146,12 +146,12 @@ struct AccountTableTests {
         let (coverage, first) = record(more, user: "u", in: &table)
         #expect(coverage == reference(more, into: &continued))
         #expect(first == 6)
-        #expect(table.state(of: "u")?.occupancy == continued)
+        #expect(table.state(of: AccountKey("u"))?.occupancy == continued)
 
         // Loading creates an account that does not exist yet.
-        table.load(loaded, queryCount: 9, for: "new", merging: true)
-        #expect(table.state(of: "new")?.occupancy == loaded)
-        #expect(table.state(of: "new")?.queryCount == 9)
+        table.load(loaded, queryCount: 9, for: AccountKey("new"), merging: true)
+        #expect(table.state(of: AccountKey("new"))?.occupancy == loaded)
+        #expect(table.state(of: AccountKey("new"))?.queryCount == 9)
     }
 
     @Test("The slab hands out cleared blocks, reuses freed ones first, and keeps blocks of different numbers apart")

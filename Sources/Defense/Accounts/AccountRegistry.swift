@@ -21,9 +21,9 @@ final class AccountRegistry: Sendable {
 
     /// Runs `body` on the table holding `user`'s account (whether or not it exists yet), with
     /// the table's shard locked.
-    func withTable<R>(of user: String, _ body: (inout AccountTable) -> R) -> R {
-        // String.hashValue is seeded per process, which is fine for in-memory sharding.
-        shards[Int(UInt(bitPattern: user.hashValue) % UInt(Self.shardCount))].table.withLock { body(&$0) }
+    func withTable<R>(of user: AccountKey, _ body: (inout AccountTable) -> R) -> R {
+        // The hash's high bits pick the shard; its low bits, the slot in the shard's index.
+        shards[Int((UInt64(UInt(bitPattern: user.hash)) >> 40) % UInt64(Self.shardCount))].table.withLock { body(&$0) }
     }
 
     /// Number of accounts.

@@ -1,5 +1,3 @@
-import OrderedCollections
-
 /// One account's defense state as its shard's table holds it: the same set of occupied
 /// buckets as an ``Occupancy`` (sparse keys, or bit sets once large; see there), in 24 bytes
 /// plus the keys, with the bit sets in the shard's ``BitSetSlab``.
@@ -18,9 +16,9 @@ struct AccountRecord: Sendable {
 }
 
 /// The accounts of one shard, keyed by user id, laid out for a small footprint per account:
-/// an ordered dictionary (keys and records in two arrays, a bit-packed index), records of 24
-/// bytes, and dense bit sets packed into a slab. A million accounts held as 2^12-bit sets took
-/// 565 bytes each in the benchmark (README, "Account state in memory"), 512 of them the bits.
+/// the ids packed in an ``AccountIDIndex`` (their bytes, 8 bytes of location, a slot of 4 bytes
+/// in its hash table), records of 24 bytes in a parallel array, and dense bit sets packed into
+/// a slab (README, "Account state in memory").
 ///
 /// Not synchronised: ``AccountRegistry`` keeps each table behind its shard's lock. (Package
 /// access for the tests.)
@@ -30,11 +28,17 @@ package struct AccountTable: Sendable {
     /// Number of tables `T`.
     package let tableCount: Int
     private let sparseLimit: Int
-    private var accounts: OrderedDictionary<String, AccountRecord> = [:]
+    /// Account numbers by id.
+    private var index: AccountIDIndex
+    /// Account `n`'s record is `records[n]`.
+    private var records = ChunkedArray<AccountRecord>(chunkShift: 12)
     private var bitSets: BitSetSlab
 
-    /// An empty table for occupancies of `tableCount` tables of `2^hashBits` buckets.
-    package init(hashBits: Int, tableCount: Int) {
+    /// An empty table for occupancies of `tableCount` tables of `2^hashBits` buckets, with its
+    /// ids in `index` (an empty one; by default hashed as ``AccountKey`` hashes).
+    package init(hashBits: Int, tableCount: Int, index: AccountIDIndex = AccountIDIndex()) {
+        precondition(index.count == 0, "the table starts empty")
+        self.index = index
         self.hashBits = hashBits
         self.tableCount = tableCount
         self.sparseLimit = Occupancy.sparseLimit(hashBits: hashBits, tableCount: tableCount)
@@ -42,10 +46,10 @@ package struct AccountTable: Sendable {
     }
 
     /// Number of accounts.
-    package var count: Int { accounts.count }
+    package var count: Int { records.count }
 
     /// Every user id, in no meaningful order.
-    package var users: [String] { Array(accounts.keys) }
+    package var users: [String] { (0..<index.count).map { index.id(of: $0) } }
 
     /// Accounts whose buckets are held as bit sets.
     package var denseCount: Int { bitSets.count }
@@ -53,11 +57,11 @@ package struct AccountTable: Sendable {
     /// Adds hashed rows (`ids`: `B x T` bucket ids, row-major) to `user`'s account, creating it
     /// empty on first use, and writes row `i`'s coverage after rows `0...i` into `coverage[i]`.
     /// Returns the query number of the batch's first row (1 for a new account).
-    package mutating func record(_ ids: UnsafeBufferPointer<UInt32>, user: String, coverage: UnsafeMutableBufferPointer<Double>) -> Int {
+    package mutating func record(_ ids: UnsafeBufferPointer<UInt32>, user: AccountKey, coverage: UnsafeMutableBufferPointer<Double>) -> Int {
         let (tables, k) = (tableCount, hashBits)
         let rows = ids.count / tables
         let buckets = Double(tables << k)
-        let i = index(creating: user)
+        let i = number(creating: user)
         var record = take(i)
         var row = 0
         while row < rows && !record.isDense {
@@ -80,20 +84,22 @@ package struct AccountTable: Sendable {
         }
         let first = record.queryCount + 1
         record.queryCount += rows
-        accounts.values[i] = record
+        records[i] = record
         return first
     }
 
     /// `user`'s coverage (fraction of occupied buckets, averaged over tables) and query count,
     /// or nil for an unknown user.
-    package func summary(of user: String) -> (coverage: Double, queryCount: Int)? {
-        guard let record = accounts[user] else { return nil }
+    package func summary(of user: AccountKey) -> (coverage: Double, queryCount: Int)? {
+        guard let i = index.number(of: user) else { return nil }
+        let record = records[i]
         return (Double(record.occupied) / Double(tableCount << hashBits), record.queryCount)
     }
 
     /// A copy of `user`'s occupancy and query count, or nil for an unknown user.
-    package func state(of user: String) -> (occupancy: Occupancy, queryCount: Int)? {
-        guard let record = accounts[user] else { return nil }
+    package func state(of user: AccountKey) -> (occupancy: Occupancy, queryCount: Int)? {
+        guard let i = index.number(of: user) else { return nil }
+        let record = records[i]
         return (occupancy(of: record), record.queryCount)
     }
 
@@ -101,9 +107,9 @@ package struct AccountTable: Sendable {
     /// if needed: with `merging`, the union with the account's buckets and the larger of the
     /// two counts (replicas' snapshots of one user overlap in history: the larger count neither
     /// loses queries nor counts shared ones twice); without, the loaded state replaces it.
-    package mutating func load(_ loaded: Occupancy, queryCount: Int, for user: String, merging: Bool) {
+    package mutating func load(_ loaded: Occupancy, queryCount: Int, for user: AccountKey, merging: Bool) {
         precondition(loaded.hashBits == hashBits && loaded.tableCount == tableCount, "occupancy of another shape")
-        let i = index(creating: user)
+        let i = number(creating: user)
         var record = take(i)
         var occupancy = loaded
         var count = queryCount
@@ -114,34 +120,35 @@ package struct AccountTable: Sendable {
         }
         store(occupancy, in: &record)
         record.queryCount = count
-        accounts.values[i] = record
+        records[i] = record
     }
 
     /// Removes `user`'s account and frees its bit sets; returns whether it existed.
     /// - Complexity: O(1) (the last account takes the removed one's place).
-    package mutating func remove(_ user: String) -> Bool {
-        guard let i = accounts.index(forKey: user) else { return false }
-        let record = accounts.values[i]
-        if record.isDense { bitSets.free(record.block) }
-        accounts.swapAt(i, accounts.count - 1)
-        accounts.removeLast()
+    package mutating func remove(_ user: AccountKey) -> Bool {
+        guard let i = index.number(of: user) else { return false }
+        if records[i].isDense { bitSets.free(records[i].block) }
+        index.remove(user, number: i)
+        records.swapAt(i, records.count - 1)
+        records.removeLast()
         return true
     }
 
     // MARK: - Records
 
     /// The index of `user`'s record, appending an empty one for a new user.
-    private mutating func index(creating user: String) -> Int {
-        if let i = accounts.index(forKey: user) { return i }
-        accounts[user] = AccountRecord()
-        return accounts.count - 1
+    private mutating func number(creating user: AccountKey) -> Int {
+        if let i = index.number(of: user) { return i }
+        let i = index.append(user)
+        records.append(AccountRecord())
+        return i
     }
 
-    /// Moves record `i` out of the dictionary (leaving an empty one), so that its keys array
-    /// is uniquely referenced and changes in place.
+    /// Moves record `i` out of the array (leaving an empty one), so that its keys array is
+    /// uniquely referenced and changes in place.
     private mutating func take(_ i: Int) -> AccountRecord {
         var record = AccountRecord()
-        swap(&record, &accounts.values[i])
+        swap(&record, &records[i])
         return record
     }
 
