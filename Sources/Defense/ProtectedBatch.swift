@@ -24,7 +24,7 @@ public struct ProtectError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let wrongDimension = Code("wrongDimension")
         /// A value is NaN or infinite.
         public static let nonFinite = Code("nonFinite")
-        /// The user id is not acceptable (empty).
+        /// The user id is not acceptable (empty, or longer than ``B4BDefense/maxUserIDBytes``).
         public static let invalidUser = Code("invalidUser")
         /// Caller-provided output memory does not fit the batch (an output matrix of the wrong
         /// shape, or a coverage or sigma buffer shorter than the batch).

@@ -17,7 +17,7 @@ struct AccountRecord: Sendable {
 
 /// The accounts of one shard, keyed by user id, laid out for a small footprint per account:
 /// the ids packed in an ``AccountIDIndex`` (their bytes, 8 bytes of location, a slot of 4 bytes
-/// in its hash table), records of 24 bytes in a parallel array, and dense bit sets packed into
+/// in its hash table), records of 24 bytes in a ``ChunkedArray``, and dense bit sets packed into
 /// a slab (README, "Account state in memory").
 ///
 /// Not synchronised: ``AccountRegistry`` keeps each table behind its shard's lock. (Package
@@ -34,11 +34,9 @@ package struct AccountTable: Sendable {
     private var records = ChunkedArray<AccountRecord>(chunkShift: 12)
     private var bitSets: BitSetSlab
 
-    /// An empty table for occupancies of `tableCount` tables of `2^hashBits` buckets, with its
-    /// ids in `index` (an empty one; by default hashed as ``AccountKey`` hashes).
-    package init(hashBits: Int, tableCount: Int, index: AccountIDIndex = AccountIDIndex()) {
-        precondition(index.count == 0, "the table starts empty")
-        self.index = index
+    /// An empty table for occupancies of `tableCount` tables of `2^hashBits` buckets.
+    package init(hashBits: Int, tableCount: Int) {
+        self.index = AccountIDIndex()
         self.hashBits = hashBits
         self.tableCount = tableCount
         self.sparseLimit = Occupancy.sparseLimit(hashBits: hashBits, tableCount: tableCount)
