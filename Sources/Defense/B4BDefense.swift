@@ -240,8 +240,7 @@ public final class B4BDefense: Sendable {
                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) {
         let tables = configuration.tableCount
         let b = ids.count / tables
-        let key = AccountKey(user)
-        let firstQuery = accounts.withTable(of: key) { $0.record(ids, user: key, coverage: coverage) }
+        let firstQuery = accounts.withTable(of: user) { $0.record(ids, user: $1, coverage: coverage) }
         // Row i is the user's query number firstQuery + i.
         for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i) }
     }
@@ -297,8 +296,7 @@ public final class B4BDefense: Sendable {
 
     /// `user`'s coverage and query count (zeros for an unknown user).
     private func summary(of user: String) -> (coverage: Double, queryCount: Int) {
-        let key = AccountKey(user)
-        return accounts.withTable(of: key) { $0.summary(of: key) } ?? (0, 0)
+        accounts.withTable(of: user) { $0.summary(of: $1) } ?? (0, 0)
     }
 
     /// Sigma the next query of `user` would get if it fell in an already occupied bucket
@@ -323,8 +321,7 @@ public final class B4BDefense: Sendable {
 
     /// A copy of `user`'s occupancy for persistence (empty for an unknown user).
     public func exportOccupancy(of user: String) -> OccupancySnapshot {
-        let key = AccountKey(user)
-        let state = accounts.withTable(of: key) { $0.state(of: key) }
+        let state = accounts.withTable(of: user) { $0.state(of: $1) }
             ?? (occupancy: Occupancy(hashBits: configuration.hashBits, tableCount: configuration.tableCount), queryCount: 0)
         return OccupancySnapshot(hasherFingerprint: hasher.fingerprint, hashBits: state.occupancy.hashBits,
                                  tableCount: state.occupancy.tableCount, words: state.occupancy.rawWords,
@@ -355,17 +352,13 @@ public final class B4BDefense: Sendable {
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
         guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }
-        let key = AccountKey(user)
-        accounts.withTable(of: key) { $0.load(loaded, queryCount: snapshot.queryCount, for: key, merging: mode == .merge) }
+        accounts.withTable(of: user) { $0.load(loaded, queryCount: snapshot.queryCount, for: $1, merging: mode == .merge) }
     }
 
     /// Forgets `user`'s state entirely; returns whether there was any. (An operator action:
     /// a forgotten user starts again at zero coverage.)
     @discardableResult
-    public func removeUser(_ user: String) -> Bool {
-        let key = AccountKey(user)
-        return accounts.withTable(of: key) { $0.remove(key) }
-    }
+    public func removeUser(_ user: String) -> Bool { accounts.withTable(of: user) { $0.remove($1) } }
 }
 
 extension SeedPurpose {

@@ -20,10 +20,11 @@ final class AccountRegistry: Sendable {
     }
 
     /// Runs `body` on the table holding `user`'s account (whether or not it exists yet), with
-    /// the table's shard locked.
-    func withTable<R>(of user: AccountKey, _ body: (inout AccountTable) -> R) -> R {
+    /// the table's shard locked, passing the user's key (its id hashed once) for the table's calls.
+    func withTable<R>(of user: String, _ body: (inout AccountTable, AccountKey) -> R) -> R {
+        let key = AccountKey(user)
         // The hash's high bits pick the shard; its low bits, the slot in the shard's index.
-        shards[Int((UInt64(UInt(bitPattern: user.hash)) >> 40) % UInt64(Self.shardCount))].table.withLock { body(&$0) }
+        return shards[Int((UInt64(UInt(bitPattern: key.hash)) >> 40) % UInt64(Self.shardCount))].table.withLock { body(&$0, key) }
     }
 
     /// Number of accounts.
