@@ -93,14 +93,17 @@ GATHER_CHUNK_ROWS = 32
 class Parameters:
     """Everything fixed per run for one dimension ``d`` (fixed seed; built lazily per stage)."""
 
-    def __init__(self, d: int, stages: list[str]):
+    def __init__(self, d: int, stages: list[str], normals: str = "gaussian"):
         def rng(part: int):
             # One stream per component, so a component does not depend on which stages run.
             return np.random.default_rng([PARAMETER_SEED, d, part])
 
         self.d = d
-        # LSH: k hyperplanes through the origin (zero thresholds).
-        self.P = rng(0).standard_normal((d, HASH_BITS), dtype=np.float32)
+        # LSH: k hyperplanes through the origin (zero thresholds), normals Gaussian or +-1.
+        if normals == "signs":
+            self.P = np.where(rng(0).integers(0, 2, (d, HASH_BITS)) == 1, 1.0, -1.0).astype(np.float32)
+        else:
+            self.P = rng(0).standard_normal((d, HASH_BITS), dtype=np.float32)
         self.thresholds = np.zeros(HASH_BITS, dtype=np.float32)
         transforms = {TRANSFORM_OF_STAGE[s] for s in stages if s in TRANSFORM_OF_STAGE}
         if "affine" in transforms:
@@ -533,7 +536,7 @@ def serve(args, stdin=None, stdout=None) -> int:
                 if batch > rows:
                     raise ValueError(f"batch {batch} is larger than the pool of {rows} rows")
                 if d not in parameters:
-                    parameters[d] = Parameters(d, list(ALL_STAGES + EXTRA_STAGES))
+                    parameters[d] = Parameters(d, list(ALL_STAGES + EXTRA_STAGES), args.normals)
                 if (d, rows) not in pools:
                     pools[(d, rows)] = np.random.default_rng([DATA_SEED, d]).standard_normal((rows, d), dtype=np.float32)
                 timer = PointTimer(parameters[d], stage, batch, pools[(d, rows)], args)
@@ -628,8 +631,9 @@ def blas_info():
 # MARK: - Self-check
 
 
-def self_check(dimensions) -> int:
-    """Vectorised coverage == set-based reference coverage, plus transform sanity checks."""
+def self_check(dimensions, normals="gaussian") -> int:
+    """Vectorised coverage == set-based reference coverage, plus transform sanity checks
+    (with the LSH normals' entries ``normals``)."""
     failures = []
 
     def check(ok, message):
@@ -638,7 +642,9 @@ def self_check(dimensions) -> int:
             print(f"FAIL: {message}", file=sys.stderr)
 
     for d in dimensions:
-        params = Parameters(d, list(ALL_STAGES))
+        params = Parameters(d, list(ALL_STAGES), normals)
+        check(set(np.unique(params.P)) <= {-1.0, 1.0} if normals == "signs" else len(np.unique(params.P)) > 2 * HASH_BITS,
+              f"d={d}: normals are not {normals}")
         rng = np.random.default_rng([DATA_SEED, d, 99])
         # Data with repeats so buckets collide within and across batches: a few tight
         # clusters, some exact duplicate rows, then broad Gaussian rows that fill buckets.
@@ -773,6 +779,9 @@ def parse_args(argv):
                              "--min-rows asks, sized from the last warm-up call (default 0)")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (sets OPENBLAS/OMP/MKL_NUM_THREADS before importing NumPy; default: inherited)")
+    parser.add_argument("--normals", choices=["gaussian", "signs"], default="gaussian",
+                        help="entries of the LSH normals: gaussian (default) or signs (+1 or -1), as the "
+                             "Swift benchmark's --normals")
     parser.add_argument("--quick", action="store_true",
                         help="small run: batches 1,16,256, fewer rows and repetitions")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
@@ -822,7 +831,7 @@ def main(argv=None) -> int:
     _import_numpy(args.threads)
 
     if args.self_check:
-        return self_check(args.dimension)
+        return self_check(args.dimension, args.normals)
 
     blas, runtime_threads = blas_info()
     if args.threads is not None and runtime_threads is not None and runtime_threads != args.threads:
@@ -836,7 +845,7 @@ def main(argv=None) -> int:
     results = []
     print(markdown_header(), flush=True)
     for d in args.dimension:
-        params = Parameters(d, args.stages)
+        params = Parameters(d, args.stages, args.normals)
         # The same pool as each Swift worker's (max(largest batch, 2048) rows), so that both
         # sides read their rows from the same level of the memory hierarchy.
         n_pool = max(max(args.batches), POOL_ROWS)

@@ -47,6 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "UTF-8 bytes of each user id in the memory measurement: 0 uses ids like 'user-123' (at most 15 bytes, which a String holds inline); N >= 16 pads every id to N bytes (36: the length of a UUID).")
     var memoryIdBytes: Int = 0
 
+    @Option(help: "Entries of the LSH hyperplanes' normals: gaussian (the paper's and the default configuration's) or signs (+1 or -1; a lone row is hashed from bits where the CPU has AVX-512). The NumPy counterpart uses the same kind.")
+    var normals: String = NormalEntries.gaussian.rawValue
+
     @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
     var minRows: Int = 4096
 
@@ -111,6 +114,9 @@ struct BenchCommand: ParsableCommand {
         }
         guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
         guard denseMemoryUsers >= 0 else { throw ValidationError("--dense-memory-users must be non-negative") }
+        guard NormalEntries(rawValue: normals) != nil else {
+            throw ValidationError("--normals must be one of \(NormalEntries.allCases.map(\.rawValue).joined(separator: ", ")), got '\(normals)'")
+        }
         guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
             throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
         }
@@ -122,8 +128,8 @@ struct BenchCommand: ParsableCommand {
             batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
             users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds,
-            minimumSeconds: minSeconds, measureBare: !noBare)
-        var report = BenchmarkReport(machine: MachineInfo.current())
+            minimumSeconds: minSeconds, measureBare: !noBare, normals: NormalEntries(rawValue: normals)!)
+        var report = BenchmarkReport(machine: MachineInfo.current(), normals: plan.normals)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
 
@@ -184,4 +190,6 @@ struct BenchmarkPlan: Sendable {
     var secondsPerRepetition: Double
     var minimumSeconds: Double
     var measureBare = true
+    /// How the LSH normals' entries are drawn, here and in the NumPy counterpart.
+    var normals: NormalEntries = .gaussian
 }

@@ -55,7 +55,7 @@ struct BenchmarkRunner {
             for stage in plan.stages {
                 // One defense per stage: its users' transforms are derived once (a dense affine at
                 // d = 2048 takes 0.3-1 s to derive) and serve every batch size and thread count.
-                let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: plan.batches.max()!),
+                let defense = try! B4BDefense(configuration: stage.configuration(dimension: d, maxBatch: plan.batches.max()!, normals: plan.normals),
                                               secret: secret)
                 for b in plan.batches {
                     var timers: [any RepetitionTimer] = []
@@ -172,7 +172,7 @@ struct BenchmarkRunner {
         let pools = RowPools(dimension: d, workers: workers, rows: 2048)
         var rows: [ResultRow] = []
         for u in plan.users {
-            let defense = try! B4BDefense(configuration: Stage.padShuffle.configuration(dimension: d, maxBatch: 1), secret: secret)
+            let defense = try! B4BDefense(configuration: Stage.padShuffle.configuration(dimension: d, maxBatch: 1, normals: plan.normals), secret: secret)
             let perWorker = max(1, u / workers)
             let calls = max(perWorker, callsPerWorker(batch: 1, workers: workers))
             let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension)
@@ -221,7 +221,7 @@ struct BenchmarkRunner {
             return prefix + "-" + String(repeating: "0", count: max(0, idBytes - prefix.utf8.count - 1 - number.utf8.count)) + number
         }
         let denseRows = 256
-        var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows)
+        var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows, normals: plan.normals)
         configuration.transformCacheBytes = 0
         let pools = RowPools(dimension: d, workers: 1, rows: 4096)
         let pool = pools.pool(0)

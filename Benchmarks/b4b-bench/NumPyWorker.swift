@@ -32,7 +32,8 @@ final class NumPyWorker {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [python, script, "--serve", "--threads", "\(threads)",
                              "--min-rows", "\(plan.minRows)", "--max-seconds", "\(plan.secondsPerRepetition)",
-                             "--min-seconds", "\(plan.minimumSeconds)", "--warmup", warmup]
+                             "--min-seconds", "\(plan.minimumSeconds)", "--warmup", warmup,
+                             "--normals", plan.normals.rawValue]
         process.standardInput = toWorker
         process.standardOutput = fromWorker
         input = toWorker.fileHandleForWriting

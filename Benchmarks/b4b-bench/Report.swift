@@ -1,4 +1,5 @@
 import Foundation
+import Defense
 import NumericKernels
 import Plots
 
@@ -36,13 +37,18 @@ struct MachineInfo: Codable, Sendable {
 /// Everything one benchmark run measured.
 struct BenchmarkReport: Codable, Sendable {
     var machine: MachineInfo
+    /// The LSH normals' entries (`gaussian` or `signs`) of every point.
+    var normals: NormalEntries
     var results: [ResultRow] = []
     var userSweep: [ResultRow] = []
     var coldAffine: ColdTransformCost?
     var memory: MemoryReport?
     var numpy: NumPyResults?
 
-    init(machine: MachineInfo) { self.machine = machine }
+    init(machine: MachineInfo, normals: NormalEntries) {
+        self.machine = machine
+        self.normals = normals
+    }
 
     func jsonData() throws -> Data {
         let encoder = JSONEncoder()
@@ -53,7 +59,8 @@ struct BenchmarkReport: Codable, Sendable {
     func markdown() -> String {
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
         var s = "\n## Throughput (d = dimension, threads = concurrent callers, BLAS single-threaded)\n\n"
-        s += "Ratios are medians over rounds of the ratio within a round (the points of a stage and batch take turns).\n\n"
+        s += "Ratios are medians over rounds of the ratio within a round (the points of a stage and batch take turns). "
+        s += "LSH normals: \(normals == .signs ? "signs (+1 or -1)" : "Gaussian").\n\n"
         s += "| stage | d | batch | threads | emb/s | ns/emb | p50 µs | p99 µs | GFLOP/s | × bare sgemm | × NumPy | × 1 thread |\n"
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in results {

@@ -18,10 +18,12 @@ enum Stage: String, CaseIterable, Sendable {
     /// The default configuration (noise + dense affine), as a pipeline embeds it.
     case full = "full"
 
-    /// The defense configuration of this stage at dimension `d`.
-    func configuration(dimension d: Int, maxBatch: Int) -> DefenseConfiguration {
+    /// The defense configuration of this stage at dimension `d`, its LSH normals drawn as
+    /// `normals` says (hyperplanes through the origin, as the default configuration).
+    func configuration(dimension d: Int, maxBatch: Int, normals: NormalEntries) -> DefenseConfiguration {
         var c = DefenseConfiguration()
         c.dimension = d
+        c.hasher = normals == .signs ? .signs(centred: false) : .random(centred: false)
         c.maxBatchRows = max(maxBatch, 1)
         switch self {
         case .hash:

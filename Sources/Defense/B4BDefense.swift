@@ -37,11 +37,12 @@ public final class B4BDefense: Sendable {
         self.configuration = configuration
         self.secret = secret
         switch configuration.hasher {
-        case .random(let centred):
+        case .random(let centred), .signs(let centred):
             hasher = RandomProjectionLSH(
                 randomWithDimension: configuration.dimension, hashBits: configuration.hashBits,
                 tableCount: configuration.tableCount, seed: secret.seed(.lshHyperplanes),
-                centre: centred ? configuration.calibration?.centre : nil)
+                centre: centred ? configuration.calibration?.centre : nil,
+                entries: configuration.hasher.randomNormals!.entries)
         case .fitted(let projection):
             hasher = RandomProjectionLSH(projection)
         }

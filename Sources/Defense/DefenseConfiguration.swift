@@ -83,7 +83,7 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
             throw fail("units", "calibrationSpread needs a calibration (centre and spread of a public sample)")
         }
         switch hasher {
-        case .random(let centred):
+        case .random(let centred), .signs(let centred):
             if centred && calibration == nil {
                 throw fail("hasher", "a centred random hasher needs a calibration (its centre)")
             }

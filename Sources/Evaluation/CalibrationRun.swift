@@ -88,7 +88,8 @@ public struct CalibrationOutcome: Sendable, Encodable {
 ///    is done on the relative scale (``RelativeCalibration``).
 public struct CalibrationRun: Sendable {
     /// The hasher the defense will use: random hyperplanes through the origin, random
-    /// hyperplanes through the pool's mean (centred), or the pool's principal directions with
+    /// hyperplanes through the pool's mean (centred), either with sign normals
+    /// (`signs-origin`, `signs-centred`), or the pool's principal directions with
     /// median thresholds (fitted once and stored in the configuration, so the curves measure the
     /// very hasher the defense uses). `.fitted` (a stored projection) is refused.
     public var hasher: CoverageHasherKind = .principal
@@ -145,7 +146,9 @@ public struct CalibrationRun: Sendable {
         case .principal: .fitted(fitted!)
         case .centred: .centred(centre: calibration.centre)
         case .throughOrigin: .throughOrigin
-        case .fitted: throw CalibrationRunError("the hasher must be origin, centred or principal; a stored (fitted) projection cannot be calibrated")
+        case .signsCentred: .signsCentred(centre: calibration.centre)
+        case .signsThroughOrigin: .signsThroughOrigin
+        case .fitted: throw CalibrationRunError("the hasher must be origin, centred, signs-origin, signs-centred or principal; a stored (fitted) projection cannot be calibrated")
         }
         let experiment = CoverageExperiment(hashBits: hashBits, tableCount: 1, repetitions: repetitions,
                                             hasher: coverageHasher, seed: seedValue)
@@ -185,7 +188,10 @@ public struct CalibrationRun: Sendable {
         paper.calibration = calibration
         paper.units = .calibrationSpread
         paper.cost = .exponential(proposal.cost)
-        paper.hasher = fitted.map { .fitted($0) } ?? .random(centred: hasher == .centred)
+        paper.hasher = switch hasher {
+        case .signsThroughOrigin, .signsCentred: .signs(centred: hasher == .signsCentred)
+        default: fitted.map { .fitted($0) } ?? .random(centred: hasher == .centred)
+        }
         paper = try paper.validated()
 
         var relative: RelativeCalibration?

@@ -17,6 +17,11 @@ public enum CoverageHasher: Sendable, Equatable {
     /// mean of a calibration sample, e.g. ``Calibration/centre``). A fresh projection for
     /// every repetition, always through the same centre.
     case centred(centre: [Float])
+    /// Sign hyperplanes (normals with i.i.d. ±1 entries, ``NormalEntries/signs``) through the
+    /// origin. A fresh projection for every repetition.
+    case signsThroughOrigin
+    /// Sign hyperplanes through `centre` (as ``centred(centre:)``).
+    case signsCentred(centre: [Float])
     /// Hyperplanes along the top principal directions of `sample` (`n x d`, `n >= 2`), thresholds
     /// at the sample's medians (``FittedProjection/principal(sample:hashBits:tableCount:seed:)``).
     /// Fitted once per curve: table 0 is deterministic given the sample, so repetitions differ
@@ -33,6 +38,8 @@ public enum CoverageHasher: Sendable, Equatable {
         switch self {
         case .throughOrigin: .throughOrigin
         case .centred: .centred
+        case .signsThroughOrigin: .signsThroughOrigin
+        case .signsCentred: .signsCentred
         case .principal: .principal
         case .fitted: .fitted
         }
@@ -45,6 +52,10 @@ public enum CoverageHasherKind: String, Sendable, Codable, CaseIterable {
     case throughOrigin = "origin"
     /// Random hyperplanes through a given centre.
     case centred
+    /// Sign hyperplanes through the origin.
+    case signsThroughOrigin = "signs-origin"
+    /// Sign hyperplanes through a given centre.
+    case signsCentred = "signs-centred"
     /// Fitted principal directions with median thresholds.
     case principal
     /// A stored projection.
@@ -324,6 +335,16 @@ public struct CoverageExperiment: Sendable {
                 RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
                                     seed: projectionSeed(repetition: $0), centre: centre)
             }
+        case .signsThroughOrigin:
+            return (0..<repetitions).map {
+                RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
+                                    seed: projectionSeed(repetition: $0), entries: .signs)
+            }
+        case .signsCentred(let centre):
+            return (0..<repetitions).map {
+                RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
+                                    seed: projectionSeed(repetition: $0), centre: centre, entries: .signs)
+            }
         case .principal(let sample):
             do {
                 let fitted = try FittedProjection.principal(sample: sample, hashBits: hashBits,
@@ -344,8 +365,8 @@ public struct CoverageExperiment: Sendable {
         guard tableCount >= 1 else { throw CoverageCurveError(.invalidTableCount(tableCount)) }
         guard repetitions >= 1 else { throw CoverageCurveError(.invalidRepetitions(repetitions)) }
         switch hasher {
-        case .throughOrigin: break
-        case .centred(let centre):
+        case .throughOrigin, .signsThroughOrigin: break
+        case .centred(let centre), .signsCentred(let centre):
             guard centre.count == d else { throw CoverageCurveError(.centreDimension(expected: d, actual: centre.count)) }
             guard centre.allSatisfy(\.isFinite) else { throw CoverageCurveError(.nonFiniteCentre) }
         case .principal(let sample):

@@ -153,6 +153,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         let hasher: String
         switch d.hasher {
         case .random(let centred): hasher = centred ? "random, centred" : "random through the origin"
+        case .signs(let centred): hasher = centred ? "random signs, centred" : "random signs through the origin"
         case .fitted: hasher = "fitted principal directions"
         }
         return """

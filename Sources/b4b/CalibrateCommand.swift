@@ -44,7 +44,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The task whose probe fixes alpha and the tolerated sigma. Default: the first --task.", valueName: "name"))
     var probeTask: String?
 
-    @Option(help: "Hasher the defense will use: origin (random through the origin), centred (random through the pool's mean) or principal (the pool's principal directions, median thresholds).")
+    @Option(help: "Hasher the defense will use: origin (random through the origin), centred (random through the pool's mean), signs-origin or signs-centred (the same with sign normals, entries +1 or -1) or principal (the pool's principal directions, median thresholds).")
     var hasher: CoverageHasherKind = .principal
 
     @Option(help: ArgumentHelp("Queries at which a thief should pay full price (alpha). Default: all the pool's rows.", valueName: "n"))
@@ -79,7 +79,7 @@ struct CalibrateCommand: ParsableCommand {
 
     func validate() throws {
         guard !tasks.isEmpty else { throw ValidationError("give at least one --task NAME=DIR") }
-        guard hasher != .fitted else { throw ValidationError("--hasher must be origin, centred or principal") }
+        guard hasher != .fitted else { throw ValidationError("--hasher must be origin, centred, signs-origin, signs-centred or principal") }
         if let probeTask, !tasks.contains(where: { $0.name == probeTask }) {
             throw ValidationError("--probe-task '\(probeTask)' is not one of the --task names")
         }

@@ -19,12 +19,12 @@ struct NamedDataset: ExpressibleByArgument {
     }
 }
 
-/// Which hashers a coverage run compares (`origin`, `centred`, `principal`).
+/// Which hashers a coverage run compares (`origin`, `centred`, `signs-origin`, `signs-centred`, `principal`).
 func parseHashers(_ text: String) throws -> [CoverageHasherKind] {
     try text.split(separator: ",").map { part in
         let name = part.trimmingCharacters(in: .whitespaces)
         guard let kind = CoverageHasherKind(rawValue: name), kind != .fitted else {
-            throw ValidationError("--hashers: unknown hasher '\(name)'; known: origin, centred, principal")
+            throw ValidationError("--hashers: unknown hasher '\(name)'; known: origin, centred, signs-origin, signs-centred, principal")
         }
         return kind
     }
@@ -35,8 +35,10 @@ func coverageHasher(_ kind: CoverageHasherKind, calibration sample: Matrix) thro
     switch kind {
     case .throughOrigin: return .throughOrigin
     case .centred: return .centred(centre: try Calibration(sample: sample).centre)
+    case .signsThroughOrigin: return .signsThroughOrigin
+    case .signsCentred: return .signsCentred(centre: try Calibration(sample: sample).centre)
     case .principal: return .principal(sample: sample)
-    case .fitted: throw ValidationError("a fitted hasher needs a stored projection; choose origin, centred or principal")
+    case .fitted: throw ValidationError("a fitted hasher needs a stored projection; choose origin, centred, signs-origin, signs-centred or principal")
     }
 }
 
@@ -49,7 +51,8 @@ struct CoverageCommand: ParsableCommand {
             Each curve is averaged over --repetitions independent random projections, each with \
             its own random order of the dataset's rows (queries are drawn without replacement). \
             The hashers are the engine's: random hyperplanes through the origin (the paper's), \
-            random hyperplanes through the centre of the calibration sample, and hyperplanes along \
+            random hyperplanes through the centre of the calibration sample, the same two with \
+            sign normals (entries +1 or -1: signs-origin, signs-centred), and hyperplanes along \
             the calibration sample's principal directions with median thresholds. A bucket-count \
             ablation repeats the first hasher's curves for each --ablation value of k.
 
@@ -65,11 +68,11 @@ struct CoverageCommand: ParsableCommand {
     var datasets: [NamedDataset] = []
 
     @Option(help: ArgumentHelp(
-        "Calibration sample for the centred and principal hashers (.npy; at most its first 10000 rows are used). Default: the first --data.",
+        "Calibration sample for the centred (signs-centred) and principal hashers (.npy; at most its first 10000 rows are used). Default: the first --data.",
         valueName: "npy"))
     var calibration: String?
 
-    @Option(help: ArgumentHelp("Hashers, comma-separated, from: origin, centred, principal.", valueName: "list"))
+    @Option(help: ArgumentHelp("Hashers, comma-separated, from: origin, centred, signs-origin, signs-centred, principal.", valueName: "list"))
     var hashers: String = "origin,centred,principal"
 
     @Option(help: ArgumentHelp(

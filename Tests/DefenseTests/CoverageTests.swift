@@ -101,8 +101,11 @@ struct CoverageTests {
 
     @Test("A NaN or infinity is reported by row and column, counted from the batch's first row")
     func nonFiniteValues() {
-        let hasher = RandomProjectionLSH(randomWithDimension: 40, hashBits: 12, seed: RandomSeed(1, 1, 1, 1))
+        let gaussian = RandomProjectionLSH(randomWithDimension: 40, hashBits: 12, seed: RandomSeed(1, 1, 1, 1))
+        let signs = RandomProjectionLSH(randomWithDimension: 40, hashBits: 12, seed: RandomSeed(1, 1, 1, 1), entries: .signs)
         for path in ProjectionPath.allCases where path.isAvailable {
+            // The sign kernel runs on sign hyperplanes only.
+            let hasher = path == .signKernel ? signs : gaussian
             for (row, column, value) in [(0, 0, Float.nan), (6, 39, Float.infinity), (3, 17, -Float.infinity)] {
                 var x = gaussianMatrix(rows: 7, columns: 40, seed: 8)
                 x[row, column] = value

@@ -61,6 +61,8 @@ struct CoverageCurveTests {
             let hasher: CoverageHasher = switch kind {
             case .throughOrigin: .throughOrigin
             case .centred: .centred(centre: columnMean(data))
+            case .signsThroughOrigin: .signsThroughOrigin
+            case .signsCentred: .signsCentred(centre: columnMean(data))
             case .principal: .principal(sample: gaussianMatrix(rows: 300, columns: 24, seed: 12))
             case .fitted: .fitted(try FittedProjection.principal(sample: data, hashBits: 7, tableCount: tables, seed: seed(13)))
             }

@@ -18,10 +18,14 @@ def run(results):
 
 
 def check_self_check(results, script):
-    done = subprocess.run([sys.executable, script, "--self-check", "--dimension", "64,384"],
-                          capture_output=True, text=True, timeout=600)
-    results.check("numpy_pipeline.py --self-check: vectorised coverage equals the set-of-tuples reference",
-                  done.returncode == 0, done.stderr.strip().splitlines()[-1] if done.returncode and done.stderr.strip() else "")
+    for normals in ("gaussian", "signs"):
+        done = subprocess.run([sys.executable, script, "--self-check", "--dimension", "64,384", "--normals", normals],
+                              capture_output=True, text=True, timeout=600)
+        results.check(f"numpy_pipeline.py --self-check --normals {normals}: vectorised coverage equals the set-of-tuples reference",
+                      done.returncode == 0, done.stderr.strip().splitlines()[-1] if done.returncode and done.stderr.strip() else "")
+    bad = subprocess.run([sys.executable, script, "--self-check", "--normals", "binary"], capture_output=True, text=True, timeout=60)
+    results.check("numpy_pipeline.py --normals refuses an unknown kind, naming the choices",
+                  bad.returncode == 2 and "gaussian" in bad.stderr and "signs" in bad.stderr, bad.stderr.strip()[-200:])
 
 
 class Worker:

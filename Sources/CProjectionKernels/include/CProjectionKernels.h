@@ -1,6 +1,7 @@
 // CProjectionKernels: an AVX2 + FMA kernel, and an AVX-512 build of it, for the random-projection
 // hashing of NumericKernels' `ProjectionDirections` (one pass per row: a few dot products and the
-// row's sum of squares).
+// row's sum of squares); and an AVX-512 kernel for a lone row against sign directions (±1
+// entries, packed as bits: SignKernel.c).
 //
 // No stable API: used only by the NumericKernels target, which keeps the portable path (a norm
 // pass and one `cblas_sgemm`) and takes it whenever `b4b_project_rows_f32` reports that it did
@@ -73,6 +74,31 @@ int b4b_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t 
 /// `b4b_screen_row_f16` with the kernel of `level` (as `b4b_project_rows_f32_at`).
 int b4b_screen_row_f16_at(int level, const float *x, size_t d, const uint16_t *packed, size_t m,
                           float *projections, float *sum_of_squares);
+
+/// `uint16_t` masks needed by `b4b_sign_pack` for `m` directions of length `d`:
+/// `ceil(m / 12) * 12 * ceil(d / 16)`.
+size_t b4b_sign_masks_count(size_t m, size_t d);
+
+/// Packs `m` sign directions of length `d` (row `c` at `directions + c * ld`, every entry exactly
+/// +1 or -1) as bit masks for `b4b_sign_row_f32`: groups of twelve directions; within a group,
+/// for each block of sixteen coordinates, direction 0's 16 bits, then direction 1's, ..., 11's
+/// (bit `l` set when coordinate `16 b + l` is +1; missing directions and coordinates have no
+/// bits). `masks` holds `b4b_sign_masks_count(m, d)` values. Returns 1 when packed; 0, writing
+/// nothing, when some entry is not ±1.
+int b4b_sign_pack(const float *directions, size_t m, size_t d, size_t ld, uint16_t *masks);
+
+/// One row `x` (`d` floats, any 4-byte alignment) against `m` sign directions packed by
+/// `b4b_sign_pack`: `projections[c] = x · direction_c` and `*sum_of_squares = x · x`.
+/// Each projection is `2 P - S` rounded once (`P` the float sum of the row's values at the
+/// direction's +1 entries, `S` of all of them, each summed lane by lane in 16 lanes and then
+/// across lanes in four pairwise steps), so it is within `γ_n Σ|x_k| = γ_n Σ|x_k p_k|` of the exact
+/// dot product for `n = 3 (ceil(d/16) + 4) + 1`. The sum of squares is summed in the same order.
+/// A NaN or infinity in the row makes the sum of squares non-finite.
+///
+/// Returns 1 when done; 0, writing nothing, when the CPU lacks AVX-512 F and DQ
+/// (`b4b_projection_level() < 2`).
+int b4b_sign_row_f32(const float *x, size_t d, const uint16_t *masks, size_t m,
+                     float *projections, float *sum_of_squares);
 
 /// `*result = x · p` over `d` floats (both contiguous) in single precision, within
 /// `γ_n Σ |x_k p_k|` of the exact value for `n = ceil(ceil(d/8)/4) + 5`.

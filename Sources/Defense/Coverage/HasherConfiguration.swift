@@ -7,10 +7,39 @@ public enum HasherConfiguration: Sendable, Codable, Equatable {
     /// which matters for anisotropic encoders whose representations all lie on one side
     /// of most hyperplanes through the origin.
     case random(centred: Bool)
+    /// Sign hyperplanes derived from the server secret: normals with i.i.d. entries +1 or -1,
+    /// each with probability 1/2 (``NormalEntries/signs``), through the origin or, with
+    /// `centred`, through the calibration centre. In high dimension a dense row's projection onto
+    /// such a normal is close to Gaussian, so the buckets behave like the Gaussian hyperplanes'
+    /// (the README compares their coverage on real representations); the normals are 1 bit per
+    /// entry, and on CPUs with AVX-512 a lone row is hashed from those bits (about 0.65-0.8 of
+    /// the time of the Gaussian normals' 4-byte floats, which stream from L2).
+    case signs(centred: Bool)
     /// Hyperplanes and thresholds fitted on a calibration sample (see
     /// ``FittedProjection/principal(sample:hashBits:tableCount:seed:)``), stored in the
     /// configuration so that they are saved and loaded with it.
     case fitted(FittedProjection)
+}
+
+extension HasherConfiguration {
+    /// For the random hashers (``random(centred:)``, ``signs(centred:)``): how their normals'
+    /// entries are drawn and whether they pass through the calibration centre; nil for a fitted one.
+    public var randomNormals: (entries: NormalEntries, centred: Bool)? {
+        switch self {
+        case .random(let centred): (.gaussian, centred)
+        case .signs(let centred): (.signs, centred)
+        case .fitted: nil
+        }
+    }
+}
+
+/// How the entries of random hyperplane normals are drawn (from a seed derived from the server
+/// secret). Entries are unitless; only a normal's direction matters to the buckets.
+public enum NormalEntries: String, Sendable, Codable, CaseIterable {
+    /// i.i.d. standard normal: the paper's construction.
+    case gaussian
+    /// i.i.d. +1 or -1, each with probability 1/2.
+    case signs
 }
 
 /// A stored LSH projection: `d x (k * T)` hyperplane normals and one threshold each.

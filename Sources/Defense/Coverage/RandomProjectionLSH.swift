@@ -82,13 +82,28 @@ public struct RandomProjectionLSH: Sendable {
         self.thresholdSlack = thresholds.map { Double(Float.ulpOfOne) * abs(Double($0)) + Double(Float.leastNormalMagnitude) }
     }
 
-    /// Gaussian hyperplanes (i.i.d. N(0, 1) normals) from `seed`, through `centre` if
-    /// given (threshold `centre · p`), else through the origin.
-    public init(randomWithDimension d: Int, hashBits: Int, tableCount: Int = 1, seed: RandomSeed, centre: [Float]? = nil) {
+    /// Random hyperplanes from `seed` (normals with i.i.d. entries drawn as `entries` says:
+    /// N(0, 1) by default, or ±1), through `centre` if given (threshold `centre · p`), else
+    /// through the origin.
+    public init(randomWithDimension d: Int, hashBits: Int, tableCount: Int = 1, seed: RandomSeed, centre: [Float]? = nil,
+                entries: NormalEntries = .gaussian) {
         precondition(centre == nil || centre!.count == d, "centre has \(centre!.count) values, expected \(d)")
         var normals = Matrix(rows: d, columns: hashBits * tableCount)
         var generator = RandomGenerator(seed: seed)
-        normals.withUnsafeMutableBufferPointer { generator.fillGaussian($0) }
+        normals.withUnsafeMutableBufferPointer { values in
+            switch entries {
+            case .gaussian:
+                generator.fillGaussian(values)
+            case .signs:
+                // One bit of the generator per entry, 64 entries per draw.
+                var bits: UInt64 = 0
+                for k in values.indices {
+                    if k % 64 == 0 { bits = generator.next() }
+                    values[k] = bits & 1 == 1 ? 1 : -1
+                    bits >>= 1
+                }
+            }
+        }
         var thresholds = [Float](repeating: 0, count: hashBits * tableCount)
         if let centre {
             // Thresholds in double: c · p, rounded once.

@@ -18,6 +18,11 @@ internal import CProjectionKernels
 /// `ceil(d / 8) + 3` for the kernel, which accumulates eight interleaved partial sums with one
 /// rounding per fused multiply-add and then adds the eight lanes in three steps. The two paths
 /// may differ from each other in the last bits.
+///
+/// Sign directions (every entry +1 or -1) are also kept as bits (3 KiB for 12 directions at
+/// d = 2048, against 96 KiB of floats), and on CPUs with AVX-512 a lone row is projected from the
+/// bits (``ProjectionPath/signKernel``): its time is then the row's arithmetic, not the
+/// directions' trip from L2.
 public struct ProjectionDirections: Sendable {
     /// Number of directions `m`.
     public let count: Int
@@ -34,6 +39,9 @@ public struct ProjectionDirections: Sendable {
     private let packedHalf: AlignedBuffer<UInt16>
     // 2^-e_c: takes a screened value back to the directions' units (exactly, in double).
     private let halfUnscale: [Double]
+    // Sign directions as bit masks (b4b_sign_pack); empty unless every entry is ±1 and the sign
+    // kernel runs here.
+    private let signMasks: AlignedBuffer<UInt16>
     // The path the public calls take: the widest kernel this CPU runs, or BLAS when there is no
     // kernel (or nothing to pack). Chosen once, here.
     private let path: ProjectionPath
@@ -58,7 +66,18 @@ public struct ProjectionDirections: Sendable {
         singleDirectionTerms = ProjectionPath.kernel.isAvailable ? ((d + 7) / 8 + 3) / 4 + 5 : d
         guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
             (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), AlignedBuffer(), [], [])
+            signMasks = AlignedBuffer()
             return
+        }
+        if ProjectionPath.signKernel.isAvailable, directions.elements.allSatisfy({ $0 == 1 || $0 == -1 }) {
+            signMasks = AlignedBuffer(count: b4b_sign_masks_count(m, d)) { buffer in
+                let packed = directions.withUnsafeBufferPointer { source in
+                    b4b_sign_pack(source.baseAddress, m, d, d, buffer.baseAddress)
+                }
+                precondition(packed == 1, "every entry was checked to be +1 or -1")
+            }
+        } else {
+            signMasks = AlignedBuffer()
         }
         // Aligned to cache lines: with 16-byte-aligned directions a third of the batch kernel's
         // inner-loop loads straddle two lines; aligning them took 6-10 % off the kernel's time
@@ -116,8 +135,13 @@ public struct ProjectionDirections: Sendable {
         return (halves, unscale, errors)
     }
 
+    /// Whether the directions are sign directions (every entry ±1) held as bits for the sign
+    /// kernel, which then projects lone rows (only where the CPU runs it).
+    public var hasSignKernel: Bool { !signMasks.isEmpty }
+
     /// Projects `rows` (`B x d`): `projections[i, c] = rows[i] · direction[c]` and
-    /// `sumsOfSquares[i] = rows[i] · rows[i]`, on the fastest path this machine has.
+    /// `sumsOfSquares[i] = rows[i] · rows[i]`, on the fastest path this machine has (for a lone
+    /// row against sign directions, ``ProjectionPath/signKernel``).
     ///
     /// A NaN or infinity in a row makes its sum of squares non-finite (so does a finite row
     /// whose squares overflow, beyond about 1.8e19 in magnitude).
@@ -127,12 +151,14 @@ public struct ProjectionDirections: Sendable {
     ///   `γ_n` times the sum of its terms' magnitudes of the exact value.
     @discardableResult
     public func project(_ rows: MatrixView, into projections: MutableMatrixView, sumsOfSquares: UnsafeMutableBufferPointer<Float>) -> Int {
-        project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: packed.isEmpty ? .blas : path)!
+        let chosen = packed.isEmpty ? .blas : rows.rows == 1 && hasSignKernel ? .signKernel : path
+        return project(rows, into: projections, sumsOfSquares: sumsOfSquares, path: chosen)!
     }
 
     /// ``project(_:into:sumsOfSquares:)`` on a chosen path (for tests and measurements).
     /// - Returns: the `n` of the rounding bound, as the public call; `nil`, writing nothing,
-    ///   when `path` cannot run on this machine.
+    ///   when `path` cannot run on this machine (or, for ``ProjectionPath/signKernel``, on these
+    ///   directions: see ``hasSignKernel``).
     package func project(_ rows: MatrixView, into projections: MutableMatrixView,
                          sumsOfSquares: UnsafeMutableBufferPointer<Float>, path: ProjectionPath) -> Int? {
         let (b, m, d) = (rows.rows, count, dimension)
@@ -141,7 +167,11 @@ public struct ProjectionDirections: Sendable {
                      "projections are \(projections.rows) x \(projections.columns), expected \(b) x \(m)")
         precondition(sumsOfSquares.count == b, "\(sumsOfSquares.count) sums of squares for \(b) rows")
         guard path.isAvailable else { return nil }
-        let terms = path == .blas ? d : (d + 7) / 8 + 3
+        let terms = switch path {
+        case .blas: d
+        case .kernel, .wideKernel: (d + 7) / 8 + 3
+        case .signKernel: 3 * ((d + 15) / 16 + 4) + 1
+        }
         guard b > 0 else { return terms }
         if m == 0 || d == 0 {
             // Nothing to pack: empty dot products are 0, whatever the path.
@@ -158,6 +188,16 @@ public struct ProjectionDirections: Sendable {
                                         projections.start, projections.rowStride, sumsOfSquares.baseAddress)
             }
             return done != 0 ? terms : nil
+        case .signKernel:
+            guard hasSignKernel else { return nil }
+            signMasks.withUnsafeBufferPointer { masks in
+                for i in 0..<b {
+                    let done = b4b_sign_row_f32(rows.start! + i * rows.rowStride, d, masks.baseAddress, m,
+                                                projections.start! + i * projections.rowStride, sumsOfSquares.baseAddress! + i)
+                    precondition(done == 1, "the sign kernel was available when the directions were packed")
+                }
+            }
+            return terms
         case .blas:
             for i in 0..<b { sumsOfSquares[i] = sumOfSquares(rows.row(i)) }
             directions.withView { p in
@@ -209,12 +249,13 @@ extension ProjectionDirections {
     }
 
     /// ``screen(_:into:sumOfSquares:)`` with the kernel of `path` (for tests and measurements);
-    /// false, writing nothing, when that kernel cannot run here (or `path` is ``ProjectionPath/blas``).
+    /// false, writing nothing, when that kernel cannot run here (or `path` is ``ProjectionPath/blas``
+    /// or ``ProjectionPath/signKernel``, which do not screen).
     package func screen(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
                         sumOfSquares: inout Float, path: ProjectionPath) -> Bool {
         precondition(row.count == dimension, "row has \(row.count) values, the directions \(dimension)")
         precondition(projections.count == count, "\(projections.count) projections for \(count) directions")
-        guard canScreen, path != .blas, path.isAvailable else { return false }
+        guard canScreen, path == .kernel || path == .wideKernel, path.isAvailable else { return false }
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { scaled in
             let done = packedHalf.withUnsafeBufferPointer { p in
                 b4b_screen_row_f16_at(path.kernelLevel, row.baseAddress, dimension, p.baseAddress, count,
@@ -254,12 +295,16 @@ package enum ProjectionPath: Sendable, CaseIterable {
     /// a row group's accumulators in registers over the whole row; results bit for bit those of
     /// ``kernel``.
     case wideKernel
+    /// One row at a time against sign directions held as bits (`b4b_sign_row_f32`, AVX-512 F and
+    /// DQ): one masked add per direction and 16 coordinates. Only for directions whose entries
+    /// are all ±1 (``ProjectionDirections/hasSignKernel``); rounding depth `3 (ceil(d/16) + 4) + 1`.
+    case signKernel
 
     /// Whether this path can run on this machine (the CPU is queried once per process).
     package var isAvailable: Bool {
         switch self {
         case .blas: true
-        case .kernel, .wideKernel: b4b_projection_level() >= kernelLevel
+        case .kernel, .wideKernel, .signKernel: b4b_projection_level() >= kernelLevel
         }
     }
 
@@ -268,7 +313,7 @@ package enum ProjectionPath: Sendable, CaseIterable {
         switch self {
         case .blas: 0
         case .kernel: 1
-        case .wideKernel: 2
+        case .wideKernel, .signKernel: 2
         }
     }
 }
