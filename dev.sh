@@ -65,9 +65,10 @@ test)
     cc_bin=$(command -v clang || command -v cc)
     "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
         Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
-        -pthread -o .build/projection_harness
+        Sources/CProjectionKernels/SignKernel.c -pthread -o .build/projection_harness
     .build/projection_harness 64 8 300 1000 1 2
     .build/projection_harness 64 1 300 1000 1 2 half
+    .build/projection_harness 64 1 300 1000 1 2 signs
     # Its paired comparison (Benchmarks/kernels/projection_pair.c), the kernel against itself.
     kernel=Sources/CProjectionKernels/ProjectionKernels.c
     bash Benchmarks/kernels/pair.sh "$kernel" "$kernel" .build/projection_pair -Wall -Wextra -Werror

@@ -2,8 +2,8 @@
 // what the kernel costs with its rows in cache and with its rows coming from memory.
 //
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
-//       Sources/CProjectionKernels/ProjectionKernels.c -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half]
+//       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c -o /tmp/projection_harness
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half|signs]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -14,7 +14,9 @@
 // 200 000 rows per caller; the wall time divided by all callers' rows) and the useful GFLOP/s of
 // the median (2 d 13 per row: 12 projections and the sum of squares). The last argument picks the
 // kernel: `float` (default, `b4b_project_rows_f32`) or `half` (`b4b_screen_row_f16`, the
-// screening pass over half-precision directions that lone rows take; BATCH must be 1). No
+// screening pass over half-precision directions that lone rows take; BATCH must be 1) or `signs`
+// (`b4b_sign_row_f32`, a lone row against sign directions held as bits, AVX-512 only; BATCH must
+// be 1; the directions are then ±1, which changes nothing for the other kernels' cost). No
 // assertions: a measurement tool.
 
 #include <pthread.h>
@@ -47,6 +49,7 @@ static size_t argument(int argc, char **argv, int i, size_t fallback, const char
 struct caller {
     const float *packed;
     const uint16_t *packed_half;  // non-NULL: the half-precision screening kernel (batch 1)
+    const uint16_t *masks;        // non-NULL: the sign kernel (batch 1)
     float *x;
     float *projections;
     float *squares;
@@ -64,7 +67,9 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            if (c->packed_half)
+            if (c->masks)
+                b4b_sign_row_f32(c->x + offset * c->d, c->d, c->masks, c->m, c->projections, c->squares);
+            else if (c->packed_half)
                 b4b_screen_row_f16(c->x + offset * c->d, c->d, c->packed_half, c->m, c->projections, c->squares);
             else
                 b4b_project_rows_f32(c->x + offset * c->d, c->batch, c->d, c->d, c->packed, c->m,
@@ -86,7 +91,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half|signs]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -97,13 +102,13 @@ int main(int argc, char **argv) {
     const size_t threads = argument(argc, argv, 6, 1, "THREADS");
     const size_t m = 12;
     const char *kernel = argc > 7 ? argv[7] : "float";
-    const int half = strcmp(kernel, "half") == 0;
-    if (!half && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float' or 'half', got '%s'\n", kernel);
+    const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
+    if (!half && !signs && strcmp(kernel, "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float', 'half' or 'signs', got '%s'\n", kernel);
         return 2;
     }
-    if (half && batch != 1) {
-        fprintf(stderr, "the half-precision screening kernel takes one row per call: BATCH must be 1, got %zu\n", batch);
+    if ((half || signs) && batch != 1) {
+        fprintf(stderr, "the %s kernel takes one row per call: BATCH must be 1, got %zu\n", kernel, batch);
         return 2;
     }
     if (batch > pool) {
@@ -114,25 +119,33 @@ int main(int argc, char **argv) {
         fprintf(stderr, "THREADS must be at most 64, got %zu\n", threads);
         return 2;
     }
-    if (!b4b_projection_available()) {
-        printf("this CPU lacks AVX2 or FMA: the kernel does not run here\n");
+    if (!b4b_projection_available() || (signs && b4b_projection_level() < 2)) {
+        printf("this CPU lacks %s: the kernel does not run here\n", signs ? "AVX-512 F or DQ" : "AVX2 or FMA");
         return 0;
     }
 
     float *directions = malloc(m * d * sizeof(float));
-    float *packed = malloc(b4b_projection_packed_count(m, d) * sizeof(float));
+    // 64-byte aligned, as the engine packs them (AlignedBuffer): unaligned packed directions
+    // make a third of the kernel's loads straddle two cache lines.
+    float *packed = aligned_alloc(64, (b4b_projection_packed_count(m, d) * sizeof(float) + 63) / 64 * 64);
     uint16_t *halves = malloc(m * d * sizeof(uint16_t));
     uint16_t *packed_half = malloc(b4b_projection_packed_count(m, d) * sizeof(uint16_t));
+    uint16_t *masks = malloc(b4b_sign_masks_count(m, d) * sizeof(uint16_t));
     double *per_row = malloc(repetitions * sizeof(double));
     struct caller callers[64];
     pthread_t ids[64];
     pthread_barrier_t start, stop;
-    if (!directions || !packed || !halves || !packed_half || !per_row) {
+    if (!directions || !packed || !halves || !packed_half || !masks || !per_row) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
     srand(1);
-    for (size_t i = 0; i < m * d; i++) directions[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (size_t i = 0; i < m * d; i++)
+        directions[i] = signs ? (rand() & 1 ? 1.0f : -1.0f) : (float)rand() / (float)RAND_MAX - 0.5f;
+    if (signs && !b4b_sign_pack(directions, m, d, d, masks)) {
+        fprintf(stderr, "the sign directions did not pack\n");
+        return 1;
+    }
     b4b_projection_pack(directions, m, d, d, packed);
     for (size_t i = 0; i < m * d; i++) {
         const _Float16 h = (_Float16)directions[i];  // round to nearest even
@@ -145,7 +158,8 @@ int main(int argc, char **argv) {
     pthread_barrier_init(&stop, NULL, (unsigned)threads + 1);
     for (size_t t = 0; t < threads; t++) {
         struct caller *c = &callers[t];
-        *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
+        *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL,
+                              .masks = signs ? masks : NULL, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
                               .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0 };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
@@ -190,6 +204,6 @@ int main(int argc, char **argv) {
            kernel, d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
            median, per_row[0], 2.0 * (double)d * 13 / median, checksum);
     pthread_barrier_destroy(&start); pthread_barrier_destroy(&stop);
-    free(directions); free(packed); free(halves); free(packed_half); free(per_row);
+    free(directions); free(packed); free(halves); free(packed_half); free(masks); free(per_row);
     return 0;
 }
