@@ -92,6 +92,30 @@ struct MeasurementCommandTests {
         }
     }
 
+    @Test func coverageWithSignHyperplanes() throws {
+        try withWorkDirectory { dir in
+            let (task, _) = clusteredTask(rows: 300, d: 16, classes: 2, seed: 33)
+            try NPY.write(task, to: dir.appendingPathComponent("task.npy").path)
+            try NPY.write(spreadRows(600, d: 16, seed: 34), to: dir.appendingPathComponent("pool.npy").path)
+            let r = try runB4B(["coverage", "--data", "pool=pool.npy", "--data", "task=task.npy", "--output-dir", "out",
+                                "--hashers", "signs-origin,signs-centred", "--hash-bits", "8", "--repetitions", "3",
+                                "--ablation", "6", "--counts", "50,300"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let out = dir.appendingPathComponent("out")
+            let report = try #require(try json(out, "coverage.json") as? [String: Any])
+            let curves = try #require(report["curves"] as? [[String: Any]])
+            #expect(Set(curves.compactMap { $0["hasher"] as? String }) == ["signs-origin", "signs-centred"])
+            for hasher in ["signs-origin", "signs-centred"] {
+                let final = { (name: String) in
+                    (curves.first { $0["name"] as? String == name && $0["hasher"] as? String == hasher }?["mean"] as? [Double])?.last
+                }
+                let (p, t) = (try #require(final("pool")), try #require(final("task")))
+                #expect(p > t, "\(hasher): pool \(p) vs task \(t)")
+                #expect(try text(out, "coverage-\(hasher).svg").contains("</svg>"))
+            }
+        }
+    }
+
     @Test func coverageRefusesBadOptions() throws {
         try withWorkDirectory { dir in
             try NPY.write(spreadRows(30, d: 8, seed: 1), to: dir.appendingPathComponent("a.npy").path)

@@ -12,8 +12,8 @@ public enum HasherConfiguration: Sendable, Codable, Equatable {
     /// `centred`, through the calibration centre. In high dimension a dense row's projection onto
     /// such a normal is close to Gaussian, so the buckets behave like the Gaussian hyperplanes'
     /// (the README compares their coverage on real representations); the normals are 1 bit per
-    /// entry, and on CPUs with AVX-512 a lone row is hashed from those bits (about 0.65-0.8 of
-    /// the time of the Gaussian normals' 4-byte floats, which stream from L2).
+    /// entry, and on CPUs with AVX-512 a lone row is projected from those bits (at d = 2048 with
+    /// 12 normals, 0.62 µs against 0.89 µs for the Gaussian normals' floats, which stream from L2).
     case signs(centred: Bool)
     /// Hyperplanes and thresholds fitted on a calibration sample (see
     /// ``FittedProjection/principal(sample:hashBits:tableCount:seed:)``), stored in the
