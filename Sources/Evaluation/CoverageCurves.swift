@@ -44,6 +44,18 @@ public enum CoverageHasher: Sendable, Equatable {
         case .fitted: .fitted
         }
     }
+
+    /// For the random hashers: the centre their hyperplanes pass through (nil: the origin) and
+    /// how their normals' entries are drawn; nil for the principal and stored ones.
+    var randomNormals: (centre: [Float]?, entries: NormalEntries)? {
+        switch self {
+        case .throughOrigin: (nil, .gaussian)
+        case .centred(let centre): (centre, .gaussian)
+        case .signsThroughOrigin: (nil, .signs)
+        case .signsCentred(let centre): (centre, .signs)
+        case .principal, .fitted: nil
+        }
+    }
 }
 
 /// The kind of a ``CoverageHasher``, as recorded in a ``CoverageCurve``.
@@ -325,25 +337,11 @@ public struct CoverageExperiment: Sendable {
     /// The projections actually built: one per repetition, or a single fitted one.
     private func distinctHashers(dimension d: Int) throws -> [RandomProjectionLSH] {
         switch hasher {
-        case .throughOrigin:
+        case .throughOrigin, .centred, .signsThroughOrigin, .signsCentred:
+            let (centre, entries) = hasher.randomNormals!
             return (0..<repetitions).map {
                 RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
-                                    seed: projectionSeed(repetition: $0))
-            }
-        case .centred(let centre):
-            return (0..<repetitions).map {
-                RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
-                                    seed: projectionSeed(repetition: $0), centre: centre)
-            }
-        case .signsThroughOrigin:
-            return (0..<repetitions).map {
-                RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
-                                    seed: projectionSeed(repetition: $0), entries: .signs)
-            }
-        case .signsCentred(let centre):
-            return (0..<repetitions).map {
-                RandomProjectionLSH(randomWithDimension: d, hashBits: hashBits, tableCount: tableCount,
-                                    seed: projectionSeed(repetition: $0), centre: centre, entries: .signs)
+                                    seed: projectionSeed(repetition: $0), centre: centre, entries: entries)
             }
         case .principal(let sample):
             do {
