@@ -3,7 +3,7 @@
 //
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
 //       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half|signs]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -16,8 +16,10 @@
 // kernel: `float` (default, `b4b_project_rows_f32`) or `half` (`b4b_screen_row_f16`, the
 // screening pass over half-precision directions that lone rows take; BATCH must be 1) or `signs`
 // (`b4b_sign_row_f32`, a lone row against sign directions held as bits, AVX-512 only; BATCH must
-// be 1; the directions are then ±1, which changes nothing for the other kernels' cost). No
-// assertions: a measurement tool.
+// be 1; the directions are then ±1, which changes nothing for the other kernels' cost) or
+// `alternate` (lone rows as the engine projects them on AVX-512: every other row walks the
+// directions backwards, `b4b_project_row_f32_descending`, as `b4b_lone_row_turn` says; BATCH must
+// be 1). No assertions: a measurement tool.
 
 #include <pthread.h>
 #include <stdint.h>
@@ -56,6 +58,7 @@ struct caller {
     size_t pool, batch, d, m, rows;
     pthread_barrier_t *start, *stop;
     size_t repetitions;
+    int alternate;
     double checksum;
     double *began, *ended;  // per repetition, seconds
 };
@@ -71,6 +74,8 @@ static void *run_caller(void *argument) {
                 b4b_sign_row_f32(c->x + offset * c->d, c->d, c->masks, c->m, c->projections, c->squares);
             else if (c->packed_half)
                 b4b_screen_row_f16(c->x + offset * c->d, c->d, c->packed_half, c->m, c->projections, c->squares);
+            else if (c->alternate && b4b_lone_row_turn())
+                b4b_project_row_f32_descending(c->x + offset * c->d, c->d, c->packed, c->m, c->projections, c->squares);
             else
                 b4b_project_rows_f32(c->x + offset * c->d, c->batch, c->d, c->d, c->packed, c->m,
                                      c->projections, c->m, c->squares);
@@ -91,7 +96,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|half|signs]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -103,11 +108,12 @@ int main(int argc, char **argv) {
     const size_t m = 12;
     const char *kernel = argc > 7 ? argv[7] : "float";
     const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
-    if (!half && !signs && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float', 'half' or 'signs', got '%s'\n", kernel);
+    const int alternate = strcmp(kernel, "alternate") == 0;
+    if (!half && !signs && !alternate && strcmp(kernel, "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half' or 'signs', got '%s'\n", kernel);
         return 2;
     }
-    if ((half || signs) && batch != 1) {
+    if ((half || signs || alternate) && batch != 1) {
         fprintf(stderr, "the %s kernel takes one row per call: BATCH must be 1, got %zu\n", kernel, batch);
         return 2;
     }
@@ -119,8 +125,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "THREADS must be at most 64, got %zu\n", threads);
         return 2;
     }
-    if (!b4b_projection_available() || (signs && b4b_projection_level() < 2)) {
-        printf("this CPU lacks %s: the kernel does not run here\n", signs ? "AVX-512 F or DQ" : "AVX2 or FMA");
+    if (!b4b_projection_available() || ((signs || alternate) && b4b_projection_level() < 2)) {
+        printf("this CPU lacks %s: the kernel does not run here\n", signs || alternate ? "AVX-512 F or DQ" : "AVX2 or FMA");
         return 0;
     }
 
@@ -160,7 +166,7 @@ int main(int argc, char **argv) {
         struct caller *c = &callers[t];
         *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL,
                               .masks = signs ? masks : NULL, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
-                              .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0 };
+                              .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0, .alternate = alternate };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
         c->squares = malloc(batch * sizeof(float));

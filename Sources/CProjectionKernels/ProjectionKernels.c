@@ -395,7 +395,7 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
 /// constants after inlining, so the loops over rows and directions unroll into registers.
 B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void *p, const void *q, const int G,
                                size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
-                               int half) {
+                               int half, int reverse) {
     __m512 a[4][6];
     for (int r = 0; r < R; r++)
         for (int j = 0; j < 3 * G; j++) a[r][j] = _mm512_setzero_ps();
@@ -416,15 +416,27 @@ B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void 
             const __m512 w = j < 3 ? B4B_LOAD_PAIR(pp, 16 * j, half) : B4B_LOAD_PAIR(qq, 16 * (j - 3), half); \
             for (int r = 0; r < R; r++) a[r][j] = _mm512_fmadd_ps(v[r], w, a[r][j]);        \
         }                                                                                    \
-        pp += step; qq += step;                                                              \
+        if (reverse) { pp -= step; qq -= step; } else { pp += step; qq += step; }            \
     } while (0)
 #define B4B_FULL(r) _mm256_loadu_ps(row[r] + 8 * t)
 #define B4B_MASKED(r) _mm256_maskload_ps(row[r] + 8 * t, mask)
-    size_t t = 0;
-    for (; t < blocks; t++) B4B_WIDE_STEP(B4B_FULL);
-    if (tail) {
-        const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
-        B4B_WIDE_STEP(B4B_MASKED);
+    if (reverse) {
+        size_t t = blocks;
+        pp += blocks * step; qq += blocks * step;
+        if (tail) {
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+            B4B_WIDE_STEP(B4B_MASKED);
+        } else {
+            pp -= step; qq -= step;
+        }
+        while (t > 0) { t--; B4B_WIDE_STEP(B4B_FULL); }
+    } else {
+        size_t t = 0;
+        for (; t < blocks; t++) B4B_WIDE_STEP(B4B_FULL);
+        if (tail) {
+            const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+            B4B_WIDE_STEP(B4B_MASKED);
+        }
     }
 #undef B4B_FULL
 #undef B4B_MASKED
@@ -457,11 +469,11 @@ B4B_WIDE_INLINE void wide_group(const float *const *row, const int R, size_t d, 
     for (size_t g = 0; g < groups; g += 2) {
         const char *p = (const char *)packed + g * blocks * 48 * size;
         if (g + 1 < groups) {
-            if (g == 0 && fold) wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, fold, half);
-            else wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, NULL, half);
+            if (g == 0 && fold) wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, fold, half, 0);
+            else wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, NULL, half, 0);
             wide_store(acc, R, 2, g * 6, m, projections, ldp);
         } else {
-            wide_pass(row, R, p, p, 1, full, tail, lanes, acc, NULL, half);
+            wide_pass(row, R, p, p, 1, full, tail, lanes, acc, NULL, half, 0);
             wide_store(acc, R, 1, g * 6, m, projections, ldp);
         }
     }
@@ -517,6 +529,37 @@ B4B_WIDE static void project_rows_wide(const float *x, size_t rows, size_t d, si
     }
 }
 
+/// One row against every packed direction like `wide_group` with `R == 1`, but walked from the
+/// far end: the last pair of groups first, each pass from the last block of coordinates to the
+/// first. The row's squares are folded into the first pass (whatever its number of groups).
+/// Every lane still sums one product per block, so the rounding depth is that of the ascending
+/// walk, `ceil(d / 8) + 3`; the values may differ from it in the last bits.
+B4B_WIDE static void project_row_wide_descending(const float *x, size_t d, const float *packed, size_t m,
+                                                 float *projections, float *sum_of_squares) {
+    int32_t lanes[8];
+    tail_lanes(d, lanes);
+    const float *row[1] = {x};
+    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6, full = d / 8;
+    const int tail = d % 8 != 0;
+    __m512 acc[4][6];
+    __m256 s = _mm256_setzero_ps();
+    for (size_t g = (groups - 1) / 2 * 2;; g -= 2) {
+        const float *p = packed + g * blocks * 48;
+        __m256 *fold = g + 2 >= groups ? &s : NULL;  // the first pass walked
+        if (g + 1 < groups) {
+            if (fold) wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, fold, 0, 1);
+            else wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, NULL, 0, 1);
+            wide_store(acc, 1, 2, g * 6, m, projections, 0);
+        } else {
+            if (fold) wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, fold, 0, 1);
+            else wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, NULL, 0, 1);
+            wide_store(acc, 1, 1, g * 6, m, projections, 0);
+        }
+        if (g == 0) break;
+    }
+    *sum_of_squares = lane_sum(s);
+}
+
 B4B_WIDE static void screen_row_wide(const float *x, size_t d, const uint16_t *packed, size_t m,
                                      float *projections, float *sum_of_squares) {
     int32_t lanes[8];
@@ -567,6 +610,22 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares) {
     return b4b_project_rows_f32_at(b4b_projection_level(), x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
+}
+
+int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
+                                   float *projections, float *sum_of_squares) {
+    if (b4b_projection_level() < 2) return 0;
+    if (m == 0) return b4b_project_rows_f32_at(2, x, 1, d, d, packed, m, projections, 0, sum_of_squares);
+    project_row_wide_descending(x, d, packed, m, projections, sum_of_squares);
+    return 1;
+}
+
+/// Which way this thread's previous lone row walked (see `b4b_lone_row_turn`).
+static _Thread_local unsigned char loneRowTurn;
+
+int b4b_lone_row_turn(void) {
+    loneRowTurn ^= 1;
+    return loneRowTurn;
 }
 
 int b4b_screen_row_f16_at(int level, const float *x, size_t d, const uint16_t *packed, size_t m,
@@ -625,5 +684,13 @@ int b4b_dot_f32(const float *x, const float *p, size_t d, float *result) {
     (void)x; (void)p; (void)d; (void)result;
     return 0;
 }
+
+int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
+                                   float *projections, float *sum_of_squares) {
+    (void)x; (void)d; (void)packed; (void)m; (void)projections; (void)sum_of_squares;
+    return 0;
+}
+
+int b4b_lone_row_turn(void) { return 0; }
 
 #endif

@@ -59,9 +59,17 @@ struct CoverageTests {
         // A third of the rows moved onto a hyperplane: there the two summation orders disagree
         // in the last bits, and only the exact recomputation keeps the ids equal.
         for i in stride(from: 0, to: 333, by: 3) { moveOntoHyperplane(&rows, row: i, hyperplane: (i / 3) % 24, of: hasher) }
-        let byPath = try [ProjectionPath.kernel, .blas].map { try #require(try bucketIDs(hasher, rows, path: $0)) }
-        #expect(byPath[0] == byPath[1])
+        let paths = [ProjectionPath.kernel, .blas, .wideKernel, .wideKernelDescending].filter(\.isAvailable)
+        let byPath = try paths.map { try #require(try bucketIDs(hasher, rows, path: $0)) }
+        for (path, ids) in zip(paths, byPath) { #expect(ids == byPath[0], "\(path)") }
         #expect(Set(byPath[0]).count > 100, "the ids are spread over many buckets")
+        // The public call, row by row, twice: with AVX-512 a thread's lone rows walk the
+        // directions both ways in turn, and with an odd number of rows each row is walked both
+        // ways over the two rounds. The same ids.
+        for round in 0..<2 {
+            let singles = (0..<333).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }
+            #expect(singles == byPath[0], "round \(round)")
+        }
     }
 
     @Test("Screened rows (half-precision first pass) get the ids of the kernel and BLAS paths, also on and near a hyperplane",

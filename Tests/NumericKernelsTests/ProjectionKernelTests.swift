@@ -110,6 +110,56 @@ struct ProjectionKernelTests {
           arguments: ProjectionKernelTests.rowCounts)
     func wideKernel(rows: Int) { Self.checkAllShapes(rows: rows, path: .wideKernel) }
 
+    @Test("AVX-512 kernel walked from the far end: every value within the same rounding bound, all shapes and strides",
+          .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
+          arguments: ProjectionKernelTests.rowCounts)
+    func wideKernelDescending(rows: Int) { Self.checkAllShapes(rows: rows, path: .wideKernelDescending) }
+
+    @Test("Lone rows: the public call takes the AVX-512 kernel's two walks in turn on a thread; batches keep one walk",
+          .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
+          arguments: [(2048, 12), (300, 13), (384, 5)])
+    func loneRowsAlternate(dimension d: Int, directions m: Int) {
+        let seed = UInt64(d * 100 + m)
+        let ascending = Self.bits(rows: 1, dimension: d, directions: m, path: .wideKernel, seed: seed)
+        let descending = Self.bits(rows: 1, dimension: d, directions: m, path: .wideKernelDescending, seed: seed)
+        // Another order of summation: some value differs in its last bits (else the walks
+        // could not be told apart below).
+        #expect(ascending != descending)
+        let data = gaussianMatrix(rows: 1, columns: d + 3, seed: seed)
+        let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: seed &+ 1))
+        var seen: [[UInt32]] = []
+        for _ in 0..<4 {
+            var out = [Float](repeating: .nan, count: m + 1)
+            data.withView { whole in
+                out.withUnsafeMutableBufferPointer { o in
+                    let squares = UnsafeMutableBufferPointer(rebasing: o[m...])
+                    let n = directions.project(whole.columns(0 ..< d), into: MutableMatrixView(start: o.baseAddress, rows: 1, columns: m, rowStride: m),
+                                               sumsOfSquares: squares)
+                    #expect(n == (d + 7) / 8 + 3)
+                }
+            }
+            seen.append(out.map(\.bitPattern))
+        }
+        for (i, values) in seen.enumerated() {
+            #expect(values == ascending || values == descending, "call \(i): neither walk's values")
+            if i > 0 { #expect(values != seen[i - 1], "calls \(i - 1) and \(i) walked the same way") }
+        }
+        // Two rows or more take the ascending walk, call after call.
+        let pair = Self.bits(rows: 2, dimension: d, directions: m, path: .wideKernel, seed: seed)
+        for _ in 0..<2 {
+            let data = gaussianMatrix(rows: 2, columns: d + 3, seed: seed)
+            var out = [Float](repeating: .nan, count: 2 * m + 2)
+            data.withView { whole in
+                out.withUnsafeMutableBufferPointer { o in
+                    let squares = UnsafeMutableBufferPointer(rebasing: o[(2 * m)...])
+                    directions.project(whole.columns(0 ..< d), into: MutableMatrixView(start: o.baseAddress, rows: 2, columns: m, rowStride: m),
+                                       sumsOfSquares: squares)
+                }
+            }
+            #expect(out.map(\.bitPattern) == pair)
+        }
+    }
+
     /// Projections and sums of squares of `b` rows (stride `d + 3`) on `path`, as bit patterns.
     static func bits(rows b: Int, dimension d: Int, directions m: Int, path: ProjectionPath, seed: UInt64) -> [UInt32] {
         let data = gaussianMatrix(rows: b, columns: d + 3, seed: seed)
@@ -161,7 +211,7 @@ struct ProjectionKernelTests {
     func nonFiniteRows() {
         let (b, d, m) = (9, 300, 12)
         let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: 5))
-        for path in [ProjectionPath.kernel, .wideKernel] where path.isAvailable {
+        for path in [ProjectionPath.kernel, .wideKernel, .wideKernelDescending] where path.isAvailable {
             for (row, column, value) in [(0, 0, Float.nan), (4, 299, Float.infinity), (8, 137, -Float.infinity), (3, 256, Float.nan)] {
                 var x = gaussianMatrix(rows: b, columns: d, seed: 6)
                 x[row, column] = value

@@ -60,6 +60,26 @@ int b4b_project_rows_f32_at(int level, const float *x, size_t rows, size_t d, si
                             const float *packed, size_t m,
                             float *projections, size_t ldp, float *sums_of_squares);
 
+/// One row `x` (`d` floats) against `m` float directions packed by `b4b_projection_pack`, as
+/// `b4b_project_rows_f32` with one row, but walking the packed directions from their far end
+/// (the last groups first, each from its last block of coordinates to its first) with the
+/// AVX-512 kernel. The sums then run in another order: each value is within the same bound,
+/// `γ_{ceil(d/8)+3} Σ |a_k b_k|`, and may differ from `b4b_project_rows_f32`'s in the last bits.
+///
+/// What it is for: a lone row's directions (96 KiB for 12 directions at d = 2048) do not fit in
+/// L1, and a walk leaves the last part it read there. A row walked the other way from the
+/// previous one on the same core starts with that part (`b4b_lone_row_turn`).
+///
+/// Returns 1 when done; 0, writing nothing, when the CPU lacks AVX-512 F or DQ.
+int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
+                                   float *projections, float *sum_of_squares);
+
+/// Alternately 1 and 0 on each thread, starting with 1 (a per-thread flag, flipped by each call):
+/// which way the calling thread's next lone row should walk the directions (1: descending, with
+/// `b4b_project_row_f32_descending`), so that consecutive lone rows on a thread walk back and
+/// forth. Only a hint for speed: either way gives values within the same bound.
+int b4b_lone_row_turn(void);
+
 /// One row `x` (`d` floats) against `m` half-precision directions packed by
 /// `b4b_projection_pack_half`: `projections[c] = x · direction_c` for `c < m` and
 /// `*sum_of_squares = x · x`, summed in single precision exactly as `b4b_project_rows_f32` sums
