@@ -26,6 +26,8 @@ public final class B4BDefense: Sendable {
     public static let maxUserIDBytes = AccountIDIndex.maxIDBytes
 
     private let secret: ServerSecret
+    /// ``DefenseConfiguration/unitScale``, computed once (it reads the calibration).
+    private let unitScale: Float
     private let rowHash: RowHash
     private let accounts: AccountRegistry
     private let materials: UserMaterialCache
@@ -36,6 +38,7 @@ public final class B4BDefense: Sendable {
         let configuration = try configuration.validated()
         self.configuration = configuration
         self.secret = secret
+        self.unitScale = configuration.unitScale
         switch configuration.hasher {
         case .random(let centred), .signs(let centred):
             hasher = RandomProjectionLSH(
@@ -101,8 +104,14 @@ public final class B4BDefense: Sendable {
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView,
                         coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
         try checkBuffers(rows: batch.rows, output: output, coverage: coverage, sigma: sigma)
-        try validateAndHash(batch, user: user, keyRows: true) { ids, rowKeys in
-            try protect(batch, ids: ids, rowKeys: rowKeys, user: user, into: output, coverage: coverage, sigma: sigma)
+        try validate(batch, user: user)
+        let b = batch.rows
+        try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: b * configuration.tableCount) { ids in
+            try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: b) { rowKeys in
+                try hashRows(batch, into: ids, rowKeys: rowKeys)
+                try protect(batch, ids: UnsafeBufferPointer(ids), rowKeys: UnsafeBufferPointer(rowKeys), user: user,
+                            into: output, coverage: coverage, sigma: sigma)
+            }
         }
     }
 
@@ -167,8 +176,10 @@ public final class B4BDefense: Sendable {
     public func track(_ batch: MatrixView, user: String,
                       coverage: UnsafeMutableBufferPointer<Double>, sigma: UnsafeMutableBufferPointer<Float>) throws {
         try checkBuffers(rows: batch.rows, coverage: coverage, sigma: sigma)
-        try validateAndHash(batch, user: user, keyRows: false) { ids, _ in
-            record(ids, user: user, coverage: coverage, sigma: sigma)
+        try validate(batch, user: user)
+        try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: batch.rows * configuration.tableCount) { ids in
+            try hashRows(batch, into: ids, rowKeys: nil)
+            record(UnsafeBufferPointer(ids), user: user, coverage: coverage, sigma: sigma)
         }
     }
 
@@ -193,18 +204,9 @@ public final class B4BDefense: Sendable {
         return (coverage, sigma)
     }
 
-    /// Checks a batch (user id, size, dimension, finiteness), hashes it, and passes `body` the
-    /// bucket ids (`B x T`) and, with `keyRows`, each row's keyed hash (else an empty buffer).
-    /// Throws before any state is touched. The buffers live only during `body` (in temporary
-    /// storage: no heap allocation for small batches).
-    ///
-    /// Rows are hashed in blocks of about 256 KiB (32 rows at d = 2048): the hasher reads
-    /// each row from memory once (projections and norm in one pass), and with `keyRows` each
-    /// row's keyed hash (the key of its noise stream) is computed right after, while the block
-    /// is still in the core's L2 cache.
-    private func validateAndHash<R>(_ batch: MatrixView, user: String, keyRows: Bool,
-                                    _ body: (UnsafeBufferPointer<UInt32>, UnsafeBufferPointer<UInt64>) throws -> R) throws -> R {
-        let d = configuration.dimension
+    /// Checks a batch's user id, size and dimension (its finiteness is checked as it is
+    /// hashed, ``hashRows(_:into:rowKeys:)``). Throws before any state is touched.
+    private func validate(_ batch: MatrixView, user: String) throws {
         guard !user.isEmpty else { throw ProtectError(.invalidUser, "user id must not be empty") }
         guard user.utf8.count <= Self.maxUserIDBytes else {
             throw ProtectError(.invalidUser, "user id is \(user.utf8.count) bytes of UTF-8, the limit is \(Self.maxUserIDBytes)")
@@ -213,25 +215,34 @@ public final class B4BDefense: Sendable {
         guard batch.rows <= configuration.maxBatchRows else {
             throw ProtectError(.batchTooLarge, "batch has \(batch.rows) rows, the limit is \(configuration.maxBatchRows)")
         }
-        guard batch.columns == d else {
-            throw ProtectError(.wrongDimension, "representations have dimension \(batch.columns), expected \(d)")
+        guard batch.columns == configuration.dimension else {
+            throw ProtectError(.wrongDimension, "representations have dimension \(batch.columns), expected \(configuration.dimension)")
         }
-        let (b, tables) = (batch.rows, configuration.tableCount)
+    }
+
+    /// Hashes a validated batch: its bucket ids into `ids` (`B x T`) and, when `rowKeys` is
+    /// given (`B` values), each row's keyed hash (the key of its noise stream). Touches no
+    /// state; throws ``ProtectError`` (`nonFinite`) at the first NaN or infinity.
+    ///
+    /// Rows are hashed in blocks of about 256 KiB (32 rows at d = 2048): the hasher reads
+    /// each row from memory once (projections and norm in one pass), and each row's keyed hash
+    /// is computed right after, while the block is still in the core's L2 cache.
+    ///
+    /// The callers keep `ids` in temporary storage (no heap allocation for small batches) and
+    /// call this directly, not through a closure, so that a call retains nothing per batch.
+    private func hashRows(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>,
+                          rowKeys: UnsafeMutableBufferPointer<UInt64>?) throws {
+        let (b, d, tables) = (batch.rows, batch.columns, configuration.tableCount)
         let blockRows = max(1, min(b, 65_536 / max(d, 1)))
-        return try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: b * tables) { ids in
-            try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyRows ? b : 0) { rowKeys in
-                for start in stride(from: 0, to: b, by: blockRows) {
-                    let rows = start ..< min(b, start + blockRows)
-                    let block = UnsafeMutableBufferPointer(rebasing: ids[rows.lowerBound * tables ..< rows.upperBound * tables])
-                    do throws(NonFiniteValue) {
-                        try hasher.bucketIDs(batch.rows(rows), into: block)
-                    } catch {
-                        throw ProtectError(.nonFinite, "row \(start + error.row), column \(error.column) is \(error.value)")
-                    }
-                    if keyRows { for i in rows { rowKeys.initializeElement(at: i, to: rowHash.hash(batch.row(i))) } }
-                }
-                return try body(UnsafeBufferPointer(ids), UnsafeBufferPointer(rowKeys))
+        for start in stride(from: 0, to: b, by: blockRows) {
+            let rows = start ..< min(b, start + blockRows)
+            let block = UnsafeMutableBufferPointer(rebasing: ids[rows.lowerBound * tables ..< rows.upperBound * tables])
+            do throws(NonFiniteValue) {
+                try hasher.bucketIDs(batch.rows(rows), into: block)
+            } catch {
+                throw ProtectError(.nonFinite, "row \(start + error.row), column \(error.column) is \(error.value)")
             }
+            if let rowKeys { for i in rows { rowKeys[i] = rowHash.hash(batch.row(i)) } }
         }
     }
 
@@ -243,17 +254,21 @@ public final class B4BDefense: Sendable {
         let b = ids.count / tables
         let firstQuery = accounts.withTable(of: user) { $0.record(ids, user: $1, coverage: coverage) }
         // Row i is the user's query number firstQuery + i.
-        for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i) }
+        price(coverage: UnsafeBufferPointer(rebasing: coverage[0 ..< b]), firstQuery: firstQuery, into: sigma)
     }
 
-    /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
-    /// paper's cost, or the larger of it and the relative price when one is configured.
-    private func price(coverage: Double, queries: Int) -> Float {
-        var sigma = configuration.cost.sigma(coverage: coverage)
+    /// Sigma (representation units) of rows at `coverage[i]` that are a user's query number
+    /// `firstQuery + i`, into `sigma[i]`: the paper's cost, or the larger of it and the relative
+    /// price when one is configured. (The configuration's costs are read once per batch.)
+    private func price(coverage: UnsafeBufferPointer<Double>, firstQuery: Int, into sigma: UnsafeMutableBufferPointer<Float>) {
+        let (cost, scale) = (configuration.cost, unitScale)
         if let relative = configuration.relativeCost {
-            sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries))
+            for (i, c) in coverage.enumerated() {
+                sigma[i] = max(cost.sigma(coverage: c), relative.sigma(coverage: c, queries: firstQuery + i)) * scale
+            }
+        } else {
+            for (i, c) in coverage.enumerated() { sigma[i] = cost.sigma(coverage: c) * scale }
         }
-        return sigma * configuration.unitScale
     }
 
     // MARK: Per-user material
@@ -304,7 +319,12 @@ public final class B4BDefense: Sendable {
     /// (representation units).
     public func currentSigma(of user: String) -> Float {
         let (coverage, queries) = summary(of: user)
-        return price(coverage: coverage, queries: queries + 1)
+        var sigma: Float = 0
+        withUnsafePointer(to: coverage) { c in
+            withUnsafeMutablePointer(to: &sigma) { price(coverage: UnsafeBufferPointer(start: c, count: 1), firstQuery: queries + 1,
+                                                         into: UnsafeMutableBufferPointer(start: $0, count: 1)) }
+        }
+        return sigma
     }
 
     /// Number of accounts with state.

@@ -222,8 +222,10 @@ public struct RandomProjectionLSH: Sendable {
             for j in 0..<hashBits {
                 let c = t * hashBits + j
                 let distance = margin(c)
-                id |= UInt32(distance > 0 ? 1 : 0) << UInt32(j)
-                uncertain |= UInt32(abs(distance) > tolerance(c) && abs(distance) < .infinity ? 0 : 1) << UInt32(j)
+                let magnitude = abs(distance)
+                // hashBits <= 24: the shifts need no overflow check.
+                id |= UInt32(distance > 0 ? 1 : 0) &<< UInt32(truncatingIfNeeded: j)
+                uncertain |= UInt32(magnitude > tolerance(c) && magnitude < .infinity ? 0 : 1) &<< UInt32(truncatingIfNeeded: j)
             }
             while uncertain != 0 {
                 let j = uncertain.trailingZeroBitCount
@@ -241,8 +243,7 @@ public struct RandomProjectionLSH: Sendable {
     private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
                         sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let gamma = Self.gamma(roundingTerms: roundingTerms)
-        let (thresholds, norms, slack) = (thresholdsDouble, columnNorms, thresholdSlack)
-        try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
+        try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
             for i in 0..<batch.rows {
                 let row = batch.row(i)
                 let bound = gamma * (try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i))
@@ -250,7 +251,7 @@ public struct RandomProjectionLSH: Sendable {
                 writeIDs(row: i, into: ids,
                          margin: { Double(proj[$0]) - thresholds[$0] },
                          tolerance: { bound * norms[$0] + slack[$0] },
-                         resolve: { Self.exactDot(row, columns.baseAddress! + $0 * dimension, dimension) > thresholds[$0] })
+                         resolve: { Self.exactDot(row, columns + $0 * dimension, dimension) > thresholds[$0] })
             }
         }
     }
@@ -262,9 +263,9 @@ public struct RandomProjectionLSH: Sendable {
     private func decideScreened(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let m = hashBits * tableCount
         let gamma = Self.gamma(roundingTerms: projection.singleDirectionTerms)
-        let (thresholds, norms, slack, errors) = (thresholdsDouble, columnNorms, thresholdSlack, projection.screeningErrors)
+        let errors = projection.screeningErrors
         try withUnsafeTemporaryAllocation(of: Double.self, capacity: m) { screened throws(NonFiniteValue) in
-            try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
+            try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
                 for i in 0..<batch.rows {
                     let row = batch.row(i)
                     var squares: Float = 0
@@ -277,8 +278,25 @@ public struct RandomProjectionLSH: Sendable {
                              resolve: { c in
                                  let single = Double(projection.project(row, onto: c)) - thresholds[c]
                                  if abs(single) > gamma * norm * norms[c] + slack[c] && abs(single) < .infinity { return single > 0 }
-                                 return Self.exactDot(row, columns.baseAddress! + c * dimension, dimension) > thresholds[c]
+                                 return Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c]
                              })
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with the decision's per-hyperplane data as pointers (no bounds checks in the
+    /// per-bit loop): the normals by column in double, the thresholds, the normals' norms and
+    /// the thresholds' slack (``decide``).
+    @inline(__always)
+    private func withDecisionData<R>(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafePointer<Double>,
+                                              UnsafePointer<Double>) throws(NonFiniteValue) -> R) throws(NonFiniteValue) -> R {
+        try normalsByColumn.withUnsafeBufferPointer { columns throws(NonFiniteValue) in
+            try thresholdsDouble.withUnsafeBufferPointer { thresholds throws(NonFiniteValue) in
+                try columnNorms.withUnsafeBufferPointer { norms throws(NonFiniteValue) in
+                    try thresholdSlack.withUnsafeBufferPointer { slack throws(NonFiniteValue) in
+                        try body(columns.baseAddress!, thresholds.baseAddress!, norms.baseAddress!, slack.baseAddress!)
+                    }
                 }
             }
         }
