@@ -10,9 +10,20 @@ package struct AccountKey: Sendable {
 
     /// The key of user id `id`.
     package init(_ id: String) {
-        var id = id
-        self.hash = id.withUTF8 { AccountIDIndex.hash($0) }
         self.id = id
+        self.hash = Self.withUTF8(of: id) { AccountIDIndex.hash($0) }
+    }
+
+    /// Runs `body` on the id's UTF-8 bytes (see ``withUTF8(of:_:)``).
+    package func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R { Self.withUTF8(of: id, body) }
+
+    /// Runs `body` on the UTF-8 bytes of `id`: in place for a native string (no copy, and no
+    /// reference counting, which the `var` copy that `String.withUTF8` needs would cost on
+    /// every call), else from a contiguous copy.
+    private static func withUTF8<R>(of id: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let result = id.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = id
+        return copy.withUTF8(body)
     }
 
     /// The key of `id` with a given hash (tests: an index built with a hash of their own).
@@ -77,8 +88,7 @@ package struct AccountIDIndex: Sendable {
     /// The account number of `key`, or nil when it has none.
     package func number(of key: AccountKey) -> Int? {
         guard !slots.isEmpty else { return nil }
-        var id = key.id
-        return id.withUTF8 { utf8 in
+        return key.withUTF8 { utf8 in
             var slot = key.hash & (slots.count - 1)
             while slots[slot] != 0 {
                 let n = Int(slots[slot] - 1)
@@ -92,11 +102,10 @@ package struct AccountIDIndex: Sendable {
     /// Adds `key` (not present; at most ``maxIDBytes`` bytes) as account number ``count``, and
     /// returns that number.
     package mutating func append(_ key: AccountKey) -> Int {
-        var id = key.id
         let n = locations.count
         precondition(n < Int(UInt32.max - 1), "an account index holds fewer than 2^32 - 1 accounts")
         if (n + 1) * 4 > slots.count * 3 { rehash(capacity: max(16, slots.count * 2)) }
-        id.withUTF8 { utf8 in
+        key.withUTF8 { utf8 in
             precondition(utf8.count <= Self.maxIDBytes, "user id of \(utf8.count) bytes, the limit is \(Self.maxIDBytes)")
             locations.append(store(utf8))
         }
