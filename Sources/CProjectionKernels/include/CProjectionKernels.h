@@ -1,7 +1,10 @@
 // CProjectionKernels: an AVX2 + FMA kernel, and an AVX-512 build of it, for the random-projection
 // hashing of NumericKernels' `ProjectionDirections` (one pass per row: a few dot products and the
-// row's sum of squares); and an AVX-512 kernel for a lone row against sign directions (±1
-// entries, packed as bits: SignKernel.c).
+// row's sum of squares; with AVX-512, lone rows may walk the directions from either end); and an
+// AVX-512 kernel for a lone row against sign directions (±1 entries, packed as bits: SignKernel.c).
+//
+// The only state kept is a flag per thread (`b4b_lone_row_turn`) saying which way that thread's
+// next lone row walks: a hint for speed that no result depends on beyond its rounding.
 //
 // No stable API: used only by the NumericKernels target, which keeps the portable path (a norm
 // pass and one `cblas_sgemm`) and takes it whenever `b4b_project_rows_f32` reports that it did
