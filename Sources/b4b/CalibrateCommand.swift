@@ -102,7 +102,7 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(BLASThreads.processorCount)
+        useBLAS(threads: BLASThreads.processorCount)
         let poolMatrix = try readMatrix(pool, option: "--pool")
         let loaded = try tasks.map { try loadLabelledTask($0) }
         var procedure = CalibrationRun()

@@ -110,7 +110,7 @@ struct CoverageCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(BLASThreads.processorCount)
+        useBLAS(threads: BLASThreads.processorCount)
         let data = try datasets.map { ($0.name, try readMatrix($0.path, option: "--data \($0.name)")) }
         let d = data[0].1.columns
         for (name, m) in data where m.columns != d {

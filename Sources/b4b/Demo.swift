@@ -46,7 +46,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(1)
+        useBLAS(threads: 1)
         var configuration = DefenseConfiguration()
         configuration.dimension = dimension
         configuration.hashBits = hashBits

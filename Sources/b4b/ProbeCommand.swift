@@ -50,7 +50,7 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(BLASThreads.processorCount)
+        useBLAS(threads: BLASThreads.processorCount)
         let (x, y, xt, yt) = try task.load()
         let classCount = max(y.max() ?? 0, yt.max() ?? 0) + 1
         var results: [ProbeResult] = []

@@ -1,4 +1,5 @@
 import Foundation
+import NumericKernels
 
 /// Progress of a long run, on standard error so it never mixes with results: a bar redrawn
 /// in place when standard error is a terminal, plain lines (at most about 20 per run, plus
@@ -51,4 +52,13 @@ final class ProgressReporter {
 /// A message on standard error (warnings and notes that are not results).
 func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Sets OpenBLAS's thread count for a command (1 where the command serves or protects, as a
+/// server would; every core for the single-threaded measurements) and, when OpenBLAS runs its
+/// generic kernels on this CPU (``BLASLibrary/genericKernelsWarning``), says so on standard
+/// error with the `OPENBLAS_CORETYPE` that fixes it: every GEMM is then several times slower.
+func useBLAS(threads: Int) {
+    BLASThreads.set(threads)
+    if let warning = BLASLibrary.genericKernelsWarning { note("warning: \(warning)") }
 }

@@ -51,7 +51,7 @@ struct ProtectCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(1)
+        useBLAS(threads: 1)
         let header: NPYHeader
         do { header = try NPY.header(input) } catch { throw CommandError("--input: \(error)") }
         guard header.shape.count == 2 else {

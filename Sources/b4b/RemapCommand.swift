@@ -80,7 +80,7 @@ struct RemapCommand: ParsableCommand {
 
     func run() throws {
         // One caller: BLAS may use every core.
-        BLASThreads.set(BLASThreads.processorCount)
+        useBLAS(threads: BLASThreads.processorCount)
         let (trainMatrix, trainLabelValues, testMatrix, testLabelValues) = try task.load()
         let pool = try readMatrix(queries, option: "--queries")
         guard pool.columns == trainMatrix.columns else {

@@ -93,7 +93,7 @@ struct ReproduceCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(BLASThreads.processorCount)
+        useBLAS(threads: BLASThreads.processorCount)
         let clock = ContinuousClock()
         let started = clock.now
         let dataset = try ReproductionDataset.load(directory: data, quick: quick)

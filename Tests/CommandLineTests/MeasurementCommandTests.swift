@@ -101,6 +101,9 @@ struct MeasurementCommandTests {
                                 "--hashers", "signs-origin,signs-centred", "--hash-bits", "8", "--repetitions", "3",
                                 "--ablation", "6", "--counts", "50,300"], in: dir)
             #expect(r.succeeded, "\(r.standardError)")
+            // The generic-kernels warning on standard error exactly when OpenBLAS runs its
+            // generic kernels here (the child has this process's environment).
+            #expect(r.standardError.contains("OPENBLAS_CORETYPE=") == BLASLibrary.runsGenericKernels, "\(r.standardError)")
             let out = dir.appendingPathComponent("out")
             let report = try #require(try json(out, "coverage.json") as? [String: Any])
             let curves = try #require(report["curves"] as? [[String: Any]])
