@@ -32,6 +32,7 @@
 
 #include "CProjectionKernels.h"
 
+#include <math.h>
 #include <string.h>
 
 size_t b4b_projection_packed_count(size_t m, size_t d) {
@@ -58,6 +59,22 @@ void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld,
 
 void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed) {
     pack((const char *)directions, sizeof(uint16_t), m, d, ld, (char *)packed);
+}
+
+/// The portable form of `b4b_threshold_bits`, value by value; the AVX-512 form computes the same
+/// doubles (a product, then a sum: never fused) and so the same bits.
+static void threshold_bits_portable(const float *projections, const double *thresholds, const double *scales,
+                                    const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    for (size_t w = 0; w < (m + 63) / 64; w++) signs[w] = uncertain[w] = 0;
+    for (size_t c = 0; c < m; c++) {
+        const double distance = (double)projections[c] - thresholds[c];
+        const double scaled = bound * scales[c];
+        const double tolerance = scaled + slack[c];
+        const double magnitude = distance < 0 ? -distance : distance;
+        const int sure = magnitude > tolerance && magnitude < (double)INFINITY;
+        signs[c / 64] |= (uint64_t)(distance > 0) << (c % 64);
+        uncertain[c / 64] |= (uint64_t)!sure << (c % 64);
+    }
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -575,6 +592,25 @@ B4B_WIDE static void screen_row_wide(const float *x, size_t d, const uint16_t *p
     }
 }
 
+B4B_WIDE static void threshold_bits_wide(const float *projections, const double *thresholds, const double *scales,
+                                         const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    for (size_t w = 0; w < (m + 63) / 64; w++) signs[w] = uncertain[w] = 0;
+    const __m512d b = _mm512_set1_pd(bound), zero = _mm512_setzero_pd(), infinity = _mm512_set1_pd((double)INFINITY);
+    for (size_t c = 0; c < m; c += 8) {
+        const __mmask8 lanes = m - c >= 8 ? 0xFF : (__mmask8)((1u << (m - c)) - 1);
+        const __m512d p = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)lanes, projections + c)));
+        const __m512d distance = _mm512_sub_pd(p, _mm512_maskz_loadu_pd(lanes, thresholds + c));
+        const __m512d tolerance = _mm512_add_pd(_mm512_mul_pd(b, _mm512_maskz_loadu_pd(lanes, scales + c)),
+                                                _mm512_maskz_loadu_pd(lanes, slack + c));
+        const __m512d magnitude = _mm512_abs_pd(distance);
+        const __mmask8 sure = _mm512_cmp_pd_mask(magnitude, tolerance, _CMP_GT_OQ) & _mm512_cmp_pd_mask(magnitude, infinity, _CMP_LT_OQ);
+        const __mmask8 positive = _mm512_cmp_pd_mask(distance, zero, _CMP_GT_OQ);
+        // c is a multiple of 8: the eight bits land in one word.
+        signs[c / 64] |= (uint64_t)(positive & lanes) << (c % 64);
+        uncertain[c / 64] |= (uint64_t)((__mmask8)~sure & lanes) << (c % 64);
+    }
+}
+
 // MARK: - Dispatch
 
 /// -1 until the CPU has been queried, then its level (0, 1 or 2). Threads racing on the first
@@ -610,6 +646,20 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares) {
     return b4b_project_rows_f32_at(b4b_projection_level(), x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
+}
+
+void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
+                        const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+}
+
+int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
+                          const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (level < 0 || level > b4b_projection_level()) return 0;
+    if (level >= 2) threshold_bits_wide(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    return 1;
 }
 
 int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
@@ -692,5 +742,17 @@ int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed
 }
 
 int b4b_lone_row_turn(void) { return 0; }
+
+void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
+                        const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+}
+
+int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
+                          const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (level != 0) return 0;
+    threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    return 1;
+}
 
 #endif

@@ -1,4 +1,6 @@
-/// Small vectorised kernels over `Float` buffers that BLAS has no single call for.
+// Small vectorised kernels over `Float` buffers that BLAS has no single call for.
+
+internal import CProjectionKernels
 
 /// The sum of squares of `x`, accumulated in 16 independent lanes (so it vectorises).
 ///
@@ -26,4 +28,32 @@ public func sumOfSquares(_ x: UnsafeBufferPointer<Float>) -> Float {
         i += 1
     }
     return s
+}
+
+/// Sign decisions of `count` projections against their thresholds, with a band of doubt: for
+/// each `c`, with `distance = Double(projections[c]) - thresholds[c]` and
+/// `tolerance = bound * scales[c] + slack[c]` (a product, then a sum, in double),
+/// - bit `c` of `signs` is set when `distance > 0`;
+/// - bit `c` of `uncertain` is set unless `tolerance < |distance| < ∞` (NaN included): the bits
+///   too close to their threshold for the projection's rounding to be ruled out, which the caller
+///   decides another way.
+///
+/// Bit `c` is bit `c % 64` of word `c / 64`; `signs` and `uncertain` hold `(count + 63) / 64`
+/// words each. What a random-projection hash decides per row (`bound` is the row's rounding
+/// bound per unit of a direction's norm, `scales` the directions' norms). On CPUs with AVX-512
+/// eight projections at a time (`CProjectionKernels`), with the same doubles and so the same bits
+/// as the portable loop.
+public func thresholdBits(_ projections: UnsafePointer<Float>, thresholds: UnsafePointer<Double>, scales: UnsafePointer<Double>,
+                          slack: UnsafePointer<Double>, bound: Double, count: Int,
+                          signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>) {
+    b4b_threshold_bits(projections, thresholds, scales, slack, bound, count, signs, uncertain)
+}
+
+/// ``thresholdBits(_:thresholds:scales:slack:bound:count:signs:uncertain:)`` with the kernel level
+/// `level` of `CProjectionKernels` (0 the portable loop, 2 AVX-512), for tests; false, writing
+/// nothing, when this CPU cannot run it.
+package func thresholdBits(_ projections: UnsafePointer<Float>, thresholds: UnsafePointer<Double>, scales: UnsafePointer<Double>,
+                           slack: UnsafePointer<Double>, bound: Double, count: Int,
+                           signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Bool {
+    b4b_threshold_bits_at(level, projections, thresholds, scales, slack, bound, count, signs, uncertain) != 0
 }

@@ -28,6 +28,34 @@ struct CoverageTests {
         #expect(occupancy.coverage == Double(distinct[0] + distinct[1]) / Double(2 * 4096))
     }
 
+    @Test("Bucket ids with many tables (a row's hyperplane bits spanning several 64-bit words) equal the definition",
+          arguments: [(12, 7), (5, 20), (24, 3), (1, 64), (7, 1)])
+    func manyTablesMatchDefinition(hashBits k: Int, tables: Int) {
+        let d = 40
+        let centre = (0..<d).map { Float($0 % 5) * 0.1 - 0.2 }
+        let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: k, tableCount: tables,
+                                         seed: RandomSeed(UInt64(k), UInt64(tables), 5, 6), centre: centre)
+        let rows = gaussianMatrix(rows: 37, columns: d, seed: UInt64(k * 100 + tables))
+        // The definition: bit j of table t is whether x · p (in double, left to right) exceeds
+        // the threshold of hyperplane t k + j.
+        var expected: [UInt32] = []
+        for i in 0..<rows.rows {
+            for t in 0..<tables {
+                var id: UInt32 = 0
+                for j in 0..<k {
+                    let c = t * k + j
+                    var dot = 0.0
+                    for l in 0..<d { dot += Double(rows[i, l]) * Double(hasher.normals[l, c]) }
+                    if dot > Double(hasher.thresholds[c]) { id |= 1 << UInt32(j) }
+                }
+                expected.append(id)
+            }
+        }
+        #expect(bucketIDs(hasher, rows) == expected)
+        let singles = (0..<rows.rows).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }
+        #expect(singles == expected)
+    }
+
     @Test("Bucket ids do not depend on batching, even for rows on a hyperplane to within rounding")
     func batchingDoesNotChangeBuckets() {
         let d = 300

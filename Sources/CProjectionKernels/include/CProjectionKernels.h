@@ -77,6 +77,21 @@ int b4b_project_rows_f32_at(int level, const float *x, size_t rows, size_t d, si
 int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
                                    float *projections, float *sum_of_squares);
 
+/// The sign decisions of `m` projections against their thresholds, as bits (bit `c % 64` of word
+/// `c / 64`; `(m + 63) / 64` words each): with `distance = (double)projections[c] - thresholds[c]`
+/// and `tolerance = bound * scales[c] + slack[c]` (a product, then a sum, both in double),
+///   `signs` has bit c set when `distance > 0`, and
+///   `uncertain` has bit c set unless `tolerance < |distance| < infinity` (a NaN is uncertain):
+/// the bits too close to their threshold to trust, which the caller decides otherwise. The same
+/// bits on every CPU (the AVX-512 form computes the same doubles).
+void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
+                        const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain);
+
+/// `b4b_threshold_bits` with the form of `level` (0: portable, 2: AVX-512; 1 runs the portable
+/// form); returns 0, writing nothing, when this CPU cannot run that level.
+int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
+                          const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain);
+
 /// Alternately 1 and 0 on each thread, starting with 1 (a per-thread flag, flipped by each call):
 /// which way the calling thread's next lone row should walk the directions (1: descending, with
 /// `b4b_project_row_f32_descending`), so that consecutive lone rows on a thread walk back and

@@ -243,15 +243,30 @@ public struct RandomProjectionLSH: Sendable {
     private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
                         sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let gamma = Self.gamma(roundingTerms: roundingTerms)
-        try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
-            for i in 0..<batch.rows {
-                let row = batch.row(i)
-                let bound = gamma * (try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i))
-                let proj = projections.row(i)
-                writeIDs(row: i, into: ids,
-                         margin: { Double(proj[$0]) - thresholds[$0] },
-                         tolerance: { bound * norms[$0] + slack[$0] },
-                         resolve: { Self.exactDot(row, columns + $0 * dimension, dimension) > thresholds[$0] })
+        let (m, k) = (hashBits * tableCount, hashBits)
+        let words = (m + 63) / 64
+        try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * words) { bits throws(NonFiniteValue) in
+            let (signs, uncertain) = (bits.baseAddress!, bits.baseAddress! + words)
+            try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
+                for i in 0..<batch.rows {
+                    let row = batch.row(i)
+                    let bound = gamma * (try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i))
+                    // Every hyperplane's sign and doubt at once (eight per instruction with AVX-512).
+                    thresholdBits(projections.row(i).baseAddress!, thresholds: thresholds, scales: norms, slack: slack,
+                                  bound: bound, count: m, signs: signs, uncertain: uncertain)
+                    for t in 0..<tableCount {
+                        var id = Self.bitField(signs, from: t * k, width: k)
+                        var doubtful = Self.bitField(uncertain, from: t * k, width: k)
+                        while doubtful != 0 {
+                            let j = doubtful.trailingZeroBitCount
+                            doubtful &= doubtful - 1
+                            let c = t * k + j
+                            let bit = UInt32(1) &<< UInt32(truncatingIfNeeded: j)
+                            id = Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c] ? id | bit : id & ~bit
+                        }
+                        ids[i * tableCount + t] = id
+                    }
+                }
             }
         }
     }
@@ -283,6 +298,16 @@ public struct RandomProjectionLSH: Sendable {
                 }
             }
         }
+    }
+
+    /// Bits `from ..< from + width` (`width <= 24`) of the bit string in `words` (bit `b` is bit
+    /// `b % 64` of word `b / 64`), as the low bits of the result.
+    @inline(__always)
+    private static func bitField(_ words: UnsafePointer<UInt64>, from: Int, width: Int) -> UInt32 {
+        let (word, shift) = (from >> 6, from & 63)
+        var value = words[word] &>> UInt64(shift)
+        if shift + width > 64 { value |= words[word + 1] &<< UInt64(64 - shift) }
+        return UInt32(truncatingIfNeeded: value & ((1 &<< UInt64(width)) - 1))
     }
 
     /// Runs `body` with the decision's per-hyperplane data as pointers (no bounds checks in the

@@ -1,0 +1,85 @@
+import NumericKernels
+import Testing
+import TestSupport
+
+/// `thresholdBits` (the sign decisions of a row's projections and their band of doubt) against
+/// its definition computed here value by value, on each form this CPU runs (the portable loop,
+/// and the AVX-512 one where the CPU has it), bit for bit.
+@Suite("Threshold bits")
+struct ThresholdBitsTests {
+    static let hasWide = ProjectionPath.wideKernel.isAvailable
+
+    /// Projections, thresholds, scales and slack for `m` hyperplanes that exercise every case:
+    /// clear signs, distances of exactly 0, distances just inside and just outside the tolerance,
+    /// NaN, infinities of both signs and a threshold of infinity.
+    static func inputs(_ m: Int, seed: UInt64) -> (p: [Float], thresholds: [Double], scales: [Double], slack: [Double], bound: Double) {
+        let values = gaussianMatrix(rows: 4, columns: m, seed: seed)
+        let bound = 1e-3
+        var p = (0..<m).map { values[0, $0] }
+        var thresholds = (0..<m).map { Double(values[1, $0]) * 0.5 }
+        let scales = (0..<m).map { 1 + abs(Double(values[2, $0])) }
+        let slack = (0..<m).map { 1e-7 * (1 + abs(Double(values[3, $0]))) }
+        for c in 0..<m {
+            let tolerance = bound * scales[c] + slack[c]
+            switch c % 9 {
+            case 1: thresholds[c] = Double(p[c])                                     // distance 0
+            case 2: thresholds[c] = Double(p[c]) - tolerance * 0.999                   // inside the band, above
+            case 3: thresholds[c] = Double(p[c]) + tolerance * 1.001                   // just outside, below
+            case 4: p[c] = .nan
+            case 5: p[c] = c % 2 == 0 ? .infinity : -.infinity
+            case 6: thresholds[c] = .infinity
+            default: break
+            }
+        }
+        return (p, thresholds, scales, slack, bound)
+    }
+
+    /// The definition, one value at a time.
+    static func reference(_ p: [Float], _ thresholds: [Double], _ scales: [Double], _ slack: [Double],
+                          bound: Double) -> (signs: [UInt64], uncertain: [UInt64]) {
+        var signs = [UInt64](repeating: 0, count: (p.count + 63) / 64)
+        var uncertain = signs
+        for c in p.indices {
+            let distance = Double(p[c]) - thresholds[c]
+            let tolerance = bound * scales[c] + slack[c]
+            if distance > 0 { signs[c / 64] |= 1 << UInt64(c % 64) }
+            if !(abs(distance) > tolerance && abs(distance) < .infinity) { uncertain[c / 64] |= 1 << UInt64(c % 64) }
+        }
+        return (signs, uncertain)
+    }
+
+    @Test("Signs and doubts as defined, bit for bit, on the portable loop, the AVX-512 one where it runs, and the public call",
+          arguments: [1, 7, 8, 9, 12, 24, 63, 64, 65, 130, 1536])
+    func matchesDefinition(count m: Int) {
+        let (p, thresholds, scales, slack, bound) = Self.inputs(m, seed: UInt64(m) &+ 11)
+        let expected = Self.reference(p, thresholds, scales, slack, bound: bound)
+        // Every case occurs (for m large enough to hold them).
+        if m >= 64 {
+            #expect(expected.signs.contains { $0 != 0 } && expected.uncertain.contains { $0 != 0 })
+        }
+        let words = (m + 63) / 64
+        for level: Int32? in [nil, 0, 2] {
+            // Start from set bits: every word must be written, bits past m cleared.
+            var signs = [UInt64](repeating: .max, count: words)
+            var uncertain = [UInt64](repeating: .max, count: words)
+            let ran = signs.withUnsafeMutableBufferPointer { s in
+                uncertain.withUnsafeMutableBufferPointer { u in
+                    if let level {
+                        return thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
+                                             signs: s.baseAddress!, uncertain: u.baseAddress!, level: level)
+                    }
+                    thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
+                                  signs: s.baseAddress!, uncertain: u.baseAddress!)
+                    return true
+                }
+            }
+            if level == 2 && !Self.hasWide {
+                #expect(!ran && signs.allSatisfy { $0 == .max }, "AVX-512 is reported unavailable and writes nothing")
+                continue
+            }
+            #expect(ran)
+            #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
+            #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
+        }
+    }
+}
