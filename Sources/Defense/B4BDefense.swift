@@ -253,22 +253,18 @@ public final class B4BDefense: Sendable {
         let tables = configuration.tableCount
         let b = ids.count / tables
         let firstQuery = accounts.withTable(of: user) { $0.record(ids, user: $1, coverage: coverage) }
-        // Row i is the user's query number firstQuery + i.
-        price(coverage: UnsafeBufferPointer(rebasing: coverage[0 ..< b]), firstQuery: firstQuery, into: sigma)
+        // Row i is the user's query number firstQuery + i. The relative cost (two arrays) is
+        // read out of the configuration once per batch, not copied per row.
+        let relative = configuration.relativeCost
+        for i in 0..<b { sigma[i] = price(coverage: coverage[i], queries: firstQuery + i, relative: relative) }
     }
 
-    /// Sigma (representation units) of rows at `coverage[i]` that are a user's query number
-    /// `firstQuery + i`, into `sigma[i]`: the paper's cost, or the larger of it and the relative
-    /// price when one is configured. (The configuration's costs are read once per batch.)
-    private func price(coverage: UnsafeBufferPointer<Double>, firstQuery: Int, into sigma: UnsafeMutableBufferPointer<Float>) {
-        let (cost, scale) = (configuration.cost, unitScale)
-        if let relative = configuration.relativeCost {
-            for (i, c) in coverage.enumerated() {
-                sigma[i] = max(cost.sigma(coverage: c), relative.sigma(coverage: c, queries: firstQuery + i)) * scale
-            }
-        } else {
-            for (i, c) in coverage.enumerated() { sigma[i] = cost.sigma(coverage: c) * scale }
-        }
+    /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
+    /// paper's cost, or the larger of it and `relative` (the configured relative cost, if any).
+    private func price(coverage: Double, queries: Int, relative: RelativeCoverageCost?) -> Float {
+        var sigma = configuration.cost.sigma(coverage: coverage)
+        if let relative { sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries)) }
+        return sigma * unitScale
     }
 
     // MARK: Per-user material
@@ -319,12 +315,7 @@ public final class B4BDefense: Sendable {
     /// (representation units).
     public func currentSigma(of user: String) -> Float {
         let (coverage, queries) = summary(of: user)
-        var sigma: Float = 0
-        withUnsafePointer(to: coverage) { c in
-            withUnsafeMutablePointer(to: &sigma) { price(coverage: UnsafeBufferPointer(start: c, count: 1), firstQuery: queries + 1,
-                                                         into: UnsafeMutableBufferPointer(start: $0, count: 1)) }
-        }
-        return sigma
+        return price(coverage: coverage, queries: queries + 1, relative: configuration.relativeCost)
     }
 
     /// Number of accounts with state.

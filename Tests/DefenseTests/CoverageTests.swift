@@ -38,18 +38,8 @@ struct CoverageTests {
         let rows = gaussianMatrix(rows: 37, columns: d, seed: UInt64(k * 100 + tables))
         // The definition: bit j of table t is whether x · p (in double, left to right) exceeds
         // the threshold of hyperplane t k + j.
-        var expected: [UInt32] = []
-        for i in 0..<rows.rows {
-            for t in 0..<tables {
-                var id: UInt32 = 0
-                for j in 0..<k {
-                    let c = t * k + j
-                    var dot = 0.0
-                    for l in 0..<d { dot += Double(rows[i, l]) * Double(hasher.normals[l, c]) }
-                    if dot > Double(hasher.thresholds[c]) { id |= 1 << UInt32(j) }
-                }
-                expected.append(id)
-            }
+        let expected = (0..<rows.rows).flatMap { i in
+            (0..<tables).map { referenceBucketID(rows, row: i, normals: hasher.normals, thresholds: hasher.thresholds, table: $0, hashBits: k) }
         }
         #expect(bucketIDs(hasher, rows) == expected)
         let singles = (0..<rows.rows).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }

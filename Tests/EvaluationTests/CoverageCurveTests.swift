@@ -13,21 +13,15 @@ struct CoverageCurveTests {
     /// and coverage after q queries is (distinct ids summed over tables) / (2^k T).
     private func referenceCurve(_ experiment: CoverageExperiment, _ data: Matrix, counts: [Int]) throws -> [[Double]] {
         let hashers = try experiment.hashers(dimension: data.columns)
-        let (k, tables, d) = (experiment.hashBits, experiment.tableCount, data.columns)
+        let (k, tables) = (experiment.hashBits, experiment.tableCount)
         return hashers.enumerated().map { r, hasher in
             let order = experiment.queryOrder(repetition: r, rowCount: data.rows, count: counts.last!)
             var seen = [Set<UInt32>](repeating: [], count: tables)
             var values: [Double] = []
             for (position, row) in order.enumerated() {
                 for t in 0..<tables {
-                    var id: UInt32 = 0
-                    for j in 0..<k {
-                        let c = t * k + j
-                        var dot = 0.0
-                        for i in 0..<d { dot += Double(data[row, i]) * Double(hasher.normals[i, c]) }
-                        if dot > Double(hasher.thresholds[c]) { id |= 1 << UInt32(j) }
-                    }
-                    seen[t].insert(id)
+                    seen[t].insert(referenceBucketID(data, row: row, normals: hasher.normals, thresholds: hasher.thresholds,
+                                                     table: t, hashBits: k))
                 }
                 if counts.contains(position + 1) {
                     values.append(Double(seen.reduce(0) { $0 + $1.count }) / Double((1 << k) * tables))

@@ -217,8 +217,7 @@ public struct RandomProjectionLSH: Sendable {
         for t in 0..<tableCount {
             // Signs first, without branching on them (they are coin flips to a branch
             // predictor); then the rare bits too close to call.
-            var id: UInt32 = 0
-            var uncertain: UInt32 = 0
+            var (id, uncertain): (UInt32, UInt32) = (0, 0)
             for j in 0..<hashBits {
                 let c = t * hashBits + j
                 let distance = margin(c)
@@ -227,12 +226,7 @@ public struct RandomProjectionLSH: Sendable {
                 id |= UInt32(distance > 0 ? 1 : 0) &<< UInt32(truncatingIfNeeded: j)
                 uncertain |= UInt32(magnitude > tolerance(c) && magnitude < .infinity ? 0 : 1) &<< UInt32(truncatingIfNeeded: j)
             }
-            while uncertain != 0 {
-                let j = uncertain.trailingZeroBitCount
-                uncertain &= uncertain - 1
-                id = resolve(t * hashBits + j) ? id | 1 << UInt32(j) : id & ~(1 << UInt32(j))
-            }
-            ids[index * tableCount + t] = id
+            ids[index * tableCount + t] = Self.settle(id, doubtful: uncertain) { resolve(t * hashBits + $0) }
         }
     }
 
@@ -255,16 +249,11 @@ public struct RandomProjectionLSH: Sendable {
                     thresholdBits(projections.row(i).baseAddress!, thresholds: thresholds, scales: norms, slack: slack,
                                   bound: bound, count: m, signs: signs, uncertain: uncertain)
                     for t in 0..<tableCount {
-                        var id = Self.bitField(signs, from: t * k, width: k)
-                        var doubtful = Self.bitField(uncertain, from: t * k, width: k)
-                        while doubtful != 0 {
-                            let j = doubtful.trailingZeroBitCount
-                            doubtful &= doubtful - 1
+                        ids[i * tableCount + t] = Self.settle(Self.bitField(signs, from: t * k, width: k),
+                                                              doubtful: Self.bitField(uncertain, from: t * k, width: k)) { j in
                             let c = t * k + j
-                            let bit = UInt32(1) &<< UInt32(truncatingIfNeeded: j)
-                            id = Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c] ? id | bit : id & ~bit
+                            return Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c]
                         }
-                        ids[i * tableCount + t] = id
                     }
                 }
             }
@@ -298,6 +287,20 @@ public struct RandomProjectionLSH: Sendable {
                 }
             }
         }
+    }
+
+    /// `id` with each bit `j` set in `doubtful` (bits too close to their threshold to trust)
+    /// replaced by `resolve(j)`, the exact decision.
+    @inline(__always)
+    private static func settle(_ id: UInt32, doubtful: UInt32, resolve: (Int) -> Bool) -> UInt32 {
+        var (id, doubtful) = (id, doubtful)
+        while doubtful != 0 {
+            let j = doubtful.trailingZeroBitCount
+            doubtful &= doubtful - 1
+            let bit = UInt32(1) &<< UInt32(truncatingIfNeeded: j)
+            id = resolve(j) ? id | bit : id & ~bit
+        }
+        return id
     }
 
     /// Bits `from ..< from + width` (`width <= 24`) of the bit string in `words` (bit `b` is bit
