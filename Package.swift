@@ -10,7 +10,7 @@
 //               └─ NumericKernels  Matrix, BLAS/LAPACK wrappers, random generator, keyed seeds
 //                    ├─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
 //                    ├─ CNoiseKernels  AVX2 Gaussian noise kernel and its AVX-512 build, chosen at run time (no stable API)
-//                    └─ CProjectionKernels  AVX2 + FMA one-pass projection for hashing, an AVX-512 build of it (same results, bit for bit), half-precision screening of a lone row; chosen at run time (no stable API)
+//                    └─ CProjectionKernels  AVX2 + FMA one-pass projection for hashing, an AVX-512 build of it (same results, bit for bit), half-precision and 16-bit integer (AVX-512 VNNI) screening of a lone row; chosen at run time (no stable API)
 //   Plots (SVG line charts) stands apart and is used by the reports.
 //   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
 //     SQLite or PostgreSQL, metrics) sits on Defense and is served by `b4b serve`.

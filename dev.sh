@@ -65,11 +65,13 @@ test)
     cc_bin=$(command -v clang || command -v cc)
     "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
         Benchmarks/kernels/projection_harness.c Sources/CProjectionKernels/ProjectionKernels.c \
-        Sources/CProjectionKernels/SignKernel.c -pthread -o .build/projection_harness
+        Sources/CProjectionKernels/SignKernel.c Sources/CProjectionKernels/IntegerKernel.c -pthread -lm \
+        -o .build/projection_harness
     .build/projection_harness 64 8 300 1000 1 2
     .build/projection_harness 64 1 300 1000 1 2 half
     .build/projection_harness 64 1 300 1000 1 2 signs
     .build/projection_harness 64 1 300 1000 1 2 alternate
+    .build/projection_harness 64 1 300 1000 1 2 integers
     # Its paired comparison (Benchmarks/kernels/projection_pair.c), the kernel against itself.
     kernel=Sources/CProjectionKernels/ProjectionKernels.c
     bash Benchmarks/kernels/pair.sh "$kernel" "$kernel" .build/projection_pair -Wall -Wextra -Werror

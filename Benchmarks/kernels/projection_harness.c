@@ -2,8 +2,9 @@
 // what the kernel costs with its rows in cache and with its rows coming from memory.
 //
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
-//       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs]
+//       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c \
+//       Sources/CProjectionKernels/IntegerKernel.c -lm -o /tmp/projection_harness
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -19,7 +20,9 @@
 // be 1; the directions are then ±1, which changes nothing for the other kernels' cost) or
 // `alternate` (lone rows as the engine projects them on AVX-512: every other row walks the
 // directions backwards, `b4b_project_row_f32_descending`, as `b4b_lone_row_turn` says; BATCH must
-// be 1). No assertions: a measurement tool.
+// be 1) or `integers` (`b4b_integer_screen_row`, the integer screening pass that lone rows take
+// where the CPU has AVX-512 VNNI, walking back and forth as the engine does; BATCH must be 1).
+// No assertions: a measurement tool.
 
 #include <pthread.h>
 #include <stdint.h>
@@ -52,6 +55,9 @@ struct caller {
     const float *packed;
     const uint16_t *packed_half;  // non-NULL: the half-precision screening kernel (batch 1)
     const uint16_t *masks;        // non-NULL: the sign kernel (batch 1)
+    const int16_t *packed_integers;  // non-NULL: the integer screening kernel (batch 1, walks back and forth)
+    const double *unscale;
+    double *screened;
     float *x;
     float *projections;
     float *squares;
@@ -70,7 +76,11 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            if (c->masks)
+            if (c->packed_integers) {
+                double bound;
+                b4b_integer_screen_row(c->x + offset * c->d, c->d, c->packed_integers, c->unscale, c->m,
+                                       b4b_lone_row_turn(), c->screened, &bound, c->squares);
+            } else if (c->masks)
                 b4b_sign_row_f32(c->x + offset * c->d, c->d, c->masks, c->m, c->projections, c->squares);
             else if (c->packed_half)
                 b4b_screen_row_f16(c->x + offset * c->d, c->d, c->packed_half, c->m, c->projections, c->squares);
@@ -96,7 +106,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -108,12 +118,12 @@ int main(int argc, char **argv) {
     const size_t m = 12;
     const char *kernel = argc > 7 ? argv[7] : "float";
     const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
-    const int alternate = strcmp(kernel, "alternate") == 0;
-    if (!half && !signs && !alternate && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half' or 'signs', got '%s'\n", kernel);
+    const int alternate = strcmp(kernel, "alternate") == 0, integers = strcmp(kernel, "integers") == 0;
+    if (!half && !signs && !alternate && !integers && strcmp(kernel, "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs' or 'integers', got '%s'\n", kernel);
         return 2;
     }
-    if ((half || signs || alternate) && batch != 1) {
+    if ((half || signs || alternate || integers) && batch != 1) {
         fprintf(stderr, "the %s kernel takes one row per call: BATCH must be 1, got %zu\n", kernel, batch);
         return 2;
     }
@@ -129,6 +139,10 @@ int main(int argc, char **argv) {
         printf("this CPU lacks %s: the kernel does not run here\n", signs || alternate ? "AVX-512 F or DQ" : "AVX2 or FMA");
         return 0;
     }
+    if (integers && !b4b_integer_screening_available()) {
+        printf("this CPU lacks AVX-512 F, BW, DQ or VNNI: the integer kernel does not run here\n");
+        return 0;
+    }
 
     float *directions = malloc(m * d * sizeof(float));
     // 64-byte aligned, as the engine packs them (AlignedBuffer): unaligned packed directions
@@ -138,10 +152,12 @@ int main(int argc, char **argv) {
     uint16_t *packed_half = malloc(b4b_projection_packed_count(m, d) * sizeof(uint16_t));
     uint16_t *masks = malloc(b4b_sign_masks_count(m, d) * sizeof(uint16_t));
     double *per_row = malloc(repetitions * sizeof(double));
+    int16_t *packed_integers = aligned_alloc(64, (b4b_integer_packed_count(m, d) * sizeof(int16_t) + 63) / 64 * 64);
+    double unscale[12], error_scales[12];
     struct caller callers[64];
     pthread_t ids[64];
     pthread_barrier_t start, stop;
-    if (!directions || !packed || !halves || !packed_half || !masks || !per_row) {
+    if (!directions || !packed || !halves || !packed_half || !masks || !per_row || !packed_integers) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
@@ -158,6 +174,10 @@ int main(int argc, char **argv) {
         memcpy(&halves[i], &h, sizeof halves[i]);
     }
     b4b_projection_pack_half(halves, m, d, d, packed_half);
+    if (!b4b_integer_pack(directions, m, d, d, packed_integers, unscale, error_scales)) {
+        fprintf(stderr, "the directions did not pack as integers\n");
+        return 1;
+    }
     // Whole batches per repetition, at least one.
     const size_t rows = (rows_per_repetition + batch - 1) / batch * batch;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
@@ -165,14 +185,16 @@ int main(int argc, char **argv) {
     for (size_t t = 0; t < threads; t++) {
         struct caller *c = &callers[t];
         *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL,
-                              .masks = signs ? masks : NULL, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
+                              .masks = signs ? masks : NULL, .packed_integers = integers ? packed_integers : NULL,
+                              .unscale = unscale, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
                               .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0, .alternate = alternate };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
         c->squares = malloc(batch * sizeof(float));
+        c->screened = malloc(m * sizeof(double));
         c->began = malloc(repetitions * sizeof(double));
         c->ended = malloc(repetitions * sizeof(double));
-        if (!c->x || !c->projections || !c->squares || !c->began || !c->ended) {
+        if (!c->x || !c->projections || !c->squares || !c->screened || !c->began || !c->ended) {
             fprintf(stderr, "out of memory for a pool of %zu rows of %zu floats\n", pool, d);
             return 1;
         }
@@ -200,7 +222,7 @@ int main(int argc, char **argv) {
     }
     for (size_t t = 0; t < threads; t++) {
         checksum += callers[t].checksum;
-        free(callers[t].x); free(callers[t].projections); free(callers[t].squares);
+        free(callers[t].x); free(callers[t].projections); free(callers[t].squares); free(callers[t].screened);
         free(callers[t].began); free(callers[t].ended);
     }
     qsort(per_row, repetitions, sizeof(double), by_value);
@@ -210,6 +232,6 @@ int main(int argc, char **argv) {
            kernel, d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
            median, per_row[0], 2.0 * (double)d * 13 / median, checksum);
     pthread_barrier_destroy(&start); pthread_barrier_destroy(&stop);
-    free(directions); free(packed); free(halves); free(packed_half); free(masks); free(per_row);
+    free(directions); free(packed); free(halves); free(packed_half); free(masks); free(per_row); free(packed_integers);
     return 0;
 }

@@ -63,11 +63,13 @@ void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, si
 
 /// The portable form of `b4b_threshold_bits`, value by value; the AVX-512 form computes the same
 /// doubles (a product, then a sum: never fused) and so the same bits.
-static void threshold_bits_portable(const float *projections, const double *thresholds, const double *scales,
+/// `projections` holds doubles when `doubles` (`b4b_threshold_bits_f64`), else floats.
+static void threshold_bits_portable(const void *projections, int doubles, const double *thresholds, const double *scales,
                                     const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
     for (size_t w = 0; w < (m + 63) / 64; w++) signs[w] = uncertain[w] = 0;
     for (size_t c = 0; c < m; c++) {
-        const double distance = (double)projections[c] - thresholds[c];
+        const double value = doubles ? ((const double *)projections)[c] : (double)((const float *)projections)[c];
+        const double distance = value - thresholds[c];
         const double scaled = bound * scales[c];
         const double tolerance = scaled + slack[c];
         const double magnitude = distance < 0 ? -distance : distance;
@@ -592,13 +594,15 @@ B4B_WIDE static void screen_row_wide(const float *x, size_t d, const uint16_t *p
     }
 }
 
-B4B_WIDE static void threshold_bits_wide(const float *projections, const double *thresholds, const double *scales,
+/// `projections` holds doubles when `doubles` (`b4b_threshold_bits_f64`), else floats.
+B4B_WIDE static void threshold_bits_wide(const void *projections, int doubles, const double *thresholds, const double *scales,
                                          const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
     for (size_t w = 0; w < (m + 63) / 64; w++) signs[w] = uncertain[w] = 0;
     const __m512d b = _mm512_set1_pd(bound), zero = _mm512_setzero_pd(), infinity = _mm512_set1_pd((double)INFINITY);
     for (size_t c = 0; c < m; c += 8) {
         const __mmask8 lanes = m - c >= 8 ? 0xFF : (__mmask8)((1u << (m - c)) - 1);
-        const __m512d p = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)lanes, projections + c)));
+        const __m512d p = doubles ? _mm512_maskz_loadu_pd(lanes, (const double *)projections + c)
+                                  : _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)lanes, (const float *)projections + c)));
         const __m512d distance = _mm512_sub_pd(p, _mm512_maskz_loadu_pd(lanes, thresholds + c));
         const __m512d tolerance = _mm512_add_pd(_mm512_mul_pd(b, _mm512_maskz_loadu_pd(lanes, scales + c)),
                                                 _mm512_maskz_loadu_pd(lanes, slack + c));
@@ -650,15 +654,29 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
 
 void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
                         const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
                           const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
     if (level < 0 || level > b4b_projection_level()) return 0;
-    if (level >= 2) threshold_bits_wide(projections, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    if (level >= 2) threshold_bits_wide(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
+    return 1;
+}
+
+void b4b_threshold_bits_f64(const double *projections, const double *thresholds, const double *scales,
+                            const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+}
+
+int b4b_threshold_bits_f64_at(int level, const double *projections, const double *thresholds, const double *scales,
+                              const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (level < 0 || level > b4b_projection_level()) return 0;
+    if (level >= 2) threshold_bits_wide(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
     return 1;
 }
 
@@ -745,13 +763,25 @@ int b4b_lone_row_turn(void) { return 0; }
 
 void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
                         const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
                           const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
     if (level != 0) return 0;
-    threshold_bits_portable(projections, thresholds, scales, slack, bound, m, signs, uncertain);
+    threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
+    return 1;
+}
+
+void b4b_threshold_bits_f64(const double *projections, const double *thresholds, const double *scales,
+                            const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+}
+
+int b4b_threshold_bits_f64_at(int level, const double *projections, const double *thresholds, const double *scales,
+                              const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    if (level != 0) return 0;
+    threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
     return 1;
 }
 

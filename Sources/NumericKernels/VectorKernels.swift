@@ -57,3 +57,21 @@ package func thresholdBits(_ projections: UnsafePointer<Float>, thresholds: Unsa
                            signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Bool {
     b4b_threshold_bits_at(level, projections, thresholds, scales, slack, bound, count, signs, uncertain) != 0
 }
+
+/// ``thresholdBits(_:thresholds:scales:slack:bound:count:signs:uncertain:)`` for projections held
+/// in double precision (`distance = projections[c] - thresholds[c]`): the decision of a row
+/// screened with integers (``ProjectionDirections/screenWithIntegers(_:into:bound:sumOfSquares:)``),
+/// whose `bound` is the row's and `scales` ``ProjectionDirections/integerScreeningScales``.
+public func thresholdBits(_ projections: UnsafePointer<Double>, thresholds: UnsafePointer<Double>, scales: UnsafePointer<Double>,
+                          slack: UnsafePointer<Double>, bound: Double, count: Int,
+                          signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>) {
+    b4b_threshold_bits_f64(projections, thresholds, scales, slack, bound, count, signs, uncertain)
+}
+
+/// The double-precision form with the kernel level `level` (0 the portable loop, 2 AVX-512), for
+/// tests; false, writing nothing, when this CPU cannot run it.
+package func thresholdBits(_ projections: UnsafePointer<Double>, thresholds: UnsafePointer<Double>, scales: UnsafePointer<Double>,
+                           slack: UnsafePointer<Double>, bound: Double, count: Int,
+                           signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Bool {
+    b4b_threshold_bits_f64_at(level, projections, thresholds, scales, slack, bound, count, signs, uncertain) != 0
+}

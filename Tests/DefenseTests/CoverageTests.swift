@@ -109,11 +109,16 @@ struct CoverageTests {
             let shift = (i / 3) % 2 == 0 ? 1e-4 : -1e-4
             for c in 0..<d { rows[i + 1, c] += Float(shift * rowNorm.squareRoot() / normalNorm.squareRoot()) * hasher.normals[c, j] }
         }
-        let byPath = try [(ProjectionPath?.some(.kernel), false), (.blas, false), (nil, true)].map { path, screening in
+        let byPath = try [(ProjectionPath?.some(.kernel), Screening.none), (.blas, .none), (nil, .halfPrecision)].map { path, screening in
             try #require(try bucketIDs(hasher, rows, path: path, screening: screening))
         }
         #expect(byPath[0] == byPath[1])
         #expect(byPath[0] == byPath[2])
+        // Screened with integers (where the CPU runs it): the same ids, row by row, whichever way
+        // the directions are walked.
+        if let integers = try bucketIDs(hasher, rows, path: nil, screening: .integers) {
+            #expect(integers == byPath[0])
+        }
         // The rows near a hyperplane fall on the side they were moved to.
         for i in stride(from: 1, to: 360, by: 3) {
             let j = ((i - 1) / 3) % 24
@@ -198,7 +203,7 @@ func moveOntoHyperplane(_ rows: inout Matrix, row i: Int, hyperplane j: Int, of 
 
 /// Bucket ids of a whole matrix on a chosen projection path and screening choice; nil when that
 /// path cannot run here.
-func bucketIDs(_ hasher: RandomProjectionLSH, _ batch: Matrix, path: ProjectionPath?, screening: Bool = false) throws -> [UInt32]? {
+func bucketIDs(_ hasher: RandomProjectionLSH, _ batch: Matrix, path: ProjectionPath?, screening: Screening = .none) throws -> [UInt32]? {
     var ids = [UInt32](repeating: 0, count: batch.rows * hasher.tableCount)
     let ran = try batch.withView { v in
         try ids.withUnsafeMutableBufferPointer { try hasher.bucketIDs(v, into: $0, path: path, screening: screening) }

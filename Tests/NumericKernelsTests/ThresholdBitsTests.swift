@@ -35,12 +35,12 @@ struct ThresholdBitsTests {
     }
 
     /// The definition, one value at a time.
-    static func reference(_ p: [Float], _ thresholds: [Double], _ scales: [Double], _ slack: [Double],
+    static func reference(_ p: [Double], _ thresholds: [Double], _ scales: [Double], _ slack: [Double],
                           bound: Double) -> (signs: [UInt64], uncertain: [UInt64]) {
         var signs = [UInt64](repeating: 0, count: (p.count + 63) / 64)
         var uncertain = signs
         for c in p.indices {
-            let distance = Double(p[c]) - thresholds[c]
+            let distance = p[c] - thresholds[c]
             let tolerance = bound * scales[c] + slack[c]
             if distance > 0 { signs[c / 64] |= 1 << UInt64(c % 64) }
             if !(abs(distance) > tolerance && abs(distance) < .infinity) { uncertain[c / 64] |= 1 << UInt64(c % 64) }
@@ -52,7 +52,7 @@ struct ThresholdBitsTests {
           arguments: [1, 7, 8, 9, 12, 24, 63, 64, 65, 130, 1536])
     func matchesDefinition(count m: Int) {
         let (p, thresholds, scales, slack, bound) = Self.inputs(m, seed: UInt64(m) &+ 11)
-        let expected = Self.reference(p, thresholds, scales, slack, bound: bound)
+        let expected = Self.reference(p.map(Double.init), thresholds, scales, slack, bound: bound)
         // Every case occurs (for m large enough to hold them).
         if m >= 64 {
             #expect(expected.signs.contains { $0 != 0 } && expected.uncertain.contains { $0 != 0 })
@@ -81,5 +81,47 @@ struct ThresholdBitsTests {
             #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
             #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
         }
+    }
+
+    @Test("The double-precision form: signs and doubts as defined, bit for bit, without rounding the projections to float",
+          arguments: [1, 8, 12, 65, 1536])
+    func doublesMatchDefinition(count m: Int) {
+        let (p, thresholds, scales, slack, bound) = Self.inputs(m, seed: UInt64(m) &+ 23)
+        // Projections a float cannot hold: the distance-0 and just-inside cases are then decided
+        // on values that rounding to float would move (by up to 3e-8 relative, against bands of 1e-3).
+        var projections = p.map(Double.init)
+        var shifted = thresholds
+        for c in 0..<m where projections[c].isFinite {
+            projections[c] += 1e-12 * Double(c % 5 + 1)
+            if c % 9 == 1 { shifted[c] = projections[c] }                                   // distance exactly 0
+            if c % 9 == 7 { shifted[c] = projections[c] - Double(Float.ulpOfOne) * abs(projections[c]) * 0.1 - 1e-15 }
+        }
+        let expected = Self.reference(projections, shifted, scales, slack, bound: bound)
+        let words = (m + 63) / 64
+        for level: Int32? in [nil, 0, 2] {
+            var signs = [UInt64](repeating: .max, count: words)
+            var uncertain = [UInt64](repeating: .max, count: words)
+            let ran = signs.withUnsafeMutableBufferPointer { s in
+                uncertain.withUnsafeMutableBufferPointer { u in
+                    if let level {
+                        return thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
+                                             signs: s.baseAddress!, uncertain: u.baseAddress!, level: level)
+                    }
+                    thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
+                                  signs: s.baseAddress!, uncertain: u.baseAddress!)
+                    return true
+                }
+            }
+            if level == 2 && !Self.hasWide {
+                #expect(!ran && signs.allSatisfy { $0 == .max }, "AVX-512 is reported unavailable and writes nothing")
+                continue
+            }
+            #expect(ran)
+            #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
+            #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
+        }
+        // Case 7 (a threshold a tenth of a float ulp below the projection) is a clear, positive
+        // sign here; through a float it would be a distance of 0.
+        if m >= 8 { #expect(expected.signs[0] & (1 << 7) != 0) }
     }
 }

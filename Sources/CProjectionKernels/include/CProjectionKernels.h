@@ -144,6 +144,57 @@ int b4b_sign_row_f32(const float *x, size_t d, const uint16_t *masks, size_t m,
 /// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
 int b4b_dot_f32(const float *x, const float *p, size_t d, float *result);
 
+/// `b4b_threshold_bits` for projections given in double precision (`distance = projections[c] -
+/// thresholds[c]`, the rest as there): the decision of the integer screening pass.
+void b4b_threshold_bits_f64(const double *projections, const double *thresholds, const double *scales,
+                            const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain);
+
+/// `b4b_threshold_bits_f64` with the form of `level` (as `b4b_threshold_bits_at`).
+int b4b_threshold_bits_f64_at(int level, const double *projections, const double *thresholds, const double *scales,
+                              const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain);
+
+// MARK: Integer screening of a lone row (IntegerKernel.c)
+
+/// 1 when this CPU can run `b4b_integer_screen_row` (AVX-512 F, BW, DQ and VNNI), else 0
+/// (always 0 on non-x86 targets). The CPU is queried once.
+int b4b_integer_screening_available(void);
+
+/// 16-bit values needed by `b4b_integer_pack` for `m` directions of length `d`:
+/// `ceil(m / 12) * 12 * ceil(d / 32) * 32`.
+size_t b4b_integer_packed_count(size_t m, size_t d);
+
+/// Integer copies of `m` float directions of length `d` (row `c` at `directions + c * ld`) for
+/// `b4b_integer_screen_row`: `P_c = round(p_c 2^e_c)` (to nearest, in double), with the largest
+/// `e_c` that keeps every `|P_ck| <= 32767` and the norm of the integers each 32-bit lane of the
+/// kernel meets at most 32766 (so that the kernel's 32-bit sums cannot overflow). Packed in
+/// groups of twelve directions; within a group, for each block of 32 coordinates, direction 0's
+/// 32 values, then direction 1's, ..., 11's, each block's values in the order the kernel converts
+/// a row's block (value `8 l + 4 h + e` is coordinate `16 h + 4 l + e`); missing directions and
+/// coordinates are 0. `packed` holds `b4b_integer_packed_count(m, d)` values (64-byte aligned
+/// for speed). Writes `unscale[c] = 2^-e_c` and `error_scales[c]`, rounded up:
+///   `65536 ‖p_c - 2^-e_c P_c‖ + 0.5 ‖p_c‖_1 + 65536 ‖p_c‖ (2^-24 + 2^-52)`,
+/// so that a screened projection `v_c` of a row with bound `β` (`b4b_integer_screen_row`) is
+/// within `β error_scales[c]` of the exact `x · p_c`.
+/// Returns 1 when packed; 0, writing nothing, when a value is not finite, `m` or `d` is 0, or
+/// `d` is beyond 4e9.
+int b4b_integer_pack(const float *directions, size_t m, size_t d, size_t ld, int16_t *packed,
+                     double *unscale, double *error_scales);
+
+/// Screens one row `x` (`d` floats) against `m` directions packed by `b4b_integer_pack`: writes
+/// its sum of squares (`x · x` in single precision, in some order) to `*sum_of_squares`; when that
+/// is not finite (a NaN or infinity in the row, or squares beyond the float range), writes
+/// `*bound = INFINITY` and nothing else. Otherwise, with a scale `s` chosen for the row (a float
+/// with `s ‖x‖ < 65536 - 0.51 sqrt(d)` and `s max|x_k| < 32767`, at most 2^100), each coordinate
+/// becomes the integer `X_k = round(x_k s)` (products and rounding to nearest even), the sums
+/// `X · P_c` are exact, and `projections[c] = (X · P_c) unscale[c] / s` (in double);
+/// `*bound = (1 / s) (1 + 2^-50)`. Then `|projections[c] - x · p_c| <= *bound * error_scales[c]`.
+/// `descending` walks the coordinates from the last block to the first (same values: the sums
+/// are exact), so that consecutive lone rows can walk back and forth (`b4b_lone_row_turn`).
+///
+/// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
+int b4b_integer_screen_row(const float *x, size_t d, const int16_t *packed, const double *unscale, size_t m,
+                           int descending, double *projections, double *bound, float *sum_of_squares);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,18 @@ public struct ProjectionDirections: Sendable {
     // Sign directions as bit masks (b4b_sign_pack); empty unless every entry is ±1 and the sign
     // kernel runs here.
     private let signMasks: AlignedBuffer<UInt16>
+    // Integer copies for the integer screening of lone rows (b4b_integer_pack), and 2^-e_c per
+    // direction (from a copy's units back to the directions'); empty when it cannot run here.
+    private let packedIntegers: AlignedBuffer<Int16>
+    private let integerUnscale: [Double]
+
+    /// Per direction `c`, the factor of the integer screening's error bound:
+    /// ``screenWithIntegers(_:into:bound:sumOfSquares:)`` gives `v_c` and a bound `β` (about
+    /// `‖x‖ / 65536` for a row `x`) with `|v_c - x · p_c| <= β integerScreeningScales[c]`. It is
+    /// `65536 ‖p_c - 2^-e_c P_c‖ + 0.5 ‖p_c‖₁ + 65536 ‖p_c‖ (2^-24 + 2^-52)`, rounded up (`P_c`
+    /// the 16-bit copy of direction `c`, scaled by `2^e_c`): for Gaussian directions at d = 2048 a
+    /// bound of about `3e-4 ‖x‖ ‖p_c‖`. Empty when integer screening cannot run here.
+    public let integerScreeningScales: [Double]
     // The path the public calls take: the widest kernel this CPU runs, or BLAS when there is no
     // kernel (or nothing to pack). Chosen once, here.
     private let path: ProjectionPath
@@ -64,6 +76,7 @@ public struct ProjectionDirections: Sendable {
         self.directions = directions
         let (m, d) = (directions.rows, directions.columns)
         singleDirectionTerms = ProjectionPath.kernel.isAvailable ? ((d + 7) / 8 + 3) / 4 + 5 : d
+        (packedIntegers, integerUnscale, integerScreeningScales) = Self.integerCopies(directions)
         guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
             (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), AlignedBuffer(), [], [])
             signMasks = AlignedBuffer()
@@ -97,6 +110,28 @@ public struct ProjectionDirections: Sendable {
         } else {
             (packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), [], [])
         }
+    }
+
+    /// The integer copies of `directions` in the integer kernel's layout, their scales back and
+    /// their error factors (see ``integerScreeningScales``); empty when the kernel cannot run here
+    /// or a direction holds a non-finite value.
+    private static func integerCopies(_ directions: Matrix) -> (AlignedBuffer<Int16>, [Double], [Double]) {
+        let (m, d) = (directions.rows, directions.columns)
+        guard b4b_integer_screening_available() != 0, m > 0, d > 0 else { return (AlignedBuffer(), [], []) }
+        var unscale = [Double](repeating: 0, count: m), scales = [Double](repeating: 0, count: m)
+        var packed = false
+        let buffer = AlignedBuffer<Int16>(count: b4b_integer_packed_count(m, d)) { target in
+            directions.withUnsafeBufferPointer { source in
+                unscale.withUnsafeMutableBufferPointer { u in
+                    scales.withUnsafeMutableBufferPointer { e in
+                        packed = b4b_integer_pack(source.baseAddress, m, d, d, target.baseAddress, u.baseAddress, e.baseAddress) == 1
+                    }
+                }
+            }
+            // A failed pack wrote nothing: zero the buffer so that it is initialized, then drop it.
+            if !packed { target.initialize(repeating: 0) }
+        }
+        return packed ? (buffer, unscale, scales) : (AlignedBuffer(), [], [])
     }
 
     /// The half-precision copies of `directions` (bit patterns, `m x d`), their scales back and
@@ -290,6 +325,49 @@ extension ProjectionDirections {
             for c in 0..<count { projections[c] = Double(scaled[c]) * halfUnscale[c] }
             return true
         }
+    }
+
+    /// Whether ``screenWithIntegers(_:into:bound:sumOfSquares:)`` can run on these directions
+    /// here: the CPU runs the integer kernel (``integerScreeningRuns``) and every value is finite.
+    public var canScreenWithIntegers: Bool { !packedIntegers.isEmpty }
+
+    /// Whether this CPU runs the integer screening kernel (x86-64 with AVX-512 F, BW, DQ and VNNI).
+    package static var integerScreeningRuns: Bool { b4b_integer_screening_available() != 0 }
+
+    /// Screening projections of one row from 16-bit integer copies of the row and of the
+    /// directions, summed exactly: `projections[c]` approximates `row · direction[c]` (in the
+    /// directions' units) within `bound * integerScreeningScales[c]`, where `bound` (written here,
+    /// about `‖row‖ / 65536`) reflects the row's rounding to integers; `sumOfSquares` is the row's,
+    /// in single precision, in some order. Half the bytes of the float directions, and twice the
+    /// products per instruction (AVX-512 VNNI): the lone-row pass where it runs. Values too close
+    /// to a decision to trust are then recomputed with ``project(_:onto:)``.
+    ///
+    /// When the sum of squares is not finite (a NaN or infinity in the row, or values beyond
+    /// about 1.8e19), `bound` is infinite and `projections` is not written: the caller takes
+    /// another path. Consecutive calls on a thread walk the directions in turn forwards and
+    /// backwards (`b4b_lone_row_turn`, as ``project(_:into:sumsOfSquares:)`` does for lone rows):
+    /// the values do not depend on the walk.
+    /// - Precondition: `row.count == dimension`, `projections.count == count`.
+    /// - Returns: false, writing nothing, when integer screening cannot run here (``canScreenWithIntegers``).
+    public func screenWithIntegers(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
+                                   bound: inout Double, sumOfSquares: inout Float) -> Bool {
+        screenWithIntegers(row, into: projections, bound: &bound, sumOfSquares: &sumOfSquares, descending: b4b_lone_row_turn() != 0)
+    }
+
+    /// ``screenWithIntegers(_:into:bound:sumOfSquares:)`` walking the directions the way
+    /// `descending` says (for tests).
+    package func screenWithIntegers(_ row: UnsafeBufferPointer<Float>, into projections: UnsafeMutableBufferPointer<Double>,
+                                    bound: inout Double, sumOfSquares: inout Float, descending: Bool) -> Bool {
+        precondition(row.count == dimension, "row has \(row.count) values, the directions \(dimension)")
+        precondition(projections.count == count, "\(projections.count) projections for \(count) directions")
+        guard canScreenWithIntegers else { return false }
+        let done = packedIntegers.withUnsafeBufferPointer { p in
+            integerUnscale.withUnsafeBufferPointer { u in
+                b4b_integer_screen_row(row.baseAddress, dimension, p.baseAddress, u.baseAddress, count, descending ? 1 : 0,
+                                       projections.baseAddress, &bound, &sumOfSquares)
+            }
+        }
+        return done != 0
     }
 
     /// `row · direction[c]` in single precision, within `γ_n Σ|x_k p_k|` of the exact value for
