@@ -79,7 +79,7 @@ static void *run_caller(void *argument) {
             if (c->packed_integers) {
                 double bound;
                 b4b_integer_screen_row(c->x + offset * c->d, c->d, c->packed_integers, c->unscale, c->m,
-                                       b4b_lone_row_turn(), c->screened, &bound, c->squares);
+                                       b4b_lone_row_turn(), -1, c->screened, &bound, c->squares);
             } else if (c->masks)
                 b4b_sign_row_f32(c->x + offset * c->d, c->d, c->masks, c->m, c->projections, c->squares);
             else if (c->packed_half)

@@ -127,74 +127,113 @@ int b4b_integer_screening_available(void) {
 
 #define B4B_ROUNDING (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
-/// Block `b` of the row as 32 16-bit integers in `block_position` order: each coordinate times
-/// `scale` (rounded to nearest float), rounded to the nearest integer; coordinates past `d` are 0.
-B4B_VNNI static inline __attribute__((always_inline)) __m512i row_block(const float *x, size_t d, size_t b, __m512 scale) {
+/// The row's two halves of block `b` (coordinates `32 b ..< 32 b + 32`; past `d`, zeros).
+B4B_VNNI static inline __attribute__((always_inline)) void load_block(const float *x, size_t d, size_t b, __m512 *lo, __m512 *hi) {
     const size_t k = b * INTEGER_BLOCK;
-    __m512 lo, hi;
     if (k + INTEGER_BLOCK <= d) {
-        lo = _mm512_loadu_ps(x + k);
-        hi = _mm512_loadu_ps(x + k + 16);
+        *lo = _mm512_loadu_ps(x + k);
+        *hi = _mm512_loadu_ps(x + k + 16);
     } else {
         const size_t rest = d - k;
-        lo = _mm512_maskz_loadu_ps(rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1), x + k);
-        hi = _mm512_maskz_loadu_ps(rest > 16 ? (__mmask16)((1u << (rest - 16)) - 1) : 0, x + k + 16);
+        *lo = _mm512_maskz_loadu_ps(rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1), x + k);
+        *hi = _mm512_maskz_loadu_ps(rest > 16 ? (__mmask16)((1u << (rest - 16)) - 1) : 0, x + k + 16);
     }
+}
+
+/// A block's 32 coordinates as 16-bit integers in `block_position` order: each times `scale`
+/// (rounded to nearest float), then rounded to the nearest integer.
+B4B_VNNI static inline __attribute__((always_inline)) __m512i to_integers(__m512 lo, __m512 hi, __m512 scale) {
     const __m512i a = _mm512_cvt_roundps_epi32(_mm512_mul_round_ps(lo, scale, B4B_ROUNDING), B4B_ROUNDING);
     const __m512i c = _mm512_cvt_roundps_epi32(_mm512_mul_round_ps(hi, scale, B4B_ROUNDING), B4B_ROUNDING);
     return _mm512_packs_epi32(a, c);
 }
 
+/// One group of twelve packed directions against the row at `scale`: `acc[j]` receives direction
+/// j's 16 lane sums. When `measure` (a constant after inlining), the same pass also adds the
+/// row's squares to `squares` (two chains) and its largest magnitude to `largest`.
+B4B_VNNI static inline __attribute__((always_inline)) void group_pass(const float *x, size_t d, const int16_t *group,
+                                                                       size_t blocks, int descending, __m512 scale, int measure,
+                                                                       __m512 squares[2], __m512 *largest, __m512i *acc) {
+    for (int j = 0; j < INTEGER_GROUP; j++) acc[j] = _mm512_setzero_si512();
+    for (size_t t = 0; t < blocks; t++) {
+        const size_t b = descending ? blocks - 1 - t : t;
+        __m512 lo, hi;
+        load_block(x, d, b, &lo, &hi);
+        if (measure) {
+            squares[0] = _mm512_fmadd_ps(lo, lo, squares[0]);
+            squares[1] = _mm512_fmadd_ps(hi, hi, squares[1]);
+            // vrangeps 0b1011: the larger magnitude, sign cleared.
+            *largest = _mm512_range_ps(*largest, _mm512_range_ps(lo, hi, 0x0B), 0x0B);
+        }
+        const __m512i v = to_integers(lo, hi, scale);
+        const int16_t *p = group + b * INTEGER_GROUP * INTEGER_BLOCK;
+        for (int j = 0; j < INTEGER_GROUP; j++)
+            acc[j] = _mm512_dpwssd_epi32(acc[j], v, _mm512_loadu_si512((const void *)(p + j * INTEGER_BLOCK)));
+    }
+}
+
+/// The largest scale the row allows (see the header: `s ‖x‖ < 65536 - 0.51 sqrt(d)` with an upper
+/// bound on `‖x‖` from the float sum of squares, `s max|x_k| < 32767`, at most 2^100), in double.
+static double largest_scale(float squares, float widest, size_t d) {
+    // The float sum is within (1 + γ_d) of the exact one, less what underflowed (at most 2^-149 per square).
+    const double norm = sqrt((double)squares * (1 + 2.0 * (double)d * 0x1p-24) + (double)d * 0x1p-148) * (1 + 0x1p-50);
+    double target = 0x1p100;
+    if (norm > 0) target = fmin(target, (ROW_NORM_LIMIT - 0.51 * sqrt((double)d)) / (norm * (1 + 0x1p-20)));
+    if (widest > 0) target = fmin(target, 32767.0 / ((double)widest * (1 + 0x1p-20)));
+    return target;
+}
+
+/// `target` as a float no larger than it.
+static float float_below(double target) {
+    float scale = (float)target;
+    if ((double)scale > target) scale = nextafterf(scale, 0);
+    return scale;
+}
+
+/// The scale of this thread's previous lone row, a little lowered (see `b4b_integer_screen_row`); 0 before the first.
+static _Thread_local float scaleHint;
+
 B4B_VNNI static void integer_screen_row(const float *x, size_t d, const int16_t *packed, const double *unscale, size_t m,
-                                        int descending, double *projections, double *bound, float *sum_of_squares) {
-    // First pass: the sum of squares (four chains of 16 lanes) and the largest magnitude.
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, largest = s0;
-    size_t k = 0;
-    for (; k + 64 <= d; k += 64) {
-        const __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
-        const __m512 c = _mm512_loadu_ps(x + k + 32), e = _mm512_loadu_ps(x + k + 48);
-        s0 = _mm512_fmadd_ps(a, a, s0); s1 = _mm512_fmadd_ps(b, b, s1);
-        s2 = _mm512_fmadd_ps(c, c, s2); s3 = _mm512_fmadd_ps(e, e, s3);
-        // vrangeps 0b1011: the larger magnitude, sign cleared.
-        largest = _mm512_range_ps(largest, _mm512_range_ps(_mm512_range_ps(a, b, 0x0B), _mm512_range_ps(c, e, 0x0B), 0x0B), 0x0B);
+                                        int descending, float hint, double *projections, double *bound, float *sum_of_squares) {
+    const size_t blocks = (d + INTEGER_BLOCK - 1) / INTEGER_BLOCK, groups = (m + INTEGER_GROUP - 1) / INTEGER_GROUP;
+    __m512i acc[INTEGER_GROUP];
+    __m512 squares[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, largest = _mm512_setzero_ps();
+    float scale = 0;
+    // With a hint, the first group's pass also measures the row; the hint stands when it is
+    // within the row's largest scale and at least half of it. Else (or without a hint) a first
+    // pass measures the row, and the first group is summed at the row's own scale.
+    int summed = 0;
+    if (hint > 0) group_pass(x, d, packed, blocks, descending, _mm512_set1_ps(hint), 1, squares, &largest, acc);
+    else {
+        for (size_t b = 0; b < blocks; b++) {
+            __m512 lo, hi;
+            load_block(x, d, b, &lo, &hi);
+            squares[0] = _mm512_fmadd_ps(lo, lo, squares[0]);
+            squares[1] = _mm512_fmadd_ps(hi, hi, squares[1]);
+            largest = _mm512_range_ps(largest, _mm512_range_ps(lo, hi, 0x0B), 0x0B);
+        }
     }
-    for (; k < d; k += 16) {
-        const __mmask16 lanes = d - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - k)) - 1);
-        const __m512 a = _mm512_maskz_loadu_ps(lanes, x + k);
-        s0 = _mm512_fmadd_ps(a, a, s0);
-        largest = _mm512_range_ps(largest, a, 0x0B);
-    }
-    const float squares = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    *sum_of_squares = squares;
-    if (!isfinite(squares)) {
+    const float total = _mm512_reduce_add_ps(_mm512_add_ps(squares[0], squares[1]));
+    *sum_of_squares = total;
+    if (!isfinite(total)) {
         *bound = INFINITY;
         return;
     }
-    // The row's scale: ‖X‖ <= ROW_NORM_LIMIT and |X_k| <= 32767 (see the header), at most 2^100.
-    // An upper bound on ‖x‖: the float sum is within (1 + γ_d) of the exact one, less what
-    // underflowed (at most 2^-149 per square).
-    const double norm = sqrt((double)squares * (1 + 2.0 * (double)d * 0x1p-24) + (double)d * 0x1p-148) * (1 + 0x1p-50);
-    const double widest = (double)_mm512_reduce_max_ps(largest);
-    double target = 0x1p100;
-    if (norm > 0) target = fmin(target, (ROW_NORM_LIMIT - 0.51 * sqrt((double)d)) / (norm * (1 + 0x1p-20)));
-    if (widest > 0) target = fmin(target, 32767.0 / (widest * (1 + 0x1p-20)));
-    float scale = (float)target;
-    if ((double)scale > target) scale = nextafterf(scale, 0);
+    const double target = largest_scale(total, _mm512_reduce_max_ps(largest), d);
+    if (hint > 0 && (double)hint <= target && (double)hint >= 0.5 * target) {
+        scale = hint;
+        summed = 1;
+    } else {
+        scale = float_below(target);
+    }
+    // The next lone row on this thread starts from this row's scale, lowered by 3 % so that
+    // rows of about the same norm (as normalized representations are) stay within their own.
+    scaleHint = float_below(target * 0.97);
     *bound = 1.0 / (double)scale * (1 + 0x1p-50);
     const __m512 s = _mm512_set1_ps(scale);
-
-    const size_t blocks = (d + INTEGER_BLOCK - 1) / INTEGER_BLOCK, groups = (m + INTEGER_GROUP - 1) / INTEGER_GROUP;
     for (size_t g = 0; g < groups; g++) {
-        __m512i acc[INTEGER_GROUP];
-        for (int j = 0; j < INTEGER_GROUP; j++) acc[j] = _mm512_setzero_si512();
         const int16_t *group = packed + g * blocks * INTEGER_GROUP * INTEGER_BLOCK;
-        for (size_t t = 0; t < blocks; t++) {
-            const size_t b = descending ? blocks - 1 - t : t;
-            const __m512i v = row_block(x, d, b, s);
-            const int16_t *p = group + b * INTEGER_GROUP * INTEGER_BLOCK;
-            for (int j = 0; j < INTEGER_GROUP; j++)
-                acc[j] = _mm512_dpwssd_epi32(acc[j], v, _mm512_loadu_si512((const void *)(p + j * INTEGER_BLOCK)));
-        }
+        if (g > 0 || !summed) group_pass(x, d, group, blocks, descending, s, 0, NULL, NULL, acc);
         for (int j = 0; j < INTEGER_GROUP && g * INTEGER_GROUP + (size_t)j < m; j++) {
             const size_t c = g * INTEGER_GROUP + (size_t)j;
             const __m512i wide = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[j])),
@@ -206,9 +245,9 @@ B4B_VNNI static void integer_screen_row(const float *x, size_t d, const int16_t 
 }
 
 int b4b_integer_screen_row(const float *x, size_t d, const int16_t *packed, const double *unscale, size_t m,
-                           int descending, double *projections, double *bound, float *sum_of_squares) {
+                           int descending, float hint, double *projections, double *bound, float *sum_of_squares) {
     if (!b4b_integer_screening_available()) return 0;
-    integer_screen_row(x, d, packed, unscale, m, descending, projections, bound, sum_of_squares);
+    integer_screen_row(x, d, packed, unscale, m, descending, hint < 0 ? scaleHint : hint, projections, bound, sum_of_squares);
     return 1;
 }
 
@@ -217,8 +256,8 @@ int b4b_integer_screen_row(const float *x, size_t d, const int16_t *packed, cons
 int b4b_integer_screening_available(void) { return 0; }
 
 int b4b_integer_screen_row(const float *x, size_t d, const int16_t *packed, const double *unscale, size_t m,
-                           int descending, double *projections, double *bound, float *sum_of_squares) {
-    (void)x; (void)d; (void)packed; (void)unscale; (void)m; (void)descending;
+                           int descending, float hint, double *projections, double *bound, float *sum_of_squares) {
+    (void)x; (void)d; (void)packed; (void)unscale; (void)m; (void)descending; (void)hint;
     (void)projections; (void)bound; (void)sum_of_squares;
     return 0;
 }

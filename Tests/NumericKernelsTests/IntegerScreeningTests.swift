@@ -16,24 +16,56 @@ struct IntegerScreeningTests {
     /// Direction counts around the kernel's group (12).
     static let directionCounts = [1, 5, 11, 12, 13, 24, 25]
 
-    /// Screens `row` against `directions` walking both ways; checks that the walks agree bit for
-    /// bit and returns the values, the bound and the sum of squares.
-    static func screen(_ row: [Float], _ directions: ProjectionDirections) -> (values: [Double], bound: Double, squares: Float) {
-        var results: [([Double], Double, Float)] = []
-        for descending in [false, true] {
-            var values = [Double](repeating: .nan, count: directions.count)
-            var (bound, squares): (Double, Float) = (.nan, .nan)
-            let ran = row.withUnsafeBufferPointer { r in
-                values.withUnsafeMutableBufferPointer {
-                    directions.screenWithIntegers(r, into: $0, bound: &bound, sumOfSquares: &squares, descending: descending)
-                }
+    /// One screening of `row` (see ``ProjectionDirections/screenWithIntegers(_:into:bound:sumOfSquares:descending:scaleHint:)``).
+    static func screenOnce(_ row: [Float], _ directions: ProjectionDirections, descending: Bool = false,
+                           hint: Float = 0) -> (values: [Double], bound: Double, squares: Float) {
+        var values = [Double](repeating: .nan, count: directions.count)
+        var (bound, squares): (Double, Float) = (.nan, .nan)
+        let ran = row.withUnsafeBufferPointer { r in
+            values.withUnsafeMutableBufferPointer {
+                directions.screenWithIntegers(r, into: $0, bound: &bound, sumOfSquares: &squares, descending: descending, scaleHint: hint)
             }
-            #expect(ran)
-            results.append((values, bound, squares))
         }
-        #expect(results[0].0.map(\.bitPattern) == results[1].0.map(\.bitPattern), "the two walks differ")
-        #expect(results[0].1 == results[1].1 && results[0].2.bitPattern == results[1].2.bitPattern)
-        return results[0]
+        #expect(ran)
+        return (values, bound, squares)
+    }
+
+    /// Screens `row` against `directions` without a scale hint, walking both ways; checks that
+    /// the walks agree bit for bit (exact sums at the same scale), and that hints the row cannot
+    /// take (too large, or under half its largest scale) are refused: the row's own scale (up to
+    /// the last bits of its sum of squares, which the hinted pass adds in its own order).
+    /// Returns the values, the bound and the sum of squares.
+    static func screen(_ row: [Float], _ directions: ProjectionDirections) -> (values: [Double], bound: Double, squares: Float) {
+        let first = screenOnce(row, directions)
+        let other = screenOnce(row, directions, descending: true)
+        #expect(other.values.map(\.bitPattern) == first.values.map(\.bitPattern), "the two walks differ")
+        #expect(other.bound == first.bound && other.squares.bitPattern == first.squares.bitPattern)
+        if first.bound.isFinite {
+            let scale = Float(1 / first.bound)
+            for (hint, descending) in [(scale * 2.5, false), (scale * 0.3, true)] {
+                let refused = screenOnce(row, directions, descending: descending, hint: hint)
+                #expect(abs(refused.bound - first.bound) <= 1e-6 * first.bound, "hint \(hint): bound \(refused.bound) vs \(first.bound)")
+            }
+        }
+        return first
+    }
+
+    /// The values at a scale hint the row takes (0.6 of its largest): the bound follows the
+    /// scale, and every value is within it.
+    static func checkHint(_ row: [Float], _ p: Matrix, _ directions: ProjectionDirections, _ label: String) {
+        let plain = screenOnce(row, directions)
+        guard plain.bound.isFinite else { return }
+        let hint = Float(1 / plain.bound) * 0.6
+        for descending in [false, true] {
+            let hinted = screenOnce(row, directions, descending: descending, hint: hint)
+            #expect(hinted.bound == 1 / Double(hint) * (1 + 0x1p-50), "\(label): the hint stands")
+            #expect(hinted.squares.isFinite)
+            for c in 0..<directions.count {
+                let (exact, _) = ProjectionKernelTests.exactDot(row, p, direction: c)
+                #expect(abs(hinted.values[c] - exact) <= hinted.bound * directions.integerScreeningScales[c],
+                        "\(label) with a hint: [\(c)] = \(hinted.values[c]), exact \(exact)")
+            }
+        }
     }
 
     /// Checks every row of `x` against `p` (directions as rows): each screened value within
@@ -49,6 +81,7 @@ struct IntegerScreeningTests {
         for i in 0..<x.rows {
             let row = Array(x.row(i))
             let (values, bound, squares) = screen(row, directions)
+            checkHint(row, p, directions, "\(label) row \(i)")
             let exactSquares = row.reduce(0.0) { $0 + Double($1) * Double($1) }
             #expect(abs(Double(squares) - exactSquares) <= ProjectionKernelTests.gamma(d) * exactSquares + Double(d) * 0x1p-149,
                     "\(label): row \(i) sum of squares \(squares) vs \(exactSquares)")
@@ -205,6 +238,42 @@ struct IntegerScreeningTests {
         #expect(ProjectionDirections(broken).integerScreeningScales.isEmpty)
         #expect(!ProjectionDirections(Matrix(rows: 0, columns: 16)).canScreenWithIntegers)
         #expect(!ProjectionDirections(Matrix(rows: 3, columns: 0)).canScreenWithIntegers)
+    }
+
+    @Test("The public call starts from the previous row's scale on this thread: one pass for rows of the same norm")
+    func threadHint() {
+        let d = 2048
+        let p = gaussianMatrix(rows: 12, columns: d, seed: 71)
+        let directions = ProjectionDirections(p)
+        let rows = gaussianMatrix(rows: 3, columns: d, seed: 72)
+        let unit = (0..<3).map { i -> [Float] in
+            let row = Array(rows.row(i))
+            let norm = row.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            return row.map { $0 / norm }
+        }
+        func publicCall(_ row: [Float]) -> (values: [Double], bound: Double) {
+            var values = [Double](repeating: .nan, count: 12)
+            var (bound, squares): (Double, Float) = (.nan, .nan)
+            _ = row.withUnsafeBufferPointer { r in
+                values.withUnsafeMutableBufferPointer { directions.screenWithIntegers(r, into: $0, bound: &bound, sumOfSquares: &squares) }
+            }
+            return (values, bound)
+        }
+        _ = publicCall(unit[0])
+        // Row 1 has row 0's norm: it takes row 0's scale lowered by 3 % (a bound 3 % looser than
+        // its own), and its values are within that bound.
+        let own = Self.screenOnce(unit[1], directions).bound
+        let (values, bound) = publicCall(unit[1])
+        #expect(bound > own * 1.02 && bound < own * 1.04, "bound \(bound) against \(own) at the row's own scale")
+        for c in 0..<12 {
+            let exact = ProjectionKernelTests.exactDot(unit[1], p, direction: c).value
+            #expect(abs(values[c] - exact) <= bound * directions.integerScreeningScales[c])
+        }
+        // A row ten times larger cannot take it: its own scale, the same values as without a hint.
+        let large = unit[2].map { $0 * 10 }
+        let (largeValues, largeBound) = publicCall(large)
+        let alone = Self.screenOnce(large, directions)
+        #expect(largeBound == alone.bound && largeValues.map(\.bitPattern) == alone.values.map(\.bitPattern))
     }
 
     @Test("The bound is tight enough to decide most bits: at d = 2048 about 3e-4 ‖x‖ ‖p‖ for Gaussian directions")

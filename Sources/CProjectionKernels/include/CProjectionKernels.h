@@ -3,8 +3,9 @@
 // row's sum of squares; with AVX-512, lone rows may walk the directions from either end); and an
 // AVX-512 kernel for a lone row against sign directions (±1 entries, packed as bits: SignKernel.c).
 //
-// The only state kept is a flag per thread (`b4b_lone_row_turn`) saying which way that thread's
-// next lone row walks: a hint for speed that no result depends on beyond its rounding.
+// The only state kept is per thread: a flag (`b4b_lone_row_turn`) saying which way that thread's
+// next lone row walks, and the integer screening's scale hint (`b4b_integer_screen_row`): hints
+// for speed that no bucket decision depends on (values move within their bounds).
 //
 // No stable API: used only by the NumericKernels target, which keeps the portable path (a norm
 // pass and one `cblas_sgemm`) and takes it whenever `b4b_project_rows_f32` reports that it did
@@ -191,9 +192,16 @@ int b4b_integer_pack(const float *directions, size_t m, size_t d, size_t ld, int
 /// `descending` walks the coordinates from the last block to the first (same values: the sums
 /// are exact), so that consecutive lone rows can walk back and forth (`b4b_lone_row_turn`).
 ///
+/// `hint` is a scale to try, which saves a pass over the row when it stands: it stands when it is
+/// within the row's constraints above and at least half the largest scale they allow, and it is
+/// then `s`; else `s` is the largest allowed. 0: no hint (two passes over the row); a negative
+/// value: this thread's hint, the previous lone row's largest scale lowered by 3 % (a per-thread
+/// value that each call sets: rows of about the same norm, as normalized representations are,
+/// then take one pass). The values and the bound depend on `s`; the bound holds for any.
+///
 /// Returns 1 when done; 0, writing nothing, when the CPU lacks the extensions.
 int b4b_integer_screen_row(const float *x, size_t d, const int16_t *packed, const double *unscale, size_t m,
-                           int descending, double *projections, double *bound, float *sum_of_squares);
+                           int descending, float hint, double *projections, double *bound, float *sum_of_squares);
 
 #ifdef __cplusplus
 }
