@@ -1,10 +1,10 @@
 // Times the hashing projection kernel (Sources/CProjectionKernels) alone, outside Swift, to see
 // what the kernel costs with its rows in cache and with its rows coming from memory.
 //
-//   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c \
-//       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c \
+//   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c
+//       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c
 //       Sources/CProjectionKernels/IntegerKernel.c -lm -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -21,9 +21,11 @@
 // `alternate` (lone rows as the engine projects them on AVX-512: every other row walks the
 // directions backwards, `b4b_project_row_f32_descending`, as `b4b_lone_row_turn` says; BATCH must
 // be 1) or `integers` (`b4b_integer_screen_row`, the integer screening pass that lone rows take
-// where the CPU has AVX-512 VNNI, walking back and forth as the engine does; BATCH must be 1).
-// No assertions: a measurement tool.
+// where the CPU has AVX-512 VNNI, walking back and forth as the engine does; BATCH must be 1) or
+// `read` (no kernel: each row of the batch is only read, summed in 8 lanes, to see what the
+// rows' trip from the pool costs alone under the same conditions). No assertions: a measurement tool.
 
+#include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,9 +67,27 @@ struct caller {
     pthread_barrier_t *start, *stop;
     size_t repetitions;
     int alternate;
+    int read;  // no kernel: the rows are only read (and summed)
     double checksum;
     double *began, *ended;  // per repetition, seconds
 };
+
+/// The sum of `n` floats (a multiple of 32) in four chains of 8-lane AVX adds: a plain read of
+/// the rows at the speed of the memory they come from, for comparison with the kernels.
+__attribute__((noinline, target("avx"))) static float read_rows(const float *x, size_t n) {
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, e = a;
+    for (size_t k = 0; k + 32 <= n; k += 32) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(x + k));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(x + k + 8));
+        c = _mm256_add_ps(c, _mm256_loadu_ps(x + k + 16));
+        e = _mm256_add_ps(e, _mm256_loadu_ps(x + k + 24));
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, e)));
+    float total = 0;
+    for (int l = 0; l < 8; l++) total += lanes[l];
+    return total;
+}
 
 static void *run_caller(void *argument) {
     struct caller *c = argument;
@@ -76,7 +96,9 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            if (c->packed_integers) {
+            if (c->read) {
+                c->squares[0] = read_rows(c->x + offset * c->d, c->batch * c->d);
+            } else if (c->packed_integers) {
                 double bound;
                 b4b_integer_screen_row(c->x + offset * c->d, c->d, c->packed_integers, c->unscale, c->m,
                                        b4b_lone_row_turn(), -1, c->screened, &bound, c->squares);
@@ -106,7 +128,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -119,8 +141,9 @@ int main(int argc, char **argv) {
     const char *kernel = argc > 7 ? argv[7] : "float";
     const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
     const int alternate = strcmp(kernel, "alternate") == 0, integers = strcmp(kernel, "integers") == 0;
-    if (!half && !signs && !alternate && !integers && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs' or 'integers', got '%s'\n", kernel);
+    const int read = strcmp(kernel, "read") == 0;
+    if (!half && !signs && !alternate && !integers && !read && strcmp(kernel, "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs', 'integers' or 'read', got '%s'\n", kernel);
         return 2;
     }
     if ((half || signs || alternate || integers) && batch != 1) {
@@ -186,7 +209,7 @@ int main(int argc, char **argv) {
         struct caller *c = &callers[t];
         *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL,
                               .masks = signs ? masks : NULL, .packed_integers = integers ? packed_integers : NULL,
-                              .unscale = unscale, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
+                              .unscale = unscale, .read = read, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
                               .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0, .alternate = alternate };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
