@@ -72,11 +72,12 @@ struct caller {
     double *began, *ended;  // per repetition, seconds
 };
 
-/// The sum of `n` floats (a multiple of 32) in four chains of 8-lane AVX adds: a plain read of
-/// the rows at the speed of the memory they come from, for comparison with the kernels.
+/// The sum of `n` floats in four chains of 8-lane AVX adds (the last `n % 32` one by one): a
+/// plain read of the rows at the speed of the memory they come from, for comparison with the kernels.
 __attribute__((noinline, target("avx"))) static float read_rows(const float *x, size_t n) {
     __m256 a = _mm256_setzero_ps(), b = a, c = a, e = a;
-    for (size_t k = 0; k + 32 <= n; k += 32) {
+    size_t k = 0;
+    for (; k + 32 <= n; k += 32) {
         a = _mm256_add_ps(a, _mm256_loadu_ps(x + k));
         b = _mm256_add_ps(b, _mm256_loadu_ps(x + k + 8));
         c = _mm256_add_ps(c, _mm256_loadu_ps(x + k + 16));
@@ -86,6 +87,7 @@ __attribute__((noinline, target("avx"))) static float read_rows(const float *x, 
     _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, e)));
     float total = 0;
     for (int l = 0; l < 8; l++) total += lanes[l];
+    for (; k < n; k++) total += x[k];
     return total;
 }
 
