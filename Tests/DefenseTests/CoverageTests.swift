@@ -130,6 +130,16 @@ struct CoverageTests {
         #expect(singles == byPath[0])
     }
 
+    @Test("The lone-row screening chosen: integers for Gaussian normals over 48 KiB where AVX-512 VNNI runs, never for sign normals")
+    func loneRowScreeningChoice() {
+        let wide = RandomProjectionLSH(randomWithDimension: 2048, hashBits: 12, seed: RandomSeed(1, 2, 3, 4))
+        let narrow = RandomProjectionLSH(randomWithDimension: 384, hashBits: 12, seed: RandomSeed(1, 2, 3, 4))
+        let signs = RandomProjectionLSH(randomWithDimension: 2048, hashBits: 12, seed: RandomSeed(1, 2, 3, 4), entries: .signs)
+        #expect((wide.loneRowScreening == .integers) == ProjectionDirections.integerScreeningRuns)
+        #expect(narrow.loneRowScreening != .integers)
+        if ProjectionPath.signKernel.isAvailable { #expect(signs.loneRowScreening != .integers) }
+    }
+
     @Test("A NaN or infinity is reported by row and column, counted from the batch's first row")
     func nonFiniteValues() {
         let gaussian = RandomProjectionLSH(randomWithDimension: 40, hashBits: 12, seed: RandomSeed(1, 1, 1, 1))

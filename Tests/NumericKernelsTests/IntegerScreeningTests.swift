@@ -276,6 +276,14 @@ struct IntegerScreeningTests {
         #expect(largeBound == alone.bound && largeValues.map(\.bitPattern) == alone.values.map(\.bitPattern))
     }
 
+    @Test("Lone rows are screened with integers only where the float normals outgrow L1 (over 48 KiB), never for sign normals")
+    func whenItPays() {
+        #expect(ProjectionDirections(gaussianMatrix(rows: 12, columns: 2048, seed: 1)).screensWithIntegersFaster)
+        #expect(ProjectionDirections(gaussianMatrix(rows: 12, columns: 1536, seed: 1)).screensWithIntegersFaster)
+        #expect(!ProjectionDirections(gaussianMatrix(rows: 12, columns: 1024, seed: 1)).screensWithIntegersFaster)
+        #expect(!ProjectionDirections(gaussianMatrix(rows: 12, columns: 384, seed: 1)).screensWithIntegersFaster)
+    }
+
     @Test("The bound is tight enough to decide most bits: at d = 2048 about 3e-4 ‖x‖ ‖p‖ for Gaussian directions")
     func boundSize() {
         let d = 2048

@@ -194,13 +194,14 @@ public struct RandomProjectionLSH: Sendable {
     }
 
     /// Which screening pass a lone row takes first on this machine: the integer one where it
-    /// runs (AVX-512 VNNI; 506–631 ns against 749–852 ns for the float kernel's alternating walks
-    /// at d = 2048, 12 hyperplanes, rows in L2, alternated runs on a 2-core Intel Xeon), except
-    /// for sign hyperplanes, whose lone rows the sign kernel projects from bits; else the
+    /// runs and pays (``ProjectionDirections/screensWithIntegersFaster``: AVX-512 VNNI and normals
+    /// over 48 KiB as floats; 506–631 ns against 749–852 ns for the float kernel's alternating
+    /// walks at d = 2048, 12 hyperplanes, rows in L2, alternated runs on a 2-core Intel Xeon),
+    /// except for sign hyperplanes, whose lone rows the sign kernel projects from bits; else the
     /// half-precision one where it pays (``ProjectionDirections/screensLoneRowsFaster``: the AVX2
     /// kernel); else none.
     package var loneRowScreening: Screening {
-        if projection.canScreenWithIntegers && !projection.hasSignKernel { return .integers }
+        if projection.screensWithIntegersFaster && !projection.hasSignKernel { return .integers }
         return projection.screensLoneRowsFaster ? .halfPrecision : .none
     }
 

@@ -334,6 +334,16 @@ extension ProjectionDirections {
     /// Whether this CPU runs the integer screening kernel (x86-64 with AVX-512 F, BW, DQ and VNNI).
     package static var integerScreeningRuns: Bool { b4b_integer_screening_available() != 0 }
 
+    /// Whether integer screening is the faster first pass for a lone row: where it runs, and when
+    /// the float directions are over 48 KiB (more than an L1 holds, so a lone row in floats waits
+    /// for their trip from L2). On a 2-core Intel Xeon with 12 directions, lone rows in L2, float
+    /// kernel walking back and forth against integer screening (medians of 3 alternated runs, ns):
+    /// d = 384 (18 KiB of floats) 126–162 against 148–193; d = 512 to 1024 within each other's
+    /// spread; d = 1536 610–732 against 427–447; d = 2048 749–852 against 506–631.
+    public var screensWithIntegersFaster: Bool {
+        canScreenWithIntegers && count * dimension * MemoryLayout<Float>.size > 48 * 1024
+    }
+
     /// Screening projections of one row from 16-bit integer copies of the row and of the
     /// directions, summed exactly: `projections[c]` approximates `row · direction[c]` (in the
     /// directions' units) within `bound * integerScreeningScales[c]`, where `bound` (written here,
