@@ -93,6 +93,8 @@ enum {
     SLICE = 256,             // coordinates per slice (a multiple of 8)
     GROUPS_PER_PASS = 8,     // direction groups (of six) accumulated at once: 48 directions
     AHEAD = 256,             // a lone row's prefetch distance, floats (1 KiB)
+    WIDE_SLICE = 512,        // AVX-512 row groups: coordinates per slice (a multiple of SLICE)
+    WIDE_PANEL = 32,         // AVX-512 row groups: rows per panel (a multiple of four)
 };
 
 #define B4B_PREFETCH(address) _mm_prefetch((const char *)(address), _MM_HINT_T0)
@@ -393,9 +395,14 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
 // that), and the rounding bound is the same.
 //
 // What changes is the blocking. Four rows against twelve directions is 24 accumulators, and
-// AVX-512 has 32 registers, so the accumulators of a row group stay in registers over the whole
-// row: no slices, no partial sums through memory. The directions (96 KiB at d = 2048) stream
-// from L2 once per four rows.
+// AVX-512 has 32 registers, so the accumulators of a row group stay in registers over a whole
+// slice of 512 coordinates. The groups of a panel of 32 rows take turns over each slice, so the
+// slice's directions (24 KiB for twelve) are read from L2 once per panel and from L1 by the
+// other groups; the accumulators go through memory between slices (`wide_panel`). Without the
+// slices the directions (96 KiB at d = 2048) streamed from L2 once per four rows: 6-9 % slower
+// per row with rows from a 16 MiB pool, about 4 % with rows in L2 (projection_harness, one
+// caller; with two, within the runs' spread). Lone rows and a batch's last rows (fewer than
+// four) take the whole row in one pass.
 
 #define B4B_WIDE __attribute__((target("avx512f,avx512dq,avx2,fma,f16c")))
 #define B4B_WIDE_INLINE B4B_WIDE static inline __attribute__((always_inline))
@@ -410,14 +417,16 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
 /// 1 at `q`), over `blocks` full blocks of eight coordinates and a masked one when `tail`.
 /// `acc[r][3g + j]` receives directions 2j and 2j + 1 of group g for row r (lower and upper
 /// eight lanes). When `fold` is not NULL (with `R == 1`) row 0's squares are added to it in one
-/// eight-lane chain, as `dot_1x12` adds them. `R`, `G`, `half` and whether `fold` is NULL are
-/// constants after inlining, so the loops over rows and directions unroll into registers.
-B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void *p, const void *q, const int G,
-                               size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
-                               int half, int reverse) {
+/// eight-lane chain, as `dot_1x12` adds them. When `carry`, the sums continue from `acc` (the
+/// same sums as one longer pass: a slice of a row group's pass, see `wide_panel`). `R`, `G`,
+/// `half`, `carry` and whether `fold` is NULL are constants after inlining, so the loops over rows
+/// and directions unroll into registers.
+B4B_WIDE_INLINE void wide_pass_from(const float *const *row, const int R, const void *p, const void *q, const int G,
+                                    size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
+                                    int half, int reverse, int carry) {
     __m512 a[4][6];
     for (int r = 0; r < R; r++)
-        for (int j = 0; j < 3 * G; j++) a[r][j] = _mm512_setzero_ps();
+        for (int j = 0; j < 3 * G; j++) a[r][j] = carry ? acc[r][j] : _mm512_setzero_ps();
     __m256 s = fold ? *fold : _mm256_setzero_ps();
     const size_t step = 48 * (half ? sizeof(uint16_t) : sizeof(float));
     const char *pp = (const char *)p, *qq = (const char *)q;
@@ -463,6 +472,13 @@ B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void 
     for (int r = 0; r < R; r++)
         for (int j = 0; j < 3 * G; j++) acc[r][j] = a[r][j];
     if (fold) *fold = s;
+}
+
+/// `wide_pass_from` from zero.
+B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void *p, const void *q, const int G,
+                               size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
+                               int half, int reverse) {
+    wide_pass_from(row, R, p, q, G, blocks, tail, lanes, acc, fold, half, reverse, 0);
 }
 
 /// Writes the projections of `R` rows onto directions `c0 ...` (at most `6 G`, fewer when `m`
@@ -517,13 +533,61 @@ B4B_WIDE_INLINE float whole_squares(const float *x, size_t d, const int32_t *lan
     return lane_sum(s);
 }
 
+/// Rows `0 ..< rows` of `x` (a multiple of four, at most `WIDE_PANEL`) against every packed
+/// direction, a pair of direction groups at a time and `WIDE_SLICE` coordinates at a time: each
+/// row group of the panel advances over a slice of the pair's directions (24 KiB for twelve
+/// directions, which then stay in L1) before any moves to the next slice, its accumulators kept
+/// here between slices. Each lane still sums its products block after block, so every value is
+/// `wide_group`'s bit for bit; the squares are added in the first pair's passes, `SLICE`
+/// coordinates at a time, as `sliced_squares` adds them.
+B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m,
+                                const int32_t *lanes, float *projections, size_t ldp, float *sums_of_squares) {
+    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
+    __m512 acc[WIDE_PANEL / 4][4][6];
+    __m256 squares[WIDE_PANEL];
+    for (size_t i = 0; i < rows; i++) squares[i] = _mm256_setzero_ps();
+    for (size_t g = 0; g < groups; g += 2) {
+        const int pair = g + 1 < groups;
+        for (size_t k0 = 0; k0 < d; k0 += WIDE_SLICE) {
+            const size_t width = d - k0 < WIDE_SLICE ? d - k0 : WIDE_SLICE;
+            const int tail = width % 8 != 0;
+            const float *p = packed + (g * blocks + k0 / 8) * 48, *q = pair ? p + blocks * 48 : p;
+            for (size_t i = 0; i < rows; i += 4) {
+                const float *row[4];
+                for (int r = 0; r < 4; r++) row[r] = x + (i + (size_t)r) * ldx + k0;
+                if (pair) {
+                    if (k0 == 0) wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0);
+                    else wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1);
+                } else {
+                    if (k0 == 0) wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0);
+                    else wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1);
+                }
+                if (g == 0)
+                    for (int r = 0; r < 4; r++)
+                        for (size_t k = 0; k < width; k += SLICE) {
+                            const size_t w = width - k < SLICE ? width - k : SLICE;
+                            add_squares(row[r] + k, w / 8, w % 8 != 0, lanes, &squares[i + (size_t)r]);
+                        }
+            }
+        }
+        for (size_t i = 0; i < rows; i += 4) wide_store(acc[i / 4], 4, pair ? 2 : 1, g * 6, m, projections + i * ldp, ldp);
+    }
+    for (size_t i = 0; i < rows; i++) sums_of_squares[i] = lane_sum(squares[i]);
+}
+
 B4B_WIDE static void project_rows_wide(const float *x, size_t rows, size_t d, size_t ldx,
                                        const float *packed, size_t m,
                                        float *projections, size_t ldp, float *sums_of_squares) {
     const size_t groups = (m + 5) / 6;
     int32_t lanes[8];
     tail_lanes(d, lanes);
-    for (size_t r0 = 0; r0 < rows; r0 += ROWS_PER_GROUP) {
+    // Whole groups of four rows by panels (directions by slices, in L1); the rest as before.
+    const size_t grouped = groups > 0 ? rows / 4 * 4 : 0;
+    for (size_t r0 = 0; r0 < grouped; r0 += WIDE_PANEL) {
+        const size_t n = grouped - r0 < WIDE_PANEL ? grouped - r0 : WIDE_PANEL;
+        wide_panel(x + r0 * ldx, n, d, ldx, packed, m, lanes, projections + r0 * ldp, ldp, sums_of_squares + r0);
+    }
+    for (size_t r0 = grouped; r0 < rows; r0 += ROWS_PER_GROUP) {
         const size_t nr = rows - r0 < ROWS_PER_GROUP ? rows - r0 : ROWS_PER_GROUP;
         const float *row[ROWS_PER_GROUP];
         for (size_t i = 0; i < nr; i++) row[i] = x + (r0 + i) * ldx;
