@@ -23,6 +23,11 @@ internal import CProjectionKernels
 /// d = 2048, against 96 KiB of floats), and on CPUs with AVX-512 a lone row is projected from the
 /// bits (``ProjectionPath/signKernel``): its time is then the row's arithmetic, not the
 /// directions' trip from L2.
+///
+/// For a lone row's first pass there are also screening copies, whose values come with their own
+/// rigorous bounds: half-precision directions (``screen(_:into:sumOfSquares:)``, AVX2) and, on CPUs
+/// with AVX-512 VNNI, 16-bit integer directions against the row rounded to integers, summed
+/// exactly (``screenWithIntegers(_:into:bound:sumOfSquares:)``).
 public struct ProjectionDirections: Sendable {
     /// Number of directions `m`.
     public let count: Int
