@@ -148,6 +148,14 @@ B4B_VNNI static inline __attribute__((always_inline)) __m512i to_integers(__m512
     return _mm512_packs_epi32(a, c);
 }
 
+/// Adds a block's squares to `squares` (two chains) and its largest magnitude to `largest`.
+B4B_VNNI static inline __attribute__((always_inline)) void measure_block(__m512 lo, __m512 hi, __m512 squares[2], __m512 *largest) {
+    squares[0] = _mm512_fmadd_ps(lo, lo, squares[0]);
+    squares[1] = _mm512_fmadd_ps(hi, hi, squares[1]);
+    // vrangeps 0b1011: the larger magnitude, sign cleared.
+    *largest = _mm512_range_ps(*largest, _mm512_range_ps(lo, hi, 0x0B), 0x0B);
+}
+
 /// One group of twelve packed directions against the row at `scale`: `acc[j]` receives direction
 /// j's 16 lane sums. When `measure` (a constant after inlining), the same pass also adds the
 /// row's squares to `squares` (two chains) and its largest magnitude to `largest`.
@@ -159,12 +167,7 @@ B4B_VNNI static inline __attribute__((always_inline)) void group_pass(const floa
         const size_t b = descending ? blocks - 1 - t : t;
         __m512 lo, hi;
         load_block(x, d, b, &lo, &hi);
-        if (measure) {
-            squares[0] = _mm512_fmadd_ps(lo, lo, squares[0]);
-            squares[1] = _mm512_fmadd_ps(hi, hi, squares[1]);
-            // vrangeps 0b1011: the larger magnitude, sign cleared.
-            *largest = _mm512_range_ps(*largest, _mm512_range_ps(lo, hi, 0x0B), 0x0B);
-        }
+        if (measure) measure_block(lo, hi, squares, largest);
         const __m512i v = to_integers(lo, hi, scale);
         const int16_t *p = group + b * INTEGER_GROUP * INTEGER_BLOCK;
         for (int j = 0; j < INTEGER_GROUP; j++)
@@ -208,9 +211,7 @@ B4B_VNNI static void integer_screen_row(const float *x, size_t d, const int16_t 
         for (size_t b = 0; b < blocks; b++) {
             __m512 lo, hi;
             load_block(x, d, b, &lo, &hi);
-            squares[0] = _mm512_fmadd_ps(lo, lo, squares[0]);
-            squares[1] = _mm512_fmadd_ps(hi, hi, squares[1]);
-            largest = _mm512_range_ps(largest, _mm512_range_ps(lo, hi, 0x0B), 0x0B);
+            measure_block(lo, hi, squares, &largest);
         }
     }
     const float total = _mm512_reduce_add_ps(_mm512_add_ps(squares[0], squares[1]));

@@ -716,32 +716,36 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
     return b4b_project_rows_f32_at(b4b_projection_level(), x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
 }
 
+/// Both forms of `b4b_threshold_bits` at `level` (-1: the widest this CPU runs); 0 when it cannot
+/// run that level. `projections` holds doubles when `doubles`.
+static int threshold_bits_at(int level, const void *projections, int doubles, const double *thresholds,
+                             const double *scales, const double *slack, double bound, size_t m,
+                             uint64_t *signs, uint64_t *uncertain) {
+    if (level < 0) level = b4b_projection_level();
+    else if (level > b4b_projection_level()) return 0;
+    if (level >= 2) threshold_bits_wide(projections, doubles, thresholds, scales, slack, bound, m, signs, uncertain);
+    else threshold_bits_portable(projections, doubles, thresholds, scales, slack, bound, m, signs, uncertain);
+    return 1;
+}
+
 void b4b_threshold_bits(const float *projections, const double *thresholds, const double *scales,
                         const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
+    threshold_bits_at(-1, projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
                           const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    if (level < 0 || level > b4b_projection_level()) return 0;
-    if (level >= 2) threshold_bits_wide(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
-    return 1;
+    return level < 0 ? 0 : threshold_bits_at(level, projections, 0, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 void b4b_threshold_bits_f64(const double *projections, const double *thresholds, const double *scales,
                             const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    if (b4b_projection_level() >= 2) threshold_bits_wide(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+    threshold_bits_at(-1, projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 int b4b_threshold_bits_f64_at(int level, const double *projections, const double *thresholds, const double *scales,
                               const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    if (level < 0 || level > b4b_projection_level()) return 0;
-    if (level >= 2) threshold_bits_wide(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
-    else threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
-    return 1;
+    return level < 0 ? 0 : threshold_bits_at(level, projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
 }
 
 int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,

@@ -48,6 +48,29 @@ struct ThresholdBitsTests {
         return (signs, uncertain)
     }
 
+    /// Runs `decide` (one form of `thresholdBits` over `m` projections: at a kernel level, or the
+    /// public call for `nil`) on the portable loop, the AVX-512 one and the public call, each from
+    /// set bits (every word must be written, bits past `m` cleared), and checks the bits against
+    /// `expected`; AVX-512 where it cannot run must say so and write nothing.
+    static func checkForms(count m: Int, expected: (signs: [UInt64], uncertain: [UInt64]),
+                           _ decide: (Int32?, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<UInt64>) -> Bool) {
+        let words = (m + 63) / 64
+        for level: Int32? in [nil, 0, 2] {
+            var signs = [UInt64](repeating: .max, count: words)
+            var uncertain = [UInt64](repeating: .max, count: words)
+            let ran = signs.withUnsafeMutableBufferPointer { s in
+                uncertain.withUnsafeMutableBufferPointer { u in decide(level, s.baseAddress!, u.baseAddress!) }
+            }
+            if level == 2 && !hasWide {
+                #expect(!ran && signs.allSatisfy { $0 == .max }, "AVX-512 is reported unavailable and writes nothing")
+                continue
+            }
+            #expect(ran)
+            #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
+            #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
+        }
+    }
+
     @Test("Signs and doubts as defined, bit for bit, on the portable loop, the AVX-512 one where it runs, and the public call",
           arguments: [1, 7, 8, 9, 12, 24, 63, 64, 65, 130, 1536])
     func matchesDefinition(count m: Int) {
@@ -57,29 +80,14 @@ struct ThresholdBitsTests {
         if m >= 64 {
             #expect(expected.signs.contains { $0 != 0 } && expected.uncertain.contains { $0 != 0 })
         }
-        let words = (m + 63) / 64
-        for level: Int32? in [nil, 0, 2] {
-            // Start from set bits: every word must be written, bits past m cleared.
-            var signs = [UInt64](repeating: .max, count: words)
-            var uncertain = [UInt64](repeating: .max, count: words)
-            let ran = signs.withUnsafeMutableBufferPointer { s in
-                uncertain.withUnsafeMutableBufferPointer { u in
-                    if let level {
-                        return thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
-                                             signs: s.baseAddress!, uncertain: u.baseAddress!, level: level)
-                    }
-                    thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
-                                  signs: s.baseAddress!, uncertain: u.baseAddress!)
-                    return true
-                }
+        Self.checkForms(count: m, expected: expected) { level, signs, uncertain in
+            if let level {
+                return thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
+                                     signs: signs, uncertain: uncertain, level: level)
             }
-            if level == 2 && !Self.hasWide {
-                #expect(!ran && signs.allSatisfy { $0 == .max }, "AVX-512 is reported unavailable and writes nothing")
-                continue
-            }
-            #expect(ran)
-            #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
-            #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
+            thresholdBits(p, thresholds: thresholds, scales: scales, slack: slack, bound: bound, count: m,
+                          signs: signs, uncertain: uncertain)
+            return true
         }
     }
 
@@ -97,28 +105,14 @@ struct ThresholdBitsTests {
             if c % 9 == 7 { shifted[c] = projections[c] - Double(Float.ulpOfOne) * abs(projections[c]) * 0.1 - 1e-15 }
         }
         let expected = Self.reference(projections, shifted, scales, slack, bound: bound)
-        let words = (m + 63) / 64
-        for level: Int32? in [nil, 0, 2] {
-            var signs = [UInt64](repeating: .max, count: words)
-            var uncertain = [UInt64](repeating: .max, count: words)
-            let ran = signs.withUnsafeMutableBufferPointer { s in
-                uncertain.withUnsafeMutableBufferPointer { u in
-                    if let level {
-                        return thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
-                                             signs: s.baseAddress!, uncertain: u.baseAddress!, level: level)
-                    }
-                    thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
-                                  signs: s.baseAddress!, uncertain: u.baseAddress!)
-                    return true
-                }
+        Self.checkForms(count: m, expected: expected) { level, signs, uncertain in
+            if let level {
+                return thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
+                                     signs: signs, uncertain: uncertain, level: level)
             }
-            if level == 2 && !Self.hasWide {
-                #expect(!ran && signs.allSatisfy { $0 == .max }, "AVX-512 is reported unavailable and writes nothing")
-                continue
-            }
-            #expect(ran)
-            #expect(signs == expected.signs, "level \(level.map(String.init) ?? "public"), m = \(m)")
-            #expect(uncertain == expected.uncertain, "level \(level.map(String.init) ?? "public"), m = \(m)")
+            thresholdBits(projections, thresholds: shifted, scales: scales, slack: slack, bound: bound, count: m,
+                          signs: signs, uncertain: uncertain)
+            return true
         }
         // Case 7 (a threshold a tenth of a float ulp below the projection) is a clear, positive
         // sign here; through a float it would be a distance of 0.

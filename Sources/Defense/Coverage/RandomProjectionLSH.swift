@@ -256,7 +256,7 @@ public struct RandomProjectionLSH: Sendable {
     private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
                         sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let gamma = Self.gamma(roundingTerms: roundingTerms)
-        let (m, k) = (hashBits * tableCount, hashBits)
+        let m = hashBits * tableCount
         let words = (m + 63) / 64
         try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * words) { bits throws(NonFiniteValue) in
             let (signs, uncertain) = (bits.baseAddress!, bits.baseAddress! + words)
@@ -267,12 +267,8 @@ public struct RandomProjectionLSH: Sendable {
                     // Every hyperplane's sign and doubt at once (eight per instruction with AVX-512).
                     thresholdBits(projections.row(i).baseAddress!, thresholds: thresholds, scales: norms, slack: slack,
                                   bound: bound, count: m, signs: signs, uncertain: uncertain)
-                    for t in 0..<tableCount {
-                        ids[i * tableCount + t] = Self.settle(Self.bitField(signs, from: t * k, width: k),
-                                                              doubtful: Self.bitField(uncertain, from: t * k, width: k)) { j in
-                            let c = t * k + j
-                            return Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c]
-                        }
+                    writeIDs(row: i, signs: signs, uncertain: uncertain, into: ids) { c in
+                        Self.exactDot(row, columns + c * dimension, dimension) > thresholds[c]
                     }
                 }
             }
@@ -327,7 +323,7 @@ public struct RandomProjectionLSH: Sendable {
     /// at the first row whose sum of squares is not finite (the caller then takes the projection
     /// path, which reports a NaN or infinity and handles finite rows whose squares overflow).
     private func decideScreenedWithIntegers(_ batch: MatrixView, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) -> Bool {
-        let (m, k) = (hashBits * tableCount, hashBits)
+        let m = hashBits * tableCount
         let words = (m + 63) / 64
         let gamma = Self.gamma(roundingTerms: projection.singleDirectionTerms)
         return try withUnsafeTemporaryAllocation(of: Double.self, capacity: m) { screened throws(NonFiniteValue) -> Bool in
@@ -347,18 +343,28 @@ public struct RandomProjectionLSH: Sendable {
                             var anyDoubt: UInt64 = 0
                             for w in 0..<words { anyDoubt |= uncertain[w] }
                             let norm = anyDoubt == 0 ? 0 : try norm(of: row, sumOfSquares: squares, index: i)
-                            for t in 0..<tableCount {
-                                let doubtful = Self.bitField(uncertain, from: t * k, width: k)
-                                ids[i * tableCount + t] = Self.settle(Self.bitField(signs, from: t * k, width: k), doubtful: doubtful) { j in
-                                    resolveScreened(row, hyperplane: t * k + j, norm: norm, gamma: gamma, columns: columns,
-                                                    thresholds: thresholds, norms: norms, slack: slack)
-                                }
+                            writeIDs(row: i, signs: signs, uncertain: uncertain, into: ids) { c in
+                                resolveScreened(row, hyperplane: c, norm: norm, gamma: gamma, columns: columns,
+                                                thresholds: thresholds, norms: norms, slack: slack)
                             }
                         }
                         return true
                     }
                 }
             }
+        }
+    }
+
+    /// Writes row `index`'s bucket id in every table from the bit strings of its hyperplanes'
+    /// signs and doubts (``thresholdBits(_:thresholds:scales:slack:bound:count:signs:uncertain:)``):
+    /// each bit in doubt comes from `resolve(c)` (`c` the hyperplane, counted over all tables).
+    @inline(__always)
+    private func writeIDs(row index: Int, signs: UnsafePointer<UInt64>, uncertain: UnsafePointer<UInt64>,
+                          into ids: UnsafeMutableBufferPointer<UInt32>, resolve: (Int) -> Bool) {
+        let k = hashBits
+        for t in 0..<tableCount {
+            ids[index * tableCount + t] = Self.settle(Self.bitField(signs, from: t * k, width: k),
+                                                      doubtful: Self.bitField(uncertain, from: t * k, width: k)) { resolve(t * k + $0) }
         }
     }
 
