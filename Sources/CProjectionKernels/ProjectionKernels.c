@@ -391,8 +391,11 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
 // followed by direction 2j + 1's, and the row's eight coordinates are loaded into both halves of
 // a register, so one 16-lane multiply-add advances two directions. Every lane therefore sums
 // the same products in the same order as in the AVX2 kernel above, and the lanes are added
-// across the same way: the results are bit for bit those of the AVX2 kernel (the tests check
-// that), and the rounding bound is the same.
+// across the same way: the projections are bit for bit those of the AVX2 kernel (the tests check
+// that), and the rounding bound is the same. The sums of squares of rows in groups are the
+// exception: they take 16-lane multiply-adds of their own (`wide_add_squares`), half the eight-lane
+// ones that otherwise cost a seventh of the arithmetic, and may differ in the last bits (a lone
+// row's, folded into its first pass, are still the AVX2 kernel's).
 //
 // What changes is the blocking. Four rows against twelve directions is 24 accumulators, and
 // AVX-512 has 32 registers, so the accumulators of a row group stay in registers over a whole
@@ -514,15 +517,41 @@ B4B_WIDE_INLINE void wide_group(const float *const *row, const int R, size_t d, 
     }
 }
 
-/// The squares of a row as the AVX2 kernel adds them for rows in groups of two or more:
-/// `add_squares` over slices of `SLICE` coordinates, carried from slice to slice.
-B4B_WIDE_INLINE float sliced_squares(const float *x, size_t d, const int32_t *lanes) {
-    __m256 s = _mm256_setzero_ps();
-    for (size_t k0 = 0; k0 < d; k0 += SLICE) {
-        const size_t width = d - k0 < SLICE ? d - k0 : SLICE;
-        add_squares(x + k0, width / 8, width % 8 != 0, lanes, &s);
+/// Adds the squares of `x[0 ..< n]` to the 16 lanes of `acc`: four chains of 16 lanes over
+/// blocks of 64 coordinates, then one chain (masked at the end) over the rest. Half the
+/// multiply-adds of `add_squares`'s eight lanes, on one load each: for a group of rows, whose
+/// directions are shared, the squares are otherwise a seventh of the kernel's arithmetic.
+B4B_WIDE_INLINE void wide_add_squares(const float *x, size_t n, __m512 *acc) {
+    __m512 s0 = *acc, s1 = _mm512_setzero_ps(), s2 = s1, s3 = s1;
+    size_t k = 0;
+    for (; k + 64 <= n; k += 64) {
+        const __m512 v0 = _mm512_loadu_ps(x + k), v1 = _mm512_loadu_ps(x + k + 16);
+        const __m512 v2 = _mm512_loadu_ps(x + k + 32), v3 = _mm512_loadu_ps(x + k + 48);
+        s0 = _mm512_fmadd_ps(v0, v0, s0); s1 = _mm512_fmadd_ps(v1, v1, s1);
+        s2 = _mm512_fmadd_ps(v2, v2, s2); s3 = _mm512_fmadd_ps(v3, v3, s3);
     }
-    return lane_sum(s);
+    for (; k < n; k += 16) {
+        const __mmask16 lanes = n - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - k)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(lanes, x + k);
+        s0 = _mm512_fmadd_ps(v, v, s0);
+    }
+    *acc = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+}
+
+/// The sum of the 16 lanes: the upper eight added to the lower eight, then `lane_sum`.
+B4B_WIDE_INLINE float wide_lane_sum(__m512 v) {
+    return lane_sum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+/// The squares of a row in a group of two or more, as `wide_panel` adds them: `wide_add_squares`
+/// over slices of `WIDE_SLICE` coordinates, carried from slice to slice. Each lane sums at most
+/// `ceil(d / 16)` squares in one chain, plus two additions per slice and four across lanes:
+/// within the kernel's `γ_{ceil(d/8)+3}` (additions of a zero lane are exact), and in any order
+/// within `γ_d`, which is what the callers' norm bound assumes.
+B4B_WIDE_INLINE float sliced_squares(const float *x, size_t d) {
+    __m512 s = _mm512_setzero_ps();
+    for (size_t k0 = 0; k0 < d; k0 += WIDE_SLICE) wide_add_squares(x + k0, d - k0 < WIDE_SLICE ? d - k0 : WIDE_SLICE, &s);
+    return wide_lane_sum(s);
 }
 
 /// The squares of a lone row when it has only one group of directions (no pass to fold them
@@ -537,15 +566,15 @@ B4B_WIDE_INLINE float whole_squares(const float *x, size_t d, const int32_t *lan
 /// direction, a pair of direction groups at a time and `WIDE_SLICE` coordinates at a time: each
 /// row group of the panel advances over a slice of the pair's directions (24 KiB for twelve
 /// directions, which then stay in L1) before any moves to the next slice, its accumulators kept
-/// here between slices. Each lane still sums its products block after block, so every value is
-/// `wide_group`'s bit for bit; the squares are added in the first pair's passes, `SLICE`
-/// coordinates at a time, as `sliced_squares` adds them.
+/// here between slices. Each lane still sums its products block after block, so every
+/// projection is `wide_group`'s bit for bit; the squares are added in the first pair's passes,
+/// one slice at a time, as `sliced_squares` adds them.
 B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m,
                                 const int32_t *lanes, float *projections, size_t ldp, float *sums_of_squares) {
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
     __m512 acc[WIDE_PANEL / 4][4][6];
-    __m256 squares[WIDE_PANEL];
-    for (size_t i = 0; i < rows; i++) squares[i] = _mm256_setzero_ps();
+    __m512 squares[WIDE_PANEL];
+    for (size_t i = 0; i < rows; i++) squares[i] = _mm512_setzero_ps();
     for (size_t g = 0; g < groups; g += 2) {
         const int pair = g + 1 < groups;
         for (size_t k0 = 0; k0 < d; k0 += WIDE_SLICE) {
@@ -563,16 +592,12 @@ B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ld
                     else wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1);
                 }
                 if (g == 0)
-                    for (int r = 0; r < 4; r++)
-                        for (size_t k = 0; k < width; k += SLICE) {
-                            const size_t w = width - k < SLICE ? width - k : SLICE;
-                            add_squares(row[r] + k, w / 8, w % 8 != 0, lanes, &squares[i + (size_t)r]);
-                        }
+                    for (int r = 0; r < 4; r++) wide_add_squares(row[r], width, &squares[i + (size_t)r]);
             }
         }
         for (size_t i = 0; i < rows; i += 4) wide_store(acc[i / 4], 4, pair ? 2 : 1, g * 6, m, projections + i * ldp, ldp);
     }
-    for (size_t i = 0; i < rows; i++) sums_of_squares[i] = lane_sum(squares[i]);
+    for (size_t i = 0; i < rows; i++) sums_of_squares[i] = wide_lane_sum(squares[i]);
 }
 
 B4B_WIDE static void project_rows_wide(const float *x, size_t rows, size_t d, size_t ldx,
@@ -608,7 +633,7 @@ B4B_WIDE static void project_rows_wide(const float *x, size_t rows, size_t d, si
             continue;
         }
         }
-        for (size_t i = 0; i < nr; i++) sums_of_squares[r0 + i] = sliced_squares(row[i], d, lanes);
+        for (size_t i = 0; i < nr; i++) sums_of_squares[r0 + i] = sliced_squares(row[i], d);
     }
 }
 

@@ -28,7 +28,9 @@ extern "C" {
 int b4b_projection_available(void);
 
 /// The widest kernel this CPU can run: 0 none; 1 the AVX2 + FMA + F16C kernel; 2 its AVX-512
-/// build as well (AVX-512 F and DQ), which gives bit for bit the same results. The `_at` entry
+/// build as well (AVX-512 F and DQ), which gives bit for bit the same projections (and a lone
+/// row's sum of squares; rows in groups have theirs added in 16 lanes, not eight, so they may
+/// differ in the last bits, within the same bound). The `_at` entry
 /// points take a level (for tests and measurements); the others run the widest.
 int b4b_projection_level(void);
 

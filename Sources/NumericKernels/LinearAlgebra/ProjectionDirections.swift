@@ -7,7 +7,7 @@ internal import CProjectionKernels
 /// direction and its own sum of squares (what a rounding-safe sign decision needs), in the
 /// rows' units. On x86-64 CPUs with AVX2 and FMA a kernel (`CProjectionKernels`) computes both
 /// in one pass over each row, with the directions packed once, here (its AVX-512 build where the
-/// CPU has AVX-512, with the same results bit for bit); elsewhere a sum-of-squares pass and one
+/// CPU has AVX-512, with the same projections bit for bit); elsewhere a sum-of-squares pass and one
 /// `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
 /// packing the batch: at d = 2048 and 256 rows the kernel, norm included, measured 1.45–1.5x
 /// the bare GEMM without it (rows from memory or from cache; see the README's benchmark section).
@@ -415,8 +415,8 @@ package enum ProjectionPath: Sendable, CaseIterable {
     /// (every AVX2 CPU has F16C; the screening pass of a lone row needs it).
     case kernel
     /// The same kernel built for AVX-512 (F and DQ): two directions per 16-lane multiply-add and
-    /// a row group's accumulators in registers over the whole row; results bit for bit those of
-    /// ``kernel``.
+    /// a row group's accumulators in registers over the whole row; projections bit for bit those of
+    /// ``kernel`` (the sums of squares of rows in groups are added in 16 lanes, within the same bound).
     case wideKernel
     /// The AVX-512 kernel one row at a time, walking the directions from their far end (the
     /// last coordinates first: `b4b_project_row_f32_descending`). Same rounding depth as
