@@ -5,15 +5,18 @@ import TestSupport
 
 /// ``RandomProjectionLSH/exactSide(_:_:_:threshold:)``, the resolution of a bit too close to call
 /// in single precision, against its definition: `exactDot(x, p, d) > threshold`, the products
-/// summed left to right in double precision.
+/// summed left to right in double precision. The eight-lane sum is used only for rows of 16
+/// coordinates or more (shorter ones are summed left to right anyway).
 @Suite("Exact side of a hyperplane")
 struct ExactSideTests {
-    /// `exactSide` and the definition for row `x` against direction `p` (binary32 values) at `threshold`.
+    /// `exactSide` and the definition for row `x` against direction `p` (binary32 values) at
+    /// `threshold`, with `‖x‖ ‖p‖` computed in double as the scale (as the hasher does).
     static func both(_ x: [Float], _ p: [Float], threshold: Double) -> (fast: Bool, definition: Bool) {
         let wide = p.map(Double.init)
+        let scale = x.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() * wide.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
         return x.withUnsafeBufferPointer { row in
             wide.withUnsafeBufferPointer { q in
-                (RandomProjectionLSH.exactSide(row, q.baseAddress!, x.count, threshold: threshold),
+                (RandomProjectionLSH.exactSide(row, q.baseAddress!, x.count, threshold: threshold, scale: scale),
                  RandomProjectionLSH.exactDot(row, q.baseAddress!, x.count) > threshold)
             }
         }

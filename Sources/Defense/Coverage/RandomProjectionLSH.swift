@@ -263,12 +263,13 @@ public struct RandomProjectionLSH: Sendable {
             try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
                 for i in 0..<batch.rows {
                     let row = batch.row(i)
-                    let bound = gamma * (try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i))
+                    let rowNorm = try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i)
+                    let bound = gamma * rowNorm
                     // Every hyperplane's sign and doubt at once (eight per instruction with AVX-512).
                     thresholdBits(projections.row(i).baseAddress!, thresholds: thresholds, scales: norms, slack: slack,
                                   bound: bound, count: m, signs: signs, uncertain: uncertain)
                     writeIDs(row: i, signs: signs, uncertain: uncertain, into: ids) { c in
-                        Self.exactSide(row, columns + c * dimension, dimension, threshold: thresholds[c])
+                        Self.exactSide(row, columns + c * dimension, dimension, threshold: thresholds[c], scale: rowNorm * norms[c])
                     }
                 }
             }
@@ -312,7 +313,7 @@ public struct RandomProjectionLSH: Sendable {
                                  norms: UnsafePointer<Double>, slack: UnsafePointer<Double>) -> Bool {
         let single = Double(projection.project(row, onto: c)) - thresholds[c]
         if abs(single) > gamma * norm * norms[c] + slack[c] && abs(single) < .infinity { return single > 0 }
-        return Self.exactSide(row, columns + c * dimension, dimension, threshold: thresholds[c])
+        return Self.exactSide(row, columns + c * dimension, dimension, threshold: thresholds[c], scale: norm * norms[c])
     }
 
     /// Sign packing for rows screened with integers
@@ -420,45 +421,40 @@ public struct RandomProjectionLSH: Sendable {
 
     /// `exactDot(x, p, d) > threshold`, the definition of a bit too close to call in single
     /// precision, without its chain of `d` dependent additions where possible: the products are
-    /// first summed in eight independent lanes, with their magnitudes. Both sums add the same
-    /// exact products (`p` holds binary32 values), each in an order of at most `d - 1` roundings,
-    /// so each is within `γ_{d-1} Σ|x_k p_k|` of the exact dot product and the two are within
-    /// twice that of each other. When the lanes' sum is farther from the threshold than that
-    /// (with the subtraction's rounding and the magnitudes' own), it is on the same side as the
-    /// left-to-right sum; otherwise (about 1e-13 of the projection's scale at d = 2048) the
-    /// left-to-right sum decides. `p` entries must be binary32 values widened to double.
+    /// first summed in eight independent lanes. Both sums add the same exact products (`p`
+    /// holds binary32 values), each in an order of at most `d - 1` roundings, so each is within
+    /// `γ_{d-1} Σ|x_k p_k|` of the exact dot product and the two are within twice that of each
+    /// other. `scale` is `‖x‖ ‖p‖` as the callers have it: an upper bound on `‖x‖` times `‖p‖`
+    /// computed in double, so at least `Σ|x_k p_k| / (1 + 2 d u)`; the two sums are then within
+    /// `3 γ_{d-1} scale`. When the lanes' sum is farther from the threshold than that (with the
+    /// subtraction's rounding), it is on the same side as the left-to-right sum; otherwise
+    /// (within about 1e-12 of `scale` at d = 2048) the left-to-right sum decides.
     @inline(never)
     package static func exactSide(_ x: UnsafeBufferPointer<Float>, _ p: UnsafePointer<Double>, _ d: Int,
-                                  threshold: Double) -> Bool {
-        var (sum, magnitude) = (SIMD8<Double>(), SIMD8<Double>())
+                                  threshold: Double, scale: Double) -> Bool {
+        var (even, odd) = (SIMD8<Double>(), SIMD8<Double>())
         var i = 0
         if let start = x.baseAddress {
             let (xs, ps) = (UnsafeRawPointer(start), UnsafeRawPointer(p))
-            while i + 8 <= d {
-                let row = SIMD8<Double>(xs.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
-                let products = row * ps.loadUnaligned(fromByteOffset: i * 8, as: SIMD8<Double>.self)
-                sum += products
-                magnitude += pointwiseMax(products, -products)
-                i += 8
+            while i + 16 <= d {
+                even += SIMD8<Double>(xs.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+                    * ps.loadUnaligned(fromByteOffset: i * 8, as: SIMD8<Double>.self)
+                odd += SIMD8<Double>(xs.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self))
+                    * ps.loadUnaligned(fromByteOffset: i * 8 + 64, as: SIMD8<Double>.self)
+                i += 16
             }
         }
-        var (tail, tailMagnitude) = (0.0, 0.0)
+        var tail = 0.0
         while i < d {
-            let product = Double(x[i]) * p[i]
-            tail += product
-            tailMagnitude += abs(product)
+            tail += Double(x[i]) * p[i]
             i += 1
         }
-        let lanes = sum.sum() + tail
-        let total = magnitude.sum() + tailMagnitude
         let u = Double.ulpOfOne / 2
         let n = Double(max(d - 1, 1))
         let gamma = n * u / (1 - n * u)
-        // Σ|x_k p_k| <= total / (1 - γ): both sums within 2 γ Σ|x_k p_k| of each other.
-        let apart = 2 * gamma * total / (1 - gamma)
-        let margin = lanes - threshold
-        // |margin| is within u |lanes - threshold| of the difference it rounds.
-        if total.isFinite && margin.isFinite && abs(margin) > apart * (1 + 4 * u) / (1 - u) { return margin > 0 }
+        let margin = ((even + odd).sum() + tail) - threshold
+        // |margin| is within u of the difference it rounds, relatively.
+        if scale.isFinite && margin.isFinite && abs(margin) > 3 * gamma * scale * (1 + 4 * u) / (1 - u) { return margin > 0 }
         return exactDot(x, p, d) > threshold
     }
 }
