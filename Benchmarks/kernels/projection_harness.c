@@ -4,7 +4,7 @@
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c
 //       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c
 //       Sources/CProjectionKernels/IntegerKernel.c -lm -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read|read-panels]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -23,7 +23,10 @@
 // be 1) or `integers` (`b4b_integer_screen_row`, the integer screening pass that lone rows take
 // where the CPU has AVX-512 VNNI, walking back and forth as the engine does; BATCH must be 1) or
 // `read` (no kernel: each row of the batch is only read, summed in 8 lanes, to see what the
-// rows' trip from the pool costs alone under the same conditions). No assertions: a measurement tool.
+// rows' trip from the pool costs alone under the same conditions) or `read-panels` (the same
+// reads in the AVX-512 batch kernel's order: panels of 32 rows, slices of 512 coordinates, groups
+// of four rows advancing 8 coordinates each in turn; whole groups of four only). No assertions: a
+// measurement tool.
 
 #include <immintrin.h>
 #include <pthread.h>
@@ -67,7 +70,7 @@ struct caller {
     pthread_barrier_t *start, *stop;
     size_t repetitions;
     int alternate;
-    int read;  // no kernel: the rows are only read (and summed)
+    int read;  // no kernel: the rows are only read (and summed); 2: in the batch kernel's order
     double checksum;
     double *began, *ended;  // per repetition, seconds
 };
@@ -91,6 +94,28 @@ __attribute__((noinline, target("avx"))) static float read_rows(const float *x, 
     return total;
 }
 
+/// `read_rows` in the AVX-512 batch kernel's order (`wide_panel`): for each panel of 32 rows and
+/// each slice of 512 coordinates, each group of four rows reads 8 coordinates of each row in
+/// turn. Rows past the last whole group of four are not read.
+__attribute__((noinline, target("avx"))) static float read_panels(const float *x, size_t rows, size_t d) {
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const size_t grouped = rows / 4 * 4;
+    for (size_t r0 = 0; r0 < grouped; r0 += 32) {
+        const size_t panel = grouped - r0 < 32 ? grouped - r0 : 32;
+        for (size_t k0 = 0; k0 + 8 <= d; k0 += 512) {
+            const size_t end = d - k0 < 512 ? d / 8 * 8 : k0 + 512;
+            for (size_t i = 0; i < panel; i += 4)
+                for (size_t k = k0; k < end; k += 8)
+                    for (int r = 0; r < 4; r++) a[r] = _mm256_add_ps(a[r], _mm256_loadu_ps(x + (r0 + i + (size_t)r) * d + k));
+        }
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
+    float total = 0;
+    for (int l = 0; l < 8; l++) total += lanes[l];
+    return total;
+}
+
 static void *run_caller(void *argument) {
     struct caller *c = argument;
     size_t offset = 0;
@@ -98,7 +123,9 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            if (c->read) {
+            if (c->read == 2) {
+                c->squares[0] = read_panels(c->x + offset * c->d, c->batch, c->d);
+            } else if (c->read) {
                 c->squares[0] = read_rows(c->x + offset * c->d, c->batch * c->d);
             } else if (c->packed_integers) {
                 double bound;
@@ -130,7 +157,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read|read-panels]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -143,9 +170,9 @@ int main(int argc, char **argv) {
     const char *kernel = argc > 7 ? argv[7] : "float";
     const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
     const int alternate = strcmp(kernel, "alternate") == 0, integers = strcmp(kernel, "integers") == 0;
-    const int read = strcmp(kernel, "read") == 0;
+    const int read = strcmp(kernel, "read") == 0 ? 1 : strcmp(kernel, "read-panels") == 0 ? 2 : 0;
     if (!half && !signs && !alternate && !integers && !read && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs', 'integers' or 'read', got '%s'\n", kernel);
+        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs', 'integers', 'read' or 'read-panels', got '%s'\n", kernel);
         return 2;
     }
     if ((half || signs || alternate || integers) && batch != 1) {
