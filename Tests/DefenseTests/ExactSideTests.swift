@@ -3,7 +3,7 @@ import NumericKernels
 import Testing
 import TestSupport
 
-/// ``RandomProjectionLSH/exactSide(_:_:_:threshold:)``, the resolution of a bit too close to call
+/// ``RandomProjectionLSH/exactSide(_:_:_:threshold:scale:)``, the resolution of a bit too close to call
 /// in single precision, against its definition: `exactDot(x, p, d) > threshold`, the products
 /// summed left to right in double precision. The eight-lane sum is used only for rows of 16
 /// coordinates or more (shorter ones are summed left to right anyway).
