@@ -11,6 +11,7 @@ struct Measurement: Sendable, Codable {
     var p50Microseconds: Double
     var p99Microseconds: Double
     var repetitions: Int
+    /// Rows of the last repetition (all workers; the first may have been smaller, see ``TimedPoint``).
     var rowsPerRepetition: Int
 }
 
@@ -23,31 +24,58 @@ struct Measurement: Sendable, Codable {
 /// repetitions: every call processes `batch` rows, and a repetition makes `callsPerWorker` calls
 /// per worker, more if the warm-up shows they would take less than `minimumSeconds` (a window of a
 /// few milliseconds measures the machine's hiccups more than the code), fewer if they would take
-/// longer than `secondsPerRepetition` (at least one call).
+/// longer than `secondsPerRepetition` (at least one call). The size comes from the warm-up's
+/// last timed round, which makes as many calls per worker in a row as a repetition does, doubled
+/// from round to round until a round takes `warmupRoundSeconds`: the first calls after another
+/// point ran find the rows and the code's state out of cache, and each round pays for waking the
+/// workers once, so a repetition sized from one call would be a fraction of `minimumSeconds`.
+/// A repetition that still takes less than `minimumSeconds` enlarges the following ones to fill
+/// it at its pace.
 final class TimedPoint: RepetitionTimer {
-    private let workers: Int, batch: Int, callsPerWorker: Int
+    private let workers: Int, batch: Int
+    private let minimumSeconds: Double, secondsPerRepetition: Double
+    /// Calls per worker in a repetition (grown by a repetition shorter than `minimumSeconds`).
+    private var callsPerWorker: Int
     private let body: @Sendable (_ worker: Int, _ call: Int) -> Void
     private let latencies: LatencyLog
     private let clock = ContinuousClock()
     /// Embeddings per second of each repetition so far (all workers together).
     private(set) var rates: [Double] = []
 
+    /// Time of the warm-up round the repetitions are sized from, seconds (or less, when
+    /// `maximumWarmupCalls` calls per worker take less).
+    static let warmupRoundSeconds = 0.005
+    static let maximumWarmupCalls = 1 << 14
+
     init(workers: Int, batch: Int, callsPerWorker requested: Int, repetitions: Int, secondsPerRepetition: Double,
          minimumSeconds: Double = 0, body: @escaping @Sendable (_ worker: Int, _ call: Int) -> Void) {
         self.workers = workers
         self.batch = batch
         self.body = body
-        // Warm-up: a few calls per worker (page faults, caches, lazily derived state), the last
-        // of which is timed, on its own, to size the repetitions. (Timing the first calls too
+        self.minimumSeconds = minimumSeconds
+        self.secondsPerRepetition = secondsPerRepetition
+        // Warm-up: one untimed call per worker (page faults, lazily derived state: timing it
         // would count a cold user's transform derivation, 0.7 s for a dense affine at d = 2048,
-        // as the cost of a call, and shrink the repetitions of the GEMM stages to one call.)
-        let warmupCalls = max(2, min(requested, 3))
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for c in 0..<warmupCalls - 1 { body(w, c) }
+        // as the cost of a call, and shrink the repetitions of the GEMM stages to one call), then
+        // timed rounds of 1, 2, 4, ... calls per worker in a row, which walk on through the rows,
+        // at least two rounds (slow calls: one call each) and until one takes `warmupRoundSeconds`.
+        DispatchQueue.concurrentPerform(iterations: workers) { w in body(w, 0) }
+        var (calls, next, rounds) = (1, 1, 0)
+        var perCall = 0.0
+        while true {
+            let (first, count) = (next, calls)
+            let start = clock.now
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for c in first ..< first + count { body(w, c) }
+            }
+            let seconds = (clock.now - start) / .seconds(1)
+            (perCall, next, rounds) = (max(seconds / Double(count), 1e-9), next + count, rounds + 1)
+            if seconds < Self.warmupRoundSeconds && calls < Self.maximumWarmupCalls {
+                calls *= 2
+            } else if rounds >= 2 {
+                break
+            }
         }
-        let warmupStart = clock.now
-        DispatchQueue.concurrentPerform(iterations: workers) { w in body(w, warmupCalls - 1) }
-        let perCall = max((clock.now - warmupStart) / .seconds(1), 1e-9)
         let wanted = max(Double(requested), (minimumSeconds / perCall).rounded(.up))
         let affordable = secondsPerRepetition / perCall
         callsPerWorker = affordable < wanted ? max(1, Int(affordable)) : Int(wanted)
@@ -69,6 +97,13 @@ final class TimedPoint: RepetitionTimer {
         let seconds = (clock.now - start) / .seconds(1)
         let rate = Double(workers * callsPerWorker * batch) / seconds
         rates.append(rate)
+        if seconds < minimumSeconds {
+            // Sized from a warm-up slower than this repetition: fill `minimumSeconds` at this
+            // repetition's pace from the next one on (within `secondsPerRepetition`).
+            let perCall = seconds / Double(callsPerWorker)
+            let wanted = (minimumSeconds / perCall).rounded(.up), affordable = secondsPerRepetition / perCall
+            self.callsPerWorker = max(callsPerWorker, Int(min(wanted, max(affordable, 1))))
+        }
         return rate
     }
 
