@@ -25,10 +25,10 @@ struct Measurement: Sendable, Codable {
 /// per worker, more if the warm-up shows they would take less than `minimumSeconds` (a window of a
 /// few milliseconds measures the machine's hiccups more than the code), fewer if they would take
 /// longer than `secondsPerRepetition` (at least one call). The size comes from the warm-up's
-/// last timed round, which makes as many calls per worker in a row as a repetition does, doubled
-/// from round to round until a round takes `warmupRoundSeconds`: the first calls after another
-/// point ran find the rows and the code's state out of cache, and each round pays for waking the
-/// workers once, so a repetition sized from one call would be a fraction of `minimumSeconds`.
+/// last timed round, whose calls follow each other on every worker as a repetition's do, their
+/// number doubled from round to round until a round takes `warmupRoundSeconds`: a single call
+/// after another point ran is often slower than the ones after it, and each round pays once for
+/// waking the workers, so repetitions sized from one call fell well short of `minimumSeconds`.
 /// A repetition that still takes less than `minimumSeconds` enlarges the following ones to fill
 /// it at its pace.
 final class TimedPoint: RepetitionTimer {
