@@ -70,7 +70,7 @@ struct ExactSideTests {
         }
     }
 
-    @Test("A bit decided from the lanes matches the definition far from the threshold, for large and tiny rows")
+    @Test("Agrees with the definition for tiny and huge rows, near the threshold and far from it")
     func scales() {
         for scale: Float in [1e-30, 1e-10, 1, 1e10, 1e30] {
             let data = gaussianMatrix(rows: 5, columns: 512, seed: 31, scale: scale)
