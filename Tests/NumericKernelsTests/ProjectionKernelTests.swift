@@ -216,24 +216,64 @@ struct ProjectionKernelTests {
           arguments: [1, 65, 513, 2048, 2051])
     func wideSquaresIndependentOfPlace(dimension d: Int) {
         // 130 rows: 0..<128 go through panels of 32, 128 and 129 are the batch's last two. Each
-        // row again as one of a batch of two (the last-rows path) must give the same bits.
+        // row again as one of a batch of two (the last-rows path) must give the same bits. The
+        // rows stay where they are in memory: the 16 lanes follow the row's cache lines, so a copy
+        // starting elsewhere in a line may round differently (within the same bound).
         let b = 130
-        let all = Self.bits(rows: b, dimension: d, directions: 12, path: .wideKernel, seed: UInt64(d) &+ 5)
         let data = gaussianMatrix(rows: b, columns: d + 3, seed: UInt64(d) &+ 5)
         let directions = ProjectionDirections(gaussianMatrix(rows: 12, columns: d, seed: UInt64(d) &+ 6))
-        for i in stride(from: 0, to: b, by: 2) {
-            var out = [Float](repeating: .nan, count: 2 * 12 + 2)
+        func bits(_ rows: Range<Int>) -> [UInt32] {
+            var out = [Float](repeating: .nan, count: rows.count * 13)
             data.withView { whole in
                 out.withUnsafeMutableBufferPointer { o in
-                    let squares = UnsafeMutableBufferPointer(rebasing: o[24...])
-                    #expect(directions.project(whole.rows(i ..< i + 2).columns(0 ..< d),
-                                               into: MutableMatrixView(start: o.baseAddress, rows: 2, columns: 12, rowStride: 12),
+                    let squares = UnsafeMutableBufferPointer(rebasing: o[(rows.count * 12)...])
+                    #expect(directions.project(whole.rows(rows).columns(0 ..< d),
+                                               into: MutableMatrixView(start: o.baseAddress, rows: rows.count, columns: 12, rowStride: 12),
                                                sumsOfSquares: squares, path: .wideKernel) != nil)
                 }
             }
-            let pair = out.map(\.bitPattern)
+            return out.map(\.bitPattern)
+        }
+        let all = bits(0 ..< b)
+        for i in stride(from: 0, to: b, by: 2) {
+            let pair = bits(i ..< i + 2)
             #expect(Array(pair[24...]) == Array(all[(b * 12 + i)...].prefix(2)), "d=\(d) rows \(i), \(i + 1)")
             #expect(Array(pair[..<24]) == Array(all[(i * 12)...].prefix(24)), "d=\(d) rows \(i), \(i + 1)")
+        }
+    }
+
+    @Test("AVX-512 kernel: rows starting anywhere in a cache line, every coordinate's square counted once",
+          .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
+          arguments: [1, 15, 16, 17, 64, 65, 513, 2048, 2051])
+    func wideSquaresAtEveryOffset(dimension d: Int) throws {
+        // Entries are small integers, so every partial sum of squares is an integer below 2^24
+        // and exact in single precision: any order gives the exact sum, and a square dropped or
+        // counted twice (a head mask off by a lane) shows as a wrong integer. 16-byte alignment
+        // of the elements is what Swift guarantees; the offsets 0..<16 floats past it cover
+        // every lane a row can start in, for 130 rows (panels and the last two) and for lone rows.
+        let directions = ProjectionDirections(gaussianMatrix(rows: 12, columns: d, seed: UInt64(d) &+ 9))
+        for b in [130, 1, 3] {
+            var generator = RandomGenerator(seed: RandomSeed(UInt64(d), UInt64(b), 3, 4))
+            let values = (0 ..< b * d).map { _ in Float(Int(generator.next() % 15) - 7) }
+            let exact = (0 ..< b).map { i in values[i * d ..< (i + 1) * d].reduce(Float(0)) { $0 + $1 * $1 } }
+            try #require(exact.allSatisfy { $0 < 16_777_216 })
+            for offset in 0 ..< 16 {
+                // Rows at stride d from element `offset` of a 64-byte aligned block.
+                let block = UnsafeMutableRawPointer.allocate(byteCount: (offset + b * d) * 4, alignment: 64)
+                defer { block.deallocate() }
+                let x = block.bindMemory(to: Float.self, capacity: offset + b * d) + offset
+                for k in 0 ..< b * d { x[k] = values[k] }
+                var projections = [Float](repeating: .nan, count: b * 12)
+                var squares = [Float](repeating: .nan, count: b)
+                projections.withUnsafeMutableBufferPointer { o in
+                    squares.withUnsafeMutableBufferPointer { s in
+                        #expect(directions.project(MatrixView(start: UnsafePointer(x), rows: b, columns: d, rowStride: d),
+                                                   into: MutableMatrixView(o, rows: b, columns: 12), sumsOfSquares: s,
+                                                   path: .wideKernel) != nil)
+                    }
+                }
+                #expect(squares == exact, "d=\(d) b=\(b) offset \(offset)")
+            }
         }
     }
 
