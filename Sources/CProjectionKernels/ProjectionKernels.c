@@ -40,25 +40,29 @@ size_t b4b_projection_packed_count(size_t m, size_t d) {
 }
 
 /// Copies `m` directions of `size`-byte values into the kernel's layout (shared by both element types).
-static void pack(const char *directions, size_t size, size_t m, size_t d, size_t ld, char *packed) {
-    const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
+static void pack(const char *directions, size_t size, size_t m, size_t d, size_t ld, size_t shift, char *packed) {
+    const size_t blocks = (d + shift + 7) / 8, groups = (m + 5) / 6;
     for (size_t g = 0; g < groups; g++)
         for (size_t b = 0; b < blocks; b++)
             for (size_t j = 0; j < 6; j++)
                 for (size_t l = 0; l < 8; l++) {
                     const size_t c = g * 6 + j, k = b * 8 + l;
                     char *target = packed + (((g * blocks + b) * 6 + j) * 8 + l) * size;
-                    if (c < m && k < d) memcpy(target, directions + (c * ld + k) * size, size);
+                    if (c < m && k >= shift && k - shift < d) memcpy(target, directions + (c * ld + k - shift) * size, size);
                     else memset(target, 0, size);
                 }
 }
 
 void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed) {
-    pack((const char *)directions, sizeof(float), m, d, ld, (char *)packed);
+    pack((const char *)directions, sizeof(float), m, d, ld, 0, (char *)packed);
+}
+
+void b4b_projection_pack_shifted(const float *directions, size_t m, size_t d, size_t ld, float *packed) {
+    pack((const char *)directions, sizeof(float), m, d, ld, B4B_ROW_SHIFT, (char *)packed);
 }
 
 void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed) {
-    pack((const char *)directions, sizeof(uint16_t), m, d, ld, (char *)packed);
+    pack((const char *)directions, sizeof(uint16_t), m, d, ld, 0, (char *)packed);
 }
 
 /// The portable form of `b4b_threshold_bits`, value by value; the AVX-512 form computes the same
@@ -423,10 +427,11 @@ B4B_FMA static float dot(const float *x, const float *p, size_t d) {
 /// eight-lane chain, as `dot_1x12` adds them. When `carry`, the sums continue from `acc` (the
 /// same sums as one longer pass: a slice of a row group's pass, see `wide_panel`). `R`, `G`,
 /// `half`, `carry` and whether `fold` is NULL are constants after inlining, so the loops over rows
-/// and directions unroll into registers.
+/// and directions unroll into registers. `head` masks the first block's first `B4B_ROW_SHIFT`
+/// lanes (forward walks only).
 B4B_WIDE_INLINE void wide_pass_from(const float *const *row, const int R, const void *p, const void *q, const int G,
                                     size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
-                                    int half, int reverse, int carry) {
+                                    int half, int reverse, int carry, int head) {
     __m512 a[4][6];
     for (int r = 0; r < R; r++)
         for (int j = 0; j < 3 * G; j++) a[r][j] = carry ? acc[r][j] : _mm512_setzero_ps();
@@ -463,9 +468,19 @@ B4B_WIDE_INLINE void wide_pass_from(const float *const *row, const int R, const 
         while (t > 0) { t--; B4B_WIDE_STEP(B4B_FULL); }
     } else {
         size_t t = 0;
+        // With `head`, the first block's first B4B_ROW_SHIFT lanes precede the row (see
+        // `project_rows_wide`): neither read nor added.
+        _Static_assert(B4B_ROW_SHIFT == 4, "the head mask covers four lanes");
+        const __m256i head_lanes = _mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1);
+        if (head && blocks > 0) {
+            const __m256i mask = head_lanes;
+            B4B_WIDE_STEP(B4B_MASKED);
+            t = 1;
+        }
         for (; t < blocks; t++) B4B_WIDE_STEP(B4B_FULL);
         if (tail) {
-            const __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+            __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+            if (head && blocks == 0) mask = _mm256_and_si256(mask, head_lanes);
             B4B_WIDE_STEP(B4B_MASKED);
         }
     }
@@ -480,8 +495,8 @@ B4B_WIDE_INLINE void wide_pass_from(const float *const *row, const int R, const 
 /// `wide_pass_from` from zero.
 B4B_WIDE_INLINE void wide_pass(const float *const *row, const int R, const void *p, const void *q, const int G,
                                size_t blocks, int tail, const int32_t *lanes, __m512 acc[4][6], __m256 *fold,
-                               int half, int reverse) {
-    wide_pass_from(row, R, p, q, G, blocks, tail, lanes, acc, fold, half, reverse, 0);
+                               int half, int reverse, int head) {
+    wide_pass_from(row, R, p, q, G, blocks, tail, lanes, acc, fold, half, reverse, 0, head);
 }
 
 /// Writes the projections of `R` rows onto directions `c0 ...` (at most `6 G`, fewer when `m`
@@ -497,9 +512,10 @@ B4B_WIDE_INLINE void wide_store(__m512 acc[4][6], int R, int G, size_t c0, size_
 }
 
 /// One row group (`R` rows at `row`) against every packed direction, two groups per pass.
-/// `fold` as in `wide_pass` (lone rows with two groups or more: squares in the first pass).
+/// `fold` as in `wide_pass` (lone rows with two groups or more: squares in the first pass);
+/// `head` as in `wide_pass_from` (`d` then counts the `B4B_ROW_SHIFT` coordinates before the rows).
 B4B_WIDE_INLINE void wide_group(const float *const *row, const int R, size_t d, const void *packed, size_t m,
-                                const int32_t *lanes, float *projections, size_t ldp, __m256 *fold, int half) {
+                                const int32_t *lanes, float *projections, size_t ldp, __m256 *fold, int half, int head) {
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6, full = d / 8;
     const int tail = d % 8 != 0;
     const size_t size = half ? sizeof(uint16_t) : sizeof(float);
@@ -507,11 +523,11 @@ B4B_WIDE_INLINE void wide_group(const float *const *row, const int R, size_t d, 
     for (size_t g = 0; g < groups; g += 2) {
         const char *p = (const char *)packed + g * blocks * 48 * size;
         if (g + 1 < groups) {
-            if (g == 0 && fold) wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, fold, half, 0);
-            else wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, NULL, half, 0);
+            if (g == 0 && fold) wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, fold, half, 0, head);
+            else wide_pass(row, R, p, p + blocks * 48 * size, 2, full, tail, lanes, acc, NULL, half, 0, head);
             wide_store(acc, R, 2, g * 6, m, projections, ldp);
         } else {
-            wide_pass(row, R, p, p, 1, full, tail, lanes, acc, NULL, half, 0);
+            wide_pass(row, R, p, p, 1, full, tail, lanes, acc, NULL, half, 0, head);
             wide_store(acc, R, 1, g * 6, m, projections, ldp);
         }
     }
@@ -560,14 +576,15 @@ B4B_WIDE_INLINE float wide_lane_sum(__m512 v) {
 }
 
 /// The squares of a row in a group of two or more, as `wide_panel` adds them: `wide_add_squares`
-/// over slices of `WIDE_SLICE` coordinates, carried from slice to slice. Each lane sums at most
+/// over slices of `WIDE_SLICE` coordinates (the first `first`), carried from slice to slice. Each lane sums at most
 /// `ceil(d / 16)` squares (a slice is a whole number of lines), plus two additions per slice and
 /// four across lanes:
 /// within the kernel's `γ_{ceil(d/8)+3}` (additions of a zero lane are exact), and in any order
 /// within `γ_d`, which is what the callers' norm bound assumes.
-B4B_WIDE_INLINE float sliced_squares(const float *x, size_t d) {
+B4B_WIDE_INLINE float sliced_squares(const float *x, size_t d, size_t first) {
     __m512 s = _mm512_setzero_ps();
-    for (size_t k0 = 0; k0 < d; k0 += WIDE_SLICE) wide_add_squares(x + k0, d - k0 < WIDE_SLICE ? d - k0 : WIDE_SLICE, &s);
+    for (size_t k0 = 0, next = first; k0 < d; k0 = next, next += WIDE_SLICE)
+        wide_add_squares(x + k0, (next < d ? next : d) - k0, &s);
     return wide_lane_sum(s);
 }
 
@@ -585,31 +602,36 @@ B4B_WIDE_INLINE float whole_squares(const float *x, size_t d, const int32_t *lan
 /// directions, which then stay in L1) before any moves to the next slice, its accumulators kept
 /// here between slices. Each lane still sums its products block after block, so every
 /// projection is `wide_group`'s bit for bit; the squares are added in the first pair's passes,
-/// one slice at a time, as `sliced_squares` adds them.
+/// one slice at a time, as `sliced_squares` adds them. `shift` and `lead` as in
+/// `project_rows_wide` (`x` and `d` then count the shift's coordinates before each row).
 B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m,
-                                const int32_t *lanes, float *projections, size_t ldp, float *sums_of_squares) {
+                                const int32_t *lanes, float *projections, size_t ldp, float *sums_of_squares,
+                                size_t shift, size_t lead) {
     const size_t blocks = (d + 7) / 8, groups = (m + 5) / 6;
     __m512 acc[WIDE_PANEL / 4][4][6];
     __m512 squares[WIDE_PANEL];
     for (size_t i = 0; i < rows; i++) squares[i] = _mm512_setzero_ps();
     for (size_t g = 0; g < groups; g += 2) {
         const int pair = g + 1 < groups;
-        for (size_t k0 = 0; k0 < d; k0 += WIDE_SLICE) {
-            const size_t width = d - k0 < WIDE_SLICE ? d - k0 : WIDE_SLICE;
-            const int tail = width % 8 != 0;
+        for (size_t k0 = 0, next = WIDE_SLICE - lead; k0 < d; k0 = next, next += WIDE_SLICE) {
+            const size_t width = (next < d ? next : d) - k0;
+            const int tail = width % 8 != 0, head = k0 == 0 && shift != 0;
+            const size_t skip = k0 == 0 ? shift : 0;  // the squares from the row's own first coordinate
             const float *p = packed + (g * blocks + k0 / 8) * 48, *q = pair ? p + blocks * 48 : p;
             for (size_t i = 0; i < rows; i += 4) {
                 const float *row[4];
                 for (int r = 0; r < 4; r++) row[r] = x + (i + (size_t)r) * ldx + k0;
                 if (pair) {
-                    if (k0 == 0) wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0);
-                    else wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1);
+                    if (head) wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0, 1);
+                    else if (k0 == 0) wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0, 0);
+                    else wide_pass_from(row, 4, p, q, 2, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1, 0);
                 } else {
-                    if (k0 == 0) wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0);
-                    else wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1);
+                    if (head) wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0, 1);
+                    else if (k0 == 0) wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 0, 0);
+                    else wide_pass_from(row, 4, p, q, 1, width / 8, tail, lanes, acc[i / 4], NULL, 0, 0, 1, 0);
                 }
                 if (g == 0)
-                    for (int r = 0; r < 4; r++) wide_add_squares(row[r], width, &squares[i + (size_t)r]);
+                    for (int r = 0; r < 4; r++) wide_add_squares(row[r] + skip, width - skip, &squares[i + (size_t)r]);
             }
         }
         for (size_t i = 0; i < rows; i += 4) wide_store(acc[i / 4], 4, pair ? 2 : 1, g * 6, m, projections + i * ldp, ldp);
@@ -617,41 +639,65 @@ B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ld
     for (size_t i = 0; i < rows; i++) sums_of_squares[i] = wide_lane_sum(squares[i]);
 }
 
-B4B_WIDE static void project_rows_wide(const float *x, size_t rows, size_t d, size_t ldx,
-                                       const float *packed, size_t m,
-                                       float *projections, size_t ldp, float *sums_of_squares) {
+/// Where the rows start decides how they are read (`shift`, `lead`): the kernel's loads are
+/// 32 bytes and a slice is 512 coordinates, so rows whose lines all start at the same place
+/// (`ldx` a multiple of 16 floats; four rows or more, so that there are panels) and that start
+/// 16 or 48 bytes past a cache line (a large
+/// Swift array's elements start 48 bytes past one) are read from `B4B_ROW_SHIFT` floats earlier
+/// against `packed_shifted` (when given), the first block's first lanes masked off, so that no
+/// load straddles two lines; and the first slice is cut `lead` (0 or 8) coordinates short so
+/// that every later slice starts on a line, rather than sharing its first line with the slice
+/// before (read again from L2 after the panel's other rows). Both took about 4 % off the time
+/// of rows 48 bytes past a line (paired rounds, 16 MiB pools). Neither changes any lane's order
+/// of summation for a given `shift`; with the shift the lanes hold other coordinates, so the
+/// values may differ in the last bits, within `γ_{ceil((d+B4B_ROW_SHIFT)/8)+3}`.
+/// Returns the shift taken.
+B4B_WIDE static size_t project_rows_wide(const float *x, size_t rows, size_t d, size_t ldx,
+                                         const float *packed, const float *packed_shifted, size_t m,
+                                         float *projections, size_t ldp, float *sums_of_squares) {
     const size_t groups = (m + 5) / 6;
-    int32_t lanes[8];
-    tail_lanes(d, lanes);
+    size_t shift = 0, lead = 0;
+    if (rows >= 4 && ldx % 16 == 0) {
+        const size_t phase = ((uintptr_t)x / sizeof(float)) % 16;  // lane of x[0] in its line
+        if (packed_shifted && phase % 8 == B4B_ROW_SHIFT) shift = B4B_ROW_SHIFT;
+        if ((phase + 16 - shift) % 16 == 8) lead = 8;
+    }
+    if (shift) packed = packed_shifted;
+    const size_t dp = d + shift;
+    const int head = shift != 0;
+    int32_t lanes[8], row_lanes[8];
+    tail_lanes(dp, lanes);
+    tail_lanes(d, row_lanes);
     // Whole groups of four rows by panels (directions by slices, in L1); the rest as before.
     const size_t grouped = groups > 0 ? rows / 4 * 4 : 0;
     for (size_t r0 = 0; r0 < grouped; r0 += WIDE_PANEL) {
         const size_t n = grouped - r0 < WIDE_PANEL ? grouped - r0 : WIDE_PANEL;
-        wide_panel(x + r0 * ldx, n, d, ldx, packed, m, lanes, projections + r0 * ldp, ldp, sums_of_squares + r0);
+        wide_panel(x + r0 * ldx - shift, n, dp, ldx, packed, m, lanes, projections + r0 * ldp, ldp, sums_of_squares + r0, shift, lead);
     }
     for (size_t r0 = grouped; r0 < rows; r0 += ROWS_PER_GROUP) {
         const size_t nr = rows - r0 < ROWS_PER_GROUP ? rows - r0 : ROWS_PER_GROUP;
         const float *row[ROWS_PER_GROUP];
-        for (size_t i = 0; i < nr; i++) row[i] = x + (r0 + i) * ldx;
+        for (size_t i = 0; i < nr; i++) row[i] = x + (r0 + i) * ldx - shift;
         float *out = projections + r0 * ldp;
         switch (nr) {
-        case 4: wide_group(row, 4, d, packed, m, lanes, out, ldp, NULL, 0); break;
-        case 3: wide_group(row, 3, d, packed, m, lanes, out, ldp, NULL, 0); break;
-        case 2: wide_group(row, 2, d, packed, m, lanes, out, ldp, NULL, 0); break;
+        case 4: wide_group(row, 4, dp, packed, m, lanes, out, ldp, NULL, 0, head); break;
+        case 3: wide_group(row, 3, dp, packed, m, lanes, out, ldp, NULL, 0, head); break;
+        case 2: wide_group(row, 2, dp, packed, m, lanes, out, ldp, NULL, 0, head); break;
         default: {
             if (groups >= 2) {
-                __m256 s = _mm256_setzero_ps();
-                wide_group(row, 1, d, packed, m, lanes, out, ldp, &s, 0);
+                __m256 s = _mm256_setzero_ps();  // masked lanes load as zeros: the row's own squares
+                wide_group(row, 1, dp, packed, m, lanes, out, ldp, &s, 0, head);
                 sums_of_squares[r0] = lane_sum(s);
             } else {
-                wide_group(row, 1, d, packed, m, lanes, out, ldp, NULL, 0);
-                sums_of_squares[r0] = whole_squares(row[0], d, lanes);
+                wide_group(row, 1, dp, packed, m, lanes, out, ldp, NULL, 0, head);
+                sums_of_squares[r0] = whole_squares(row[0] + shift, d, row_lanes);
             }
             continue;
         }
         }
-        for (size_t i = 0; i < nr; i++) sums_of_squares[r0 + i] = sliced_squares(row[i], d);
+        for (size_t i = 0; i < nr; i++) sums_of_squares[r0 + i] = sliced_squares(row[i] + shift, d, WIDE_SLICE - lead - shift);
     }
+    return shift;
 }
 
 /// One row against every packed direction like `wide_group` with `R == 1`, but walked from the
@@ -672,12 +718,12 @@ B4B_WIDE static void project_row_wide_descending(const float *x, size_t d, const
         const float *p = packed + g * blocks * 48;
         __m256 *fold = g + 2 >= groups ? &s : NULL;  // the first pass walked
         if (g + 1 < groups) {
-            if (fold) wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, fold, 0, 1);
-            else wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, NULL, 0, 1);
+            if (fold) wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, fold, 0, 1, 0);
+            else wide_pass(row, 1, p, p + blocks * 48, 2, full, tail, lanes, acc, NULL, 0, 1, 0);
             wide_store(acc, 1, 2, g * 6, m, projections, 0);
         } else {
-            if (fold) wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, fold, 0, 1);
-            else wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, NULL, 0, 1);
+            if (fold) wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, fold, 0, 1, 0);
+            else wide_pass(row, 1, p, p, 1, full, tail, lanes, acc, NULL, 0, 1, 0);
             wide_store(acc, 1, 1, g * 6, m, projections, 0);
         }
         if (g == 0) break;
@@ -692,10 +738,10 @@ B4B_WIDE static void screen_row_wide(const float *x, size_t d, const uint16_t *p
     const float *row[1] = {x};
     if ((m + 5) / 6 >= 2) {
         __m256 s = _mm256_setzero_ps();
-        wide_group(row, 1, d, packed, m, lanes, projections, 0, &s, 1);
+        wide_group(row, 1, d, packed, m, lanes, projections, 0, &s, 1, 0);
         *sum_of_squares = lane_sum(s);
     } else {
-        wide_group(row, 1, d, packed, m, lanes, projections, 0, NULL, 1);
+        wide_group(row, 1, d, packed, m, lanes, projections, 0, NULL, 1, 0);
         *sum_of_squares = whole_squares(x, d, lanes);
     }
 }
@@ -747,7 +793,7 @@ int b4b_project_rows_f32_at(int level, const float *x, size_t rows, size_t d, si
                             const float *packed, size_t m,
                             float *projections, size_t ldp, float *sums_of_squares) {
     if (level < 1 || level > b4b_projection_level()) return 0;
-    if (level == 2) project_rows_wide(x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
+    if (level == 2) (void)project_rows_wide(x, rows, d, ldx, packed, NULL, m, projections, ldp, sums_of_squares);
     else project_rows(x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
     return 1;
 }
@@ -756,6 +802,14 @@ int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares) {
     return b4b_project_rows_f32_at(b4b_projection_level(), x, rows, d, ldx, packed, m, projections, ldp, sums_of_squares);
+}
+
+int b4b_project_rows_f32_wide(const float *x, size_t rows, size_t d, size_t ldx,
+                              const float *packed, const float *packed_shifted, size_t m,
+                              float *projections, size_t ldp, float *sums_of_squares) {
+    if (b4b_projection_level() < 2) return 0;
+    const size_t shift = project_rows_wide(x, rows, d, ldx, packed, packed_shifted, m, projections, ldp, sums_of_squares);
+    return (int)((d + shift + 7) / 8 + 3);
 }
 
 /// Both forms of `b4b_threshold_bits` at `level` (-1: the widest this CPU runs); 0 when it cannot
@@ -842,6 +896,14 @@ int b4b_screen_row_f16_at(int level, const float *x, size_t d, const uint16_t *p
                           float *projections, float *sum_of_squares) {
     (void)level;
     return b4b_screen_row_f16(x, d, packed, m, projections, sum_of_squares);
+}
+
+int b4b_project_rows_f32_wide(const float *x, size_t rows, size_t d, size_t ldx,
+                              const float *packed, const float *packed_shifted, size_t m,
+                              float *projections, size_t ldp, float *sums_of_squares) {
+    (void)x; (void)rows; (void)d; (void)ldx; (void)packed; (void)packed_shifted; (void)m;
+    (void)projections; (void)ldp; (void)sums_of_squares;
+    return 0;
 }
 
 int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,

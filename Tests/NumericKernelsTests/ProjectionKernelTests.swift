@@ -240,39 +240,83 @@ struct ProjectionKernelTests {
             #expect(Array(pair[24...]) == Array(all[(b * 12 + i)...].prefix(2)), "d=\(d) rows \(i), \(i + 1)")
             #expect(Array(pair[..<24]) == Array(all[(i * 12)...].prefix(24)), "d=\(d) rows \(i), \(i + 1)")
         }
+        // Rows that all start at the same place in their lines (stride a multiple of 16), at each
+        // place a 16-byte-aligned row can start: those 16 or 48 bytes past a line are read shifted,
+        // those 32 or 48 bytes past one with a short first slice, in panels and last rows alike.
+        // Rows i+4 and i+5 are the last two of a batch of six (i ..< i+4 a panel of four).
+        let pitch = (d + 15) / 16 * 16
+        for offset in [0, 4, 8, 12] {
+            let block = UnsafeMutableRawPointer.allocate(byteCount: (offset + b * pitch) * 4, alignment: 64)
+            defer { block.deallocate() }
+            let x = block.bindMemory(to: Float.self, capacity: offset + b * pitch) + offset
+            data.withUnsafeBufferPointer { source in
+                for i in 0 ..< b { for k in 0 ..< d { x[i * pitch + k] = source[i * (d + 3) + k] } }
+            }
+            func aligned(_ rows: Range<Int>) -> [UInt32] {
+                var out = [Float](repeating: .nan, count: rows.count * 13)
+                out.withUnsafeMutableBufferPointer { o in
+                    let squares = UnsafeMutableBufferPointer(rebasing: o[(rows.count * 12)...])
+                    #expect(directions.project(MatrixView(start: UnsafePointer(x + rows.lowerBound * pitch), rows: rows.count, columns: d, rowStride: pitch),
+                                               into: MutableMatrixView(start: o.baseAddress, rows: rows.count, columns: 12, rowStride: 12),
+                                               sumsOfSquares: squares, path: .wideKernel) != nil)
+                }
+                return out.map(\.bitPattern)
+            }
+            let whole = aligned(0 ..< b)
+            for i in stride(from: 0, to: b - 6, by: 2) {
+                let six = aligned(i ..< i + 6)
+                #expect(Array(six[72...]) == Array(whole[(b * 12 + i)...].prefix(6)), "d=\(d) offset \(offset) rows \(i) ..< \(i + 6)")
+                #expect(Array(six[..<72]) == Array(whole[(i * 12)...].prefix(72)), "d=\(d) offset \(offset) rows \(i) ..< \(i + 6)")
+            }
+        }
     }
 
-    @Test("AVX-512 kernel: rows starting anywhere in a cache line, every coordinate's square counted once",
+    @Test("AVX-512 kernel: rows starting anywhere in a cache line: every square counted once, every value within its bound",
           .enabled(if: ProjectionKernelTests.hasWideKernel, Comment(rawValue: ProjectionKernelTests.noWideKernel)),
           arguments: [1, 15, 16, 17, 64, 65, 513, 2048, 2051])
-    func wideSquaresAtEveryOffset(dimension d: Int) throws {
+    func wideKernelAtEveryOffset(dimension d: Int) throws {
         // Entries are small integers, so every partial sum of squares is an integer below 2^24
         // and exact in single precision: any order gives the exact sum, and a square dropped or
-        // counted twice (a head mask off by a lane) shows as a wrong integer. 16-byte alignment
-        // of the elements is what Swift guarantees; the offsets 0..<16 floats past it cover
-        // every lane a row can start in, for 130 rows (panels and the last two) and for lone rows.
-        let directions = ProjectionDirections(gaussianMatrix(rows: 12, columns: d, seed: UInt64(d) &+ 9))
-        for b in [130, 1, 3] {
+        // counted twice (a mask off by a lane) shows as a wrong integer. Rows at stride d start at
+        // each of the 16 lanes of a line in turn (16-byte alignment is what Swift guarantees; the
+        // kernel reads rows 16 or 48 bytes past a line from four floats earlier, and cuts the first
+        // slice short for rows 32 or 48 bytes past one, when d is a multiple of 16); the floats
+        // before the first row are NaN, which must not reach any value. 130 rows (panels and the
+        // last two), 5 (one group and a last row), 3 and 1.
+        let p = gaussianMatrix(rows: 12, columns: d, seed: UInt64(d) &+ 9)
+        let directions = ProjectionDirections(p)
+        for b in [130, 5, 3, 1] {
             var generator = RandomGenerator(seed: RandomSeed(UInt64(d), UInt64(b), 3, 4))
             let values = (0 ..< b * d).map { _ in Float(Int(generator.next() % 15) - 7) }
             let exact = (0 ..< b).map { i in values[i * d ..< (i + 1) * d].reduce(Float(0)) { $0 + $1 * $1 } }
             try #require(exact.allSatisfy { $0 < 16_777_216 })
             for offset in 0 ..< 16 {
-                // Rows at stride d from element `offset` of a 64-byte aligned block.
-                let block = UnsafeMutableRawPointer.allocate(byteCount: (offset + b * d) * 4, alignment: 64)
+                let block = UnsafeMutableRawPointer.allocate(byteCount: (16 + b * d) * 4, alignment: 64)
                 defer { block.deallocate() }
-                let x = block.bindMemory(to: Float.self, capacity: offset + b * d) + offset
+                let start = block.bindMemory(to: Float.self, capacity: 16 + b * d)
+                for k in 0 ..< offset { start[k] = .nan }
+                let x = start + offset
                 for k in 0 ..< b * d { x[k] = values[k] }
                 var projections = [Float](repeating: .nan, count: b * 12)
                 var squares = [Float](repeating: .nan, count: b)
-                projections.withUnsafeMutableBufferPointer { o in
+                let n = projections.withUnsafeMutableBufferPointer { o in
                     squares.withUnsafeMutableBufferPointer { s in
-                        #expect(directions.project(MatrixView(start: UnsafePointer(x), rows: b, columns: d, rowStride: d),
-                                                   into: MutableMatrixView(o, rows: b, columns: 12), sumsOfSquares: s,
-                                                   path: .wideKernel) != nil)
+                        directions.project(MatrixView(start: UnsafePointer(x), rows: b, columns: d, rowStride: d),
+                                           into: MutableMatrixView(o, rows: b, columns: 12), sumsOfSquares: s, path: .wideKernel)
                     }
                 }
+                let read = try #require(n)
+                let shifted = b >= 4 && d % 16 == 0 && offset % 8 == 4
+                #expect(read == (d + (shifted ? 4 : 0) + 7) / 8 + 3, "d=\(d) b=\(b) offset \(offset)")
                 #expect(squares == exact, "d=\(d) b=\(b) offset \(offset)")
+                for i in 0 ..< b {
+                    let row = Array(values[i * d ..< (i + 1) * d])
+                    for c in 0 ..< 12 {
+                        let (value, magnitude) = Self.exactDot(row, p, direction: c)
+                        let error = abs(Double(projections[i * 12 + c]) - value)
+                        #expect(error <= Self.gamma(read) * magnitude, "d=\(d) b=\(b) offset \(offset) row \(i) direction \(c)")
+                    }
+                }
             }
         }
     }

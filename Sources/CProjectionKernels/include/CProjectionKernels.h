@@ -44,6 +44,15 @@ size_t b4b_projection_packed_count(size_t m, size_t d);
 /// (past `m`, past `d`) are zero. `packed` holds `b4b_projection_packed_count(m, d)` floats.
 void b4b_projection_pack(const float *directions, size_t m, size_t d, size_t ld, float *packed);
 
+/// Zero coordinates `b4b_projection_pack_shifted` puts before each direction: the distance, in
+/// floats, from a 32-byte boundary to a row that starts 16 bytes past one.
+#define B4B_ROW_SHIFT 4
+
+/// `b4b_projection_pack` of the directions preceded by `B4B_ROW_SHIFT` zero coordinates (length
+/// `d + B4B_ROW_SHIFT`): `b4b_projection_packed_count(m, d + B4B_ROW_SHIFT)` floats, for
+/// `b4b_project_rows_f32_wide`.
+void b4b_projection_pack_shifted(const float *directions, size_t m, size_t d, size_t ld, float *packed);
+
 /// `b4b_projection_pack` for directions given as IEEE half-precision bit patterns (binary16):
 /// the same layout, `b4b_projection_packed_count(m, d)` values of 2 bytes.
 void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, size_t ld, uint16_t *packed);
@@ -59,6 +68,25 @@ void b4b_projection_pack_half(const uint16_t *directions, size_t m, size_t d, si
 int b4b_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx,
                          const float *packed, size_t m,
                          float *projections, size_t ldp, float *sums_of_squares);
+
+/// `b4b_project_rows_f32` with the AVX-512 kernel, reading the rows by their cache lines:
+/// `packed` from `b4b_projection_pack`, `packed_shifted` (or NULL) from
+/// `b4b_projection_pack_shifted` for the same directions. When every row starts at the same
+/// place in its line (`ldx` a multiple of 16, four rows or more) and that is 16 or 48 bytes past the
+/// line's start (as a large Swift array's elements are), the rows are read from `B4B_ROW_SHIFT`
+/// floats earlier against `packed_shifted` (the lanes before the row masked off, never read),
+/// so that no 32-byte load straddles two lines; and where the rows start 32 or 48 bytes past a
+/// line, the first slice of coordinates is cut short so that the later ones start on lines. The
+/// lanes then hold other coordinates than with `b4b_project_rows_f32`, so the values may
+/// differ from it in the last bits. Rows anywhere give correct values; only the speed depends on
+/// where they start.
+///
+/// Returns the rounding depth `n` of the values written (each within `γ_n Σ |a_k b_k|`):
+/// `ceil((d + B4B_ROW_SHIFT) / 8) + 3` when the rows were read shifted, else `ceil(d / 8) + 3`;
+/// 0, writing nothing, when the CPU lacks AVX-512 F or DQ.
+int b4b_project_rows_f32_wide(const float *x, size_t rows, size_t d, size_t ldx,
+                              const float *packed, const float *packed_shifted, size_t m,
+                              float *projections, size_t ldp, float *sums_of_squares);
 
 /// `b4b_project_rows_f32` with the kernel of `level` (1 or 2, see `b4b_projection_level`); returns
 /// 0, writing nothing, when this CPU cannot run that level.

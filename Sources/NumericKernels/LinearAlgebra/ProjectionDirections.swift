@@ -7,8 +7,8 @@ internal import CProjectionKernels
 /// direction and its own sum of squares (what a rounding-safe sign decision needs), in the
 /// rows' units. On x86-64 CPUs with AVX2 and FMA a kernel (`CProjectionKernels`) computes both
 /// in one pass over each row, with the directions packed once, here (its AVX-512 build where the
-/// CPU has AVX-512, with the same projections bit for bit); elsewhere a sum-of-squares pass and one
-/// `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
+/// CPU has AVX-512, with the same projections bit for bit but for the shifted reads below);
+/// elsewhere a sum-of-squares pass and one `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
 /// packing the batch: at d = 2048 and 256 rows the kernel, norm included, measured 1.45–1.5x
 /// the bare GEMM without it (rows from memory or from cache; see the README's benchmark section).
 ///
@@ -17,7 +17,11 @@ internal import CProjectionKernels
 /// returns the `n` of the path it took: `d` for BLAS, whose summation order is unknown, and
 /// `ceil(d / 8) + 3` for the kernel, which accumulates eight interleaved partial sums with one
 /// rounding per fused multiply-add and then adds the eight lanes in three steps. The two paths
-/// may differ from each other in the last bits.
+/// may differ from each other in the last bits. The AVX-512 build reads a batch of four rows or
+/// more by the rows' cache lines (`b4b_project_rows_f32_wide`): rows that start 16 or 48 bytes past
+/// a line, as a large Swift array's elements do, are read from four floats earlier against a
+/// copy of the directions shifted by as much, one block deeper (`ceil((d + 4) / 8) + 3`), and
+/// their values may then differ in the last bits from the AVX2 build's.
 ///
 /// Sign directions (every entry +1 or -1) are also kept as bits (3 KiB for 12 directions at
 /// d = 2048, against 96 KiB of floats), and on CPUs with AVX-512 a lone row is projected from the
@@ -38,6 +42,10 @@ public struct ProjectionDirections: Sendable {
     // The kernel's layout (b4b_projection_pack), 64-byte aligned; empty when the kernel cannot
     // run here.
     private let packed: AlignedBuffer<Float>
+    // The same preceded by B4B_ROW_SHIFT zero coordinates (b4b_projection_pack_shifted), for
+    // batches whose rows start 16 or 48 bytes past a cache line (b4b_project_rows_f32_wide);
+    // empty unless the AVX-512 kernel runs here.
+    private let packedShifted: AlignedBuffer<Float>
     // Screening copies: direction c times 2^e_c (largest magnitude in [1, 2)), rounded to half
     // precision, in the kernel's layout (b4b_projection_pack_half); empty when screening cannot
     // run here.
@@ -84,7 +92,7 @@ public struct ProjectionDirections: Sendable {
         (packedIntegers, integerUnscale, integerScreeningScales) = Self.integerCopies(directions)
         guard ProjectionPath.kernel.isAvailable, m > 0, d > 0 else {
             (packed, packedHalf, halfUnscale, screeningErrors) = (AlignedBuffer(), AlignedBuffer(), [], [])
-            signMasks = AlignedBuffer()
+            (signMasks, packedShifted) = (AlignedBuffer(), AlignedBuffer())
             return
         }
         if ProjectionPath.signKernel.isAvailable, directions.elements.allSatisfy({ $0 == 1 || $0 == -1 }) {
@@ -104,6 +112,15 @@ public struct ProjectionDirections: Sendable {
             directions.withUnsafeBufferPointer { source in
                 b4b_projection_pack(source.baseAddress, m, d, d, buffer.baseAddress)
             }
+        }
+        if ProjectionPath.wideKernel.isAvailable {
+            packedShifted = AlignedBuffer(count: b4b_projection_packed_count(m, d + Int(B4B_ROW_SHIFT))) { buffer in
+                directions.withUnsafeBufferPointer { source in
+                    b4b_projection_pack_shifted(source.baseAddress, m, d, d, buffer.baseAddress)
+                }
+            }
+        } else {
+            packedShifted = AlignedBuffer()
         }
         if let screening = Self.halfPrecisionCopies(directions) {
             packedHalf = AlignedBuffer(count: b4b_projection_packed_count(m, d)) { buffer in
@@ -237,12 +254,22 @@ public struct ProjectionDirections: Sendable {
             return d
         }
         switch path {
-        case .kernel, .wideKernel:
+        case .kernel:
             let done = packed.withUnsafeBufferPointer { p in
                 b4b_project_rows_f32_at(path.kernelLevel, rows.start, b, d, rows.rowStride, p.baseAddress, m,
                                         projections.start, projections.rowStride, sumsOfSquares.baseAddress)
             }
             return done != 0 ? terms : nil
+        case .wideKernel:
+            // Rows read by their cache lines: with rows 16 or 48 bytes past a line (a large Swift
+            // array's), from the shifted copy, one more block deep (see b4b_project_rows_f32_wide).
+            let depth = packed.withUnsafeBufferPointer { p in
+                packedShifted.withUnsafeBufferPointer { q in
+                    b4b_project_rows_f32_wide(rows.start, b, d, rows.rowStride, p.baseAddress, q.isEmpty ? nil : q.baseAddress, m,
+                                              projections.start, projections.rowStride, sumsOfSquares.baseAddress)
+                }
+            }
+            return depth != 0 ? Int(depth) : nil
         case .wideKernelDescending:
             packed.withUnsafeBufferPointer { p in
                 for i in 0..<b {
