@@ -11,7 +11,8 @@ include="$here/../../Sources/CProjectionKernels/include"
 cc_bin=$(command -v clang || command -v cc)
 rename() {
     for f in projection_packed_count projection_pack projection_pack_half projection_available \
-             projection_level project_rows_f32 project_rows_f32_at screen_row_f16 screen_row_f16_at dot_f32 \
+             projection_level project_rows_f32 project_rows_f32_at project_rows_f32_wide projection_pack_shifted \
+             screen_row_f16 screen_row_f16_at dot_f32 \
              project_row_f32_descending lone_row_turn threshold_bits threshold_bits_at threshold_bits_f64 \
              threshold_bits_f64_at; do
         printf -- '-Db4b_%s=%s_%s ' "$f" "$1" "$f"
