@@ -576,9 +576,9 @@ B4B_WIDE_INLINE float wide_lane_sum(__m512 v) {
 }
 
 /// The squares of a row in a group of two or more, as `wide_panel` adds them: `wide_add_squares`
-/// over slices of `WIDE_SLICE` coordinates (the first `first`), carried from slice to slice. Each lane sums at most
-/// `ceil(d / 16)` squares (a slice is a whole number of lines), plus two additions per slice and
-/// four across lanes:
+/// over slices of `WIDE_SLICE` coordinates (the first `first`), carried from slice to slice.
+/// Each lane sums at most `ceil(d / 16)` squares (lanes follow the row's lines, wherever the
+/// slices are cut), plus two additions per slice and four across lanes:
 /// within the kernel's `γ_{ceil(d/8)+3}` (additions of a zero lane are exact), and in any order
 /// within `γ_d`, which is what the callers' norm bound assumes.
 B4B_WIDE_INLINE float sliced_squares(const float *x, size_t d, size_t first) {
@@ -642,8 +642,8 @@ B4B_WIDE_INLINE void wide_panel(const float *x, size_t rows, size_t d, size_t ld
 /// Where the rows start decides how they are read (`shift`, `lead`): the kernel's loads are
 /// 32 bytes and a slice is 512 coordinates, so rows whose lines all start at the same place
 /// (`ldx` a multiple of 16 floats; four rows or more, so that there are panels) and that start
-/// 16 or 48 bytes past a cache line (a large
-/// Swift array's elements start 48 bytes past one) are read from `B4B_ROW_SHIFT` floats earlier
+/// 16 or 48 bytes past a cache line (a large Swift array's elements start 48 bytes past one)
+/// are read from `B4B_ROW_SHIFT` floats earlier
 /// against `packed_shifted` (when given), the first block's first lanes masked off, so that no
 /// load straddles two lines; and the first slice is cut `lead` (0 or 8) coordinates short so
 /// that every later slice starts on a line, rather than sharing its first line with the slice
