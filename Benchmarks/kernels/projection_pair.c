@@ -4,17 +4,20 @@
 // timed in alternation, round by round, their per-round ratio can.
 //
 //   bash Benchmarks/kernels/pair.sh A.c B.c /tmp/projection_pair   # builds A and B into one binary
-//   /tmp/projection_pair POOL_ROWS BATCH D ROWS ROUNDS THREADS [float|half] [B_DIRECTIONS_OFFSET] [B_ROWS_OFFSET]
+//   /tmp/projection_pair POOL_ROWS BATCH D ROWS ROUNDS THREADS [float|half|wide] [B_DIRECTIONS_OFFSET] [B_ROWS_OFFSET] [A_ROWS_OFFSET]
 //
 // THREADS callers each walk their own pool of POOL_ROWS generated rows (BATCH rows per call,
 // ROWS rows per caller per round), sharing the packed directions, as in projection_harness.c.
 // Each round times A once and B once (the order flips every round; one untimed round first)
 // from the start of the callers to the end of the last one. Prints the median and best time
 // per row of each and the median and quartiles of B's time over A's in the same round.
-// `half` times the screening pass for lone rows (`b4b_screen_row_f16`; BATCH is then 1).
-// The offsets (bytes, default 0) move B's packed directions and B's pool away from the
-// 64-byte boundary where A's sit: `pair.sh K.c K.c OUT` then `OUT ... float 16 16` measures what
-// 16-byte-aligned operands cost the same kernel. Before the rounds it checks that A and B give
+// `half` times the screening pass for lone rows (`b4b_screen_row_f16`; BATCH is then 1); `wide`
+// the entry point the engine's AVX-512 path takes for batches (`b4b_project_rows_f32_wide`, which
+// reads rows by their cache lines against a shifted copy of the directions as well; both builds
+// must have it). The offsets (bytes, default 0) move B's packed directions and B's pool, and A's
+// pool, away from the 64-byte boundary: `pair.sh K.c K.c OUT` then `OUT ... float 16 16` measures
+// what 16-byte-aligned operands cost the same kernel, and `pair.sh OLD.c NEW.c OUT` then
+// `OUT ... float 0 48 48` compares two kernels on rows 48 bytes past a line (a Swift array's). Before the rounds it checks that A and B give
 // the same projections and sums of squares for one batch and prints the largest difference.
 // No assertions: a measurement tool.
 
@@ -33,23 +36,30 @@
     int P##_project_rows_f32(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, size_t m, \
                              float *projections, size_t ldp, float *sums_of_squares);               \
     int P##_screen_row_f16(const float *x, size_t d, const uint16_t *packed, size_t m, float *projections, \
-                           float *sum_of_squares);
+                           float *sum_of_squares);                                                  \
+    void P##_projection_pack_shifted(const float *directions, size_t m, size_t d, size_t ld, float *packed); \
+    int P##_project_rows_f32_wide(const float *x, size_t rows, size_t d, size_t ldx, const float *packed, \
+                                  const float *packed_shifted, size_t m, float *projections, size_t ldp, \
+                                  float *sums_of_squares);
 DECLARE_BUILD(va)
 DECLARE_BUILD(vb)
 #undef DECLARE_BUILD
 
 enum { M = 12 };  // directions: the default 12 hash bits
+enum { ROW_SHIFT = 4 };  // B4B_ROW_SHIFT: zero coordinates before each shifted direction
 
 /// One build: its kernel over `batch` rows at `x` with its packed directions.
 struct build {
     int (*rows)(const float *, size_t, size_t, size_t, const float *, size_t, float *, size_t, float *);
     int (*screen)(const float *, size_t, const uint16_t *, size_t, float *, float *);
+    int (*wide)(const float *, size_t, size_t, size_t, const float *, const float *, size_t, float *, size_t, float *);
     const void *packed;
+    const float *shifted;  // `wide` only
     float *pool[64];  // per caller
 };
 
 static size_t pool_rows, batch, d, rows_per_round;
-static int half;
+static int half, wide;
 static struct build builds[2];
 static const struct build *volatile running;
 static volatile int finished;
@@ -81,6 +91,7 @@ static size_t argument(int argc, char **argv, int i, size_t fallback, int zero_a
 static void project(const struct build *b, size_t c, size_t first, float *projections, float *squares) {
     const float *x = b->pool[c] + first * d;
     if (half) b->screen(x, d, (const uint16_t *)b->packed, M, projections, squares);
+    else if (wide) b->wide(x, batch, d, d, (const float *)b->packed, b->shifted, M, projections, M, squares);
     else b->rows(x, batch, d, d, (const float *)b->packed, M, projections, M, squares);
 }
 
@@ -118,7 +129,7 @@ static void *aligned(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 
 
 int main(int argc, char **argv) {
     if (argc < 7) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH D ROWS ROUNDS THREADS [float|half] [B_DIRECTIONS_OFFSET] [B_ROWS_OFFSET]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH D ROWS ROUNDS THREADS [float|half|wide] [B_DIRECTIONS_OFFSET] [B_ROWS_OFFSET] [A_ROWS_OFFSET]\n", argv[0]);
         return 2;
     }
     pool_rows = argument(argc, argv, 1, 0, 0, "POOL_ROWS");
@@ -128,14 +139,16 @@ int main(int argc, char **argv) {
     const size_t rounds = argument(argc, argv, 5, 0, 0, "ROUNDS");
     const size_t threads = argument(argc, argv, 6, 0, 0, "THREADS");
     half = argc > 7 && strcmp(argv[7], "half") == 0;
-    if (argc > 7 && !half && strcmp(argv[7], "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float' or 'half', got '%s'\n", argv[7]);
+    wide = argc > 7 && strcmp(argv[7], "wide") == 0;
+    if (argc > 7 && !half && !wide && strcmp(argv[7], "float") != 0) {
+        fprintf(stderr, "the kernel must be 'float', 'half' or 'wide', got '%s'\n", argv[7]);
         return 2;
     }
     const size_t directions_offset = argument(argc, argv, 8, 0, 1, "B_DIRECTIONS_OFFSET");
     const size_t rows_offset = argument(argc, argv, 9, 0, 1, "B_ROWS_OFFSET");
+    const size_t a_rows_offset = argument(argc, argv, 10, 0, 1, "A_ROWS_OFFSET");
     if (half) batch = 1;
-    if (batch > pool_rows || threads > 64 || directions_offset % 4 || rows_offset % 4) {
+    if (batch > pool_rows || threads > 64 || directions_offset % 4 || rows_offset % 4 || a_rows_offset % 4) {
         fprintf(stderr, "need BATCH <= POOL_ROWS, THREADS <= 64 and offsets that are multiples of 4 bytes\n");
         return 2;
     }
@@ -150,8 +163,8 @@ int main(int argc, char **argv) {
         _Float16 h = (_Float16)directions[i];
         memcpy(&halves[i], &h, sizeof h);
     }
-    builds[0].rows = va_project_rows_f32, builds[0].screen = va_screen_row_f16;
-    builds[1].rows = vb_project_rows_f32, builds[1].screen = vb_screen_row_f16;
+    builds[0].rows = va_project_rows_f32, builds[0].screen = va_screen_row_f16, builds[0].wide = va_project_rows_f32_wide;
+    builds[1].rows = vb_project_rows_f32, builds[1].screen = vb_screen_row_f16, builds[1].wide = vb_project_rows_f32_wide;
     const size_t count[2] = {va_projection_packed_count(M, d), vb_projection_packed_count(M, d)};
     for (int v = 0; v < 2; v++) {
         const size_t offset = v ? directions_offset : 0;
@@ -159,12 +172,27 @@ int main(int argc, char **argv) {
         if (half) (v ? vb_projection_pack_half : va_projection_pack_half)(halves, M, d, d, (uint16_t *)p);
         else (v ? vb_projection_pack : va_projection_pack)(directions, M, d, d, (float *)p);
         builds[v].packed = p;
+        if (wide) {
+            float *q = aligned((v ? vb_projection_packed_count : va_projection_packed_count)(M, d + ROW_SHIFT) * sizeof(float));
+            (v ? vb_projection_pack_shifted : va_projection_pack_shifted)(directions, M, d, d, q);
+            builds[v].shifted = q;
+        }
     }
     for (size_t c = 0; c < threads; c++) {
-        float *a = aligned(pool_rows * d * sizeof(float));
+        float *a = (float *)((char *)aligned(pool_rows * d * sizeof(float) + a_rows_offset) + a_rows_offset);
         float *b = (float *)((char *)aligned(pool_rows * d * sizeof(float) + rows_offset) + rows_offset);
         for (size_t i = 0; i < pool_rows * d; i++) a[i] = b[i] = (float)(rand() % 2001 - 1000) / 1000.0f;
         builds[0].pool[c] = a, builds[1].pool[c] = b;
+    }
+
+    if (wide) {
+        float *p = malloc(batch * M * sizeof(float)), *q = malloc(batch * sizeof(float));
+        const int runs = va_project_rows_f32_wide(builds[0].pool[0], batch, d, d, builds[0].packed, builds[0].shifted, M, p, M, q);
+        free(p), free(q);
+        if (!runs) {
+            printf("the wide entry point needs AVX-512 F and DQ, which this CPU lacks: nothing timed\n");
+            return 0;
+        }
     }
 
     // Agreement of the two builds on one batch.
@@ -214,7 +242,7 @@ int main(int argc, char **argv) {
     printf("%s kernel, d %zu, pool %zu rows per caller, batch %zu, %zu caller%s, %zu rounds: "
            "A median %.0f ns per row (best %.0f), B median %.0f (best %.0f); B / A in the same round: "
            "median %.3f, quartiles %.3f and %.3f (checksum %g)\n",
-           half ? "half" : "float", d, pool_rows, batch, threads, threads == 1 ? "" : "s", rounds,
+           half ? "half" : wide ? "wide" : "float", d, pool_rows, batch, threads, threads == 1 ? "" : "s", rounds,
            time[0][rounds / 2], time[0][0], time[1][rounds / 2], time[1][0],
            ratio[rounds / 2], ratio[rounds / 4], ratio[(3 * rounds) / 4], checksum);
     return 0;
