@@ -65,7 +65,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
 
-    @Flag(help: "Skip the bare-sgemm reference measurements (for profiling a stage alone).")
+    @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (for profiling a stage alone).")
     var noBare = false
 
     @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")

@@ -30,6 +30,13 @@ struct ResultRow: Codable, Sendable {
     /// More than one thread: median over rounds of this point's throughput over the same stage
     /// and batch with one thread (when the plan has one thread), in the same round.
     var ratioToOneThread: Double?
+    /// Hash stage: throughput of the bare projection (`ProjectionDirections.project`: the
+    /// hashing kernel's 12 projections and sums of squares, no bucket decision, no account),
+    /// same threads and rows, timed in turns with the stage (rows/s, median over rounds), and
+    /// the median over rounds of the stage's throughput over it: what hash+track costs on top
+    /// of its kernel.
+    var bareProjectionEmbeddingsPerSecond: Double?
+    var ratioToBareProjection: Double?
 }
 
 /// Runs the sweeps of a ``BenchmarkPlan``.
@@ -59,26 +66,27 @@ struct BenchmarkRunner {
                                               secret: secret)
                 for b in plan.batches {
                     var timers: [any RepetitionTimer] = []
-                    var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], numpy: [String: NumPyPoint])] = []
+                    var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], projection: TimedPoint?, numpy: [String: NumPyPoint])] = []
                     for t in plan.threads {
                         let point = stagePoint(stage, defense: defense, batch: b, workers: t, pools: pools)
                         // The limit is the faster of the two orientations of the same product.
                         let bare = plan.measureBare ? stage.bareShape(dimension: d).map { (k, n) in
                             [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
                         } ?? [] : []
+                        let projection = plan.measureBare && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
                         var counterparts: [String: NumPyPoint] = [:]
                         if let worker = numpy[t] {
                             for name in [stage.rawValue] + stage.numpyReferences {
                                 counterparts[name] = try worker.prepare(stage: name, dimension: d, batch: b, poolRows: poolRows)
                             }
                         }
-                        points.append((t, point, bare, counterparts))
-                        timers += [point] + bare + counterparts.keys.sorted().map { counterparts[$0]! }
+                        points.append((t, point, bare, projection, counterparts))
+                        timers += [point] + bare + (projection.map { [$0] } ?? []) + counterparts.keys.sorted().map { counterparts[$0]! }
                     }
                     try interleave(timers, repetitions: plan.repetitions)
 
                     let single = points.first { $0.threads == 1 }?.point
-                    for (t, point, bare, counterparts) in points {
+                    for (t, point, bare, projection, counterparts) in points {
                         let m = point.measurement()
                         var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
@@ -91,6 +99,10 @@ struct BenchmarkRunner {
                             let limit = median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates
                             row.bareSgemmEmbeddingsPerSecond = median(limit)
                             row.ratioToBareSgemm = pairedRatio(point.rates, limit)
+                        }
+                        if let projection {
+                            row.bareProjectionEmbeddingsPerSecond = median(projection.rates)
+                            row.ratioToBareProjection = pairedRatio(point.rates, projection.rates)
                         }
                         if let n = counterparts[stage.rawValue] {
                             row.ratioToNumpy = pairedRatio(point.rates, n.rates)
@@ -159,6 +171,25 @@ struct BenchmarkRunner {
                     outputs.withBuffers(w) { out, _, _ in
                         if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
                     }
+                }
+            }
+        }
+    }
+
+    /// The hashing kernel alone, prepared: every worker projects batches of its own rows onto 12
+    /// Gaussian directions (projections and sums of squares, the path the hash stage takes),
+    /// with nothing after.
+    func bareProjectionPoint(dimension d: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
+        let directions = ProjectionDirections(SharedMatrix(gaussianRows: 12, columns: d, seed: 98).matrix)
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: 12)
+        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                          minimumSeconds: plan.minimumSeconds) { w, c in
+            let pool = pools.pool(w)
+            let start = (c * b) % (pool.rows - b + 1)
+            pool.withView { v in
+                outputs.withBuffers(w) { out, _, squares in
+                    _ = directions.project(v.rows(start ..< start + b), into: out, sumsOfSquares: squares)
                 }
             }
         }

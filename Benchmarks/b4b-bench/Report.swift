@@ -69,6 +69,14 @@ struct BenchmarkReport: Codable, Sendable {
             s += "| \(f(m.p50Microseconds, "%.1f")) | \(f(m.p99Microseconds, "%.1f")) | \(f(r.gflops, "%.1f")) "
             s += "| \(f(r.ratioToBareSgemm, "%.2f")) | \(f(r.ratioToNumpy, "%.2f")) | \(f(r.ratioToOneThread, "%.2f")) |\n"
         }
+        let overKernel = results.filter { $0.ratioToBareProjection != nil }
+        if !overKernel.isEmpty {
+            s += "\n## Hash+track against its kernel alone (the 12 projections and sums of squares, timed in turns)\n\n"
+            s += "| d | batch | threads | kernel emb/s | hash+track / kernel |\n|---:|---:|---:|---:|---:|\n"
+            for r in overKernel {
+                s += "| \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.bareProjectionEmbeddingsPerSecond, "%.0f")) | \(f(r.ratioToBareProjection, "%.2f")) |\n"
+            }
+        }
         if let numpy {
             s += "\n## NumPy reference (\(numpy.version), \(numpy.blas))\n\n"
             s += "| stage | d | batch | threads | emb/s | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|---:|\n"
