@@ -65,7 +65,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
 
-    @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (for profiling a stage alone).")
+    @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (not timed with --quick either); for profiling a stage alone.")
     var noBare = false
 
     @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
@@ -128,7 +128,7 @@ struct BenchCommand: ParsableCommand {
             batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
             users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds,
-            minimumSeconds: minSeconds, measureBare: !noBare, normals: NormalEntries(rawValue: normals)!)
+            minimumSeconds: minSeconds, measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!)
         var report = BenchmarkReport(machine: MachineInfo.current(), normals: plan.normals)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
@@ -190,6 +190,9 @@ struct BenchmarkPlan: Sendable {
     var secondsPerRepetition: Double
     var minimumSeconds: Double
     var measureBare = true
+    /// Whether the hash stage's projection kernel alone is timed in turns with it (with
+    /// `measureBare`, not with `--quick`, which must stay under a minute).
+    var measureKernel = true
     /// How the LSH normals' entries are drawn, here and in the NumPy counterpart.
     var normals: NormalEntries = .gaussian
 }

@@ -73,7 +73,7 @@ struct BenchmarkRunner {
                         let bare = plan.measureBare ? stage.bareShape(dimension: d).map { (k, n) in
                             [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
                         } ?? [] : []
-                        let projection = plan.measureBare && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
+                        let projection = plan.measureKernel && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
                         var counterparts: [String: NumPyPoint] = [:]
                         if let worker = numpy[t] {
                             for name in [stage.rawValue] + stage.numpyReferences {
