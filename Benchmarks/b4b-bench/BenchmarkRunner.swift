@@ -136,21 +136,27 @@ struct BenchmarkRunner {
     func stagePoint(_ stage: Stage, defense: B4BDefense, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let names = (0..<workers).map { "w\($0)-user" }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
-        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
-                          minimumSeconds: plan.minimumSeconds) { w, c in
-            let pool = pools.pool(w)
-            let start = (c * b) % (pool.rows - b + 1)
-            pool.withView { v in
-                let batch = v.rows(start ..< start + b)
-                outputs.withBuffers(w) { out, coverage, sigma in
-                    if stage == .hash {
-                        try! defense.track(batch, user: names[w], coverage: coverage, sigma: sigma)
-                    } else {
-                        try! defense.protect(batch, user: names[w], into: out, coverage: coverage, sigma: sigma)
-                    }
+        return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
+            outputs.withBuffers(w) { out, coverage, sigma in
+                if stage == .hash {
+                    try! defense.track(batch, user: names[w], coverage: coverage, sigma: sigma)
+                } else {
+                    try! defense.protect(batch, user: names[w], into: out, coverage: coverage, sigma: sigma)
                 }
             }
+        }
+    }
+
+    /// A point whose every call hands worker `w` the next `b` rows of its own pool (wrapping
+    /// round), for `body` to process.
+    func poolPoint(batch b: Int, workers: Int, pools: RowPools,
+                   _ body: @escaping @Sendable (_ worker: Int, _ batch: MatrixView) -> Void) -> TimedPoint {
+        TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
+                   repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
+                   minimumSeconds: plan.minimumSeconds) { w, c in
+            let pool = pools.pool(w)
+            let start = (c * b) % (pool.rows - b + 1)
+            pool.withView { v in body(w, v.rows(start ..< start + b)) }
         }
     }
 
@@ -160,17 +166,11 @@ struct BenchmarkRunner {
         let weights = SharedMatrix(transposed ? Matrix.product(SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix, .transpose, Matrix.identity(k))
                                               : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
         let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n)
-        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
-                          minimumSeconds: plan.minimumSeconds) { w, c in
-            let pool = pools.pool(w)
-            let start = (c * b) % (pool.rows - b + 1)
-            pool.withView { v in
-                let x = v.rows(start ..< start + b).columns(0 ..< k)
-                weights.withView { p in
-                    outputs.withBuffers(w) { out, _, _ in
-                        if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
-                    }
+        return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
+            let x = batch.columns(0 ..< k)
+            weights.withView { p in
+                outputs.withBuffers(w) { out, _, _ in
+                    if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
                 }
             }
         }
@@ -182,15 +182,9 @@ struct BenchmarkRunner {
     func bareProjectionPoint(dimension d: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let directions = ProjectionDirections(SharedMatrix(gaussianRows: 12, columns: d, seed: 98).matrix)
         let outputs = OutputBuffers(workers: workers, rows: b, columns: 12)
-        return TimedPoint(workers: workers, batch: b, callsPerWorker: callsPerWorker(batch: b, workers: workers),
-                          repetitions: plan.repetitions, secondsPerRepetition: plan.secondsPerRepetition,
-                          minimumSeconds: plan.minimumSeconds) { w, c in
-            let pool = pools.pool(w)
-            let start = (c * b) % (pool.rows - b + 1)
-            pool.withView { v in
-                outputs.withBuffers(w) { out, _, squares in
-                    _ = directions.project(v.rows(start ..< start + b), into: out, sumsOfSquares: squares)
-                }
+        return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
+            outputs.withBuffers(w) { out, _, squares in
+                _ = directions.project(batch, into: out, sumsOfSquares: squares)
             }
         }
     }
