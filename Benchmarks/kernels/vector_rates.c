@@ -1,0 +1,132 @@
+// Issue rates of the vector instructions a projection kernel could be built on: how long one
+// instruction takes when twelve independent accumulators keep the ports busy (no loads, no
+// dependence between consecutive instructions beyond each accumulator's own chain).
+//
+//   cc -O2 Benchmarks/kernels/vector_rates.c -o /tmp/vector_rates && /tmp/vector_rates [MILLIONS]
+//
+// MILLIONS: instructions timed per kind, in millions (default 120). Kinds this CPU cannot run
+// are reported as such and not timed. Products per instruction: float multiply-add 16,
+// half-precision multiply-add 32, 16-bit integer pairs (vpdpwssd) 32, 8-bit (vpdpbusd) 64,
+// bfloat16 pairs (vdpbf16ps) 32. Benchmarks/KERNELS.md ("Cheaper arithmetic, counted") says
+// what these figures mean for the hashing kernel.
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+
+#include <immintrin.h>
+#include <time.h>
+
+static double seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// Twelve accumulators, each its own chain; the empty asm statements hide their values from the
+// compiler, so it can neither merge the chains nor drop them.
+#define B4B_TWELVE(T, INIT, STEP)                                                                      \
+    do {                                                                                               \
+        T a0 = INIT, a1 = INIT, a2 = INIT, a3 = INIT, a4 = INIT, a5 = INIT;                            \
+        T a6 = INIT, a7 = INIT, a8 = INIT, a9 = INIT, a10 = INIT, a11 = INIT;                          \
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));             \
+        __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));           \
+        const double t0 = seconds();                                                                   \
+        for (long i = 0; i < steps; i++) {                                                             \
+            a0 = STEP(a0); a1 = STEP(a1); a2 = STEP(a2); a3 = STEP(a3); a4 = STEP(a4); a5 = STEP(a5);   \
+            a6 = STEP(a6); a7 = STEP(a7); a8 = STEP(a8); a9 = STEP(a9); a10 = STEP(a10); a11 = STEP(a11); \
+            __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5));         \
+            __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));       \
+        }                                                                                              \
+        elapsed = seconds() - t0;                                                                      \
+    } while (0)
+
+__attribute__((target("avx512f"))) static double float_fma(long steps) {
+    double elapsed;
+    const __m512 x = _mm512_set1_ps(1e-3f), y = _mm512_set1_ps(1e-3f);
+#define STEP(a) _mm512_fmadd_ps(x, y, a)
+    B4B_TWELVE(__m512, _mm512_setzero_ps(), STEP);
+#undef STEP
+    return elapsed;
+}
+
+__attribute__((target("avx512f,avx512fp16"))) static double half_fma(long steps) {
+    double elapsed;
+    const __m512h x = _mm512_set1_ph((_Float16)1e-3f), y = x;
+#define STEP(a) _mm512_fmadd_ph(x, y, a)
+    B4B_TWELVE(__m512h, _mm512_setzero_ph(), STEP);
+#undef STEP
+    return elapsed;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static double int16_pairs(long steps) {
+    double elapsed;
+    const __m512i x = _mm512_set1_epi16(3), y = _mm512_set1_epi16(5);
+#define STEP(a) _mm512_dpwssd_epi32(a, x, y)
+    B4B_TWELVE(__m512i, _mm512_setzero_si512(), STEP);
+#undef STEP
+    return elapsed;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static double int8_quads(long steps) {
+    double elapsed;
+    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
+#define STEP(a) _mm512_dpbusd_epi32(a, x, y)
+    B4B_TWELVE(__m512i, _mm512_setzero_si512(), STEP);
+#undef STEP
+    return elapsed;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double bf16_pairs(long steps) {
+    double elapsed;
+    const __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+#define STEP(a) _mm512_dpbf16_ps(a, x, x)
+    B4B_TWELVE(__m512, _mm512_setzero_ps(), STEP);
+#undef STEP
+    return elapsed;
+}
+
+#undef B4B_TWELVE
+
+int main(int argc, char **argv) {
+    const long millions = argc > 1 ? atol(argv[1]) : 120;
+    if (millions < 1) {
+        fprintf(stderr, "usage: vector_rates [MILLIONS >= 1]\n");
+        return 2;
+    }
+    const long steps = millions * 1000000 / 12;
+    const double count = 12.0 * (double)steps;
+    __builtin_cpu_init();
+    struct {
+        const char *name;
+        int products;
+        int available;
+        double (*run)(long);
+    } kinds[] = {
+        {"vfmadd231ps (float)", 16, __builtin_cpu_supports("avx512f"), float_fma},
+        {"vfmadd231ph (half)", 32, __builtin_cpu_supports("avx512fp16"), half_fma},
+        {"vpdpwssd (16-bit pairs)", 32, __builtin_cpu_supports("avx512vnni"), int16_pairs},
+        {"vpdpbusd (8-bit quads)", 64, __builtin_cpu_supports("avx512vnni"), int8_quads},
+        {"vdpbf16ps (bfloat16 pairs)", 32, __builtin_cpu_supports("avx512bf16"), bf16_pairs},
+    };
+    printf("%-28s %10s %14s\n", "instruction (512-bit)", "ns each", "products/ns");
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (!kinds[k].available) {
+            printf("%-28s %10s\n", kinds[k].name, "n/a");
+            continue;
+        }
+        const double ns = 1e9 * kinds[k].run(steps) / count;
+        printf("%-28s %10.3f %14.1f\n", kinds[k].name, ns, kinds[k].products / ns);
+    }
+    return 0;
+}
+
+#else
+
+int main(void) {
+    printf("vector_rates: x86-64 only\n");
+    return 0;
+}
+
+#endif
