@@ -14,7 +14,7 @@ rename() {
              projection_level project_rows_f32 project_rows_f32_at project_rows_f32_wide projection_pack_shifted \
              screen_row_f16 screen_row_f16_at dot_f32 \
              project_row_f32_descending lone_row_turn threshold_bits threshold_bits_at threshold_bits_f64 \
-             threshold_bits_f64_at; do
+             threshold_bits_f64_at threshold_bits_rows threshold_bits_rows_at; do
         printf -- '-Db4b_%s=%s_%s ' "$f" "$1" "$f"
     done
 }

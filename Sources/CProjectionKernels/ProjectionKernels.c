@@ -83,6 +83,23 @@ static void threshold_bits_portable(const void *projections, int doubles, const 
     }
 }
 
+/// The portable form of `b4b_threshold_bits_rows`: row by row, each with the bound its sum of
+/// squares gives (the same doubles as the caller's: a product, a square root, a product).
+static size_t threshold_bits_rows_portable(const float *projections, size_t ldp, size_t rows,
+                                           const float *sums_of_squares, double gamma, double inflation,
+                                           const double *thresholds, const double *scales, const double *slack,
+                                           size_t m, uint64_t *signs, uint64_t *uncertain) {
+    const size_t words = (m + 63) / 64;
+    for (size_t r = 0; r < rows; r++) {
+        const float s = sums_of_squares[r];
+        if (!isfinite(s)) return r;
+        const double bound = gamma * sqrt((double)s * inflation);
+        threshold_bits_portable(projections + r * ldp, 0, thresholds, scales, slack, bound, m, signs + r * words,
+                                uncertain + r * words);
+    }
+    return rows;
+}
+
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 
 #include <immintrin.h>
@@ -767,6 +784,50 @@ B4B_WIDE static void threshold_bits_wide(const void *projections, int doubles, c
     }
 }
 
+/// The AVX-512 form of `b4b_threshold_bits_rows`. With at most 16 directions (one word of bits
+/// per row) the directions' thresholds, scales and slack sit in registers for the whole batch and
+/// each row takes one load of its projections; the doubles computed are `threshold_bits_wide`'s
+/// (a product, then a sum: never fused), so the bits are too. More directions go row by row.
+B4B_WIDE static size_t threshold_bits_rows_wide(const float *projections, size_t ldp, size_t rows,
+                                                const float *sums_of_squares, double gamma, double inflation,
+                                                const double *thresholds, const double *scales, const double *slack,
+                                                size_t m, uint64_t *signs, uint64_t *uncertain) {
+    const size_t words = (m + 63) / 64;
+    if (m == 0 || m > 16) {
+        for (size_t r = 0; r < rows; r++) {
+            const float s = sums_of_squares[r];
+            if (!isfinite(s)) return r;
+            const double bound = gamma * sqrt((double)s * inflation);
+            threshold_bits_wide(projections + r * ldp, 0, thresholds, scales, slack, bound, m, signs + r * words,
+                                uncertain + r * words);
+        }
+        return rows;
+    }
+    const __mmask8 low = m >= 8 ? 0xFF : (__mmask8)((1u << m) - 1);
+    const __mmask8 high = m > 8 ? (__mmask8)((1u << (m - 8)) - 1) : 0;
+    const __m512d t0 = _mm512_maskz_loadu_pd(low, thresholds), t1 = _mm512_maskz_loadu_pd(high, thresholds + 8);
+    const __m512d c0 = _mm512_maskz_loadu_pd(low, scales), c1 = _mm512_maskz_loadu_pd(high, scales + 8);
+    const __m512d k0 = _mm512_maskz_loadu_pd(low, slack), k1 = _mm512_maskz_loadu_pd(high, slack + 8);
+    const __m512d zero = _mm512_setzero_pd(), infinity = _mm512_set1_pd((double)INFINITY);
+    const __mmask16 lanes = (__mmask16)(low | (unsigned)high << 8);
+    for (size_t r = 0; r < rows; r++) {
+        const float s = sums_of_squares[r];
+        if (!isfinite(s)) return r;
+        const __m512d b = _mm512_set1_pd(gamma * sqrt((double)s * inflation));
+        const __m512 p = _mm512_maskz_loadu_ps(lanes, projections + r * ldp);
+        const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(p)), t0);
+        const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(p, 1)), t1);
+        const __m512d tol0 = _mm512_add_pd(_mm512_mul_pd(b, c0), k0), tol1 = _mm512_add_pd(_mm512_mul_pd(b, c1), k1);
+        const __m512d a0 = _mm512_abs_pd(d0), a1 = _mm512_abs_pd(d1);
+        const __mmask8 sure0 = _mm512_cmp_pd_mask(a0, tol0, _CMP_GT_OQ) & _mm512_cmp_pd_mask(a0, infinity, _CMP_LT_OQ);
+        const __mmask8 sure1 = _mm512_cmp_pd_mask(a1, tol1, _CMP_GT_OQ) & _mm512_cmp_pd_mask(a1, infinity, _CMP_LT_OQ);
+        const __mmask8 positive0 = _mm512_cmp_pd_mask(d0, zero, _CMP_GT_OQ), positive1 = _mm512_cmp_pd_mask(d1, zero, _CMP_GT_OQ);
+        signs[r] = (uint64_t)(positive0 & low) | (uint64_t)(positive1 & high) << 8;
+        uncertain[r] = (uint64_t)((__mmask8)~sure0 & low) | (uint64_t)((__mmask8)~sure1 & high) << 8;
+    }
+    return rows;
+}
+
 // MARK: - Dispatch
 
 /// -1 until the CPU has been queried, then its level (0, 1 or 2). Threads racing on the first
@@ -842,6 +903,37 @@ void b4b_threshold_bits_f64(const double *projections, const double *thresholds,
 int b4b_threshold_bits_f64_at(int level, const double *projections, const double *thresholds, const double *scales,
                               const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain) {
     return level < 0 ? 0 : threshold_bits_at(level, projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
+}
+
+/// `b4b_threshold_bits_rows` at `level` (-1: the widest this CPU runs); `(size_t)-1` when it
+/// cannot run that level.
+static size_t threshold_bits_rows_at(int level, const float *projections, size_t ldp, size_t rows,
+                                     const float *sums_of_squares, double gamma, double inflation,
+                                     const double *thresholds, const double *scales, const double *slack, size_t m,
+                                     uint64_t *signs, uint64_t *uncertain) {
+    if (level < 0) level = b4b_projection_level();
+    else if (level > b4b_projection_level()) return (size_t)-1;
+    if (level >= 2)
+        return threshold_bits_rows_wide(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                        slack, m, signs, uncertain);
+    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                        slack, m, signs, uncertain);
+}
+
+size_t b4b_threshold_bits_rows(const float *projections, size_t ldp, size_t rows, const float *sums_of_squares,
+                               double gamma, double inflation, const double *thresholds, const double *scales,
+                               const double *slack, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    return threshold_bits_rows_at(-1, projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                  slack, m, signs, uncertain);
+}
+
+size_t b4b_threshold_bits_rows_at(int level, const float *projections, size_t ldp, size_t rows,
+                                  const float *sums_of_squares, double gamma, double inflation,
+                                  const double *thresholds, const double *scales, const double *slack, size_t m,
+                                  uint64_t *signs, uint64_t *uncertain) {
+    if (level < 0) return (size_t)-1;
+    return threshold_bits_rows_at(level, projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                  slack, m, signs, uncertain);
 }
 
 int b4b_project_row_f32_descending(const float *x, size_t d, const float *packed, size_t m,
@@ -955,6 +1047,22 @@ int b4b_threshold_bits_f64_at(int level, const double *projections, const double
     if (level != 0) return 0;
     threshold_bits_portable(projections, 1, thresholds, scales, slack, bound, m, signs, uncertain);
     return 1;
+}
+
+size_t b4b_threshold_bits_rows(const float *projections, size_t ldp, size_t rows, const float *sums_of_squares,
+                               double gamma, double inflation, const double *thresholds, const double *scales,
+                               const double *slack, size_t m, uint64_t *signs, uint64_t *uncertain) {
+    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                        slack, m, signs, uncertain);
+}
+
+size_t b4b_threshold_bits_rows_at(int level, const float *projections, size_t ldp, size_t rows,
+                                  const float *sums_of_squares, double gamma, double inflation,
+                                  const double *thresholds, const double *scales, const double *slack, size_t m,
+                                  uint64_t *signs, uint64_t *uncertain) {
+    if (level != 0) return (size_t)-1;
+    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
+                                        slack, m, signs, uncertain);
 }
 
 #endif

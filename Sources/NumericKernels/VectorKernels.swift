@@ -58,6 +58,34 @@ package func thresholdBits(_ projections: UnsafePointer<Float>, thresholds: Unsa
     b4b_threshold_bits_at(level, projections, thresholds, scales, slack, bound, count, signs, uncertain) != 0
 }
 
+/// ``thresholdBits(_:thresholds:scales:slack:bound:count:signs:uncertain:)`` for a batch of
+/// `rows` rows in one call: row `r`'s `count` projections start at `projections + r * stride`
+/// and its bound is `gamma * (Double(sumsOfSquares[r]) * inflation).squareRoot()` (its norm
+/// bound times the rounding factor, computed exactly so); its bits go to `signs` and `uncertain`
+/// at word `r * (count + 63) / 64`. Stops at the first row whose sum of squares is not finite,
+/// writing nothing for it, and returns the number of rows decided (`rows` unless one stopped it).
+/// The per-direction data is loaded once per call (on CPUs with AVX-512, `CProjectionKernels`):
+/// the same bits as row by row, with a fraction of the per-row cost.
+public func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride: Int, sumsOfSquares: UnsafePointer<Float>,
+                          gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
+                          scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
+                          signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>) -> Int {
+    b4b_threshold_bits_rows(projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds, scales, slack,
+                            count, signs, uncertain)
+}
+
+/// ``thresholdBits(rows:projections:stride:sumsOfSquares:gamma:inflation:thresholds:scales:slack:count:signs:uncertain:)``
+/// with the kernel level `level` (0 the portable loop, 2 AVX-512), for tests; nil, writing
+/// nothing, when this CPU cannot run it.
+package func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride: Int, sumsOfSquares: UnsafePointer<Float>,
+                           gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
+                           scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
+                           signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Int? {
+    let decided = b4b_threshold_bits_rows_at(level, projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds,
+                                             scales, slack, count, signs, uncertain)
+    return decided < 0 ? nil : decided  // size_t comes in as Int: (size_t)-1 is -1
+}
+
 /// ``thresholdBits(_:thresholds:scales:slack:bound:count:signs:uncertain:)`` for projections held
 /// in double precision (`distance = projections[c] - thresholds[c]`): the decision of a row
 /// screened with integers (``ProjectionDirections/screenWithIntegers(_:into:bound:sumOfSquares:)``),

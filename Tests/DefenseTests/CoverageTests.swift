@@ -159,6 +159,23 @@ struct CoverageTests {
         }
     }
 
+    @Test("Rows whose squares overflow a float, in the middle of a batch: the batch goes on, and each such row gets the ids of the same row unscaled")
+    func overflowingSquaresInBatch() {
+        // Thresholds at 0 (the hyperplanes through the origin): scaling a row by a positive
+        // factor keeps every side, so the scaled rows' ids are known independently.
+        let hasher = RandomProjectionLSH(randomWithDimension: 96, hashBits: 12, seed: RandomSeed(5, 6, 7, 8))
+        let plain = gaussianMatrix(rows: 11, columns: 96, seed: 77)
+        var scaled = plain
+        for row in [2, 3, 9] { for j in 0..<96 { scaled[row, j] *= 1e30 } }   // finite, squares overflow
+        for path in ProjectionPath.allCases where path.isAvailable && path != .signKernel {
+            var expected = [UInt32](repeating: 0, count: 11), got = expected
+            plain.withView { v in _ = expected.withUnsafeMutableBufferPointer { try? hasher.bucketIDs(v, into: $0, path: path) } }
+            scaled.withView { v in _ = got.withUnsafeMutableBufferPointer { try? hasher.bucketIDs(v, into: $0, path: path) } }
+            #expect(got == expected, "path \(path)")
+            #expect(Set(expected).count > 5, "the rows fall in different buckets")
+        }
+    }
+
     @Test("Occupancy counts, union and persistence round trip")
     func occupancy() throws {
         var a = Occupancy(hashBits: 4, tableCount: 2)

@@ -118,4 +118,77 @@ struct ThresholdBitsTests {
         // sign here; through a float it would be a distance of 0.
         if m >= 8 { #expect(expected.signs[0] & (1 << 7) != 0) }
     }
+
+    @Test("A batch in one call: each row's bits as the definition gives them with that row's own bound, up to the first row whose squares are not finite",
+          arguments: [1, 7, 8, 9, 12, 16, 17, 24, 65])
+    func rowsMatchDefinition(count m: Int) {
+        let rows = 13, stride = m + 3, words = (m + 63) / 64
+        let (_, thresholds, scales, slack, _) = Self.inputs(m, seed: UInt64(m) &+ 37)
+        let (gamma, inflation) = (1.6e-5, 1 + 2 * 2048 * Double(Float.ulpOfOne))
+        let values = gaussianMatrix(rows: rows, columns: m, seed: UInt64(m) &+ 41)
+        var squares = (0..<rows).map { Float(1 + $0 * $0) * 0.37 }
+        squares[3] = 0
+        var bounds = squares.map { gamma * (Double($0) * inflation).squareRoot() }
+        // Projections at chosen distances from their thresholds in units of the row's own
+        // tolerance (just inside, just outside, on it), NaN and infinities; the padding between
+        // rows is NaN, so a read past a row's m values would show.
+        var projections = [Float](repeating: .nan, count: rows * stride)
+        for r in 0..<rows {
+            for c in 0..<m {
+                let tolerance = bounds[r] * scales[c] + slack[c]
+                let threshold = thresholds[c].isFinite ? thresholds[c] : 0
+                let value: Float
+                switch (r + c) % 8 {
+                case 1: value = Float(threshold + 0.98 * tolerance)
+                case 2: value = Float(threshold - 1.02 * tolerance)
+                case 3: value = Float(threshold)
+                case 4: value = r % 2 == 0 ? .nan : .infinity
+                default: value = values[r, c]
+                }
+                projections[r * stride + c] = value
+            }
+        }
+        func expected(upTo decided: Int) -> (signs: [UInt64], uncertain: [UInt64]) {
+            var signs = [UInt64](repeating: .max, count: rows * words), uncertain = signs
+            for r in 0..<decided {
+                let row = (0..<m).map { Double(projections[r * stride + $0]) }
+                let bits = Self.reference(row, thresholds, scales, slack, bound: bounds[r])
+                for w in 0..<words { (signs[r * words + w], uncertain[r * words + w]) = (bits.signs[w], bits.uncertain[w]) }
+            }
+            return (signs, uncertain)
+        }
+        // `stop`: a row whose sum of squares is not finite (nil: none).
+        for (stop, bad) in [(nil, Float.nan), (6, Float.nan), (0, Float.infinity), (12, -Float.infinity)] as [(Int?, Float)] {
+            var squaresHere = squares
+            if let stop { squaresHere[stop] = bad }
+            bounds = squaresHere.map { gamma * (Double($0) * inflation).squareRoot() }
+            let want = expected(upTo: stop ?? rows)
+            for level: Int32? in [nil, 0, 2] {
+                var signs = [UInt64](repeating: .max, count: rows * words), uncertain = signs
+                let decided: Int? = signs.withUnsafeMutableBufferPointer { s in
+                    uncertain.withUnsafeMutableBufferPointer { u in
+                        if let level {
+                            return thresholdBits(rows: rows, projections: projections, stride: stride, sumsOfSquares: squaresHere,
+                                                 gamma: gamma, inflation: inflation, thresholds: thresholds, scales: scales,
+                                                 slack: slack, count: m, signs: s.baseAddress!, uncertain: u.baseAddress!, level: level)
+                        }
+                        return thresholdBits(rows: rows, projections: projections, stride: stride, sumsOfSquares: squaresHere,
+                                             gamma: gamma, inflation: inflation, thresholds: thresholds, scales: scales,
+                                             slack: slack, count: m, signs: s.baseAddress!, uncertain: u.baseAddress!)
+                    }
+                }
+                let label = "m = \(m), level \(level.map(String.init) ?? "public"), stop \(stop.map(String.init) ?? "none")"
+                if level == 2 && !Self.hasWide {
+                    #expect(decided == nil && signs.allSatisfy { $0 == .max }, "\(label): unavailable, nothing written")
+                    continue
+                }
+                #expect(decided == (stop ?? rows), "\(label)")
+                #expect(signs == want.signs, "\(label)")
+                #expect(uncertain == want.uncertain, "\(label)")
+            }
+        }
+        // The chosen distances give both verdicts at the band's edge.
+        let all = expected(upTo: rows)
+        #expect(all.uncertain.contains { $0 != 0 } && all.signs.contains { $0 != 0 })
+    }
 }

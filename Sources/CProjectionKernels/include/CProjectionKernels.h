@@ -123,6 +123,27 @@ void b4b_threshold_bits(const float *projections, const double *thresholds, cons
 int b4b_threshold_bits_at(int level, const float *projections, const double *thresholds, const double *scales,
                           const double *slack, double bound, size_t m, uint64_t *signs, uint64_t *uncertain);
 
+/// `b4b_threshold_bits` for a batch's rows, each with the bound its sum of squares gives: row `r`'s
+/// `m` projections start at `projections + r * ldp`, its bound is
+/// `gamma * sqrt((double)sums_of_squares[r] * inflation)` (a product, then a correctly rounded
+/// square root, then a product: the row's norm bound times the rounding factor, as the caller
+/// computes it), and its bits go to `signs + r * words` and `uncertain + r * words`
+/// (`words = (m + 63) / 64`). Rows are decided in order and the first whose sum of squares is
+/// not finite (a NaN or an infinity in the row, or squares that overflowed) stops the call,
+/// writing nothing for it. Returns the number of rows decided: `rows` unless one stopped it.
+/// What it is for: one call per batch instead of one per row, with the per-direction data
+/// loaded once. The same bits as `b4b_threshold_bits` row by row, on every CPU.
+size_t b4b_threshold_bits_rows(const float *projections, size_t ldp, size_t rows, const float *sums_of_squares,
+                               double gamma, double inflation, const double *thresholds, const double *scales,
+                               const double *slack, size_t m, uint64_t *signs, uint64_t *uncertain);
+
+/// `b4b_threshold_bits_rows` with the form of `level` (0: portable, 2: AVX-512; 1 runs the
+/// portable form); returns `(size_t)-1`, writing nothing, when this CPU cannot run that level.
+size_t b4b_threshold_bits_rows_at(int level, const float *projections, size_t ldp, size_t rows,
+                                  const float *sums_of_squares, double gamma, double inflation,
+                                  const double *thresholds, const double *scales, const double *slack, size_t m,
+                                  uint64_t *signs, uint64_t *uncertain);
+
 /// Alternately 1 and 0 on each thread, starting with 1 (a per-thread flag, flipped by each call):
 /// which way the calling thread's next lone row should walk the directions (1: descending, with
 /// `b4b_project_row_f32_descending`), so that consecutive lone rows on a thread walk back and

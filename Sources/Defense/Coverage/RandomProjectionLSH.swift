@@ -218,14 +218,17 @@ public struct RandomProjectionLSH: Sendable {
     /// - Throws: ``NonFiniteValue`` when the row holds a NaN or an infinity.
     @inline(__always)
     private func norm(of row: UnsafeBufferPointer<Float>, sumOfSquares s: Float, index: Int) throws(NonFiniteValue) -> Double {
-        // A float sum of d non-negative terms is within a factor (1 + γ_d) of the exact one
-        // (in any order, fused or not); inflating by 2 d u keeps the norm an upper bound.
-        let inflation = 1 + 2 * Double(dimension) * Double(Float.ulpOfOne)
+        let inflation = normInflation
         if s.isFinite { return (Double(s) * inflation).squareRoot() }
         if let j = row.firstIndex(where: { !$0.isFinite }) { throw NonFiniteValue(row: index, column: j, value: row[j]) }
         // Finite but huge values overflowed the float sum: redo it in double.
         return (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
     }
+
+    /// The factor that turns a single-precision sum of squares into an upper bound on the exact
+    /// one: a float sum of d non-negative terms is within a factor (1 + γ_d) of the exact sum (in
+    /// any order, fused or not), and inflating by 2 d u keeps it above.
+    private var normInflation: Double { 1 + 2 * Double(dimension) * Double(Float.ulpOfOne) }
 
     /// Writes row `index`'s bucket id in every table. Hyperplane `c`'s bit is the sign of
     /// `margin(c)` (projection minus threshold) when that is farther from 0 than `tolerance(c)`
@@ -256,21 +259,39 @@ public struct RandomProjectionLSH: Sendable {
     private func decide(_ batch: MatrixView, projections: MatrixView, roundingTerms: Int,
                         sumsOfSquares: UnsafeBufferPointer<Float>, into ids: UnsafeMutableBufferPointer<UInt32>) throws(NonFiniteValue) {
         let gamma = Self.gamma(roundingTerms: roundingTerms)
-        let m = hashBits * tableCount
+        let (b, m) = (batch.rows, hashBits * tableCount)
         let words = (m + 63) / 64
-        try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * words) { bits throws(NonFiniteValue) in
-            let (signs, uncertain) = (bits.baseAddress!, bits.baseAddress! + words)
+        guard b > 0 else { return }
+        try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * b * words) { bits throws(NonFiniteValue) in
+            let (signs, uncertain) = (bits.baseAddress!, bits.baseAddress! + b * words)
             try withDecisionData { columns, thresholds, norms, slack throws(NonFiniteValue) in
-                for i in 0..<batch.rows {
+                var i = 0
+                while i < b {
+                    // Every hyperplane's sign and doubt, for the rows up to the next one whose sum of
+                    // squares is not finite, in one call (eight per instruction with AVX-512); their
+                    // bounds are `gamma * norm(of:)`, computed the same way in C.
+                    let decided = thresholdBits(rows: b - i, projections: projections.row(i).baseAddress!,
+                                                stride: projections.rowStride, sumsOfSquares: sumsOfSquares.baseAddress! + i,
+                                                gamma: gamma, inflation: normInflation, thresholds: thresholds, scales: norms,
+                                                slack: slack, count: m, signs: signs + i * words, uncertain: uncertain + i * words)
+                    for r in i ..< i + decided {
+                        writeIDs(row: r, signs: signs + r * words, uncertain: uncertain + r * words, into: ids) { c in
+                            let rowNorm = (Double(sumsOfSquares[r]) * normInflation).squareRoot()
+                            return Self.exactSide(batch.row(r), columns + c * dimension, dimension, threshold: thresholds[c],
+                                                  scale: rowNorm * norms[c])
+                        }
+                    }
+                    i += decided
+                    guard i < b else { break }
+                    // A NaN or an infinity (thrown), or finite values whose squares overflowed.
                     let row = batch.row(i)
                     let rowNorm = try norm(of: row, sumOfSquares: sumsOfSquares[i], index: i)
-                    let bound = gamma * rowNorm
-                    // Every hyperplane's sign and doubt at once (eight per instruction with AVX-512).
                     thresholdBits(projections.row(i).baseAddress!, thresholds: thresholds, scales: norms, slack: slack,
-                                  bound: bound, count: m, signs: signs, uncertain: uncertain)
-                    writeIDs(row: i, signs: signs, uncertain: uncertain, into: ids) { c in
+                                  bound: gamma * rowNorm, count: m, signs: signs + i * words, uncertain: uncertain + i * words)
+                    writeIDs(row: i, signs: signs + i * words, uncertain: uncertain + i * words, into: ids) { c in
                         Self.exactSide(row, columns + c * dimension, dimension, threshold: thresholds[c], scale: rowNorm * norms[c])
                     }
+                    i += 1
                 }
             }
         }
