@@ -24,4 +24,4 @@ trap 'rm -rf "$work"' EXIT
 "$cc_bin" -O2 "$@" $(rename va) -I "$include" -c "$a" -o "$work/a.o"
 # shellcheck disable=SC2046
 "$cc_bin" -O2 "$@" $(rename vb) -I "$include" -c "$b" -o "$work/b.o"
-"$cc_bin" -O2 "$@" -pthread "$here/projection_pair.c" "$work/a.o" "$work/b.o" -o "$out"
+"$cc_bin" -O2 "$@" -pthread "$here/projection_pair.c" "$work/a.o" "$work/b.o" -lm -o "$out"
