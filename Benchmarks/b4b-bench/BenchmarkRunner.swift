@@ -37,6 +37,13 @@ struct ResultRow: Codable, Sendable {
     /// of its kernel.
     var bareProjectionEmbeddingsPerSecond: Double?
     var ratioToBareProjection: Double?
+    /// More than one thread: the same ratio as `ratioToOneThread` for the bare sgemm of this
+    /// point's shape (its faster orientation at each thread count) and for the hash stage's
+    /// kernel alone, in the same rounds. They share nothing between callers, so they show how
+    /// much of a second core the machine gave during the run: the control for the stage's own
+    /// scaling on a shared host.
+    var bareSgemmRatioToOneThread: Double?
+    var bareProjectionRatioToOneThread: Double?
 }
 
 /// Runs the sweeps of a ``BenchmarkPlan``.
@@ -85,31 +92,35 @@ struct BenchmarkRunner {
                     }
                     try interleave(timers, repetitions: plan.repetitions)
 
-                    let single = points.first { $0.threads == 1 }?.point
+                    let single = points.first { $0.threads == 1 }
+                    // The bare sgemm's faster orientation: the one with the higher median; the
+                    // larger of the two in each round would be biased upwards by the rounds'
+                    // noise (the larger of two equal, noisy readings).
+                    func fasterOrientation(_ bare: [TimedPoint]) -> [Double]? {
+                        bare.count == 2 ? (median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates) : nil
+                    }
                     for (t, point, bare, projection, counterparts) in points {
                         let m = point.measurement()
                         var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
                             row.gflops = flops * m.embeddingsPerSecond / 1e9
                         }
-                        if bare.count == 2 {
-                            // The faster orientation is the one with the higher median; the
-                            // larger of the two in each round would be biased upwards by the
-                            // rounds' noise (the larger of two equal, noisy readings).
-                            let limit = median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates
+                        if let limit = fasterOrientation(bare) {
                             row.bareSgemmEmbeddingsPerSecond = median(limit)
                             row.ratioToBareSgemm = pairedRatio(point.rates, limit)
+                            if t > 1, let one = single.flatMap({ fasterOrientation($0.bare) }) { row.bareSgemmRatioToOneThread = pairedRatio(limit, one) }
                         }
                         if let projection {
                             row.bareProjectionEmbeddingsPerSecond = median(projection.rates)
                             row.ratioToBareProjection = pairedRatio(point.rates, projection.rates)
+                            if t > 1, let one = single?.projection { row.bareProjectionRatioToOneThread = pairedRatio(projection.rates, one.rates) }
                         }
                         if let n = counterparts[stage.rawValue] {
                             row.ratioToNumpy = pairedRatio(point.rates, n.rates)
                         }
                         if let n = counterparts["hash-reference"] { row.ratioToReferenceTracking = pairedRatio(point.rates, n.rates) }
                         if let n = counterparts["noise-keyed"] { row.ratioToNumpyKeyedNoise = pairedRatio(point.rates, n.rates) }
-                        if t > 1, let single { row.ratioToOneThread = pairedRatio(point.rates, single.rates) }
+                        if t > 1, let single { row.ratioToOneThread = pairedRatio(point.rates, single.point.rates) }
                         for name in counterparts.keys.sorted() {
                             let result = try counterparts[name]!.result()
                             if name == stage.rawValue { row.numpyEmbeddingsPerSecond = result.embeddingsPerSecond }

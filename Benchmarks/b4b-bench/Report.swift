@@ -77,6 +77,18 @@ struct BenchmarkReport: Codable, Sendable {
                 s += "| \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.bareProjectionEmbeddingsPerSecond, "%.0f")) | \(f(r.ratioToBareProjection, "%.2f")) |\n"
             }
         }
+        let scaling = results.filter { $0.bareSgemmRatioToOneThread != nil || $0.bareProjectionRatioToOneThread != nil }
+        if !scaling.isEmpty {
+            s += "\n## More threads over one, beside the same for the bare references (timed in turns)\n\n"
+            s += "The bare sgemm and the kernel alone share nothing between their callers: their own scaling shows how much of "
+            s += "the other cores the machine gave during the run.\n\n"
+            s += "| stage | d | batch | threads | stage × 1 thread | bare sgemm × 1 thread | kernel alone × 1 thread |\n"
+            s += "|---|---:|---:|---:|---:|---:|---:|\n"
+            for r in scaling {
+                s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.ratioToOneThread, "%.2f")) "
+                s += "| \(f(r.bareSgemmRatioToOneThread, "%.2f")) | \(f(r.bareProjectionRatioToOneThread, "%.2f")) |\n"
+            }
+        }
         if let numpy {
             s += "\n## NumPy reference (\(numpy.version), \(numpy.blas))\n\n"
             s += "| stage | d | batch | threads | emb/s | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|---:|\n"
