@@ -70,7 +70,8 @@ public func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride: 
                           gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
                           scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
                           signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>) -> Int {
-    b4b_threshold_bits_rows(projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds, scales, slack,
+    precondition(rows >= 0 && count >= 0 && stride >= count, "rows \(rows), count \(count), stride \(stride): need rows, count >= 0 and stride >= count")
+    return b4b_threshold_bits_rows(projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds, scales, slack,
                             count, signs, uncertain)
 }
 
@@ -81,6 +82,7 @@ package func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride:
                            gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
                            scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
                            signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Int? {
+    precondition(rows >= 0 && count >= 0 && stride >= count, "rows \(rows), count \(count), stride \(stride): need rows, count >= 0 and stride >= count")
     let decided = b4b_threshold_bits_rows_at(level, projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds,
                                              scales, slack, count, signs, uncertain)
     return decided < 0 ? nil : decided  // size_t comes in as Int: (size_t)-1 is -1
