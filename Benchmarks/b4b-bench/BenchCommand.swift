@@ -92,7 +92,7 @@ struct BenchCommand: ParsableCommand {
             dimensions = "2048"
             minRows = 1024
             repetitions = 3
-            maxSeconds = 0.15
+            maxSeconds = 0.1
             minSeconds = 0.01
             users = "1,1000"
             memoryUsers = 100_000
