@@ -42,50 +42,34 @@ static double seconds(void) {
         elapsed = seconds() - t0;                                                                      \
     } while (0)
 
-__attribute__((target("avx512f"))) static double float_fma(long steps) {
-    double elapsed;
-    const __m512 x = _mm512_set1_ps(1e-3f), y = _mm512_set1_ps(1e-3f);
-#define STEP(a) _mm512_fmadd_ps(x, y, a)
-    B4B_TWELVE(__m512, _mm512_setzero_ps(), STEP);
-#undef STEP
-    return elapsed;
-}
+// One timing function per instruction, compiled for the features it needs: `x` (of type `XT`,
+// `XINIT`) is both multiplied operands, and `STEP(a)` advances accumulator `a` (of type `T`, from
+// `ZERO`) by one instruction.
+#define B4B_RATE(NAME, FEATURES, T, ZERO, XT, XINIT, STEP)                                             \
+    __attribute__((target(FEATURES))) static double NAME(long steps) {                                 \
+        double elapsed;                                                                                \
+        const XT x = XINIT;                                                                            \
+        B4B_TWELVE(T, ZERO, STEP);                                                                     \
+        return elapsed;                                                                                \
+    }
 
-__attribute__((target("avx512f,avx512fp16"))) static double half_fma(long steps) {
-    double elapsed;
-    const __m512h x = _mm512_set1_ph((_Float16)1e-3f), y = x;
-#define STEP(a) _mm512_fmadd_ph(x, y, a)
-    B4B_TWELVE(__m512h, _mm512_setzero_ph(), STEP);
-#undef STEP
-    return elapsed;
-}
-
-__attribute__((target("avx512f,avx512vnni"))) static double int16_pairs(long steps) {
-    double elapsed;
-    const __m512i x = _mm512_set1_epi16(3), y = _mm512_set1_epi16(5);
-#define STEP(a) _mm512_dpwssd_epi32(a, x, y)
-    B4B_TWELVE(__m512i, _mm512_setzero_si512(), STEP);
-#undef STEP
-    return elapsed;
-}
-
-__attribute__((target("avx512f,avx512vnni"))) static double int8_quads(long steps) {
-    double elapsed;
-    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
-#define STEP(a) _mm512_dpbusd_epi32(a, x, y)
-    B4B_TWELVE(__m512i, _mm512_setzero_si512(), STEP);
-#undef STEP
-    return elapsed;
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static double bf16_pairs(long steps) {
-    double elapsed;
-    const __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
-#define STEP(a) _mm512_dpbf16_ps(a, x, x)
-    B4B_TWELVE(__m512, _mm512_setzero_ps(), STEP);
-#undef STEP
-    return elapsed;
-}
+#define FLOAT_FMA(a) _mm512_fmadd_ps(x, x, a)
+#define HALF_FMA(a) _mm512_fmadd_ph(x, x, a)
+#define INT16_PAIRS(a) _mm512_dpwssd_epi32(a, x, x)
+#define INT8_QUADS(a) _mm512_dpbusd_epi32(a, x, x)
+#define BF16_PAIRS(a) _mm512_dpbf16_ps(a, x, x)
+B4B_RATE(float_fma, "avx512f", __m512, _mm512_setzero_ps(), __m512, _mm512_set1_ps(1e-3f), FLOAT_FMA)
+B4B_RATE(half_fma, "avx512f,avx512fp16", __m512h, _mm512_setzero_ph(), __m512h, _mm512_set1_ph((_Float16)1e-3f), HALF_FMA)
+B4B_RATE(int16_pairs, "avx512f,avx512vnni", __m512i, _mm512_setzero_si512(), __m512i, _mm512_set1_epi16(3), INT16_PAIRS)
+B4B_RATE(int8_quads, "avx512f,avx512vnni", __m512i, _mm512_setzero_si512(), __m512i, _mm512_set1_epi8(3), INT8_QUADS)
+B4B_RATE(bf16_pairs, "avx512f,avx512bf16", __m512, _mm512_setzero_ps(), __m512bh,
+         _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f)), BF16_PAIRS)
+#undef FLOAT_FMA
+#undef HALF_FMA
+#undef INT16_PAIRS
+#undef INT8_QUADS
+#undef BF16_PAIRS
+#undef B4B_RATE
 
 #undef B4B_TWELVE
 

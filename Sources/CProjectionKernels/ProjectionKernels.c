@@ -83,19 +83,29 @@ static void threshold_bits_portable(const void *projections, int doubles, const 
     }
 }
 
-/// The portable form of `b4b_threshold_bits_rows`: row by row, each with the bound its sum of
-/// squares gives (the same doubles as the caller's: a product, a square root, a product).
-static size_t threshold_bits_rows_portable(const float *projections, size_t ldp, size_t rows,
-                                           const float *sums_of_squares, double gamma, double inflation,
-                                           const double *thresholds, const double *scales, const double *slack,
-                                           size_t m, uint64_t *signs, uint64_t *uncertain) {
+/// Row `r`'s bound in `b4b_threshold_bits_rows`: the same doubles as the caller's (a product, a
+/// correctly rounded square root, a product).
+static inline double row_bound(float sum_of_squares, double gamma, double inflation) {
+    return gamma * sqrt((double)sum_of_squares * inflation);
+}
+
+/// The per-row form of `b4b_threshold_bits` (`threshold_bits_portable` or the AVX-512 one).
+typedef void (*threshold_bits_form)(const void *projections, int doubles, const double *thresholds,
+                                    const double *scales, const double *slack, double bound, size_t m,
+                                    uint64_t *signs, uint64_t *uncertain);
+
+/// `b4b_threshold_bits_rows` row by row with `decide`: the portable form, and the AVX-512 one's
+/// for more directions than its registers hold.
+static size_t threshold_bits_rows_each(threshold_bits_form decide, const float *projections, size_t ldp, size_t rows,
+                                       const float *sums_of_squares, double gamma, double inflation,
+                                       const double *thresholds, const double *scales, const double *slack,
+                                       size_t m, uint64_t *signs, uint64_t *uncertain) {
     const size_t words = (m + 63) / 64;
     for (size_t r = 0; r < rows; r++) {
         const float s = sums_of_squares[r];
         if (!isfinite(s)) return r;
-        const double bound = gamma * sqrt((double)s * inflation);
-        threshold_bits_portable(projections + r * ldp, 0, thresholds, scales, slack, bound, m, signs + r * words,
-                                uncertain + r * words);
+        decide(projections + r * ldp, 0, thresholds, scales, slack, row_bound(s, gamma, inflation), m,
+               signs + r * words, uncertain + r * words);
     }
     return rows;
 }
@@ -792,17 +802,9 @@ B4B_WIDE static size_t threshold_bits_rows_wide(const float *projections, size_t
                                                 const float *sums_of_squares, double gamma, double inflation,
                                                 const double *thresholds, const double *scales, const double *slack,
                                                 size_t m, uint64_t *signs, uint64_t *uncertain) {
-    const size_t words = (m + 63) / 64;
-    if (m == 0 || m > 16) {
-        for (size_t r = 0; r < rows; r++) {
-            const float s = sums_of_squares[r];
-            if (!isfinite(s)) return r;
-            const double bound = gamma * sqrt((double)s * inflation);
-            threshold_bits_wide(projections + r * ldp, 0, thresholds, scales, slack, bound, m, signs + r * words,
-                                uncertain + r * words);
-        }
-        return rows;
-    }
+    if (m == 0 || m > 16)
+        return threshold_bits_rows_each(threshold_bits_wide, projections, ldp, rows, sums_of_squares, gamma, inflation,
+                                        thresholds, scales, slack, m, signs, uncertain);
     const __mmask8 low = m >= 8 ? 0xFF : (__mmask8)((1u << m) - 1);
     const __mmask8 high = m > 8 ? (__mmask8)((1u << (m - 8)) - 1) : 0;
     const __m512d t0 = _mm512_maskz_loadu_pd(low, thresholds), t1 = _mm512_maskz_loadu_pd(high, thresholds + 8);
@@ -813,7 +815,7 @@ B4B_WIDE static size_t threshold_bits_rows_wide(const float *projections, size_t
     for (size_t r = 0; r < rows; r++) {
         const float s = sums_of_squares[r];
         if (!isfinite(s)) return r;
-        const __m512d b = _mm512_set1_pd(gamma * sqrt((double)s * inflation));
+        const __m512d b = _mm512_set1_pd(row_bound(s, gamma, inflation));
         const __m512 p = _mm512_maskz_loadu_ps(lanes, projections + r * ldp);
         const __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(p)), t0);
         const __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(p, 1)), t1);
@@ -916,8 +918,8 @@ static size_t threshold_bits_rows_at(int level, const float *projections, size_t
     if (level >= 2)
         return threshold_bits_rows_wide(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
                                         slack, m, signs, uncertain);
-    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
-                                        slack, m, signs, uncertain);
+    return threshold_bits_rows_each(threshold_bits_portable, projections, ldp, rows, sums_of_squares, gamma, inflation,
+                                    thresholds, scales, slack, m, signs, uncertain);
 }
 
 size_t b4b_threshold_bits_rows(const float *projections, size_t ldp, size_t rows, const float *sums_of_squares,
@@ -1052,8 +1054,8 @@ int b4b_threshold_bits_f64_at(int level, const double *projections, const double
 size_t b4b_threshold_bits_rows(const float *projections, size_t ldp, size_t rows, const float *sums_of_squares,
                                double gamma, double inflation, const double *thresholds, const double *scales,
                                const double *slack, size_t m, uint64_t *signs, uint64_t *uncertain) {
-    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
-                                        slack, m, signs, uncertain);
+    return threshold_bits_rows_each(threshold_bits_portable, projections, ldp, rows, sums_of_squares, gamma, inflation,
+                                    thresholds, scales, slack, m, signs, uncertain);
 }
 
 size_t b4b_threshold_bits_rows_at(int level, const float *projections, size_t ldp, size_t rows,
@@ -1061,8 +1063,8 @@ size_t b4b_threshold_bits_rows_at(int level, const float *projections, size_t ld
                                   const double *thresholds, const double *scales, const double *slack, size_t m,
                                   uint64_t *signs, uint64_t *uncertain) {
     if (level != 0) return (size_t)-1;
-    return threshold_bits_rows_portable(projections, ldp, rows, sums_of_squares, gamma, inflation, thresholds, scales,
-                                        slack, m, signs, uncertain);
+    return threshold_bits_rows_each(threshold_bits_portable, projections, ldp, rows, sums_of_squares, gamma, inflation,
+                                    thresholds, scales, slack, m, signs, uncertain);
 }
 
 #endif
