@@ -23,11 +23,11 @@ struct BenchCommand: ParsableCommand {
             ratios, not absolute numbers across runs.
             """)
 
-    @Option(help: "Comma-separated batch sizes (rows per protect call).")
-    var batches: String = "1,4,16,64,256,1024,4096"
+    @Option(help: "Comma-separated batch sizes (rows per protect call). Default 1,4,16,64,256,1024,4096; with --quick 1,16,256.")
+    var batches: String?
 
-    @Option(help: "Comma-separated representation dimensions.")
-    var dimensions: String = "2048,1536,384"
+    @Option(help: "Comma-separated representation dimensions. Default 2048,1536,384; with --quick 2048.")
+    var dimensions: String?
 
     @Option(help: "Comma-separated numbers of concurrent worker threads.")
     var threads: String = "1,2"
@@ -35,14 +35,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated stages: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
     var stages: String = Stage.allCases.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1).")
-    var users: String = "1,1000,100000"
+    @Option(help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1). Default 1,1000,100000; with --quick 1,1000.")
+    var users: String?
 
-    @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the memory measurement).")
-    var memoryUsers: Int = 1_000_000
+    @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the memory measurement). Default 1000000; with --quick 100000.")
+    var memoryUsers: Int?
 
-    @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips).")
-    var denseMemoryUsers: Int = 1_000_000
+    @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips). Default 1000000; with --quick 100000.")
+    var denseMemoryUsers: Int?
 
     @Option(help: "UTF-8 bytes of each user id in the memory measurement: 0 uses ids like 'user-123' (at most 15 bytes, which a String holds inline); N >= 16 pads every id to N bytes (36: the length of a UUID).")
     var memoryIdBytes: Int = 0
@@ -50,17 +50,17 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Entries of the LSH hyperplanes' normals: gaussian (the paper's and the default configuration's) or signs (+1 or -1; a lone row is hashed from bits where the CPU has AVX-512). The NumPy counterpart uses the same kind.")
     var normals: String = NormalEntries.gaussian.rawValue
 
-    @Option(help: "Rows processed per timed repetition (at least one batch per worker).")
-    var minRows: Int = 4096
+    @Option(help: "Rows processed per timed repetition (at least one batch per worker). Default 4096; with --quick 1024.")
+    var minRows: Int?
 
-    @Option(help: "Timed repetitions per point.")
-    var repetitions: Int = 5
+    @Option(help: "Timed repetitions per point. Default 5; with --quick 3.")
+    var repetitions: Int?
 
-    @Option(help: "Longest a repetition may take, seconds: slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks.")
-    var maxSeconds: Double = 0.5
+    @Option(help: "Longest a repetition may take, seconds: slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks. Default 0.5; with --quick 0.1.")
+    var maxSeconds: Double?
 
-    @Option(help: "Shortest a repetition may take, seconds: fast points make more calls than --min-rows asks, so that a short burst of other work on the machine does not decide a repetition.")
-    var minSeconds: Double = 0.1
+    @Option(help: "Shortest a repetition may take, seconds: fast points make more calls than --min-rows asks, so that a short burst of other work on the machine does not decide a repetition. Default 0.1; with --quick 0.01.")
+    var minSeconds: Double?
 
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
     var sweepOnly = false
@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (not timed with --quick either); for profiling a stage alone.")
     var noBare = false
 
-    @Flag(help: "A short run for CI (under a minute): d = 2048, batches 1, 16, 256, fewer rows; no NumPy unless --numpy.")
+    @Flag(help: "A short run for CI (under a minute): the --quick defaults of the options above (d = 2048, batches 1, 16, 256, fewer rows and repetitions; options given explicitly still apply); no NumPy unless --numpy.")
     var quick = false
 
     @Flag(help: "Also time Benchmarks/numpy_pipeline.py's counterpart of every point, in turns with ours (one helper process per thread count), and print the ratios.")
@@ -86,49 +86,56 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count).")
     var svg: String?
 
-    mutating func validate() throws {
-        if quick {
-            batches = "1,16,256"
-            dimensions = "2048"
-            minRows = 1024
-            repetitions = 3
-            maxSeconds = 0.1
-            minSeconds = 0.01
-            users = "1,1000"
-            memoryUsers = 100_000
-            denseMemoryUsers = 100_000
-        }
-        for (name, list) in [("--batches", batches), ("--dimensions", dimensions), ("--threads", threads), ("--users", users)] {
+    // The options in effect: what was given, else the --quick default, else the full sweep's.
+    private var batchList: String { batches ?? (quick ? "1,16,256" : "1,4,16,64,256,1024,4096") }
+    private var dimensionList: String { dimensions ?? (quick ? "2048" : "2048,1536,384") }
+    private var userList: String { users ?? (quick ? "1,1000" : "1,1000,100000") }
+    private var rowsPerRepetition: Int { minRows ?? (quick ? 1024 : 4096) }
+    private var repetitionCount: Int { repetitions ?? (quick ? 3 : 5) }
+    private var longestRepetition: Double { maxSeconds ?? (quick ? 0.1 : 0.5) }
+    private var shortestRepetition: Double { minSeconds ?? (quick ? 0.01 : 0.1) }
+    private var onePointUsers: Int { memoryUsers ?? (quick ? 100_000 : 1_000_000) }
+    private var denseAccounts: Int { denseMemoryUsers ?? (quick ? 100_000 : 1_000_000) }
+
+    func validate() throws {
+        for (name, list) in [("--batches", batchList), ("--dimensions", dimensionList), ("--threads", threads), ("--users", userList)] {
             guard let values = parseList(list), !values.isEmpty, values.allSatisfy({ $0 >= 1 }) else {
                 throw ValidationError("\(name) must be a comma-separated list of positive integers, got '\(list)'")
             }
         }
-        for s in stages.split(separator: ",") where Stage(rawValue: String(s)) == nil {
+        for s in stages.split(separator: ",", omittingEmptySubsequences: false) where Stage(rawValue: String(s)) == nil {
             throw ValidationError("unknown stage '\(s)'; known: \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard minRows >= 1 else { throw ValidationError("--min-rows must be at least 1") }
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
-        guard maxSeconds > 0 else { throw ValidationError("--max-seconds must be positive") }
-        guard minSeconds >= 0, minSeconds <= maxSeconds else {
-            throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(maxSeconds)), got \(minSeconds)")
+        guard rowsPerRepetition >= 1 else { throw ValidationError("--min-rows must be at least 1, got \(rowsPerRepetition)") }
+        guard repetitionCount >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitionCount)") }
+        guard longestRepetition > 0, longestRepetition.isFinite else {
+            throw ValidationError("--max-seconds must be a positive number, got \(longestRepetition)")
         }
-        guard memoryUsers >= 0 else { throw ValidationError("--memory-users must be non-negative") }
-        guard denseMemoryUsers >= 0 else { throw ValidationError("--dense-memory-users must be non-negative") }
+        guard shortestRepetition >= 0, shortestRepetition <= longestRepetition else {
+            throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(longestRepetition)), got \(shortestRepetition)")
+        }
+        guard onePointUsers >= 0 else { throw ValidationError("--memory-users must be non-negative, got \(onePointUsers)") }
+        guard denseAccounts >= 0 else { throw ValidationError("--dense-memory-users must be non-negative, got \(denseAccounts)") }
         guard NormalEntries(rawValue: normals) != nil else {
             throw ValidationError("--normals must be one of \(NormalEntries.allCases.map(\.rawValue).joined(separator: ", ")), got '\(normals)'")
         }
         guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
             throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
         }
+        // A sweep can take many minutes: a destination that cannot be written is reported now,
+        // not after the run.
+        if let json { try OutputPath.check(json, option: "--json") }
+        if let svg { try OutputPath.check(svg + "-d0-t0.svg", option: "--svg", shown: svg) }
     }
 
     func run() throws {
         BLASThreads.set(1)
         let plan = BenchmarkPlan(
-            batches: parseList(batches)!, dimensions: parseList(dimensions)!, threads: parseList(threads)!,
+            batches: parseList(batchList)!, dimensions: parseList(dimensionList)!, threads: parseList(threads)!,
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
-            users: parseList(users)!, minRows: minRows, repetitions: repetitions, secondsPerRepetition: maxSeconds,
-            minimumSeconds: minSeconds, measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!)
+            users: parseList(userList)!, minRows: rowsPerRepetition, repetitions: repetitionCount,
+            secondsPerRepetition: longestRepetition, minimumSeconds: shortestRepetition,
+            measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!)
         var report = BenchmarkReport(machine: MachineInfo.current(), normals: plan.normals)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
@@ -156,14 +163,14 @@ struct BenchCommand: ParsableCommand {
             report.userSweep = runner.runUserSweep(progress: { print($0) })
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
         }
-        if memoryUsers > 0 && !sweepOnly {
-            report.memory = runner.measureMemory(users: memoryUsers, denseUsers: denseMemoryUsers, idBytes: memoryIdBytes,
+        if onePointUsers > 0 && !sweepOnly {
+            report.memory = runner.measureMemory(users: onePointUsers, denseUsers: denseAccounts, idBytes: memoryIdBytes,
                                                  dimension: plan.dimensions[0])
         }
 
         print(report.markdown())
         if let json {
-            try report.jsonData().write(to: URL(fileURLWithPath: json))
+            try OutputPath.write(try report.jsonData(), to: json, option: "--json")
             print("JSON written to \(json)")
         }
         if let svg {

@@ -156,7 +156,7 @@ struct BenchmarkReport: Codable, Sendable {
                     .compactMap { r in r.bareSgemmEmbeddingsPerSecond.map { (Double(r.batch), $0) } }))
             }
             let file = "\(prefix)-d\(d)-t\(t).svg"
-            try plot.svg().write(toFile: file, atomically: true, encoding: .utf8)
+            try OutputPath.write(Data(plot.svg().utf8), to: file, option: "--svg")
             files.append(file)
         }
         return files

@@ -13,11 +13,14 @@ struct CommandResult {
 
 /// The `b4b` executable built next to this test bundle (`swift build --build-tests` builds
 /// every product into the same directory).
-func b4bExecutable() throws -> URL {
+func b4bExecutable() throws -> URL { try builtExecutable("b4b") }
+
+/// The product `name` built next to this test bundle.
+func builtExecutable(_ name: String) throws -> URL {
     let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    let candidate = me.deletingLastPathComponent().appendingPathComponent("b4b")
+    let candidate = me.deletingLastPathComponent().appendingPathComponent(name)
     guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
-        throw CommandLineTestError("the b4b executable is not at \(candidate.path); build every product first (swift build --build-tests)")
+        throw CommandLineTestError("the \(name) executable is not at \(candidate.path); build every product first (swift build --build-tests)")
     }
     return candidate
 }
@@ -29,8 +32,13 @@ struct CommandLineTestError: Error, CustomStringConvertible {
 
 /// Runs `b4b arguments...` in `directory` and collects its output.
 func runB4B(_ arguments: [String], in directory: URL) throws -> CommandResult {
+    try runExecutable(try b4bExecutable(), arguments, in: directory)
+}
+
+/// Runs `executable arguments...` in `directory` and collects its output.
+func runExecutable(_ executable: URL, _ arguments: [String], in directory: URL) throws -> CommandResult {
     let process = Process()
-    process.executableURL = try b4bExecutable()
+    process.executableURL = executable
     process.arguments = arguments
     process.currentDirectoryURL = directory
     let (out, err) = (Pipe(), Pipe())
