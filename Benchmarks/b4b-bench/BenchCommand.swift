@@ -136,7 +136,7 @@ struct BenchCommand: ParsableCommand {
             users: parseList(userList)!, minRows: rowsPerRepetition, repetitions: repetitionCount,
             secondsPerRepetition: longestRepetition, minimumSeconds: shortestRepetition,
             measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!)
-        var report = BenchmarkReport(machine: MachineInfo.current(), normals: plan.normals)
+        var report = BenchmarkReport(machine: MachineInfo.current(), arguments: Array(CommandLine.arguments.dropFirst()), plan: plan)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
 
@@ -186,16 +186,25 @@ func parseList(_ s: String) -> [Int]? {
 }
 
 /// What to sweep.
-struct BenchmarkPlan: Sendable {
+struct BenchmarkPlan: Codable, Sendable {
+    /// Rows per call.
     var batches: [Int]
+    /// Representation dimensions.
     var dimensions: [Int]
+    /// Concurrent caller threads (each with OpenBLAS at one thread).
     var threads: [Int]
     var stages: [Stage]
+    /// Distinct users of the user sweep (pad-shuffle stage, batch 1).
     var users: [Int]
+    /// Rows per timed repetition, at least (`--min-rows`).
     var minRows: Int
+    /// Timed repetitions (rounds) per point.
     var repetitions: Int
+    /// Longest a repetition may take, seconds (`--max-seconds`).
     var secondsPerRepetition: Double
+    /// Shortest a repetition may take, seconds (`--min-seconds`).
     var minimumSeconds: Double
+    /// Whether the bare sgemms are timed in turns with the stages.
     var measureBare = true
     /// Whether the hash stage's projection kernel alone is timed in turns with it (with
     /// `measureBare`, not with `--quick`, which must stay under a minute).

@@ -9,6 +9,8 @@ struct MachineInfo: Codable, Sendable {
     var cores: Int
     var blasProcessors: Int
     var openblasCoretype: String?
+    /// `OPENBLAS_L2_SIZE` as set for the run (bytes), if it was.
+    var openblasL2Size: String?
     /// The kernels OpenBLAS chose (`openblas_get_corename`): `Prescott` on a CPU with AVX2 means
     /// it did not recognise the CPU (see `BLASLibrary`), and every GEMM figure is far too low.
     var openblasCore: String
@@ -22,6 +24,7 @@ struct MachineInfo: Codable, Sendable {
         return MachineInfo(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
                            blasProcessors: BLASThreads.processorCount,
                            openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                           openblasL2Size: ProcessInfo.processInfo.environment["OPENBLAS_L2_SIZE"],
                            openblasCore: BLASLibrary.coreName,
                            date: formatter.string(from: Date()))
     }
@@ -37,6 +40,10 @@ struct MachineInfo: Codable, Sendable {
 /// Everything one benchmark run measured.
 struct BenchmarkReport: Codable, Sendable {
     var machine: MachineInfo
+    /// The command line after the executable's name, as given.
+    var arguments: [String]
+    /// What was swept and how each point was sized, with the `--quick` defaults resolved.
+    var plan: BenchmarkPlan
     /// The LSH normals' entries (`gaussian` or `signs`) of every point.
     var normals: NormalEntries
     var results: [ResultRow] = []
@@ -45,9 +52,11 @@ struct BenchmarkReport: Codable, Sendable {
     var memory: MemoryReport?
     var numpy: NumPyResults?
 
-    init(machine: MachineInfo, normals: NormalEntries) {
+    init(machine: MachineInfo, arguments: [String], plan: BenchmarkPlan) {
         self.machine = machine
-        self.normals = normals
+        self.arguments = arguments
+        self.plan = plan
+        self.normals = plan.normals
     }
 
     func jsonData() throws -> Data {

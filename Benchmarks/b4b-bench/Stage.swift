@@ -1,7 +1,7 @@
 import Defense
 
 /// One point of the pipeline the benchmark measures; each stage includes the ones before it.
-enum Stage: String, CaseIterable, Sendable {
+enum Stage: String, CaseIterable, Codable, Sendable {
     /// Validation, LSH hashing (the projection kernel) and occupancy tracking (`track`):
     /// coverage and sigma per row, no representations produced.
     case hash = "hash"

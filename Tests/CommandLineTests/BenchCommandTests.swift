@@ -22,13 +22,27 @@ struct BenchCommandTests {
         }
     }
 
-    @Test("options given with --quick win over its defaults")
+    /// The `plan` and `arguments` recorded in a `--json` file.
+    private func recorded(_ file: URL) throws -> (plan: [String: Any], arguments: [String]) {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        return (try #require(object?["plan"] as? [String: Any]), try #require(object?["arguments"] as? [String]))
+    }
+
+    @Test("options given with --quick win over its defaults; the JSON records the command line and the plan")
     func explicitOptionsWinOverQuick() throws {
         try withWorkDirectory { dir in
-            let r = try runBench(["--quick", "--stages", "hash,scale-shift", "--dimensions", "64", "--batches", "2,3",
-                                  "--threads", "1", "--repetitions", "2", "--sweep-only", "--no-bare",
-                                  "--json", "r.json", "--svg", "fig"], in: dir)
+            let arguments = ["--quick", "--stages", "hash,scale-shift", "--dimensions", "64", "--batches", "2,3",
+                             "--threads", "1", "--repetitions", "2", "--sweep-only", "--no-bare",
+                             "--json", "r.json", "--svg", "fig"]
+            let r = try runBench(arguments, in: dir)
             #expect(r.succeeded, "\(r.standardError)")
+            let (plan, given) = try recorded(dir.appendingPathComponent("r.json"))
+            #expect(given == arguments)
+            #expect(plan["batches"] as? [Int] == [2, 3] && plan["dimensions"] as? [Int] == [64])
+            #expect(plan["stages"] as? [String] == ["hash", "scale-shift"])
+            // Options not given keep --quick's defaults.
+            #expect(plan["minRows"] as? Int == 1024 && plan["secondsPerRepetition"] as? Double == 0.1)
+            #expect(plan["repetitions"] as? Int == 2 && plan["measureBare"] as? Bool == false)
             let seen = try points(dir.appendingPathComponent("r.json"))
             #expect(seen.map { "\($0.0) \($0.1) \($0.2) \($0.3)" }.sorted()
                     == ["hash 64 2 1", "hash 64 3 1", "scale-shift 64 2 1", "scale-shift 64 3 1"])
@@ -46,6 +60,9 @@ struct BenchCommandTests {
             let seen = try points(dir.appendingPathComponent("r.json"))
             #expect(seen.map { "\($0.1) \($0.2)" }.sorted() == ["2048 1", "2048 16", "2048 256"])
             #expect(seen.allSatisfy { $0.4 == 3 })
+            let plan = try recorded(dir.appendingPathComponent("r.json")).plan
+            #expect(plan["minRows"] as? Int == 1024 && plan["minimumSeconds"] as? Double == 0.01)
+            #expect(plan["users"] as? [Int] == [1, 1000])
         }
     }
 
