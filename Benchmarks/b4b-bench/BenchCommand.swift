@@ -80,6 +80,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Python interpreter for the NumPy comparison.")
     var python: String = "python3"
 
+    @Option(name: .customLong("targets-of"), parsing: .upToNextOption,
+            help: "Measure nothing: read the targets from these earlier runs' --json files and print them as one table (smallest–largest reading over the runs, and how many met each target).")
+    var targetsOf: [String] = []
+
     @Option(help: "Write every figure as JSON to this file.")
     var json: String?
 
@@ -129,6 +133,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !targetsOf.isEmpty {
+            print(try Targets.summary(targetsOf.map(Targets.readSaved), names: targetsOf))
+            return
+        }
         BLASThreads.set(1)
         let plan = BenchmarkPlan(
             batches: parseList(batchList)!, dimensions: parseList(dimensionList)!, threads: parseList(threads)!,
@@ -168,6 +176,7 @@ struct BenchCommand: ParsableCommand {
                                                  dimension: plan.dimensions[0])
         }
 
+        report.targets = Targets.read(results: report.results, memory: report.memory)
         print(report.markdown())
         if let json {
             try OutputPath.write(try report.jsonData(), to: json, option: "--json")

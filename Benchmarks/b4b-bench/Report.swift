@@ -51,6 +51,8 @@ struct BenchmarkReport: Codable, Sendable {
     var coldAffine: ColdTransformCost?
     var memory: MemoryReport?
     var numpy: NumPyResults?
+    /// The targets read from this run's figures (`Targets`).
+    var targets: [TargetReading] = []
 
     init(machine: MachineInfo, arguments: [String], plan: BenchmarkPlan) {
         self.machine = machine
@@ -139,6 +141,7 @@ struct BenchmarkReport: Codable, Sendable {
                             m.denseUsers, m.denseRowsPerUser, m.bucketsPerDenseUser, m.bytesPerDenseUser, m.projectedMegabytesForMillionDense)
             }
         }
+        s += Targets.markdown(targets)
         return s
     }
 

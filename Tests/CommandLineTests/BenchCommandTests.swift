@@ -107,4 +107,100 @@ struct BenchCommandTests {
             }
         }
     }
+
+    @Test("a run reads its targets from its own ratios: a bound met or not, and what it did not measure")
+    func targetsOfARun() throws {
+        try withWorkDirectory { dir in
+            let r = try runBench(["--quick", "--stages", "hash,full", "--batches", "1,256", "--threads", "1,2",
+                                  "--sweep-only", "--repetitions", "1", "--json", "r.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(r.standardOutput.contains("## Targets (d = 2048; ratios from this run)"))
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r.json"))) as? [String: Any]
+            let results = try #require(object?["results"] as? [[String: Any]])
+            let targets = try #require(object?["targets"] as? [[String: Any]])
+            func result(_ stage: String, _ batch: Int, _ threads: Int) -> [String: Any]? {
+                results.first { $0["stage"] as? String == stage && $0["batch"] as? Int == batch && $0["threads"] as? Int == threads }
+            }
+            func target(_ name: String, _ stage: String, _ batch: Int, _ threads: Int) -> [String: Any]? {
+                targets.first { $0["target"] as? String == name && $0["stage"] as? String == stage
+                    && $0["batch"] as? Int == batch && $0["threads"] as? Int == threads }
+            }
+            // Full protect against its bare sgemm, on one and two threads: the row's own ratio.
+            for threads in [1, 2] {
+                let reading = try #require(target("full protect (dense affine) × bare sgemm", "full", 256, threads))
+                let ratio = try #require(result("full", 256, threads)?["ratioToBareSgemm"] as? Double)
+                #expect(reading["value"] as? Double == ratio && reading["bound"] as? Double == 0.85)
+            }
+            // Two threads over one, for each stage, with the bare sgemm's own scaling beside it.
+            for stage in ["hash", "full"] {
+                let reading = try #require(target("2 threads × 1 thread", stage, 256, 2))
+                let row = try #require(result(stage, 256, 2))
+                #expect(reading["value"] as? Double == row["ratioToOneThread"] as? Double)
+                #expect(reading["control"] as? Double == row["bareSgemmRatioToOneThread"] as? Double)
+                let value = try #require(reading["value"] as? Double)
+                #expect(r.standardOutput.contains("| 2 threads × 1 thread | \(stage) | 256 | 2 | \(String(format: "%.2f", value)) | ≥ 1.7 | \(value >= 1.7 ? "yes" : "**no**") |"))
+            }
+            // Without --numpy the NumPy targets are listed as not measured, never as met.
+            for (batch, threads) in [(256, 1), (256, 2), (1, 1)] {
+                let reading = try #require(target("hash+track × NumPy", "hash", batch, threads))
+                #expect(reading["value"] == nil && reading["missing"] as? String == "--numpy")
+            }
+            #expect(target("hash+track × reference tracking", "hash", 256, 1)?["missing"] as? String == "--numpy")
+            #expect(r.standardOutput.contains("| hash+track × reference tracking | hash | 256 | 1 | needs --numpy | ≥ 10 |  |"))
+        }
+    }
+
+    /// A saved report with one point per (stage, batch, threads) and the given ratios.
+    private func savedReport(_ points: [(String, Int, Int, [String: Double])]) throws -> Data {
+        let results: [[String: Any]] = points.map { stage, batch, threads, ratios in
+            var row: [String: Any] = ["stage": stage, "dimension": 2048, "batch": batch, "threads": threads, "users": 1,
+                                      "measurement": ["embeddingsPerSecond": 1e6, "nsPerEmbedding": 1000.0, "p50Microseconds": 1.0,
+                                                      "p99Microseconds": 2.0, "repetitions": 7, "rowsPerRepetition": 4096]]
+            for (key, value) in ratios { row[key] = value }
+            return row
+        }
+        return try JSONSerialization.data(withJSONObject: ["results": results])
+    }
+
+    @Test("--targets-of gathers earlier runs' readings: smallest–largest, how many met, what was not measured")
+    func targetsOfSavedRuns() throws {
+        try withWorkDirectory { dir in
+            try savedReport([
+                ("hash", 256, 1, ["ratioToReferenceTracking": 5.25, "ratioToNumpy": 2.5]),
+                ("hash", 256, 2, ["ratioToReferenceTracking": 9.6, "ratioToOneThread": 1.62, "bareSgemmRatioToOneThread": 1.5]),
+            ]).write(to: dir.appendingPathComponent("a.json"))
+            try savedReport([
+                ("hash", 256, 1, ["ratioToReferenceTracking": 5.75]),
+                ("hash", 256, 2, ["ratioToReferenceTracking": 10.2, "ratioToOneThread": 1.9, "bareSgemmRatioToOneThread": 2.1]),
+            ]).write(to: dir.appendingPathComponent("b.json"))
+            let r = try runBench(["--targets-of", "a.json", "b.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let lines = r.standardOutput.split(separator: "\n").map(String.init)
+            #expect(lines.first == "## Targets over 2 runs (d = 2048): a.json, b.json")
+            for row in [
+                "| hash+track × reference tracking | hash | 256 | 1 | 5.25–5.75 | ≥ 10 | 0 of 2 |  |",
+                "| hash+track × reference tracking | hash | 256 | 2 | 9.60–10.20 | ≥ 10 | 1 of 2 |  |",
+                "| hash+track × NumPy | hash | 256 | 1 | 2.50 | ≥ 1 | 1 of 1 (1 not measured) |  |",
+                "| 2 threads × 1 thread | hash | 256 | 2 | 1.62–1.90 | ≥ 1.7 | 1 of 2 | 1.50–2.10 |",
+            ] {
+                #expect(lines.contains(row), "missing \(row) in\n\(r.standardOutput)")
+            }
+            // A point a run does not have is no reading at all: no batch-1 rows here.
+            #expect(!r.standardOutput.contains("| hash | 1 |"))
+        }
+    }
+
+    @Test("--targets-of names a file it cannot read or that is not a report")
+    func targetsOfBadFiles() throws {
+        try withWorkDirectory { dir in
+            try Data("{\"results\": [{\"stage\": \"hash\"}]}".utf8).write(to: dir.appendingPathComponent("cut.json"))
+            for (file, message) in [("missing.json", "cannot read --targets-of file 'missing.json'"),
+                                    ("cut.json", "--targets-of file 'cut.json' is not a b4b-bench --json report")] {
+                let r = try runBench(["--targets-of", file], in: dir)
+                #expect(!r.succeeded)
+                #expect(r.standardError.contains(message), "\(r.standardError)")
+            }
+        }
+    }
 }
+
