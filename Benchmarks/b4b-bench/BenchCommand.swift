@@ -126,6 +126,9 @@ struct BenchCommand: ParsableCommand {
         guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
             throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
         }
+        if !targetsOf.isEmpty && (json != nil || svg != nil || numpy) {
+            throw ValidationError("--targets-of reads saved runs and measures nothing: it takes no --json, --svg or --numpy")
+        }
         // A sweep can take many minutes: a destination that cannot be written is reported now,
         // not after the run.
         if let json { try OutputPath.check(json, option: "--json") }

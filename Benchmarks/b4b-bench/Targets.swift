@@ -77,10 +77,15 @@ enum Targets {
         String(format: value >= 100 ? "%.0f" : "%.2f", value)
     }
 
-    /// The readings as a Markdown section (empty when there are none).
-    static func markdown(_ readings: [TargetReading]) -> String {
+    /// The readings as a Markdown section (empty when there are none); `shortRepetitions` adds
+    /// that a run of fewer or shorter repetitions than the defaults (`--quick`) reads roughly.
+    static func markdown(_ readings: [TargetReading], shortRepetitions: Bool = false) -> String {
         guard !readings.isEmpty else { return "" }
         var s = "\n## Targets (d = \(dimension); ratios from this run)\n\n"
+        if shortRepetitions {
+            s += "Fewer or shorter repetitions than the defaults (as with --quick): on a shared machine these readings "
+            s += "are rough, two threads over one most of all. The README's targets command reads them steadily.\n\n"
+        }
         s += "| target | stage | batch | threads | reading | bound | met | bare sgemm × 1 thread |\n"
         s += "|---|---|---:|---:|---:|---:|---|---:|\n"
         for r in readings {

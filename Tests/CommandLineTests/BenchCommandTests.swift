@@ -115,6 +115,7 @@ struct BenchCommandTests {
                                   "--sweep-only", "--repetitions", "1", "--json", "r.json"], in: dir)
             #expect(r.succeeded, "\(r.standardError)")
             #expect(r.standardOutput.contains("## Targets (d = 2048; ratios from this run)"))
+            #expect(r.standardOutput.contains("Fewer or shorter repetitions than the defaults (as with --quick)"))
             let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r.json"))) as? [String: Any]
             let results = try #require(object?["results"] as? [[String: Any]])
             let targets = try #require(object?["targets"] as? [[String: Any]])
@@ -195,8 +196,9 @@ struct BenchCommandTests {
         try withWorkDirectory { dir in
             try Data("{\"results\": [{\"stage\": \"hash\"}]}".utf8).write(to: dir.appendingPathComponent("cut.json"))
             for (file, message) in [("missing.json", "cannot read --targets-of file 'missing.json'"),
-                                    ("cut.json", "--targets-of file 'cut.json' is not a b4b-bench --json report")] {
-                let r = try runBench(["--targets-of", file], in: dir)
+                                    ("cut.json", "--targets-of file 'cut.json' is not a b4b-bench --json report"),
+                                    ("cut.json --json out.json", "--targets-of reads saved runs and measures nothing")] {
+                let r = try runBench(["--targets-of"] + file.split(separator: " ").map(String.init), in: dir)
                 #expect(!r.succeeded)
                 #expect(r.standardError.contains(message), "\(r.standardError)")
             }
