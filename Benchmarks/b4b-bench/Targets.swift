@@ -77,6 +77,18 @@ enum Targets {
         String(format: value >= 100 ? "%.0f" : "%.2f", value)
     }
 
+    /// A reading beside its bound: as `figure`, with as many more decimals as it takes not
+    /// to print the bound itself for a reading that is not the bound (1.6996 against 1.7).
+    static func shown(_ value: Double, bound: Double) -> String {
+        let plain = figure(value)
+        guard plain == figure(bound), value != bound else { return plain }
+        for digits in 1...8 {
+            let text = String(format: "%.\(digits)f", value)
+            if text != String(format: "%.\(digits)f", bound) { return text }
+        }
+        return "\(value)"
+    }
+
     /// The readings as a Markdown section (empty when there are none); `shortRepetitions` adds
     /// that a run of fewer or shorter repetitions than the defaults (`--quick`) reads roughly.
     static func markdown(_ readings: [TargetReading], shortRepetitions: Bool = false) -> String {
@@ -89,7 +101,7 @@ enum Targets {
         s += "| target | stage | batch | threads | reading | bound | met | bare sgemm × 1 thread |\n"
         s += "|---|---|---:|---:|---:|---:|---|---:|\n"
         for r in readings {
-            let reading = r.value.map(figure) ?? "needs \(r.missing ?? "more")"
+            let reading = r.value.map { shown($0, bound: r.bound) } ?? "needs \(r.missing ?? "more")"
             let verdict = r.met.map { $0 ? "yes" : "**no**" } ?? ""
             s += "| \(r.target) | \(r.stage) | \(r.batch.map(String.init) ?? "") | \(r.threads.map(String.init) ?? "") "
             s += "| \(reading) | \(r.atMost ? "<" : "≥") \(String(format: "%g", r.bound)) | \(verdict) "
@@ -112,9 +124,9 @@ enum Targets {
                 readings[key, default: []].append(r)
             }
         }
-        func range(_ values: [Double]) -> String {
+        func range(_ values: [Double], bound: Double? = nil) -> String {
             guard let low = values.min(), let high = values.max() else { return "" }
-            let (a, b) = (figure(low), figure(high))
+            let (a, b) = bound.map { (shown(low, bound: $0), shown(high, bound: $0)) } ?? (figure(low), figure(high))
             return a == b ? a : "\(a)–\(b)"
         }
         var s = "## Targets over \(runs.count) run\(runs.count == 1 ? "" : "s") (d = \(dimension)): \(names.joined(separator: ", "))\n\n"
@@ -128,7 +140,7 @@ enum Targets {
             var verdict = "\(met) of \(measured.count)"
             if measured.count < all.count { verdict += " (\(all.count - measured.count) not measured)" }
             s += "| \(key.target) | \(key.stage) | \(key.batch.map(String.init) ?? "") | \(key.threads.map(String.init) ?? "") "
-            s += "| \(range(measured.compactMap(\.value))) | \(first.atMost ? "<" : "≥") \(String(format: "%g", first.bound)) "
+            s += "| \(range(measured.compactMap(\.value), bound: first.bound)) | \(first.atMost ? "<" : "≥") \(String(format: "%g", first.bound)) "
             s += "| \(verdict) | \(range(all.compactMap(\.control))) |\n"
         }
         return s

@@ -139,7 +139,13 @@ struct BenchCommandTests {
                 #expect(reading["value"] as? Double == row["ratioToOneThread"] as? Double)
                 #expect(reading["control"] as? Double == row["bareSgemmRatioToOneThread"] as? Double)
                 let value = try #require(reading["value"] as? Double)
-                #expect(r.standardOutput.contains("| 2 threads × 1 thread | \(stage) | 256 | 2 | \(String(format: "%.2f", value)) | ≥ 1.7 | \(value >= 1.7 ? "yes" : "**no**") |"))
+                // The printed row: the reading to within its printed decimals, and the verdict.
+                let prefix = "| 2 threads × 1 thread | \(stage) | 256 | 2 | "
+                let line = try #require(r.standardOutput.split(separator: "\n").first { $0.hasPrefix(prefix) })
+                let cells = line.dropFirst(prefix.count).split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+                let printed = try #require(Double(cells[0]))
+                #expect(abs(printed - value) <= 0.005 && (printed >= 1.7) == (value >= 1.7), "\(line)")
+                #expect(cells[1] == "≥ 1.7" && cells[2] == (value >= 1.7 ? "yes" : "**no**"), "\(line)")
             }
             // Without --numpy the NumPy targets are listed as not measured, never as met.
             for (batch, threads) in [(256, 1), (256, 2), (1, 1)] {
@@ -188,6 +194,22 @@ struct BenchCommandTests {
             }
             // A point a run does not have is no reading at all: no batch-1 rows here.
             #expect(!r.standardOutput.contains("| hash | 1 |"))
+        }
+    }
+
+    @Test("a reading just under its bound is not printed as the bound; one on it meets it")
+    func readingsAtTheBound() throws {
+        try withWorkDirectory { dir in
+            try savedReport([
+                ("full", 256, 1, ["ratioToBareSgemm": 0.85]),
+                ("full", 256, 2, ["ratioToOneThread": 1.6996, "bareSgemmRatioToOneThread": 1.53]),
+            ]).write(to: dir.appendingPathComponent("a.json"))
+            let r = try runBench(["--targets-of", "a.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            for row in ["| full protect (dense affine) × bare sgemm | full | 256 | 1 | 0.85 | ≥ 0.85 | 1 of 1 |  |",
+                        "| 2 threads × 1 thread | full | 256 | 2 | 1.6996 | ≥ 1.7 | 0 of 1 | 1.53 |"] {
+                #expect(r.standardOutput.split(separator: "\n").contains(Substring(row)), "missing \(row) in\n\(r.standardOutput)")
+            }
         }
     }
 
