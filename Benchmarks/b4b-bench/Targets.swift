@@ -2,10 +2,10 @@ import Foundation
 
 /// One of the operating targets read from a run's own ratios: the throughput targets at
 /// d = 2048 (batch 256 unless the target names another), and the memory of a million accounts.
-/// A run says which targets it met; `Benchmarks/targets_table.py` gathers several runs' readings
+/// A run says which targets it met; `b4b-bench --targets-of` gathers several runs' readings
 /// into one table.
 struct TargetReading: Codable, Sendable, Equatable {
-    /// What is compared, e.g. "hash × reference tracking".
+    /// What is compared, e.g. "hash+track × reference tracking".
     var target: String
     /// The stage the reading belongs to ("memory" for the memory target).
     var stage: String
