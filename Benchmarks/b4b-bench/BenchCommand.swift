@@ -81,13 +81,14 @@ struct BenchCommand: ParsableCommand {
     var python: String = "python3"
 
     @Option(name: .customLong("targets-of"), parsing: .upToNextOption,
-            help: "Measure nothing: read the targets from these earlier runs' --json files and print them as one table (smallest–largest reading over the runs, and how many met each target).")
+            help: ArgumentHelp("Measure nothing: read the targets from these earlier runs' --json files and print them as one table (smallest–largest reading over the runs, and how many met each target).",
+                               valueName: "file"))
     var targetsOf: [String] = []
 
-    @Option(help: "Write every figure as JSON to this file.")
+    @Option(help: ArgumentHelp("Write every figure as JSON to this file (written atomically; its directory must exist, checked before the run).", valueName: "file"))
     var json: String?
 
-    @Option(help: "Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count).")
+    @Option(help: ArgumentHelp("Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count: PREFIX-d2048-t1.svg, ...; the prefix's directory must exist, checked before the run).", valueName: "prefix"))
     var svg: String?
 
     // The options in effect: what was given, else the --quick default, else the full sweep's.
