@@ -477,7 +477,7 @@ def serve(args, stdin=None, stdout=None) -> int:
     """Answers timing requests, one JSON object per line, so that the Swift benchmark can take
     turns with NumPy repetition by repetition (the two sides then see the same machine).
 
-    First writes ``{"ok": true, "numpy_version", "blas", "threads"}``. Requests:
+    First writes ``{"ok": true, "numpy_version", "blas", "threads", "madvise_hugepage"}``. Requests:
 
     * ``{"op": "prepare", "id": ID, "stage": S, "dimension": D, "batch": B, "pool_rows": N}``:
       warms up and sizes point ID (a fresh user; rows cut from a pool of N generated rows);
@@ -513,7 +513,8 @@ def serve(args, stdin=None, stdout=None) -> int:
             raise ValueError(f"no prepared point with id {key!r}")
         return key, points[key]
 
-    answer({"ok": True, "numpy_version": np.__version__, "blas": blas, "threads": args.effective_threads})
+    answer({"ok": True, "numpy_version": np.__version__, "blas": blas, "threads": args.effective_threads,
+            "madvise_hugepage": args.madvise_hugepage})
     for line in stdin:
         if not line.strip():
             continue
@@ -782,6 +783,10 @@ def parse_args(argv):
     parser.add_argument("--normals", choices=["gaussian", "signs"], default="gaussian",
                         help="entries of the LSH normals: gaussian (default) or signs (+1 or -1), as the "
                              "Swift benchmark's --normals")
+    parser.add_argument("--pages", choices=["huge", "base"], default="huge",
+                        help="huge (default, NumPy's own behaviour): arrays of 4 MiB or more, the pool of rows "
+                             "among them, are advised for transparent huge pages; base: NumPy is told not to "
+                             "advise, so they stay on 4 KiB pages (the Swift benchmark's --pages)")
     parser.add_argument("--quick", action="store_true",
                         help="small run: batches 1,16,256, fewer rows and repetitions")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
@@ -826,9 +831,22 @@ def _import_numpy(threads):
     np = numpy
 
 
+def _set_pages(pages):
+    """Whether NumPy advises huge pages for its arrays of 4 MiB or more (it does by default on
+    Linux); returns the setting in effect, or None where this NumPy has no such switch."""
+    multiarray = getattr(getattr(np, "_core", None), "multiarray", None) or getattr(np.core, "multiarray", None)
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    getter = getattr(multiarray, "_get_madvise_hugepage", None)
+    if setter is None or getter is None:
+        return None
+    setter(pages == "huge")
+    return bool(getter())
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     _import_numpy(args.threads)
+    args.madvise_hugepage = _set_pages(args.pages)
 
     if args.self_check:
         return self_check(args.dimension, args.normals)

@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Entries of the LSH hyperplanes' normals: gaussian (the paper's and the default configuration's) or signs (+1 or -1; a lone row is hashed from bits where the CPU has AVX-512). The NumPy counterpart uses the same kind.")
     var normals: String = NormalEntries.gaussian.rawValue
 
+    @Option(help: "Pages of the row pools and of output buffers of 4 MiB or more, on both sides: huge (advised for transparent huge pages, as NumPy advises its own arrays of 4 MiB or more) or base (4 KiB pages; the NumPy counterpart told not to advise).")
+    var pages: String = PageKind.huge.rawValue
+
     @Option(help: "Rows processed per timed repetition (at least one batch per worker). Default 4096; with --quick 1024.")
     var minRows: Int?
 
@@ -124,6 +127,9 @@ struct BenchCommand: ParsableCommand {
         guard NormalEntries(rawValue: normals) != nil else {
             throw ValidationError("--normals must be one of \(NormalEntries.allCases.map(\.rawValue).joined(separator: ", ")), got '\(normals)'")
         }
+        guard PageKind(rawValue: pages) != nil else {
+            throw ValidationError("--pages must be one of \(PageKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(pages)'")
+        }
         guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
             throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
         }
@@ -147,7 +153,8 @@ struct BenchCommand: ParsableCommand {
             stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
             users: parseList(userList)!, minRows: rowsPerRepetition, repetitions: repetitionCount,
             secondsPerRepetition: longestRepetition, minimumSeconds: shortestRepetition,
-            measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!)
+            measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!,
+            pages: PageKind(rawValue: pages)!)
         var report = BenchmarkReport(machine: MachineInfo.current(), arguments: Array(CommandLine.arguments.dropFirst()), plan: plan)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
@@ -224,4 +231,6 @@ struct BenchmarkPlan: Codable, Sendable {
     var measureKernel = true
     /// How the LSH normals' entries are drawn, here and in the NumPy counterpart.
     var normals: NormalEntries = .gaussian
+    /// What backs the row pools and large output buffers, here and in the NumPy counterpart.
+    var pages: PageKind = .huge
 }

@@ -65,7 +65,14 @@ struct BenchmarkRunner {
         var numpyRows: [NumPyResults.Row] = []
         for d in plan.dimensions {
             let poolRows = max(plan.batches.max()!, 2048)
-            let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: poolRows)
+            let hugeBefore = PageAdvisedMemory.hugePageBytesInUse()
+            let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: poolRows, pages: plan.pages)
+            let poolBytes = plan.threads.max()! * poolRows * d * MemoryLayout<Float>.stride
+            var onHuge: Int?
+            if let before = hugeBefore, let after = PageAdvisedMemory.hugePageBytesInUse() { onHuge = after - before }
+            progress(String(format: "Row pools, d = %d: %d × %.1f MiB (%@ pages)", d, plan.threads.max()!,
+                            Double(poolBytes) / Double(plan.threads.max()!) / 1048576, plan.pages.rawValue)
+                     + (onHuge.map { String(format: ", %.1f MiB of this process's memory came on huge pages with them", Double($0) / 1048576) } ?? ""))
             for stage in plan.stages {
                 // One defense per stage: its users' transforms are derived once (a dense affine at
                 // d = 2048 takes 0.3-1 s to derive) and serve every batch size and thread count.
@@ -146,7 +153,7 @@ struct BenchmarkRunner {
     /// (worker w's user is the same at every point of the stage).
     func stagePoint(_ stage: Stage, defense: B4BDefense, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let names = (0..<workers).map { "w\($0)-user" }
-        let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension)
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: defense.configuration.outputDimension, pages: plan.pages)
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             outputs.withBuffers(w) { out, coverage, sigma in
                 if stage == .hash {
@@ -176,7 +183,7 @@ struct BenchmarkRunner {
     func bareSgemmPoint(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools, transposed: Bool) -> TimedPoint {
         let weights = SharedMatrix(transposed ? Matrix.product(SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix, .transpose, Matrix.identity(k))
                                               : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
-        let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n)
+        let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n, pages: plan.pages)
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             let x = batch.columns(0 ..< k)
             weights.withView { p in
@@ -192,7 +199,7 @@ struct BenchmarkRunner {
     /// with nothing after.
     func bareProjectionPoint(dimension d: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
         let directions = ProjectionDirections(SharedMatrix(gaussianRows: 12, columns: d, seed: 98).matrix)
-        let outputs = OutputBuffers(workers: workers, rows: b, columns: 12)
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: 12, pages: plan.pages)
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             outputs.withBuffers(w) { out, _, squares in
                 _ = directions.project(batch, into: out, sumsOfSquares: squares)
@@ -205,13 +212,13 @@ struct BenchmarkRunner {
     func runUserSweep(progress: (String) -> Void) -> [ResultRow] {
         let d = plan.dimensions[0]
         let workers = plan.threads.max()!
-        let pools = RowPools(dimension: d, workers: workers, rows: 2048)
+        let pools = RowPools(dimension: d, workers: workers, rows: 2048, pages: plan.pages)
         var rows: [ResultRow] = []
         for u in plan.users {
             let defense = try! B4BDefense(configuration: Stage.padShuffle.configuration(dimension: d, maxBatch: 1, normals: plan.normals), secret: secret)
             let perWorker = max(1, u / workers)
             let calls = max(perWorker, callsPerWorker(batch: 1, workers: workers))
-            let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension)
+            let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension, pages: plan.pages)
             let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1, secondsPerRepetition: .infinity) { w, c in
                 let pool = pools.pool(w)
                 pool.withView { v in
@@ -259,7 +266,7 @@ struct BenchmarkRunner {
         let denseRows = 256
         var configuration = Stage.hash.configuration(dimension: d, maxBatch: denseRows, normals: plan.normals)
         configuration.transformCacheBytes = 0
-        let pools = RowPools(dimension: d, workers: 1, rows: 4096)
+        let pools = RowPools(dimension: d, workers: 1, rows: 4096, pages: plan.pages)
         let pool = pools.pool(0)
         let clock = ContinuousClock()
 
@@ -371,11 +378,11 @@ func residentBytes() -> Int {
 /// pool max(largest batch, 2048) rows, as `numpy_pipeline.py` does (POOL_ROWS), so that both
 /// sides read rows from the same level of the memory hierarchy.
 final class RowPools: Sendable {
-    private let pools: [SharedMatrix]
-    init(dimension d: Int, workers: Int, rows: Int) {
-        pools = (0..<workers).map { SharedMatrix(unitRows: rows, columns: d, seed: UInt64(1000 + $0)) }
+    private let pools: [RowPool]
+    init(dimension d: Int, workers: Int, rows: Int, pages: PageKind) {
+        pools = (0..<workers).map { RowPool(unitRows: rows, columns: d, seed: UInt64(1000 + $0), pages: pages) }
     }
-    func pool(_ w: Int) -> SharedMatrix { pools[w] }
+    func pool(_ w: Int) -> RowPool { pools[w] }
 }
 
 /// An immutable matrix shared by worker threads.
@@ -408,7 +415,9 @@ final class OutputBuffers: @unchecked Sendable {
     private let sigmas: [UnsafeMutableBufferPointer<Float>]
     private let rows: Int, columns: Int
 
-    init(workers: Int, rows: Int, columns: Int) {
+    /// The output matrices in page-advised memory (``PageAdvisedMemory``: advised from 4 MiB
+    /// on, as NumPy advises its output arrays).
+    init(workers: Int, rows: Int, columns: Int, pages: PageKind) {
         self.rows = rows
         self.columns = columns
         func zeros<T: Numeric>(_ count: Int) -> UnsafeMutableBufferPointer<T> {
@@ -416,13 +425,16 @@ final class OutputBuffers: @unchecked Sendable {
             b.initialize(repeating: 0)
             return b
         }
-        buffers = (0..<workers).map { _ in zeros(rows * columns) }
+        buffers = (0..<workers).map { _ in
+            let memory = PageAdvisedMemory.allocate(bytes: rows * columns * MemoryLayout<Float>.stride, pages: pages)
+            return UnsafeMutableBufferPointer(start: memory.bindMemory(to: Float.self, capacity: rows * columns), count: rows * columns)
+        }
         coverages = (0..<workers).map { _ in zeros(rows) }
         sigmas = (0..<workers).map { _ in zeros(rows) }
     }
 
     deinit {
-        buffers.forEach { $0.deallocate() }
+        buffers.forEach { $0.baseAddress.map { PageAdvisedMemory.deallocate(UnsafeMutableRawPointer($0)) } }
         coverages.forEach { $0.deallocate() }
         sigmas.forEach { $0.deallocate() }
     }

@@ -33,7 +33,7 @@ final class NumPyWorker {
         process.arguments = [python, script, "--serve", "--threads", "\(threads)",
                              "--min-rows", "\(plan.minRows)", "--max-seconds", "\(plan.secondsPerRepetition)",
                              "--min-seconds", "\(plan.minimumSeconds)", "--warmup", warmup,
-                             "--normals", plan.normals.rawValue]
+                             "--normals", plan.normals.rawValue, "--pages", plan.pages.rawValue]
         process.standardInput = toWorker
         process.standardOutput = fromWorker
         input = toWorker.fileHandleForWriting
@@ -55,6 +55,9 @@ final class NumPyWorker {
         self.pending = pending
         if reported != threads {
             print("warning: asked NumPy for \(threads) BLAS threads, its OpenBLAS reports \(reported)")
+        }
+        if (greeting["madvise_hugepage"] as? Bool) != (plan.pages == .huge) {
+            print("warning: asked NumPy for \(plan.pages.rawValue) pages; it reports \(greeting["madvise_hugepage"].map { "\($0)" } ?? "nothing") for advising huge pages")
         }
     }
 

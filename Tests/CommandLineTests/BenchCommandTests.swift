@@ -32,7 +32,7 @@ struct BenchCommandTests {
     func explicitOptionsWinOverQuick() throws {
         try withWorkDirectory { dir in
             let arguments = ["--quick", "--stages", "hash,scale-shift", "--dimensions", "64", "--batches", "2,3",
-                             "--threads", "1", "--repetitions", "2", "--sweep-only", "--no-bare",
+                             "--threads", "1", "--repetitions", "2", "--sweep-only", "--no-bare", "--pages", "base",
                              "--json", "r.json", "--svg", "fig"]
             let r = try runBench(arguments, in: dir)
             #expect(r.succeeded, "\(r.standardError)")
@@ -43,6 +43,8 @@ struct BenchCommandTests {
             // Options not given keep --quick's defaults.
             #expect(plan["minRows"] as? Int == 1024 && plan["secondsPerRepetition"] as? Double == 0.1)
             #expect(plan["repetitions"] as? Int == 2 && plan["measureBare"] as? Bool == false)
+            #expect(plan["pages"] as? String == "base")
+            #expect(r.standardOutput.contains("Row pools, d = 64: 1 × 0.5 MiB (base pages)"), "\(r.standardOutput)")
             let seen = try points(dir.appendingPathComponent("r.json"))
             #expect(seen.map { "\($0.0) \($0.1) \($0.2) \($0.3)" }.sorted()
                     == ["hash 64 2 1", "hash 64 3 1", "scale-shift 64 2 1", "scale-shift 64 3 1"])
@@ -63,6 +65,14 @@ struct BenchCommandTests {
             let plan = try recorded(dir.appendingPathComponent("r.json")).plan
             #expect(plan["minRows"] as? Int == 1024 && plan["minimumSeconds"] as? Double == 0.01)
             #expect(plan["users"] as? [Int] == [1, 1000])
+            #expect(plan["pages"] as? String == "huge")
+            // Where the kernel backs advised memory only (transparent huge pages in "madvise"
+            // mode), the 16 MiB pool is what comes on huge pages.
+            let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+            if mode.contains("[madvise]") {
+                #expect(r.standardOutput.contains("Row pools, d = 2048: 1 × 16.0 MiB (huge pages), 16.0 MiB of this process's memory came on huge pages with them"),
+                        "\(r.standardOutput)")
+            }
         }
     }
 
@@ -98,6 +108,7 @@ struct BenchCommandTests {
                 (["--quick", "--min-seconds", "0.2"], "--min-seconds must be between 0 and --max-seconds (0.1), got 0.2"),
                 (["--max-seconds=-1"], "--max-seconds must be a positive number"),
                 (["--memory-users=-5"], "--memory-users must be non-negative, got -5"),
+                (["--pages", "giant"], "--pages must be one of huge, base, got 'giant'"),
             ]
             for (arguments, message) in cases {
                 let r = try runBench(arguments + ["--json", "r.json"], in: dir)

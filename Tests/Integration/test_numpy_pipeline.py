@@ -15,6 +15,7 @@ def run(results):
     script = os.path.normpath(SCRIPT)
     check_self_check(results, script)
     check_serve(results, script)
+    check_pages(results, script)
 
 
 def check_self_check(results, script):
@@ -108,3 +109,47 @@ def check_serve(results, script):
     finally:
         code = w.close()
     results.check("serve: end of input ends the worker cleanly", code == 0, "exit status %s" % code)
+
+
+def anon_huge_bytes(pid):
+    """AnonHugePages of process `pid` in bytes, or None where the kernel does not say."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_pages(results, script):
+    """--pages: the greeting says whether NumPy advises huge pages, and where the kernel grants
+    them only on advice (transparent huge pages in "madvise" mode) a 16 MiB pool lands on huge
+    pages with --pages huge and on none with --pages base."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read()
+    except OSError:
+        mode = ""
+    for pages in ("huge", "base"):
+        w = Worker(script, "--threads", "1", "--min-rows", "32", "--warmup", "1", "--pages", pages)
+        try:
+            hello = w.read()
+            results.check(f"serve --pages {pages}: the greeting says NumPy advises huge pages: {pages == 'huge'}",
+                          hello is not None and hello.get("madvise_hugepage") is (pages == "huge"), str(hello))
+            prepared = w.send({"op": "prepare", "id": "p", "stage": "hash", "dimension": 2048, "batch": 256, "pool_rows": 2048})
+            huge = anon_huge_bytes(w.proc.pid)
+            name = f"serve --pages {pages}: its 16 MiB pool of rows is {'on' if pages == 'huge' else 'off'} huge pages"
+            if "[madvise]" not in mode or huge is None:
+                results.skip(name, f"transparent huge pages are not in madvise mode here ({mode.strip() or 'unknown'})")
+            else:
+                ok = prepared is not None and prepared.get("ok") is True and (
+                    huge >= 16 << 20 if pages == "huge" else huge < 2 << 20)
+                results.check(name, ok, f"AnonHugePages {huge} bytes; {prepared}")
+        finally:
+            w.close()
+    bad = subprocess.run([sys.executable, script, "--serve", "--pages", "giant"], capture_output=True, text=True, timeout=60)
+    results.check("numpy_pipeline.py --pages refuses an unknown kind, naming the choices",
+                  bad.returncode == 2 and "huge" in bad.stderr and "base" in bad.stderr, bad.stderr.strip()[-200:])
+
