@@ -398,12 +398,6 @@ final class SharedMatrix: Sendable {
         self.init(Matrix.gaussian(rows: rows, columns: columns, using: &g))
     }
 
-    /// Rows uniformly distributed on the unit sphere (queries spread over the whole space).
-    convenience init(unitRows rows: Int, columns: Int, seed: UInt64) {
-        var g = RandomGenerator(seed: RandomSeed(seed, 7, 7, 7))
-        self.init(Matrix.gaussian(rows: rows, columns: columns, using: &g).rowsNormalized())
-    }
-
     func withView<R>(_ body: (MatrixView) -> R) -> R { matrix.withView(body) }
 }
 

@@ -55,7 +55,8 @@ enum PageAdvisedMemory {
     }
 }
 
-/// One worker's pool of input rows (uniformly on the unit sphere) in page-advised memory. Rows
+/// One worker's pool of input rows, uniformly distributed on the unit sphere (queries spread
+/// over the whole space), in page-advised memory. Rows
 /// start 48 bytes past a cache line, where a large Swift array's elements start (a 16-byte
 /// allocation header, then the array's 32-byte one): the pools' place before their pages were
 /// chosen, so that the choice changes the pages and nothing else.
