@@ -99,9 +99,9 @@ struct BenchCommand: ParsableCommand {
     private var dimensionList: String { dimensions ?? (quick ? "2048" : "2048,1536,384") }
     private var userList: String { users ?? (quick ? "1,1000" : "1,1000,100000") }
     private var rowsPerRepetition: Int { minRows ?? (quick ? 1024 : 4096) }
-    private var repetitionCount: Int { repetitions ?? (quick ? 3 : 5) }
+    private var repetitionCount: Int { repetitions ?? (quick ? 3 : BenchmarkPlan.defaultRepetitions) }
     private var longestRepetition: Double { maxSeconds ?? (quick ? 0.1 : 0.5) }
-    private var shortestRepetition: Double { minSeconds ?? (quick ? 0.01 : 0.1) }
+    private var shortestRepetition: Double { minSeconds ?? (quick ? 0.01 : BenchmarkPlan.defaultMinimumSeconds) }
     private var onePointUsers: Int { memoryUsers ?? (quick ? 100_000 : 1_000_000) }
     private var denseAccounts: Int { denseMemoryUsers ?? (quick ? 100_000 : 1_000_000) }
 
@@ -233,4 +233,12 @@ struct BenchmarkPlan: Codable, Sendable {
     var normals: NormalEntries = .gaussian
     /// What backs the row pools and large output buffers, here and in the NumPy counterpart.
     var pages: PageKind = .huge
+
+    /// The full sweep's repetitions per point and shortest repetition (seconds), which
+    /// `--repetitions` and `--min-seconds` default to without `--quick`.
+    static let defaultRepetitions = 5
+    static let defaultMinimumSeconds = 0.1
+
+    /// Whether repetitions are fewer or shorter than the full sweep's (as with `--quick`).
+    var hasShortRepetitions: Bool { repetitions < Self.defaultRepetitions || minimumSeconds < Self.defaultMinimumSeconds }
 }

@@ -67,11 +67,11 @@ struct BenchmarkRunner {
             let poolRows = max(plan.batches.max()!, 2048)
             let hugeBefore = PageAdvisedMemory.hugePageBytesInUse()
             let pools = RowPools(dimension: d, workers: plan.threads.max()!, rows: poolRows, pages: plan.pages)
-            let poolBytes = plan.threads.max()! * poolRows * d * MemoryLayout<Float>.stride
+            let poolBytes = poolRows * d * MemoryLayout<Float>.stride
             var onHuge: Int?
             if let before = hugeBefore, let after = PageAdvisedMemory.hugePageBytesInUse() { onHuge = after - before }
             progress(String(format: "Row pools, d = %d: %d × %.1f MiB (%@ pages)", d, plan.threads.max()!,
-                            Double(poolBytes) / Double(plan.threads.max()!) / 1048576, plan.pages.rawValue)
+                            Double(poolBytes) / 1048576, plan.pages.rawValue)
                      + (onHuge.map { String(format: ", %.1f MiB of this process's memory came on huge pages with them", Double($0) / 1048576) } ?? ""))
             for stage in plan.stages {
                 // One defense per stage: its users' transforms are derived once (a dense affine at

@@ -141,7 +141,7 @@ struct BenchmarkReport: Codable, Sendable {
                             m.denseUsers, m.denseRowsPerUser, m.bucketsPerDenseUser, m.bytesPerDenseUser, m.projectedMegabytesForMillionDense)
             }
         }
-        s += Targets.markdown(targets, shortRepetitions: plan.minimumSeconds < 0.1 || plan.repetitions < 5)
+        s += Targets.markdown(targets, shortRepetitions: plan.hasShortRepetitions)
         return s
     }
 

@@ -70,9 +70,15 @@ public func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride: 
                           gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
                           scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
                           signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>) -> Int {
-    precondition(rows >= 0 && count >= 0 && stride >= count, "rows \(rows), count \(count), stride \(stride): need rows, count >= 0 and stride >= count")
+    checkRowsShape(rows: rows, count: count, stride: stride)
     return b4b_threshold_bits_rows(projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds, scales, slack,
                             count, signs, uncertain)
+}
+
+/// The batch decision's shape: counts not negative, rows at least `count` apart.
+@inline(__always)
+private func checkRowsShape(rows: Int, count: Int, stride: Int) {
+    precondition(rows >= 0 && count >= 0 && stride >= count, "rows \(rows), count \(count), stride \(stride): need rows, count >= 0 and stride >= count")
 }
 
 /// ``thresholdBits(rows:projections:stride:sumsOfSquares:gamma:inflation:thresholds:scales:slack:count:signs:uncertain:)``
@@ -82,7 +88,7 @@ package func thresholdBits(rows: Int, projections: UnsafePointer<Float>, stride:
                            gamma: Double, inflation: Double, thresholds: UnsafePointer<Double>,
                            scales: UnsafePointer<Double>, slack: UnsafePointer<Double>, count: Int,
                            signs: UnsafeMutablePointer<UInt64>, uncertain: UnsafeMutablePointer<UInt64>, level: Int32) -> Int? {
-    precondition(rows >= 0 && count >= 0 && stride >= count, "rows \(rows), count \(count), stride \(stride): need rows, count >= 0 and stride >= count")
+    checkRowsShape(rows: rows, count: count, stride: stride)
     let decided = b4b_threshold_bits_rows_at(level, projections, stride, rows, sumsOfSquares, gamma, inflation, thresholds,
                                              scales, slack, count, signs, uncertain)
     return decided < 0 ? nil : decided  // size_t comes in as Int: (size_t)-1 is -1

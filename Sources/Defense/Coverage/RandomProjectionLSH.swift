@@ -218,12 +218,16 @@ public struct RandomProjectionLSH: Sendable {
     /// - Throws: ``NonFiniteValue`` when the row holds a NaN or an infinity.
     @inline(__always)
     private func norm(of row: UnsafeBufferPointer<Float>, sumOfSquares s: Float, index: Int) throws(NonFiniteValue) -> Double {
-        let inflation = normInflation
-        if s.isFinite { return (Double(s) * inflation).squareRoot() }
+        if s.isFinite { return norm(ofFiniteSumOfSquares: s) }
         if let j = row.firstIndex(where: { !$0.isFinite }) { throw NonFiniteValue(row: index, column: j, value: row[j]) }
         // Finite but huge values overflowed the float sum: redo it in double.
-        return (row.reduce(0.0) { $0 + Double($1) * Double($1) } * inflation).squareRoot()
+        return (row.reduce(0.0) { $0 + Double($1) * Double($1) } * normInflation).squareRoot()
     }
+
+    /// The norm bound of a row whose single-precision sum of squares `s` is finite (the value
+    /// `b4b_threshold_bits_rows` computes for its bound, before the factor `gamma`).
+    @inline(__always)
+    private func norm(ofFiniteSumOfSquares s: Float) -> Double { (Double(s) * normInflation).squareRoot() }
 
     /// The factor that turns a single-precision sum of squares into an upper bound on the exact
     /// one: a float sum of d non-negative terms is within a factor (1 + γ_d) of the exact sum (in
@@ -276,7 +280,7 @@ public struct RandomProjectionLSH: Sendable {
                                                 slack: slack, count: m, signs: signs + i * words, uncertain: uncertain + i * words)
                     for r in i ..< i + decided {
                         writeIDs(row: r, signs: signs + r * words, uncertain: uncertain + r * words, into: ids) { c in
-                            let rowNorm = (Double(sumsOfSquares[r]) * normInflation).squareRoot()
+                            let rowNorm = norm(ofFiniteSumOfSquares: sumsOfSquares[r])
                             return Self.exactSide(batch.row(r), columns + c * dimension, dimension, threshold: thresholds[c],
                                                   scale: rowNorm * norms[c])
                         }
