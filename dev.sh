@@ -74,6 +74,8 @@ test)
     .build/projection_harness 64 1 300 1000 1 2 integers
     .build/projection_harness 64 8 300 1000 1 2 read
     .build/projection_harness 64 8 300 1000 1 2 read-panels
+    .build/projection_harness 64 8 300 1000 1 2 overlap
+    .build/projection_harness 64 40 300 1000 1 2 overlap-panels 512
     # Its paired comparison (Benchmarks/kernels/projection_pair.c), the kernel against itself.
     kernel=Sources/CProjectionKernels/ProjectionKernels.c
     bash Benchmarks/kernels/pair.sh "$kernel" "$kernel" .build/projection_pair -Wall -Wextra -Werror

@@ -4,7 +4,8 @@
 //   clang -O2 -pthread -I Sources/CProjectionKernels/include Benchmarks/kernels/projection_harness.c
 //       Sources/CProjectionKernels/ProjectionKernels.c Sources/CProjectionKernels/SignKernel.c
 //       Sources/CProjectionKernels/IntegerKernel.c -lm -o /tmp/projection_harness
-//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read|read-panels]
+//   /tmp/projection_harness POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS]
+//       [float|alternate|half|signs|integers|read|read-panels|overlap|overlap-panels] [SPAN]
 //
 // The kernel projects BATCH rows per call onto 12 directions (and sums their squares), walking
 // through a pool of POOL_ROWS rows: a pool larger than the caches (e.g. 16384 rows at d = 2048,
@@ -25,8 +26,12 @@
 // `read` (no kernel: each row of the batch is only read, summed in 8 lanes, to see what the
 // rows' trip from the pool costs alone under the same conditions) or `read-panels` (the same
 // reads in the AVX-512 batch kernel's order: panels of 32 rows, slices of 512 coordinates, groups
-// of four rows advancing 8 coordinates each in turn; whole groups of four only). No assertions: a
-// measurement tool.
+// of four rows advancing 8 coordinates each in turn; whole groups of four only) or `overlap`
+// (the batch kernel's multiply-adds and reads of the rows, in whole rows, with registers standing
+// in for the hyperplanes; AVX-512; see `overlap_rows`) or `overlap-panels` (the same in the
+// kernel's panel order). SPAN (overlap modes only, a power of two, at least 16): load the stand-in
+// hyperplanes as the kernel does instead, cycling over SPAN coordinates' worth of them. No
+// assertions: a measurement tool.
 
 #include <immintrin.h>
 #include <pthread.h>
@@ -70,8 +75,10 @@ struct caller {
     pthread_barrier_t *start, *stop;
     size_t repetitions;
     int alternate;
-    int read;  // no kernel: the rows are only read (and summed); 2: in the batch kernel's order
+    int read;  // no kernel: the rows are only read (and summed); 2: in the batch kernel's order; 3, 4: overlap, overlap-panels
     double checksum;
+    const float *planes;  // overlap modes: the stand-in hyperplanes' loads come from here (NULL: registers)
+    size_t span;          // ... cycling over this many coordinates' worth (96 floats per 8)
     double *began, *ended;  // per repetition, seconds
 };
 
@@ -116,6 +123,59 @@ __attribute__((noinline, target("avx"))) static float read_panels(const float *x
     return total;
 }
 
+/// The batch kernel's arithmetic and reads without its hyperplanes' loads. Each group of four rows
+/// is read as the kernel reads it: eight coordinates at a time loaded into both halves of a
+/// register, feeding six 16-lane multiply-adds (two directions each) against registers that stand
+/// in for the hyperplanes, and the squares from 16-lane loads of their own, one multiply-add per
+/// 16 coordinates: 1664 multiply-adds per row at d = 2048, as in the kernel. In whole rows, or in
+/// the kernel's panel order (panels of 32 rows, slices of 512 coordinates) when `panels`. What it
+/// takes bounds from below what a kernel with this arithmetic and these reads could take; against
+/// its two parts alone (the reads, `read`; the arithmetic, this mode with the rows in L1) it says
+/// how far the two overlap on this core. Whole groups of four and whole 16-coordinate blocks only.
+#define B4B_OVERLAP_HALF(R, K)                                                                        \
+    do {                                                                                              \
+        const __m512 v = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + (r0 + i + R) * d + (K)));        \
+        if (planes) {                                                                                 \
+            const float *q = planes + ((K) & (span - 1)) / 8 * 96;                                    \
+            for (int j = 0; j < 6; j++) p[R][j] = _mm512_fmadd_ps(_mm512_load_ps(q + 16 * j), v, p[R][j]); \
+        } else {                                                                                      \
+            for (int j = 0; j < 6; j++) p[R][j] = _mm512_fmadd_ps(h[j & 1], v, p[R][j]);              \
+        }                                                                                             \
+    } while (0)
+#define B4B_OVERLAP_STEP(R)                                                                           \
+    do {                                                                                              \
+        B4B_OVERLAP_HALF(R, k);                                                                       \
+        B4B_OVERLAP_HALF(R, k + 8);                                                                   \
+        const __m512 w = _mm512_loadu_ps(x + (r0 + i + R) * d + k);                                   \
+        s[R & 1] = _mm512_fmadd_ps(w, w, s[R & 1]);                                                   \
+    } while (0)
+__attribute__((noinline, target("avx512f,avx512dq"))) static float overlap_rows(const float *x, size_t rows, size_t d, int panels, const float *planes, size_t span) {
+    __m512 s[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 h[2] = {_mm512_set1_ps(1e-3f), _mm512_set1_ps(-2e-3f)};
+    __m512 p[4][6];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 6; j++) p[r][j] = _mm512_setzero_ps();
+    const size_t grouped = rows / 4 * 4, blocks = d / 16 * 16;
+    const size_t panel_rows = panels ? 32 : 4, slice = panels ? 512 : blocks;
+    for (size_t r0 = 0; r0 < grouped; r0 += panel_rows) {
+        const size_t panel = grouped - r0 < panel_rows ? grouped - r0 : panel_rows;
+        for (size_t k0 = 0; k0 < blocks; k0 += slice) {
+            const size_t end = blocks - k0 < slice ? blocks : k0 + slice;
+            for (size_t i = 0; i < panel; i += 4)
+                for (size_t k = k0; k < end; k += 16) {
+                    B4B_OVERLAP_STEP(0);
+                    B4B_OVERLAP_STEP(1);
+                    B4B_OVERLAP_STEP(2);
+                    B4B_OVERLAP_STEP(3);
+                }
+        }
+    }
+    __m512 total = _mm512_add_ps(s[0], s[1]);
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 6; j++) total = _mm512_add_ps(total, p[r][j]);
+    return _mm512_reduce_add_ps(total);
+}
+
 static void *run_caller(void *argument) {
     struct caller *c = argument;
     size_t offset = 0;
@@ -123,7 +183,9 @@ static void *run_caller(void *argument) {
         pthread_barrier_wait(c->start);
         c->began[r] = seconds();
         for (size_t done = 0; done < c->rows; done += c->batch) {
-            if (c->read == 2) {
+            if (c->read >= 3) {
+                c->squares[0] = overlap_rows(c->x + offset * c->d, c->batch, c->d, c->read == 4, c->planes, c->span);
+            } else if (c->read == 2) {
                 c->squares[0] = read_panels(c->x + offset * c->d, c->batch, c->d);
             } else if (c->read) {
                 c->squares[0] = read_rows(c->x + offset * c->d, c->batch * c->d);
@@ -157,7 +219,7 @@ static int by_value(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read|read-panels]\n", argv[0]);
+        fprintf(stderr, "usage: %s POOL_ROWS BATCH [DIMENSION] [ROWS_PER_REPETITION] [REPETITIONS] [THREADS] [float|alternate|half|signs|integers|read|read-panels|overlap|overlap-panels] [SPAN]\n", argv[0]);
         return 2;
     }
     const size_t pool = argument(argc, argv, 1, 0, "POOL_ROWS");
@@ -170,9 +232,10 @@ int main(int argc, char **argv) {
     const char *kernel = argc > 7 ? argv[7] : "float";
     const int half = strcmp(kernel, "half") == 0, signs = strcmp(kernel, "signs") == 0;
     const int alternate = strcmp(kernel, "alternate") == 0, integers = strcmp(kernel, "integers") == 0;
-    const int read = strcmp(kernel, "read") == 0 ? 1 : strcmp(kernel, "read-panels") == 0 ? 2 : 0;
+    const int read = strcmp(kernel, "read") == 0 ? 1 : strcmp(kernel, "read-panels") == 0 ? 2
+                   : strcmp(kernel, "overlap") == 0 ? 3 : strcmp(kernel, "overlap-panels") == 0 ? 4 : 0;
     if (!half && !signs && !alternate && !integers && !read && strcmp(kernel, "float") != 0) {
-        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs', 'integers', 'read' or 'read-panels', got '%s'\n", kernel);
+        fprintf(stderr, "the kernel must be 'float', 'alternate', 'half', 'signs', 'integers', 'read', 'read-panels', 'overlap' or 'overlap-panels', got '%s'\n", kernel);
         return 2;
     }
     if ((half || signs || alternate || integers) && batch != 1) {
@@ -187,8 +250,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "THREADS must be at most 64, got %zu\n", threads);
         return 2;
     }
-    if (!b4b_projection_available() || ((signs || alternate) && b4b_projection_level() < 2)) {
-        printf("this CPU lacks %s: the kernel does not run here\n", signs || alternate ? "AVX-512 F or DQ" : "AVX2 or FMA");
+    const int wide_only = signs || alternate || read >= 3;
+    if (!b4b_projection_available() || (wide_only && b4b_projection_level() < 2)) {
+        printf("this CPU lacks %s: the kernel does not run here\n", wide_only ? "AVX-512 F or DQ" : "AVX2 or FMA");
         return 0;
     }
     if (integers && !b4b_integer_screening_available()) {
@@ -230,6 +294,23 @@ int main(int argc, char **argv) {
         fprintf(stderr, "the directions did not pack as integers\n");
         return 1;
     }
+    // The overlap modes' stand-in hyperplanes: none (registers), or loads cycling over SPAN
+    // coordinates' worth of packed floats (96 per 8 coordinates: SPAN 512 is 24 KiB, L1; SPAN
+    // 2048 is the 96 KiB of twelve real hyperplanes at d = 2048, L2).
+    const size_t span = argc > 8 ? argument(argc, argv, 8, 0, "SPAN") : 0;
+    if (span && (read < 3 || span < 16 || (span & (span - 1)) != 0)) {
+        fprintf(stderr, "SPAN goes with the overlap modes and must be a power of two of at least 16, got %zu\n", span);
+        return 2;
+    }
+    float *planes = NULL;
+    if (span) {
+        planes = aligned_alloc(64, span / 8 * 96 * sizeof(float));
+        if (!planes) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+        for (size_t i = 0; i < span / 8 * 96; i++) planes[i] = 1e-3f * (float)(i % 7);
+    }
     // Whole batches per repetition, at least one.
     const size_t rows = (rows_per_repetition + batch - 1) / batch * batch;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
@@ -239,7 +320,8 @@ int main(int argc, char **argv) {
         *c = (struct caller){ .packed = packed, .packed_half = half ? packed_half : NULL,
                               .masks = signs ? masks : NULL, .packed_integers = integers ? packed_integers : NULL,
                               .unscale = unscale, .read = read, .pool = pool, .batch = batch, .d = d, .m = m, .rows = rows,
-                              .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0, .alternate = alternate };
+                              .start = &start, .stop = &stop, .repetitions = repetitions, .checksum = 0, .alternate = alternate,
+                              .planes = planes, .span = span };
         c->x = malloc(pool * d * sizeof(float));
         c->projections = malloc(batch * m * sizeof(float));
         c->squares = malloc(batch * sizeof(float));
@@ -284,6 +366,6 @@ int main(int argc, char **argv) {
            kernel, d, pool, (double)(pool * d * sizeof(float)) / (1 << 20), batch, threads, threads == 1 ? "" : "s",
            median, per_row[0], 2.0 * (double)d * 13 / median, checksum);
     pthread_barrier_destroy(&start); pthread_barrier_destroy(&stop);
-    free(directions); free(packed); free(halves); free(packed_half); free(masks); free(per_row); free(packed_integers);
+    free(directions); free(packed); free(halves); free(packed_half); free(masks); free(per_row); free(packed_integers); free(planes);
     return 0;
 }
