@@ -64,3 +64,11 @@ public struct Calibration: Sendable, Codable, Equatable {
         }
     }
 }
+
+extension Calibration {
+    /// Reads `centre` and `spread` (both required), refusing unknown keys.
+    public init(from decoder: any Decoder) throws {
+        let c = try ConfigurationJSON.object(decoder, known: ["centre", "spread"])
+        self.init(centre: try c.value("centre"), spread: try c.value("spread"))
+    }
+}

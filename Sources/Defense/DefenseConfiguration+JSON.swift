@@ -34,14 +34,16 @@ extension DefenseConfiguration {
 }
 
 extension DefenseConfiguration {
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case dimension, hashBits, tableCount, hasher, calibration, cost, relativeCost, units, transforms, maxBatchRows, transformCacheBytes
     }
 
     /// Decodes a configuration in which every key is optional: a missing key keeps the
-    /// paper's default, so a file need only state what it changes.
+    /// paper's default, so a file need only state what it changes. An unknown key (a misspelt
+    /// one, say) is refused rather than left to keep its default unnoticed.
     public init(from decoder: any Decoder) throws {
         self.init()
+        _ = try ConfigurationJSON.object(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         dimension = try c.decodeIfPresent(Int.self, forKey: .dimension) ?? dimension
         hashBits = try c.decodeIfPresent(Int.self, forKey: .hashBits) ?? hashBits
@@ -54,5 +56,17 @@ extension DefenseConfiguration {
         transforms = try c.decodeIfPresent([TransformKind].self, forKey: .transforms) ?? transforms
         maxBatchRows = try c.decodeIfPresent(Int.self, forKey: .maxBatchRows) ?? maxBatchRows
         transformCacheBytes = try c.decodeIfPresent(Int.self, forKey: .transformCacheBytes) ?? transformCacheBytes
+    }
+}
+
+extension DefenseConfiguration.Units {
+    /// Reads "absolute" or "calibrationSpread", naming both when given anything else.
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let units = Self(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "expected 'absolute' or 'calibrationSpread', got '\(name)'"))
+        }
+        self = units
     }
 }

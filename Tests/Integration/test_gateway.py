@@ -43,7 +43,7 @@ def write_defense_config(path, upstream_url):
         "hasher": {"random": {"centred": True}},
         "calibration": {"centre": [float(x) for x in centre], "spread": spread},
         "units": "calibrationSpread",
-        "cost": {"exponential": {"_0": {"lambda": 0.001, "alpha": 1.0, "beta": 0.5}}},
+        "cost": {"exponential": {"lambda": 0.001, "alpha": 1.0, "beta": 0.5}},
         "transforms": [{"affine": {"minScale": 0.5, "maxScale": 2.0, "translation": 1.0}}],
     }
     with open(path, "w") as f:

@@ -76,3 +76,51 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
         }
     }
 }
+
+// JSON (see ``ConfigurationJSON``): `{"exponential": {"lambda": 1e-6, "alpha": 1, "beta": 0.8}}`
+// (each parameter optional, the paper's value by default; the bare name "exponential" is the
+// paper's curve), `{"constant": {"sigma": 0.1}}`, or "none".
+extension CostFunction {
+    public init(from decoder: any Decoder) throws {
+        let (name, parameters) = try ConfigurationJSON.choice(decoder, among: ["exponential", "constant", "none"])
+        switch name {
+        case "exponential":
+            self = .exponential(try parameters.map { try ExponentialCost(from: ConfigurationJSON.unwrappingPositional($0)) }
+                                ?? ExponentialCost())
+        case "constant":
+            guard let parameters else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                        debugDescription: "'constant' needs its sigma: {\"constant\": {\"sigma\": ...}}"))
+            }
+            self = .constant(sigma: try ConfigurationJSON.object(parameters, known: ["sigma"]).value("sigma"))
+        default:
+            try ConfigurationJSON.noParameters(parameters)
+            self = .none
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .exponential(let cost):
+            var c = encoder.container(keyedBy: ConfigurationKey.self)
+            try c.put(cost, "exponential")
+        case .constant(let sigma):
+            var c = encoder.container(keyedBy: ConfigurationKey.self)
+            var parameters = c.nestedContainer(keyedBy: ConfigurationKey.self, forKey: ConfigurationKey("constant"))
+            try parameters.put(sigma, "sigma")
+        case .none:
+            var c = encoder.singleValueContainer()
+            try c.encode("none")
+        }
+    }
+}
+
+extension ExponentialCost {
+    /// Reads `lambda`, `alpha` and `beta`, each optional (the paper's value by default).
+    public init(from decoder: any Decoder) throws {
+        let c = try ConfigurationJSON.object(decoder, known: ["lambda", "alpha", "beta"])
+        let paper = ExponentialCost()
+        self.init(lambda: try c.value("lambda", or: paper.lambda), alpha: try c.value("alpha", or: paper.alpha),
+                  beta: try c.value("beta", or: paper.beta))
+    }
+}

@@ -80,3 +80,13 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
         }
     }
 }
+
+extension RelativeCoverageCost {
+    /// Reads `queryCounts`, `poolCoverage` and `cost` (required) and `minimumQueries` (500 when
+    /// left out), refusing unknown keys.
+    public init(from decoder: any Decoder) throws {
+        let c = try ConfigurationJSON.object(decoder, known: ["queryCounts", "poolCoverage", "cost", "minimumQueries"])
+        self.init(queryCounts: try c.value("queryCounts"), poolCoverage: try c.value("poolCoverage"), cost: try c.value("cost"),
+                  minimumQueries: try c.value("minimumQueries", or: 500))
+    }
+}

@@ -148,3 +148,47 @@ public struct FittedProjection: Sendable, Codable, Equatable {
         guard normals.allSatisfy(\.isFinite), thresholds.allSatisfy(\.isFinite) else { throw fail("contains NaN or infinity") }
     }
 }
+
+// JSON (see ``ConfigurationJSON``): `{"random": {"centred": true}}` or `{"signs": {"centred": false}}`
+// (`centred` optional, false by default; the bare names "random" and "signs" are the same
+// through the origin), or `{"fitted": {...}}` with a ``FittedProjection``.
+extension HasherConfiguration {
+    public init(from decoder: any Decoder) throws {
+        let (name, parameters) = try ConfigurationJSON.choice(decoder, among: ["random", "signs", "fitted"])
+        func centred() throws -> Bool {
+            try parameters.map { try ConfigurationJSON.object($0, known: ["centred"]).value("centred", or: false) } ?? false
+        }
+        switch name {
+        case "random": self = .random(centred: try centred())
+        case "signs": self = .signs(centred: try centred())
+        default:
+            guard let parameters else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                        debugDescription: "'fitted' needs its projection: {\"fitted\": {\"dimension\": ..., \"hashBits\": ..., \"tableCount\": ..., \"normals\": [...], \"thresholds\": [...]}}"))
+            }
+            self = .fitted(try FittedProjection(from: ConfigurationJSON.unwrappingPositional(parameters)))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: ConfigurationKey.self)
+        func random(_ name: String, centred: Bool) throws {
+            var parameters = c.nestedContainer(keyedBy: ConfigurationKey.self, forKey: ConfigurationKey(name))
+            try parameters.put(centred, "centred")
+        }
+        switch self {
+        case .random(let centred): try random("random", centred: centred)
+        case .signs(let centred): try random("signs", centred: centred)
+        case .fitted(let projection): try c.put(projection, "fitted")
+        }
+    }
+}
+
+extension FittedProjection {
+    /// Reads every field (all required), refusing unknown keys.
+    public init(from decoder: any Decoder) throws {
+        let c = try ConfigurationJSON.object(decoder, known: ["dimension", "hashBits", "tableCount", "normals", "thresholds"])
+        self.init(dimension: try c.value("dimension"), hashBits: try c.value("hashBits"), tableCount: try c.value("tableCount"),
+                  normals: try c.value("normals"), thresholds: try c.value("thresholds"))
+    }
+}

@@ -90,3 +90,59 @@ public enum TransformKind: Sendable, Codable, Equatable {
         }
     }
 }
+
+// JSON (see ``ConfigurationJSON``): `{"affine": {"minScale": 0.5, "maxScale": 2, "translation": 1}}`,
+// `{"scaleShift": {...}}` with the same keys, `{"pad": {"count": 64, "magnitude": 1}}`,
+// `{"addConstants": {...}}` with the same keys, `{"binary": {"outputDimension": 4096}}`, or
+// "shuffle". Every parameter is optional (the default above when left out), and a kind written
+// as its bare name ("affine") takes all its defaults.
+extension TransformKind {
+    private static let names = ["affine", "scaleShift", "pad", "addConstants", "shuffle", "binary"]
+
+    public init(from decoder: any Decoder) throws {
+        let (name, parameters) = try ConfigurationJSON.choice(decoder, among: Self.names)
+        let known = switch name {
+        case "affine", "scaleShift": ["minScale", "maxScale", "translation"]
+        case "pad", "addConstants": ["count", "magnitude"]
+        case "binary": ["outputDimension"]
+        default: [String]()
+        }
+        let c = try parameters.map { try ConfigurationJSON.object($0, known: known) }
+        func value<T: Decodable>(_ key: String, or fallback: T) throws -> T { try c?.value(key, or: fallback) ?? fallback }
+        switch name {
+        case "affine":
+            self = .affine(minScale: try value("minScale", or: 0.5), maxScale: try value("maxScale", or: 2),
+                           translation: try value("translation", or: 1))
+        case "scaleShift":
+            self = .scaleShift(minScale: try value("minScale", or: 0.5), maxScale: try value("maxScale", or: 2),
+                               translation: try value("translation", or: 1))
+        case "pad": self = .pad(count: try value("count", or: 64), magnitude: try value("magnitude", or: 1))
+        case "addConstants": self = .addConstants(count: try value("count", or: 64), magnitude: try value("magnitude", or: 1))
+        case "binary": self = .binary(outputDimension: try value("outputDimension", or: 4096))
+        default: self = .shuffle
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        func parameters(_ name: String, _ fill: (inout KeyedEncodingContainer<ConfigurationKey>) throws -> Void) throws {
+            var c = encoder.container(keyedBy: ConfigurationKey.self)
+            var p = c.nestedContainer(keyedBy: ConfigurationKey.self, forKey: ConfigurationKey(name))
+            try fill(&p)
+        }
+        switch self {
+        case .affine(let lo, let hi, let t):
+            try parameters("affine") { try $0.put(lo, "minScale"); try $0.put(hi, "maxScale"); try $0.put(t, "translation") }
+        case .scaleShift(let lo, let hi, let t):
+            try parameters("scaleShift") { try $0.put(lo, "minScale"); try $0.put(hi, "maxScale"); try $0.put(t, "translation") }
+        case .pad(let count, let magnitude):
+            try parameters("pad") { try $0.put(count, "count"); try $0.put(magnitude, "magnitude") }
+        case .addConstants(let count, let magnitude):
+            try parameters("addConstants") { try $0.put(count, "count"); try $0.put(magnitude, "magnitude") }
+        case .binary(let m):
+            try parameters("binary") { try $0.put(m, "outputDimension") }
+        case .shuffle:
+            var c = encoder.singleValueContainer()
+            try c.encode("shuffle")
+        }
+    }
+}
