@@ -15,21 +15,9 @@ extension DefenseConfiguration {
         do {
             configuration = try JSONDecoder().decode(DefenseConfiguration.self, from: data)
         } catch let error as DecodingError {
-            throw ConfigurationError(field: "json", message: Self.describe(error))
+            throw ConfigurationError(field: "json", message: error.locatedDescription)
         }
         return try configuration.validated()
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ c: DecodingError.Context) -> String {
-            c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        }
-        switch error {
-        case .keyNotFound(let key, let c): return "missing key \(path(c)).\(key.stringValue)"
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "at \(path(c)): \(c.debugDescription)"
-        case .dataCorrupted(let c): return "at \(path(c)): \(c.debugDescription)"
-        @unknown default: return "\(error)"
-        }
     }
 }
 
@@ -68,5 +56,24 @@ extension DefenseConfiguration.Units {
                                                     debugDescription: "expected 'absolute' or 'calibrationSpread', got '\(name)'"))
         }
         self = units
+    }
+}
+
+extension DecodingError {
+    /// Where in the JSON document the problem is (a path such as `.cost.exponential.lamda`, or
+    /// "the document" at its top) and what it is, for messages to the file's author.
+    public var locatedDescription: String {
+        func path(_ c: Context) -> String {
+            let p = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "the document" : p
+        }
+        switch self {
+        case .keyNotFound(let key, let c):
+            return "missing key \(c.codingPath.isEmpty ? "" : path(c)).\(key.stringValue)"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            return "at \(path(c)): \(c.debugDescription)"
+        @unknown default:
+            return "\(self)"
+        }
     }
 }

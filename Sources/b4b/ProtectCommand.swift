@@ -105,8 +105,10 @@ struct ProtectCommand: ParsableCommand {
         let snapshots: [String: OccupancySnapshot]
         do {
             snapshots = try JSONDecoder().decode([String: OccupancySnapshot].self, from: Data(contentsOf: URL(fileURLWithPath: state)))
+        } catch let error as DecodingError {
+            throw CommandError("--state '\(state)': not a valid occupancy state file: \(error.locatedDescription)")
         } catch {
-            throw CommandError("--state '\(state)': not a valid occupancy state file: \(error)")
+            throw CommandError("--state '\(state)': cannot be read: \(error.localizedDescription)")
         }
         if let snapshot = snapshots[user] {
             do { try defense.importOccupancy(snapshot, for: user, mode: .replace) } catch {

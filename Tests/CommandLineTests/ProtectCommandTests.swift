@@ -92,6 +92,8 @@ struct ProtectCommandTests {
             try "{\"dimension\": 9}".write(to: dir.appendingPathComponent("dim-config.json"), atomically: true, encoding: .utf8)
             try Data([1, 2, 3]).write(to: dir.appendingPathComponent("short-secret.bin"))
             try "not json".write(to: dir.appendingPathComponent("bad-state.json"), atomically: true, encoding: .utf8)
+            try "{\"hashbits\": 8}".write(to: dir.appendingPathComponent("typo-config.json"), atomically: true, encoding: .utf8)
+            try "{\"u\": {\"hashBits\": 12}}".write(to: dir.appendingPathComponent("short-state.json"), atomically: true, encoding: .utf8)
             let cases: [([String], [String])] = [
                 (["--input", "missing.npy"], ["missing.npy", "not found"]),
                 (["--input", "labels.npy"], ["labels.npy", "2-D"]),
@@ -100,6 +102,8 @@ struct ProtectCommandTests {
                 (["--input", "x.npy", "--config", "dim-config.json"], ["dimension 9", "8 columns"]),
                 (["--input", "x.npy", "--secret", "short-secret.bin"], ["secret", "32 bytes"]),
                 (["--input", "x.npy", "--state", "bad-state.json"], ["bad-state.json", "state"]),
+                (["--input", "x.npy", "--config", "typo-config.json"], ["typo-config.json", "unknown key 'hashbits'", "hashBits"]),
+                (["--input", "x.npy", "--state", "short-state.json"], ["short-state.json", "missing key .u.hasherFingerprint"]),
             ]
             for (options, keywords) in cases {
                 let r = try runB4B(["protect", "--user", "u", "--output-dir", "out"] + options, in: dir)

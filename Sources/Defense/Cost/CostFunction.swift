@@ -81,6 +81,7 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
 // (each parameter optional, the paper's value by default; the bare name "exponential" is the
 // paper's curve), `{"constant": {"sigma": 0.1}}`, or "none".
 extension CostFunction {
+    /// Reads a cost in any of the forms above (and the earlier `_0` form), refusing unknown names and keys.
     public init(from decoder: any Decoder) throws {
         let (name, parameters) = try ConfigurationJSON.choice(decoder, among: ["exponential", "constant", "none"])
         switch name {
@@ -99,6 +100,7 @@ extension CostFunction {
         }
     }
 
+    /// Writes the cost in the form above, every parameter stated.
     public func encode(to encoder: any Encoder) throws {
         switch self {
         case .exponential(let cost):

@@ -153,6 +153,7 @@ public struct FittedProjection: Sendable, Codable, Equatable {
 // (`centred` optional, false by default; the bare names "random" and "signs" are the same
 // through the origin), or `{"fitted": {...}}` with a ``FittedProjection``.
 extension HasherConfiguration {
+    /// Reads a hasher in any of the forms above (and the earlier `_0` form), refusing unknown names and keys.
     public init(from decoder: any Decoder) throws {
         let (name, parameters) = try ConfigurationJSON.choice(decoder, among: ["random", "signs", "fitted"])
         func centred() throws -> Bool {
@@ -170,6 +171,7 @@ extension HasherConfiguration {
         }
     }
 
+    /// Writes the hasher in the form above, every parameter stated.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: ConfigurationKey.self)
         func random(_ name: String, centred: Bool) throws {

@@ -99,6 +99,7 @@ public enum TransformKind: Sendable, Codable, Equatable {
 extension TransformKind {
     private static let names = ["affine", "scaleShift", "pad", "addConstants", "shuffle", "binary"]
 
+    /// Reads a transform in any of the forms above (`{"shuffle": {}}` too), refusing unknown names and keys.
     public init(from decoder: any Decoder) throws {
         let (name, parameters) = try ConfigurationJSON.choice(decoder, among: Self.names)
         let known = switch name {
@@ -123,6 +124,7 @@ extension TransformKind {
         }
     }
 
+    /// Writes the transform in the form above, every parameter stated.
     public func encode(to encoder: any Encoder) throws {
         func parameters(_ name: String, _ fill: (inout KeyedEncodingContainer<ConfigurationKey>) throws -> Void) throws {
             var c = encoder.container(keyedBy: ConfigurationKey.self)
