@@ -113,7 +113,7 @@ public struct CalibrationRun: Sendable {
     /// Also calibrate the relative price (``RelativeCoverageCost``).
     public var relativePrice = false
     /// ``RelativeCoverageCost/minimumQueries`` of the relative price.
-    public var relativeMinimumQueries = 500
+    public var relativeMinimumQueries = RelativeCoverageCost.defaultMinimumQueries
     /// Pool rows the calibration spread and the principal hasher are measured on.
     public var calibrationSampleRows = 10000
 

@@ -75,7 +75,7 @@ struct CalibrateCommand: ParsableCommand {
     var relative = false
 
     @Option(help: "Queries a user must have sent before the relative price applies (with --relative).")
-    var relativeMinimumQueries: Int = 500
+    var relativeMinimumQueries: Int = RelativeCoverageCost.defaultMinimumQueries
 
     func validate() throws {
         guard !tasks.isEmpty else { throw ValidationError("give at least one --task NAME=DIR") }

@@ -24,10 +24,13 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
     /// Maps relative coverage (a ratio, 1 = covering as fast as the pool) to sigma, in the
     /// configuration's units; e.g. Eq. (1) with beta = 1.
     public var cost: CostFunction
-    /// Queries a user must have sent before the relative price applies. Default 500.
+    /// Queries a user must have sent before the relative price applies. Default ``defaultMinimumQueries``.
     public var minimumQueries: Int
 
-    public init(queryCounts: [Int], poolCoverage: [Double], cost: CostFunction, minimumQueries: Int = 500) {
+    /// The default of ``minimumQueries``: 500 queries.
+    public static let defaultMinimumQueries = 500
+
+    public init(queryCounts: [Int], poolCoverage: [Double], cost: CostFunction, minimumQueries: Int = RelativeCoverageCost.defaultMinimumQueries) {
         self.queryCounts = queryCounts
         self.poolCoverage = poolCoverage
         self.cost = cost
@@ -82,11 +85,11 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
 }
 
 extension RelativeCoverageCost {
-    /// Reads `queryCounts`, `poolCoverage` and `cost` (required) and `minimumQueries` (500 when
+    /// Reads `queryCounts`, `poolCoverage` and `cost` (required) and `minimumQueries` (``defaultMinimumQueries`` when
     /// left out), refusing unknown keys.
     public init(from decoder: any Decoder) throws {
         let c = try ConfigurationJSON.object(decoder, known: ["queryCounts", "poolCoverage", "cost", "minimumQueries"])
         self.init(queryCounts: try c.value("queryCounts"), poolCoverage: try c.value("poolCoverage"), cost: try c.value("cost"),
-                  minimumQueries: try c.value("minimumQueries", or: 500))
+                  minimumQueries: try c.value("minimumQueries", or: Self.defaultMinimumQueries))
     }
 }

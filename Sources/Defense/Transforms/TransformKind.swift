@@ -97,30 +97,38 @@ public enum TransformKind: Sendable, Codable, Equatable {
 // "shuffle". Every parameter is optional (the default above when left out), and a kind written
 // as its bare name ("affine") takes all its defaults.
 extension TransformKind {
-    private static let names = ["affine", "scaleShift", "pad", "addConstants", "shuffle", "binary"]
+    /// Each kind by its JSON name, with the defaults of its case.
+    private static let defaults: [(name: String, kind: TransformKind)] = [
+        ("affine", .affine()), ("scaleShift", .scaleShift()), ("pad", .pad()), ("addConstants", .addConstants()),
+        ("shuffle", .shuffle), ("binary", .binary()),
+    ]
 
-    /// Reads a transform in any of the forms above (`{"shuffle": {}}` too), refusing unknown names and keys.
+    /// Reads a transform in any of the forms above (`{"shuffle": {}}` too), refusing unknown names and keys;
+    /// a parameter left out keeps its case's default.
     public init(from decoder: any Decoder) throws {
-        let (name, parameters) = try ConfigurationJSON.choice(decoder, among: Self.names)
-        let known = switch name {
-        case "affine", "scaleShift": ["minScale", "maxScale", "translation"]
-        case "pad", "addConstants": ["count", "magnitude"]
-        case "binary": ["outputDimension"]
-        default: [String]()
+        let (name, parameters) = try ConfigurationJSON.choice(decoder, among: Self.defaults.map(\.name))
+        let fallback = Self.defaults.first { $0.name == name }!.kind
+        let known = switch fallback {
+        case .affine, .scaleShift: ["minScale", "maxScale", "translation"]
+        case .pad, .addConstants: ["count", "magnitude"]
+        case .binary: ["outputDimension"]
+        case .shuffle: [String]()
         }
         let c = try parameters.map { try ConfigurationJSON.object($0, known: known) }
         func value<T: Decodable>(_ key: String, or fallback: T) throws -> T { try c?.value(key, or: fallback) ?? fallback }
-        switch name {
-        case "affine":
-            self = .affine(minScale: try value("minScale", or: 0.5), maxScale: try value("maxScale", or: 2),
-                           translation: try value("translation", or: 1))
-        case "scaleShift":
-            self = .scaleShift(minScale: try value("minScale", or: 0.5), maxScale: try value("maxScale", or: 2),
-                               translation: try value("translation", or: 1))
-        case "pad": self = .pad(count: try value("count", or: 64), magnitude: try value("magnitude", or: 1))
-        case "addConstants": self = .addConstants(count: try value("count", or: 64), magnitude: try value("magnitude", or: 1))
-        case "binary": self = .binary(outputDimension: try value("outputDimension", or: 4096))
-        default: self = .shuffle
+        switch fallback {
+        case .affine(let lo, let hi, let t):
+            self = .affine(minScale: try value("minScale", or: lo), maxScale: try value("maxScale", or: hi),
+                           translation: try value("translation", or: t))
+        case .scaleShift(let lo, let hi, let t):
+            self = .scaleShift(minScale: try value("minScale", or: lo), maxScale: try value("maxScale", or: hi),
+                               translation: try value("translation", or: t))
+        case .pad(let count, let magnitude):
+            self = .pad(count: try value("count", or: count), magnitude: try value("magnitude", or: magnitude))
+        case .addConstants(let count, let magnitude):
+            self = .addConstants(count: try value("count", or: count), magnitude: try value("magnitude", or: magnitude))
+        case .binary(let m): self = .binary(outputDimension: try value("outputDimension", or: m))
+        case .shuffle: self = .shuffle
         }
     }
 
