@@ -23,80 +23,87 @@ struct BenchCommand: ParsableCommand {
             ratios, not absolute numbers across runs.
             """)
 
-    @Option(help: "Comma-separated batch sizes (rows per protect call). Default 1,4,16,64,256,1024,4096; with --quick 1,16,256.")
+    @Option(parsing: .unconditional,
+            help: "Comma-separated batch sizes (rows per protect call), each 1...\(Limits.batch). Default 1,4,16,64,256,1024,4096; with --quick 1,16,256.")
     var batches: String?
 
-    @Option(help: "Comma-separated representation dimensions. Default 2048,1536,384; with --quick 2048.")
+    @Option(parsing: .unconditional,
+            help: "Comma-separated representation dimensions, each 1...\(Limits.dimension). Default 2048,1536,384; with --quick 2048.")
     var dimensions: String?
 
-    @Option(help: "Comma-separated numbers of concurrent worker threads.")
-    var threads: String = "1,2"
+    @Option(parsing: .unconditional,
+            help: "Comma-separated numbers of concurrent worker threads, each 1...\(Limits.threads). Default 1,2.")
+    var threads: String?
 
-    @Option(help: "Comma-separated stages: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var stages: String = Stage.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(parsing: .unconditional,
+            help: "Comma-separated stages: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")). Default all of them.")
+    var stages: String?
 
-    @Option(help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1). Default 1,1000,100000; with --quick 1,1000.")
+    @Option(parsing: .unconditional,
+            help: "Comma-separated numbers of distinct users for the user sweep (pad-shuffle stage, batch 1), each 1...\(Limits.users). Default 1,1000,100000; with --quick 1,1000.")
     var users: String?
 
-    @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the memory measurement). Default 1000000; with --quick 100000.")
+    @Option(help: "Users who each send one row, to measure resident memory per user (0 skips the whole memory measurement, the dense accounts' too). Default 1000000; with --quick 100000.")
     var memoryUsers: Int?
 
-    @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips). Default 1000000; with --quick 100000.")
+    @Option(help: "Accounts each loaded with the occupancy of an account that sent a batch of 256 rows (held as bit sets, the largest per-user state), to measure resident memory per such account (0 skips). The 1-million-accounts target is judged from at least \(Targets.memoryAccountsForVerdict) of them. Default 1000000; with --quick 100000.")
     var denseMemoryUsers: Int?
 
-    @Option(help: "UTF-8 bytes of each user id in the memory measurement: 0 uses ids like 'user-123' (at most 15 bytes, which a String holds inline); N >= 16 pads every id to N bytes (36: the length of a UUID).")
-    var memoryIdBytes: Int = 0
+    @Option(help: "UTF-8 bytes of each user id in the memory measurement: 0 uses ids like 'user-123' (at most 15 bytes, which a String holds inline); N in 16...4096 pads every id to N bytes (36: the length of a UUID). Default 0.")
+    var memoryIdBytes: Int?
 
-    @Option(help: "Entries of the LSH hyperplanes' normals: gaussian (the paper's and the default configuration's) or signs (+1 or -1; a lone row is hashed from bits where the CPU has AVX-512). The NumPy counterpart uses the same kind.")
-    var normals: String = NormalEntries.gaussian.rawValue
+    @Option(help: "Entries of the LSH hyperplanes' normals: gaussian (the paper's and the default configuration's) or signs (+1 or -1; a lone row is hashed from bits where the CPU has AVX-512). The NumPy counterpart uses the same kind. Default gaussian.")
+    var normals: String?
 
-    @Option(help: "Pages of the row pools and of output buffers of 4 MiB or more, on both sides: huge (advised for transparent huge pages, as NumPy advises its own arrays of 4 MiB or more) or base (4 KiB pages; the NumPy counterpart told not to advise).")
-    var pages: String = PageKind.huge.rawValue
+    @Option(help: "Pages of the row pools and of output buffers of 4 MiB or more, on both sides: huge (advised for transparent huge pages, as NumPy advises its own arrays of 4 MiB or more) or base (4 KiB pages; the NumPy counterpart told not to advise). Default huge.")
+    var pages: String?
 
-    @Option(help: "Rows processed per timed repetition (at least one batch per worker). Default 4096; with --quick 1024.")
+    @Option(help: "Rows processed per timed repetition (at least one batch per worker), 1...\(Limits.minRows). Default 4096; with --quick 1024.")
     var minRows: Int?
 
-    @Option(help: "Timed repetitions per point. Default 5; with --quick 3.")
+    @Option(help: "Timed repetitions per point, 1...\(Limits.repetitions). Default 5; with --quick 3.")
     var repetitions: Int?
 
-    @Option(help: "Longest a repetition may take, seconds: slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks. Default 0.5; with --quick 0.1.")
+    @Option(help: "Longest a repetition may take, seconds (at most \(Int(Limits.seconds))): slow points (e.g. a dense transform at batch 1) make fewer calls than --min-rows asks. Default 0.5; with --quick 0.1.")
     var maxSeconds: Double?
 
     @Option(help: "Shortest a repetition may take, seconds: fast points make more calls than --min-rows asks, so that a short burst of other work on the machine does not decide a repetition. Default 0.1; with --quick 0.01.")
     var minSeconds: Double?
 
-    @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement).")
+    @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement; their options are then refused).")
     var sweepOnly = false
 
     @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (not timed with --quick either); for profiling a stage alone.")
     var noBare = false
 
-    @Flag(help: "A short run for CI (under a minute): the --quick defaults of the options above (d = 2048, batches 1, 16, 256, fewer rows and repetitions; options given explicitly still apply); no NumPy unless --numpy.")
+    @Flag(help: "A short run for CI (under a minute): the --quick defaults of the options above (d = 2048, batches 1, 16, 256, fewer rows, repetitions and users; options given explicitly still apply). It also leaves out the hash stage's kernel alone and shortens NumPy's warm-up per point to 0.05 s (from 0.25 s). NumPy runs only with --numpy, as without --quick.")
     var quick = false
 
     @Flag(help: "Also time Benchmarks/numpy_pipeline.py's counterpart of every point, in turns with ours (one helper process per thread count), and print the ratios.")
     var numpy = false
 
-    @Option(help: "The NumPy counterpart script.")
-    var numpyScript: String = "Benchmarks/numpy_pipeline.py"
+    @Option(help: "The NumPy counterpart script (with --numpy). Default Benchmarks/numpy_pipeline.py.")
+    var numpyScript: String?
 
-    @Option(help: "Python interpreter for the NumPy comparison.")
-    var python: String = "python3"
+    @Option(help: "Python interpreter for the NumPy comparison (with --numpy). Default python3.")
+    var python: String?
 
     @Option(name: .customLong("targets-of"), parsing: .upToNextOption,
-            help: ArgumentHelp("Measure nothing: read the targets from these earlier runs' --json files and print them as one table (smallest–largest reading over the runs, and how many met each target).",
+            help: ArgumentHelp("Measure nothing: read the targets from these earlier runs' --json files and print them as one table (smallest–largest reading over the runs, and how many met each target). Takes no other option.",
                                valueName: "file"))
     var targetsOf: [String] = []
 
-    @Option(help: ArgumentHelp("Write every figure as JSON to this file (written atomically; its directory must exist, checked before the run).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write every figure as JSON to this file (written atomically; its directory must exist, checked before the run; a symbolic link is followed, anything but a regular file refused).", valueName: "file"))
     var json: String?
 
-    @Option(help: ArgumentHelp("Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count: PREFIX-d2048-t1.svg, ...; the prefix's directory must exist, checked before the run).", valueName: "prefix"))
+    @Option(help: ArgumentHelp("Write throughput-vs-batch SVG figures with this path prefix (one per dimension and thread count: PREFIX-d2048-t1.svg, ...; every file's destination is checked before the run, as for --json).", valueName: "prefix"))
     var svg: String?
 
     // The options in effect: what was given, else the --quick default, else the full sweep's.
     private var batchList: String { batches ?? (quick ? "1,16,256" : "1,4,16,64,256,1024,4096") }
     private var dimensionList: String { dimensions ?? (quick ? "2048" : "2048,1536,384") }
+    private var threadList: String { threads ?? "1,2" }
+    private var stageList: String { stages ?? Stage.allCases.map(\.rawValue).joined(separator: ",") }
     private var userList: String { users ?? (quick ? "1,1000" : "1,1000,100000") }
     private var rowsPerRepetition: Int { minRows ?? (quick ? 1024 : 4096) }
     private var repetitionCount: Int { repetitions ?? (quick ? 3 : BenchmarkPlan.defaultRepetitions) }
@@ -104,57 +111,124 @@ struct BenchCommand: ParsableCommand {
     private var shortestRepetition: Double { minSeconds ?? (quick ? 0.01 : BenchmarkPlan.defaultMinimumSeconds) }
     private var onePointUsers: Int { memoryUsers ?? (quick ? 100_000 : 1_000_000) }
     private var denseAccounts: Int { denseMemoryUsers ?? (quick ? 100_000 : 1_000_000) }
+    private var idBytes: Int { memoryIdBytes ?? 0 }
+    private var normalEntries: String { normals ?? NormalEntries.gaussian.rawValue }
+    private var pageKind: String { pages ?? PageKind.huge.rawValue }
+
+    /// The options given on the command line that measure something, by their flag names.
+    private var measurementOptionsGiven: [String] {
+        let given: [(String, Bool)] = [
+            ("--batches", batches != nil), ("--dimensions", dimensions != nil), ("--threads", threads != nil),
+            ("--stages", stages != nil), ("--users", users != nil), ("--memory-users", memoryUsers != nil),
+            ("--dense-memory-users", denseMemoryUsers != nil), ("--memory-id-bytes", memoryIdBytes != nil),
+            ("--normals", normals != nil), ("--pages", pages != nil), ("--min-rows", minRows != nil),
+            ("--repetitions", repetitions != nil), ("--max-seconds", maxSeconds != nil), ("--min-seconds", minSeconds != nil),
+            ("--sweep-only", sweepOnly), ("--no-bare", noBare), ("--quick", quick), ("--numpy", numpy),
+            ("--numpy-script", numpyScript != nil), ("--python", python != nil), ("--json", json != nil), ("--svg", svg != nil),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
 
     func validate() throws {
-        for (name, list) in [("--batches", batchList), ("--dimensions", dimensionList), ("--threads", threads), ("--users", userList)] {
-            guard let values = parseList(list), !values.isEmpty, values.allSatisfy({ $0 >= 1 }) else {
-                throw ValidationError("\(name) must be a comma-separated list of positive integers, got '\(list)'")
+        if !targetsOf.isEmpty {
+            let others = measurementOptionsGiven
+            guard others.isEmpty else {
+                throw ValidationError("--targets-of reads saved runs and measures nothing: it takes no other option (got \(others.joined(separator: ", ")))")
             }
+            return
         }
-        for s in stages.split(separator: ",", omittingEmptySubsequences: false) where Stage(rawValue: String(s)) == nil {
-            throw ValidationError("unknown stage '\(s)'; known: \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
+        let batchSizes = try parseList(batchList, option: "--batches", limit: Limits.batch)
+        let dimensionSizes = try parseList(dimensionList, option: "--dimensions", limit: Limits.dimension)
+        let threadCounts = try parseList(threadList, option: "--threads", limit: Limits.threads)
+        _ = try parseList(userList, option: "--users", limit: Limits.users)
+        _ = try parseStages(stageList)
+        guard (1...Limits.minRows).contains(rowsPerRepetition) else {
+            throw ValidationError("--min-rows must be in 1...\(Limits.minRows), got \(rowsPerRepetition)")
         }
-        guard rowsPerRepetition >= 1 else { throw ValidationError("--min-rows must be at least 1, got \(rowsPerRepetition)") }
-        guard repetitionCount >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitionCount)") }
-        guard longestRepetition > 0, longestRepetition.isFinite else {
-            throw ValidationError("--max-seconds must be a positive number, got \(longestRepetition)")
+        guard (1...Limits.repetitions).contains(repetitionCount) else {
+            throw ValidationError("--repetitions must be in 1...\(Limits.repetitions), got \(repetitionCount)")
+        }
+        guard longestRepetition > 0, longestRepetition <= Limits.seconds else {
+            throw ValidationError("--max-seconds must be a positive number of seconds, at most \(Int(Limits.seconds)), got \(longestRepetition)")
         }
         guard shortestRepetition >= 0, shortestRepetition <= longestRepetition else {
-            throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(longestRepetition)), got \(shortestRepetition)")
+            let which = minSeconds == nil ? "--min-seconds's default (\(shortestRepetition)\(quick ? " with --quick" : ""))" : "--min-seconds (\(shortestRepetition))"
+            throw ValidationError("--min-seconds must be between 0 and --max-seconds (\(longestRepetition)): \(which) is not; give a --min-seconds of at most \(longestRepetition)")
         }
-        guard onePointUsers >= 0 else { throw ValidationError("--memory-users must be non-negative, got \(onePointUsers)") }
-        guard denseAccounts >= 0 else { throw ValidationError("--dense-memory-users must be non-negative, got \(denseAccounts)") }
-        guard NormalEntries(rawValue: normals) != nil else {
-            throw ValidationError("--normals must be one of \(NormalEntries.allCases.map(\.rawValue).joined(separator: ", ")), got '\(normals)'")
+        guard (0...Limits.accounts).contains(onePointUsers) else {
+            throw ValidationError("--memory-users must be in 0...\(Limits.accounts), got \(onePointUsers)")
         }
-        guard PageKind(rawValue: pages) != nil else {
-            throw ValidationError("--pages must be one of \(PageKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(pages)'")
+        guard (0...Limits.accounts).contains(denseAccounts) else {
+            throw ValidationError("--dense-memory-users must be in 0...\(Limits.accounts), got \(denseAccounts)")
         }
-        guard memoryIdBytes == 0 || (16...4096).contains(memoryIdBytes) else {
-            throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(memoryIdBytes)")
+        guard NormalEntries(rawValue: normalEntries) != nil else {
+            throw ValidationError("--normals must be one of \(NormalEntries.allCases.map(\.rawValue).joined(separator: ", ")), got '\(normalEntries)'")
         }
-        if !targetsOf.isEmpty && (json != nil || svg != nil || numpy) {
-            throw ValidationError("--targets-of reads saved runs and measures nothing: it takes no --json, --svg or --numpy")
+        guard PageKind(rawValue: pageKind) != nil else {
+            throw ValidationError("--pages must be one of \(PageKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(pageKind)'")
         }
+        guard idBytes == 0 || (16...4096).contains(idBytes) else {
+            throw ValidationError("--memory-id-bytes must be 0 or in 16...4096, got \(idBytes)")
+        }
+        // Options that would have no effect are refused rather than ignored.
+        let skipped = [("--users", users != nil), ("--memory-users", memoryUsers != nil),
+                       ("--dense-memory-users", denseMemoryUsers != nil), ("--memory-id-bytes", memoryIdBytes != nil)]
+            .filter(\.1).map(\.0)
+        if sweepOnly && !skipped.isEmpty {
+            throw ValidationError("--sweep-only skips the user sweep and the memory measurement: \(skipped.joined(separator: ", ")) would have no effect")
+        }
+        if onePointUsers == 0 && (denseAccounts > 0 && denseMemoryUsers != nil || memoryIdBytes != nil) {
+            throw ValidationError("--memory-users 0 skips the whole memory measurement: \(denseMemoryUsers != nil ? "--dense-memory-users" : "--memory-id-bytes") would have no effect")
+        }
+        if !numpy, let option = [("--numpy-script", numpyScript), ("--python", python)].first(where: { $0.1 != nil })?.0 {
+            throw ValidationError("\(option) is for the NumPy comparison: give --numpy as well")
+        }
+        try Limits.checkMemory(batches: batchSizes, dimensions: dimensionSizes, threads: threadCounts,
+                               accounts: sweepOnly ? (0, 0) : (onePointUsers, onePointUsers > 0 ? denseAccounts : 0))
         // A sweep can take many minutes: a destination that cannot be written is reported now,
         // not after the run.
         if let json { try OutputPath.check(json, option: "--json") }
-        if let svg { try OutputPath.check(svg + "-d0-t0.svg", option: "--svg", shown: svg) }
+        if let svg {
+            for d in dimensionSizes {
+                for t in threadCounts {
+                    try OutputPath.check(BenchmarkReport.figurePath(prefix: svg, dimension: d, threads: t), option: "--svg", shown: svg)
+                }
+            }
+        }
     }
 
     func run() throws {
         if !targetsOf.isEmpty {
-            print(try Targets.summary(targetsOf.map(Targets.readSaved), names: targetsOf))
+            let runs = try targetsOf.map(Targets.readSaved)
+            let empty = zip(targetsOf, runs).filter { $0.1.isEmpty }.map(\.0)
+            guard empty.count < runs.count else {
+                throw Targets.SavedReportFailure(description: "no target was measured in \(runs.count == 1 ? "this report" : "these reports"): a target's point is d = \(Targets.dimension) at batch 256 (or 1), or the memory of at least \(Targets.memoryAccountsForVerdict) dense accounts")
+            }
+            if !empty.isEmpty {
+                FileHandle.standardError.write(Data("note: no target was measured in \(empty.joined(separator: ", ")) (counted as a run all the same)\n".utf8))
+            }
+            print(Targets.summary(runs, names: targetsOf))
             return
         }
         BLASThreads.set(1)
-        let plan = BenchmarkPlan(
-            batches: parseList(batchList)!, dimensions: parseList(dimensionList)!, threads: parseList(threads)!,
-            stages: stages.split(separator: ",").compactMap { Stage(rawValue: String($0)) },
-            users: parseList(userList)!, minRows: rowsPerRepetition, repetitions: repetitionCount,
+        var plan = BenchmarkPlan(
+            batches: try parseList(batchList, option: "--batches", limit: Limits.batch),
+            dimensions: try parseList(dimensionList, option: "--dimensions", limit: Limits.dimension),
+            threads: try parseList(threadList, option: "--threads", limit: Limits.threads),
+            stages: try parseStages(stageList),
+            users: sweepOnly ? [] : try parseList(userList, option: "--users", limit: Limits.users),
+            minRows: rowsPerRepetition, repetitions: repetitionCount,
             secondsPerRepetition: longestRepetition, minimumSeconds: shortestRepetition,
-            measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normals)!,
-            pages: PageKind(rawValue: pages)!)
+            measureBare: !noBare, measureKernel: !noBare && !quick, normals: NormalEntries(rawValue: normalEntries)!,
+            pages: PageKind(rawValue: pageKind)!)
+        plan.quick = quick
+        plan.sweepOnly = sweepOnly
+        plan.numpy = numpy
+        if !sweepOnly {
+            plan.memoryUsers = onePointUsers
+            plan.denseMemoryUsers = onePointUsers > 0 ? denseAccounts : 0
+            plan.memoryIdBytes = idBytes
+        }
         var report = BenchmarkReport(machine: MachineInfo.current(), arguments: Array(CommandLine.arguments.dropFirst()), plan: plan)
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
@@ -164,8 +238,8 @@ struct BenchCommand: ParsableCommand {
         if numpy {
             for t in plan.threads {
                 // The script's own warm-up per point: its default, shorter for --quick (as its --quick).
-                workers[t] = try NumPyWorker(script: numpyScript, python: python, threads: t, plan: plan,
-                                             warmup: quick ? "0.05s" : "0.25s")
+                workers[t] = try NumPyWorker(script: numpyScript ?? "Benchmarks/numpy_pipeline.py", python: python ?? "python3",
+                                             threads: t, plan: plan, warmup: quick ? "0.05s" : "0.25s")
             }
             let first = workers[plan.threads[0]]!
             print("NumPy \(first.version) (\(first.blas)) takes turns with each point.\n")
@@ -183,26 +257,84 @@ struct BenchCommand: ParsableCommand {
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])
         }
         if onePointUsers > 0 && !sweepOnly {
-            report.memory = runner.measureMemory(users: onePointUsers, denseUsers: denseAccounts, idBytes: memoryIdBytes,
+            report.memory = runner.measureMemory(users: onePointUsers, denseUsers: denseAccounts, idBytes: idBytes,
                                                  dimension: plan.dimensions[0])
         }
 
-        report.targets = Targets.read(results: report.results, memory: report.memory)
+        report.targets = Targets.read(results: report.results, memory: report.memory.map(SavedMemory.init))
         print(report.markdown())
+        // The figures first: their destinations were checked, and a JSON report is only left
+        // behind by a run whose every output was written.
+        if let svg {
+            for file in try report.writeFigures(prefix: svg) { print("SVG written to \(file)") }
+        }
         if let json {
             try OutputPath.write(try report.jsonData(), to: json, option: "--json")
             print("JSON written to \(json)")
         }
-        if let svg {
-            for file in try report.writeFigures(prefix: svg) { print("SVG written to \(file)") }
-        }
     }
 }
 
-/// Parses "1,2,3" into integers (nil on any bad element).
-func parseList(_ s: String) -> [Int]? {
-    let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    return parts.contains(where: { $0 == nil }) ? nil : parts.map { $0! }
+/// The largest values the options take: beyond them a run would not fit a machine's memory
+/// or a working day, and some products would overflow.
+enum Limits {
+    static let batch = 1 << 20
+    static let dimension = 65_536
+    static let threads = 256
+    static let users = 10_000_000
+    static let minRows = 1 << 30
+    static let repetitions = 10_000
+    static let seconds = 3600.0
+    static let accounts = 100_000_000
+
+    /// Throws a usage error when the plan's largest buffers would not fit in this machine's
+    /// memory: per worker a pool of max(largest batch, 2048) rows and an output batch as wide
+    /// as the widest stage (the binary transform's 4096 bits, or d + 64 padded columns), for
+    /// the largest thread count and dimension, on both sides with --numpy (counted twice here
+    /// in any case, a margin for the stages' own state); the accounts of the memory
+    /// measurement at about 150 and 1000 bytes each.
+    static func checkMemory(batches: [Int], dimensions: [Int], threads: [Int], accounts: (onePoint: Int, dense: Int),
+                            available: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+        let (b, d, t) = (Double(batches.max()!), Double(dimensions.max()!), Double(threads.max()!))
+        let buffers = 2 * t * (max(b, 2048) * d + b * max(d + 64, 4096)) * 4 + 2 * d * d * 4
+        let state = Double(accounts.onePoint) * 150 + Double(accounts.dense) * 1000
+        let gib = 1024.0 * 1024 * 1024
+        guard buffers + state > Double(available) * 0.8 else { return }
+        let what = buffers >= state
+            ? "row pools and output buffers for --threads \(threads.max()!) × --batches \(batches.max()!) × --dimensions \(dimensions.max()!)"
+            : "--memory-users \(accounts.onePoint) and --dense-memory-users \(accounts.dense) accounts"
+        throw ValidationError(String(format: "this plan needs about %.1f GiB (%@), more than this machine's %.1f GiB of memory allows; give smaller values",
+                                     (buffers + state) / gib, what, Double(available) / gib))
+    }
+}
+
+/// Parses a comma-separated list of distinct integers in 1...`limit` given as `option`; an
+/// empty item, a value out of range or a repeated one is named in the error.
+func parseList(_ s: String, option: String, limit: Int) throws -> [Int] {
+    let items = s.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    var values: [Int] = []
+    for item in items {
+        guard let value = Int(item), value >= 1 else {
+            throw ValidationError("\(option) must be a comma-separated list of positive integers, got '\(s)'\(item.isEmpty ? " (an empty item)" : "")")
+        }
+        guard value <= limit else { throw ValidationError("\(option) takes values up to \(limit), got \(value)") }
+        guard !values.contains(value) else { throw ValidationError("\(option) lists \(value) twice") }
+        values.append(value)
+    }
+    return values
+}
+
+/// Parses the comma-separated stage names of `--stages` (distinct, each known).
+func parseStages(_ s: String) throws -> [Stage] {
+    var stages: [Stage] = []
+    for name in s.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+        guard let stage = Stage(rawValue: name) else {
+            throw ValidationError("unknown stage '\(name)'; known: \(Stage.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard !stages.contains(stage) else { throw ValidationError("--stages lists \(name) twice") }
+        stages.append(stage)
+    }
+    return stages
 }
 
 /// What to sweep.
@@ -214,7 +346,7 @@ struct BenchmarkPlan: Codable, Sendable {
     /// Concurrent caller threads (each with OpenBLAS at one thread).
     var threads: [Int]
     var stages: [Stage]
-    /// Distinct users of the user sweep (pad-shuffle stage, batch 1).
+    /// Distinct users of the user sweep (pad-shuffle stage, batch 1; empty with `--sweep-only`).
     var users: [Int]
     /// Rows per timed repetition, at least (`--min-rows`).
     var minRows: Int
@@ -233,6 +365,15 @@ struct BenchmarkPlan: Codable, Sendable {
     var normals: NormalEntries = .gaussian
     /// What backs the row pools and large output buffers, here and in the NumPy counterpart.
     var pages: PageKind = .huge
+    /// Whether the run was `--quick`, `--sweep-only` and `--numpy`.
+    var quick = false
+    var sweepOnly = false
+    var numpy = false
+    /// The memory measurement's accounts (`--memory-users`, `--dense-memory-users`; 0 when
+    /// not measured) and their ids' bytes (`--memory-id-bytes`).
+    var memoryUsers = 0
+    var denseMemoryUsers = 0
+    var memoryIdBytes = 0
 
     /// The full sweep's repetitions per point and shortest repetition (seconds), which
     /// `--repetitions` and `--min-seconds` default to without `--quick`.

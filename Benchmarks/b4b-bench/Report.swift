@@ -145,6 +145,11 @@ struct BenchmarkReport: Codable, Sendable {
         return s
     }
 
+    /// The figure of dimension `d` and `threads` threads written for `--svg prefix`.
+    static func figurePath(prefix: String, dimension d: Int, threads: Int) -> String {
+        "\(prefix)-d\(d)-t\(threads).svg"
+    }
+
     /// Throughput vs batch size, one file per (dimension, threads), one line per stage plus the bare sgemm.
     func writeFigures(prefix: String) throws -> [String] {
         var files: [String] = []
@@ -167,7 +172,7 @@ struct BenchmarkReport: Codable, Sendable {
                 plot.series.append(.init(name: "bare sgemm d×d", points: bare.filter { $0.stage == first }
                     .compactMap { r in r.bareSgemmEmbeddingsPerSecond.map { (Double(r.batch), $0) } }))
             }
-            let file = "\(prefix)-d\(d)-t\(t).svg"
+            let file = Self.figurePath(prefix: prefix, dimension: d, threads: t)
             try OutputPath.write(Data(plot.svg().utf8), to: file, option: "--svg")
             files.append(file)
         }

@@ -64,7 +64,9 @@ struct BenchCommandTests {
             #expect(seen.allSatisfy { $0.4 == 3 })
             let plan = try recorded(dir.appendingPathComponent("r.json")).plan
             #expect(plan["minRows"] as? Int == 1024 && plan["minimumSeconds"] as? Double == 0.01)
-            #expect(plan["users"] as? [Int] == [1, 1000])
+            // --sweep-only measures no user sweep and no memory, and the plan says so.
+            #expect(plan["users"] as? [Int] == [] && plan["sweepOnly"] as? Bool == true && plan["quick"] as? Bool == true)
+            #expect(plan["memoryUsers"] as? Int == 0 && plan["denseMemoryUsers"] as? Int == 0)
             #expect(plan["pages"] as? String == "huge")
             // Where the kernel backs advised memory only (transparent huge pages in "madvise"
             // mode), the 16 MiB pool is what comes on huge pages.
@@ -82,7 +84,9 @@ struct BenchCommandTests {
             let cases: [([String], String)] = [
                 (["--json", "missing/r.json"], "--json 'missing/r.json': directory 'missing' does not exist"),
                 (["--json", "."], "--json '.' is a directory"),
-                (["--svg", "missing/fig"], "--svg 'missing/fig': directory 'missing' does not exist"),
+                (["--svg", "missing/fig"], "--svg 'missing/fig' (its file 'missing/fig-d2048-t1.svg'): directory 'missing' does not exist"),
+                (["--json", ""], "--json takes a file path, got an empty one"),
+                (["--json", "/dev/null"], "--json '/dev/null' is not a regular file (a device, pipe or socket)"),
             ]
             for (arguments, message) in cases {
                 // Without the check, --quick would measure for half a minute before failing.
@@ -92,6 +96,40 @@ struct BenchCommandTests {
                 #expect(!r.standardOutput.contains("emb/s"), "a point was measured: \(r.standardOutput)")
             }
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+            let null = try FileManager.default.attributesOfItem(atPath: "/dev/null")
+            #expect(null[.type] as? FileAttributeType == .typeCharacterSpecial)
+        }
+    }
+
+    /// A run of one tiny point (d = 64, batch 1, one repetition): a second or two.
+    private func tinyRun(threads: String = "1") -> [String] {
+        ["--stages", "hash", "--batches", "1", "--dimensions", "64", "--threads", threads, "--repetitions", "1",
+         "--sweep-only", "--no-bare", "--min-rows", "1", "--max-seconds", "0.01", "--min-seconds", "0"]
+    }
+
+    @Test("every figure's destination is checked before the run, and a symbolic link is written through, not replaced")
+    func destinationsChecked() throws {
+        try withWorkDirectory { dir in
+            let files = FileManager.default
+            // The second thread count's figure cannot be written: nothing is measured or left behind.
+            try files.createDirectory(at: dir.appendingPathComponent("fig-d64-t2.svg"), withIntermediateDirectories: false)
+            var r = try runBench(tinyRun(threads: "1,2") + ["--json", "r.json", "--svg", "fig"], in: dir)
+            #expect(!r.succeeded)
+            #expect(r.standardError.contains("--svg 'fig' (its file 'fig-d64-t2.svg') is a directory"), "\(r.standardError)")
+            #expect(!files.fileExists(atPath: dir.appendingPathComponent("r.json").path))
+            #expect(!files.fileExists(atPath: dir.appendingPathComponent("fig-d64-t1.svg").path))
+            // A file where a directory should be.
+            try Data().write(to: dir.appendingPathComponent("plain"))
+            r = try runBench(tinyRun() + ["--json", "plain/r.json"], in: dir)
+            #expect(r.standardError.contains("--json 'plain/r.json': 'plain' is not a directory"), "\(r.standardError)")
+            // A link to a file in another directory: the file is written, the link stays a link.
+            try files.createDirectory(at: dir.appendingPathComponent("kept"), withIntermediateDirectories: false)
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("link.json").path, withDestinationPath: "kept/r.json")
+            r = try runBench(tinyRun() + ["--json", "link.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(try files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("link.json").path) == "kept/r.json")
+            let written = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("kept/r.json"))) as? [String: Any]
+            #expect(written?["results"] as? [[String: Any]] != nil)
         }
     }
 
@@ -105,10 +143,26 @@ struct BenchCommandTests {
                 (["--batches", "0"], "--batches must be a comma-separated list of positive integers, got '0'"),
                 (["--quick", "--dimensions", "2048,x"], "--dimensions must be a comma-separated list of positive integers, got '2048,x'"),
                 (["--stages", "hash,,noise"], "unknown stage ''"),
-                (["--quick", "--min-seconds", "0.2"], "--min-seconds must be between 0 and --max-seconds (0.1), got 0.2"),
+                (["--quick", "--min-seconds", "0.2"], "--min-seconds must be between 0 and --max-seconds (0.1): --min-seconds (0.2) is not"),
+                (["--max-seconds", "0.05"], "--min-seconds's default (0.1) is not; give a --min-seconds of at most 0.05"),
                 (["--max-seconds=-1"], "--max-seconds must be a positive number"),
-                (["--memory-users=-5"], "--memory-users must be non-negative, got -5"),
+                (["--memory-users=-5"], "--memory-users must be in 0...100000000, got -5"),
                 (["--pages", "giant"], "--pages must be one of huge, base, got 'giant'"),
+                // A negative value after a space is the option's value, not an unknown option.
+                (["--batches", "-1"], "--batches must be a comma-separated list of positive integers, got '-1'"),
+                (["--batches", "1,,2"], "got '1,,2' (an empty item)"),
+                (["--batches", "1,1"], "--batches lists 1 twice"),
+                (["--stages", "hash,hash"], "--stages lists hash twice"),
+                (["--batches", "9223372036854775807"], "--batches takes values up to 1048576, got 9223372036854775807"),
+                (["--threads", "5000"], "--threads takes values up to 256, got 5000"),
+                (["--threads", "256", "--batches", "65536", "--dimensions", "65536"],
+                 "(row pools and output buffers for --threads 256 × --batches 65536 × --dimensions 65536), more than this machine's"),
+                (["--memory-users", "90000000", "--dense-memory-users", "90000000"],
+                 "(--memory-users 90000000 and --dense-memory-users 90000000 accounts), more than this machine's"),
+                // Options that would have no effect.
+                (["--sweep-only", "--users", "5"], "--sweep-only skips the user sweep and the memory measurement: --users would have no effect"),
+                (["--memory-users", "0", "--dense-memory-users", "10"], "--memory-users 0 skips the whole memory measurement: --dense-memory-users"),
+                (["--python", "python3"], "--python is for the NumPy comparison: give --numpy as well"),
             ]
             for (arguments, message) in cases {
                 let r = try runBench(arguments + ["--json", "r.json"], in: dir)
@@ -228,14 +282,40 @@ struct BenchCommandTests {
     func targetsOfBadFiles() throws {
         try withWorkDirectory { dir in
             try Data("{\"results\": [{\"stage\": \"hash\"}]}".utf8).write(to: dir.appendingPathComponent("cut.json"))
+            try Data("{\"results\": []}".utf8).write(to: dir.appendingPathComponent("empty.json"))
             for (file, message) in [("missing.json", "cannot read --targets-of file 'missing.json'"),
                                     ("cut.json", "--targets-of file 'cut.json' is not a b4b-bench --json report"),
-                                    ("cut.json --json out.json", "--targets-of reads saved runs and measures nothing")] {
+                                    ("cut.json --json out.json", "--targets-of reads saved runs and measures nothing: it takes no other option (got --json)"),
+                                    ("cut.json --quick --batches 1", "it takes no other option (got --batches, --quick)"),
+                                    (".", "--targets-of file '.' is a directory"),
+                                    ("empty.json", "no target was measured in this report")] {
                 let r = try runBench(["--targets-of"] + file.split(separator: " ").map(String.init), in: dir)
                 #expect(!r.succeeded)
                 #expect(r.standardError.contains(message), "\(r.standardError)")
             }
         }
     }
-}
 
+    @Test("--targets-of reads reports from before the dense accounts; the memory target is judged from a sample large enough")
+    func memoryTargetOfSavedRuns() throws {
+        try withWorkDirectory { dir in
+            func report(_ memory: [String: Any]) throws -> Data {
+                var object = try JSONSerialization.jsonObject(with: try savedReport([("hash", 256, 1, ["ratioToReferenceTracking": 5.5])])) as! [String: Any]
+                object["memory"] = memory
+                return try JSONSerialization.data(withJSONObject: object)
+            }
+            // The first reports' memory section: one-row accounts only, no id bytes.
+            try report(["users": 1000000, "bytesPerUser": 97.0, "projectedMegabytesForMillion": 92.5, "residentBytesBefore": 1,
+                        "residentBytesAfter": 2, "secondsToCreate": 1.0]).write(to: dir.appendingPathComponent("old.json"))
+            try report(["denseUsers": 100000, "bytesPerDenseUser": 566.0]).write(to: dir.appendingPathComponent("large.json"))
+            try report(["denseUsers": 10, "bytesPerDenseUser": 22118.0]).write(to: dir.appendingPathComponent("tiny.json"))
+            let r = try runBench(["--targets-of", "old.json", "large.json", "tiny.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let lines = r.standardOutput.split(separator: "\n").map(String.init)
+            for row in ["| hash+track × reference tracking | hash | 256 | 1 | 5.50 | ≥ 10 | 0 of 3 |  |",
+                        "| 1 million accounts' state, MB | memory |  |  | 566 | < 600 | 1 of 1 (1 not measured) |  |"] {
+                #expect(lines.contains(row), "missing \(row) in\n\(r.standardOutput)")
+            }
+        }
+    }
+}
