@@ -55,8 +55,11 @@ import hmac
 import json
 import math
 import os
+import stat
 import sys
+import tempfile
 import time
+import traceback
 
 # Bound by `_import_numpy` once the BLAS thread variables are in the environment.
 np = None
@@ -85,6 +88,18 @@ DATA_SEED = 7
 # Rows per np.take call in pad-shuffle: a column gather over a whole 4096-row batch
 # thrashes the cache (about 2x slower than gathering 32 rows at a time here).
 GATHER_CHUNK_ROWS = 32
+
+# The largest values the options and the serve requests take: b4b-bench's own (Limits in
+# BenchCommand.swift), so that whatever it passes is accepted; beyond them a run would not fit
+# a machine's memory or a working day. A serve request's pool is at most its largest batch
+# (or POOL_ROWS), so at most MAX_BATCH rows.
+MAX_DIMENSION = 65_536
+MAX_BATCH = 1 << 20
+MAX_THREADS = 256
+MAX_MIN_ROWS = 1 << 30
+MAX_REPETITIONS = 10_000
+MAX_SECONDS = 3600.0
+MAX_WARMUP_REPETITIONS = MAX_REPETITIONS
 
 
 # MARK: - Parameters
@@ -330,25 +345,24 @@ class Pipeline:
 
 
 def parse_warmup(text: str):
-    """``"0.25s"`` or ``"0.25"`` -> seconds (float); ``"2"`` -> 2 untimed repetitions (int)."""
+    """``"0.25s"`` or ``"0.25"`` -> seconds (float); ``"2"`` -> 2 untimed repetitions (int).
+
+    Seconds must be finite and in 0...MAX_SECONDS, a count in 0...MAX_WARMUP_REPETITIONS."""
     t = text.strip().lower()
+    problem = (f"expected seconds (e.g. 0.5s, at most {MAX_SECONDS:g}) or a count of repetitions "
+               f"(e.g. 2, at most {MAX_WARMUP_REPETITIONS}), got {text!r}")
     try:
-        if t.endswith("s"):
-            value = float(t[:-1])
-            if value < 0:
-                raise ValueError
-            return value
-        if "." in t:
-            value = float(t)
-            if value < 0:
+        if t.endswith("s") or "." in t:
+            value = float(t[:-1] if t.endswith("s") else t)
+            if not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
                 raise ValueError
             return value
         value = int(t)
-        if value < 0:
+        if not 0 <= value <= MAX_WARMUP_REPETITIONS:
             raise ValueError
         return value
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 0.5s) or a count (e.g. 2), got {text!r}")
+        raise argparse.ArgumentTypeError(problem) from None
 
 
 class PointTimer:
@@ -487,10 +501,18 @@ def serve(args, stdin=None, stdout=None) -> int:
     * ``{"op": "result", "id": ID}``: answers ``{"ok": true, "result": {...}}`` (the figures
       ``--json`` writes for a point) and forgets ID.
 
-    A bad request is answered ``{"ok": false, "error": "..."}`` and changes nothing; end of
-    input ends the process.
+    A bad request (not one JSON object on a line of UTF-8, an unknown op, a missing or mistyped
+    field, an unknown id, a dimension over MAX_DIMENSION, a batch or pool over MAX_BATCH, a
+    point too large for this machine's memory, a result asked before any repetition) is answered
+    ``{"ok": false, "error": "..."}`` and changes nothing; end of input ends the process.
     """
-    stdin = stdin or sys.stdin
+    if stdin is None:
+        stdin = sys.stdin
+        try:
+            # Undecodable bytes become a refused request rather than a UnicodeDecodeError.
+            stdin.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError):
+            pass
     stdout = stdout or sys.stdout
     blas, _ = blas_info()
     parameters = {}   # dimension -> Parameters (every stage's state, built once)
@@ -501,14 +523,24 @@ def serve(args, stdin=None, stdout=None) -> int:
         stdout.write(json.dumps(message) + "\n")
         stdout.flush()
 
-    def positive(request, key):
-        value = request.get(key)
+    def positive(request, key, limit):
+        if key not in request:
+            raise ValueError(f"'{key}' is missing: a positive integer of at most {limit}")
+        value = request[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"'{key}' must be a positive integer, got {value!r}")
+        if value > limit:
+            raise ValueError(f"'{key}' must be at most {limit}, got {value}")
         return value
 
-    def point(request):
+    def identifier(request):
         key = request.get("id")
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"'id' must be a non-empty string, got {key!r}")
+        return key
+
+    def point(request):
+        key = identifier(request)
         if key not in points:
             raise ValueError(f"no prepared point with id {key!r}")
         return key, points[key]
@@ -520,27 +552,44 @@ def serve(args, stdin=None, stdout=None) -> int:
             continue
         try:
             try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a request must be one JSON object per line of UTF-8 text (undecodable bytes)") from None
+            try:
                 request = json.loads(line)
-            except json.JSONDecodeError as error:
+            except ValueError as error:     # json.JSONDecodeError, or an integer of too many digits
                 raise ValueError(f"a request must be one JSON object per line ({error})") from None
+            except RecursionError:
+                raise ValueError("a request must be one JSON object per line (nested too deeply)") from None
             if not isinstance(request, dict):
                 raise ValueError("a request must be a JSON object")
             op = request.get("op")
             if op == "prepare":
-                key = request.get("id")
-                if not isinstance(key, str) or not key:
-                    raise ValueError(f"'id' must be a non-empty string, got {key!r}")
+                key = identifier(request)
                 stage = request.get("stage")
-                if stage not in ALL_STAGES + EXTRA_STAGES:
+                if "stage" not in request:
+                    raise ValueError(f"'stage' is missing; known: {', '.join(ALL_STAGES + EXTRA_STAGES)}")
+                if not isinstance(stage, str) or stage not in ALL_STAGES + EXTRA_STAGES:
                     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(ALL_STAGES + EXTRA_STAGES)}")
-                d, batch, rows = positive(request, "dimension"), positive(request, "batch"), positive(request, "pool_rows")
+                d = positive(request, "dimension", MAX_DIMENSION)
+                batch = positive(request, "batch", MAX_BATCH)
+                rows = positive(request, "pool_rows", MAX_BATCH)
                 if batch > rows:
                     raise ValueError(f"batch {batch} is larger than the pool of {rows} rows")
-                if d not in parameters:
-                    parameters[d] = Parameters(d, list(ALL_STAGES + EXTRA_STAGES), args.normals)
-                if (d, rows) not in pools:
-                    pools[(d, rows)] = np.random.default_rng([DATA_SEED, d]).standard_normal((rows, d), dtype=np.float32)
-                timer = PointTimer(parameters[d], stage, batch, pools[(d, rows)], args)
+                # Nothing is kept unless the whole point could be allocated and warmed up.
+                try:
+                    params = parameters.get(d)
+                    if params is None:
+                        params = Parameters(d, list(ALL_STAGES + EXTRA_STAGES), args.normals)
+                    pool = pools.get((d, rows))
+                    if pool is None:
+                        pool = np.random.default_rng([DATA_SEED, d]).standard_normal((rows, d), dtype=np.float32)
+                    timer = PointTimer(params, stage, batch, pool, args)
+                except MemoryError as error:
+                    params = pool = None
+                    raise ValueError(_memory_error(error, f"{stage} at dimension {d}, batch {batch}, pool of {rows} rows")) from None
+                parameters[d] = params
+                pools[(d, rows)] = pool
                 points[key] = timer
                 answer({"ok": True, "rows_per_repetition": timer.rows_per_rep})
             elif op == "repetition":
@@ -550,12 +599,21 @@ def serve(args, stdin=None, stdout=None) -> int:
                 answer({"ok": True, "embeddings_per_second": rate})
             elif op == "result":
                 key, timer = point(request)
+                if not timer.rep_ns:
+                    raise ValueError(f"point {key!r} has no timed repetition yet: ask for a 'repetition' of it first")
                 answer({"ok": True, "result": timer.result()})
                 del points[key]
-            else:
+            elif "op" not in request:
+                raise ValueError("'op' is missing; known: prepare, repetition, result")
+            elif isinstance(op, str):
                 raise ValueError(f"unknown op {op!r}; known: prepare, repetition, result")
+            else:
+                raise ValueError(f"'op' must be a string, one of prepare, repetition, result; got {op!r}")
         except ValueError as error:
-            answer({"ok": False, "error": str(error)})
+            answer({"ok": False, "error": str(error).replace("\n", " ")})
+        except Exception as error:  # noqa: BLE001 - a request must not end the worker
+            traceback.print_exc(file=sys.stderr)
+            answer({"ok": False, "error": f"internal error on this request: {type(error).__name__}: {error}".replace("\n", " ")})
     return 0
 
 
@@ -631,6 +689,10 @@ def blas_info():
 
 # MARK: - Self-check
 
+# Draws the self-check's keyed-noise statistics are taken over, at least: with 16384 N(0, 1)
+# draws the 0.05 tolerance is 6.4 standard errors of the mean and 9 of the standard deviation.
+KEYED_NOISE_DRAWS = 16384
+
 
 def self_check(dimensions, normals="gaussian") -> int:
     """Vectorised coverage == set-based reference coverage, plus transform sanity checks
@@ -644,8 +706,18 @@ def self_check(dimensions, normals="gaussian") -> int:
 
     for d in dimensions:
         params = Parameters(d, list(ALL_STAGES), normals)
-        check(set(np.unique(params.P)) <= {-1.0, 1.0} if normals == "signs" else len(np.unique(params.P)) > 2 * HASH_BITS,
-              f"d={d}: normals are not {normals}")
+        distinct = len(np.unique(params.P))
+        if normals == "signs":
+            check(set(np.unique(params.P)) <= {-1.0, 1.0}, f"d={d}: normals are not {normals}")
+        elif params.P.size > 2 * HASH_BITS:
+            check(distinct > 2 * HASH_BITS, f"d={d}: normals are not {normals}")
+        else:
+            # d * 12 entries cannot hold more than 2 * 12 distinct values: Gaussian entries are
+            # then only told from signs (or a constant) by being all distinct and not all +-1.
+            print(f"d={d}: only {params.P.size} normal entries, too few for the {2 * HASH_BITS + 1} distinct values "
+                  f"the Gaussian check asks: checked that they are distinct and not all +-1", file=sys.stderr)
+            check(distinct == params.P.size and not set(np.unique(params.P)) <= {-1.0, 1.0},
+                  f"d={d}: normals are not {normals}")
         rng = np.random.default_rng([DATA_SEED, d, 99])
         # Data with repeats so buckets collide within and across batches: a few tight
         # clusters, some exact duplicate rows, then broad Gaussian rows that fill buckets.
@@ -707,7 +779,18 @@ def self_check(dimensions, normals="gaussian") -> int:
         k2 = Pipeline(params, "noise-keyed", 64, user=1)
         y3 = k2.noise_keyed(X, sigma)
         check(not np.array_equal(y1, y3), f"d={d}: keyed noise identical for two users")
+        # Mean and standard deviation within 0.05 of N(0, 1)'s: a sure verdict only with enough
+        # draws (0.05 is then over 6 standard errors of the mean), so below that many the check
+        # draws the noise of more distinct rows (64 rows give enough from d = 256 on).
         z = (y1 - X) / 0.5
+        if z.size < KEYED_NOISE_DRAWS:
+            rows = -(-KEYED_NOISE_DRAWS // d)
+            # Distinct rows: equal rows would draw equal noise.
+            Xz = np.unique(rng.standard_normal((rows + rows // 8, d)).astype(np.float32), axis=0)[:rows]
+            rows = Xz.shape[0]
+            z = (Pipeline(params, "noise-keyed", rows).noise_keyed(Xz, np.full((rows, 1), 0.5, dtype=np.float32)) - Xz) / 0.5
+            print(f"d={d}: keyed noise ~N(0,1) checked on {z.size} draws ({rows} rows), as 64 rows give only {64 * d}",
+                  file=sys.stderr)
         check(abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05, f"d={d}: keyed noise not ~N(0,1)")
 
         # Transforms against direct formulas.
@@ -737,48 +820,193 @@ def self_check(dimensions, normals="gaussian") -> int:
 # MARK: - Command line
 
 
-def int_list(text: str) -> list[int]:
+def _duplicates(values) -> list:
+    seen, repeated = set(), []
+    for v in values:
+        if v in seen and v not in repeated:
+            repeated.append(v)
+        seen.add(v)
+    return repeated
+
+
+def int_list(limit: int):
+    """An argparse type: a comma-separated list of distinct integers in 1...limit, at least one."""
+
+    def parse(text: str) -> list[int]:
+        expected = f"expected a comma-separated list of distinct integers in 1...{limit}"
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"{expected}, got an empty list {text!r}")
+        out_of_range = [v for v in values if not 1 <= v <= limit]
+        if out_of_range:
+            raise argparse.ArgumentTypeError(f"{expected}, got {', '.join(map(str, out_of_range))} out of range")
+        repeated = _duplicates(values)
+        if repeated:
+            raise argparse.ArgumentTypeError(f"{expected}, got {', '.join(map(str, repeated))} more than once")
+        return values
+
+    parse.__name__ = "integer list"
+    return parse
+
+
+def bounded_int(low: int, high: int):
+    """An argparse type: one integer in low...high."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low}...{high}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def finite_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds in 0...MAX_SECONDS (inf, nan and the like refused)."""
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}")
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds in 0...{MAX_SECONDS:g}, got {text!r}")
+    return value
 
 
 def stage_list(text: str) -> list[str]:
     stages = [s.strip() for s in text.split(",") if s.strip()]
+    choices = ", ".join(ALL_STAGES + EXTRA_STAGES)
+    if not stages:
+        raise argparse.ArgumentTypeError(f"expected at least one stage, got an empty list {text!r}; choose from {choices}")
     unknown = [s for s in stages if s not in ALL_STAGES + EXTRA_STAGES]
-    if unknown or not stages:
-        raise argparse.ArgumentTypeError(
-            f"unknown stage(s) {unknown}; choose from {', '.join(ALL_STAGES + EXTRA_STAGES)}")
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown stage(s) {unknown}; choose from {choices}")
+    repeated = _duplicates(stages)
+    if repeated:
+        raise argparse.ArgumentTypeError(f"stage(s) {', '.join(repeated)} given more than once")
     return stages
 
 
+def output_destination(path: str, option: str = "--json") -> str:
+    """Where ``path`` would be written (its symbolic links followed, also to a target that does not
+    exist yet); raises ValueError with a one-line reason when it cannot be: it is empty, names a
+    directory or an existing file that is not a regular file (a device, pipe or socket), or its
+    directory is missing, not a directory or not writable. As b4b-bench's OutputPath.check."""
+    if not path:
+        raise ValueError(f"{option} takes a file path, got an empty one")
+    target = path
+    for _ in range(32):
+        if not os.path.islink(target):
+            break
+        link = os.readlink(target)
+        target = link if os.path.isabs(link) else os.path.join(os.path.dirname(target), link)
+    else:
+        raise ValueError(f"{option} {path!r}: too many levels of symbolic links")
+    if os.path.isdir(target):
+        raise ValueError(f"{option} {path!r} is a directory; give a file path")
+    if target.endswith(os.sep):
+        raise ValueError(f"{option} {path!r} ends with {os.sep!r}, as a directory's path; give a file path")
+    try:
+        mode = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None     # its directory is checked next
+    except OSError as error:
+        raise ValueError(f"{option} {path!r}: {error.strerror or error}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{option} {path!r} is not a regular file (a device, pipe or socket); give a file path")
+    directory = os.path.dirname(target) or "."
+    if not os.path.exists(directory):
+        raise ValueError(f"{option} {path!r}: directory {directory!r} does not exist")
+    if not os.path.isdir(directory):
+        raise ValueError(f"{option} {path!r}: {directory!r} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path!r}: directory {directory!r} is not writable")
+    return target
+
+
+def write_atomically(text: str, path: str, option: str = "--json") -> None:
+    """Writes ``text`` to ``path`` (or to the file a symbolic link there points to) through a
+    temporary file in the same directory renamed over it, so that a failure leaves no partial
+    file and an existing one unchanged; raises ValueError with a one-line reason."""
+    target = output_destination(path, option)
+    directory = os.path.dirname(target) or "."
+    try:
+        existing = os.stat(target).st_mode
+    except OSError:
+        existing = None
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if existing is not None:
+            mode = stat.S_IMODE(existing)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as error:
+        raise ValueError(f"cannot write {option} file {path!r}: {error.strerror or error}") from None
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser; in serve mode a usage error is also the greeting ``{"ok": false, "error"}``
+    on standard output, which b4b-bench reads first (NumPyWorker.swift) and reports."""
+
+    serve = False
+
+    def error(self, message):
+        if self.serve:
+            print(json.dumps({"ok": False, "error": f"{self.prog}: error: {message}"}), flush=True)
+        super().error(message)
+
+
+def _asks_to_serve(argv) -> bool:
+    # argparse takes unambiguous prefixes: "--se" could also be --self-check.
+    return any(a in ("--ser", "--serv", "--serve") for a in argv)
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="NumPy counterpart of the b4b Swift benchmark (B4B defense pipeline throughput).")
-    parser.add_argument("--dimension", type=int_list, default=None,
-                        help="representation dimension(s), comma-separated (default 2048)")
-    parser.add_argument("--batches", type=int_list, default=None,
-                        help="batch sizes, comma-separated (default 1,4,16,64,256,1024,4096)")
+    parser.serve = _asks_to_serve(argv)
+    parser.add_argument("--dimension", type=int_list(MAX_DIMENSION), default=None,
+                        help=f"representation dimension(s), comma-separated, at most {MAX_DIMENSION} (default 2048)")
+    parser.add_argument("--batches", type=int_list(MAX_BATCH), default=None,
+                        help=f"batch sizes, comma-separated, at most {MAX_BATCH} (default 1,4,16,64,256,1024,4096)")
     parser.add_argument("--stages", type=stage_list, default=list(ALL_STAGES),
                         help=f"stages, comma-separated (default {','.join(ALL_STAGES)}; also: {','.join(EXTRA_STAGES)})")
     parser.add_argument("--warmup", type=parse_warmup, default=None,
                         help="warm-up per point: seconds with an 's' or a decimal point (e.g. 0.25s), "
                              "or an integer count of untimed repetitions (default 0.25s; --quick 0.05s)")
-    parser.add_argument("--repetitions", type=int, default=None,
+    parser.add_argument("--repetitions", type=bounded_int(1, MAX_REPETITIONS), default=None,
                         help="timed repetitions per point (default 5; --quick 3)")
-    parser.add_argument("--min-rows", type=int, default=None,
+    parser.add_argument("--min-rows", type=bounded_int(1, MAX_MIN_ROWS), default=None,
                         help="rows per repetition at least, by looping over batch calls (default 2048; --quick 256)")
-    parser.add_argument("--max-seconds", type=float, default=None,
+    parser.add_argument("--max-seconds", type=finite_seconds, default=None,
                         help="longest a repetition may take, seconds: a slow point makes fewer calls than "
                              "--min-rows asks, sized from the last warm-up call, at least one (default: no limit)")
-    parser.add_argument("--min-seconds", type=float, default=0.0,
+    parser.add_argument("--min-seconds", type=finite_seconds, default=0.0,
                         help="shortest a repetition may take, seconds: a fast point makes more calls than "
                              "--min-rows asks, sized from the last warm-up call (default 0)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=bounded_int(1, MAX_THREADS), default=None,
                         help="BLAS threads (sets OPENBLAS/OMP/MKL_NUM_THREADS before importing NumPy; default: inherited)")
     parser.add_argument("--normals", choices=["gaussian", "signs"], default="gaussian",
                         help="entries of the LSH normals: gaussian (default) or signs (+1 or -1), as the "
@@ -798,16 +1026,20 @@ def parse_args(argv):
                         help="check vectorised coverage against the set-based reference (and the transforms); "
                              "exit non-zero on a mismatch")
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
-    if args.repetitions is not None and args.repetitions < 1:
-        parser.error("--repetitions must be at least 1")
-    if args.min_rows is not None and args.min_rows < 1:
-        parser.error("--min-rows must be at least 1")
     if args.max_seconds is not None and not args.max_seconds > 0:
         parser.error("--max-seconds must be positive")
     if not args.min_seconds >= 0 or (args.max_seconds is not None and args.min_seconds > args.max_seconds):
         parser.error("--min-seconds must be between 0 and --max-seconds")
+    if args.serve and args.self_check:
+        parser.error("--serve and --self-check are two different modes: give one")
+    if args.json is not None:
+        if args.serve or args.self_check:
+            parser.error(f"--json has no effect with {'--serve' if args.serve else '--self-check'}: it writes a run's results")
+        # A run can take many minutes: a destination that cannot be written is reported now.
+        try:
+            output_destination(args.json)
+        except ValueError as error:
+            parser.error(str(error))
     args.dimension = args.dimension or [2048]
     args.batches = args.batches or ([1, 16, 256] if args.quick else [1, 4, 16, 64, 256, 1024, 4096])
     if args.warmup is None:
@@ -819,16 +1051,27 @@ def parse_args(argv):
     return args
 
 
+NEEDS_NUMPY = "numpy_pipeline.py needs NumPy (pip install numpy)"
+
+
 def _import_numpy(threads):
+    """Imports NumPy (after setting the BLAS thread variables); returns None, or a one-line
+    reason when it cannot be imported."""
     global np
     if threads is not None:
-        if "numpy" in sys.modules:
+        if sys.modules.get("numpy") is not None:
             print("warning: NumPy was imported before --threads could take effect", file=sys.stderr)
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
-    import numpy
+    try:
+        import numpy
+    except ImportError as error:
+        if isinstance(error, ModuleNotFoundError) and error.name == "numpy":
+            return NEEDS_NUMPY
+        return f"{NEEDS_NUMPY}: importing it failed: {error}".replace("\n", " ")
 
     np = numpy
+    return None
 
 
 def _set_pages(pages):
@@ -843,13 +1086,30 @@ def _set_pages(pages):
     return bool(getter())
 
 
+def _memory_error(error, what) -> str:
+    """A one-line reason for a MemoryError while allocating ``what``."""
+    detail = str(error).strip().replace("\n", " ")
+    return f"not enough memory for {what}" + (f" ({detail})" if detail else "")
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    _import_numpy(args.threads)
+    problem = _import_numpy(args.threads)
+    if problem is not None:
+        if args.serve:
+            # The greeting b4b-bench reads first (NumPyWorker.swift), which it reports.
+            print(json.dumps({"ok": False, "error": problem}), flush=True)
+        else:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     args.madvise_hugepage = _set_pages(args.pages)
 
     if args.self_check:
-        return self_check(args.dimension, args.normals)
+        try:
+            return self_check(args.dimension, args.normals)
+        except MemoryError as error:
+            print(f"error: {_memory_error(error, f'the self-check at dimension(s) {args.dimension}')}", file=sys.stderr)
+            return 1
 
     blas, runtime_threads = blas_info()
     if args.threads is not None and runtime_threads is not None and runtime_threads != args.threads:
@@ -863,18 +1123,23 @@ def main(argv=None) -> int:
     results = []
     print(markdown_header(), flush=True)
     for d in args.dimension:
-        params = Parameters(d, args.stages, args.normals)
-        # The same pool as each Swift worker's (max(largest batch, 2048) rows), so that both
-        # sides read their rows from the same level of the memory hierarchy.
-        n_pool = max(max(args.batches), POOL_ROWS)
-        pool = np.random.default_rng([DATA_SEED, d]).standard_normal((n_pool, d), dtype=np.float32)
-        for stage in args.stages:
-            for batch in args.batches:
-                result = measure_point(params, stage, batch, pool, args)
-                results.append(result)
-                print(markdown_row(result), flush=True)
+        try:
+            params = Parameters(d, args.stages, args.normals)
+            # The same pool as each Swift worker's (max(largest batch, 2048) rows), so that both
+            # sides read their rows from the same level of the memory hierarchy.
+            n_pool = max(max(args.batches), POOL_ROWS)
+            pool = np.random.default_rng([DATA_SEED, d]).standard_normal((n_pool, d), dtype=np.float32)
+            for stage in args.stages:
+                for batch in args.batches:
+                    result = measure_point(params, stage, batch, pool, args)
+                    results.append(result)
+                    print(markdown_row(result), flush=True)
+        except MemoryError as error:
+            print(f"error: {_memory_error(error, f'dimension {d} with batches up to {max(args.batches)}')}"
+                  + ("; no --json file written" if args.json is not None else ""), file=sys.stderr)
+            return 1
 
-    if args.json:
+    if args.json is not None:
         document = {
             "tool": "numpy",
             "numpy_version": np.__version__,
@@ -882,9 +1147,11 @@ def main(argv=None) -> int:
             "threads": args.effective_threads,
             "results": results,
         }
-        with open(args.json, "w") as f:
-            json.dump(document, f, indent=1)
-            f.write("\n")
+        try:
+            write_atomically(json.dumps(document, indent=1) + "\n", args.json)
+        except ValueError as error:
+            print(f"error: {error} (the results above were not saved)", file=sys.stderr)
+            return 1
     return 0
 
 
