@@ -834,12 +834,15 @@ def int_list(limit: int):
 
     def parse(text: str) -> list[int]:
         expected = f"expected a comma-separated list of distinct integers in 1...{limit}"
+        items = [v.strip() for v in text.split(",")]
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{expected}, got an empty list {text!r}")
+        if "" in items:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r} (an empty item)")
         try:
-            values = [int(v) for v in text.split(",") if v.strip()]
+            values = [int(v) for v in items]
         except ValueError:
             raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"{expected}, got an empty list {text!r}")
         out_of_range = [v for v in values if not 1 <= v <= limit]
         if out_of_range:
             raise argparse.ArgumentTypeError(f"{expected}, got {', '.join(map(str, out_of_range))} out of range")
@@ -880,10 +883,12 @@ def finite_seconds(text: str) -> float:
 
 
 def stage_list(text: str) -> list[str]:
-    stages = [s.strip() for s in text.split(",") if s.strip()]
+    stages = [s.strip() for s in text.split(",")]
     choices = ", ".join(ALL_STAGES + EXTRA_STAGES)
-    if not stages:
+    if not text.strip():
         raise argparse.ArgumentTypeError(f"expected at least one stage, got an empty list {text!r}; choose from {choices}")
+    if "" in stages:
+        raise argparse.ArgumentTypeError(f"expected comma-separated stages, got {text!r} (an empty item); choose from {choices}")
     unknown = [s for s in stages if s not in ALL_STAGES + EXTRA_STAGES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown stage(s) {unknown}; choose from {choices}")
