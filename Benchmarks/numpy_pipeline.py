@@ -829,16 +829,23 @@ def _duplicates(values) -> list:
     return repeated
 
 
+def _items(text: str, expected: str) -> list[str]:
+    """The comma-separated items of ``text``, stripped; an empty list or item is refused with
+    ``expected`` (what the option takes) in the message."""
+    items = [v.strip() for v in text.split(",")]
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{expected}, got an empty list {text!r}")
+    if "" in items:
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r} (an empty item)")
+    return items
+
+
 def int_list(limit: int):
     """An argparse type: a comma-separated list of distinct integers in 1...limit, at least one."""
 
     def parse(text: str) -> list[int]:
         expected = f"expected a comma-separated list of distinct integers in 1...{limit}"
-        items = [v.strip() for v in text.split(",")]
-        if not text.strip():
-            raise argparse.ArgumentTypeError(f"{expected}, got an empty list {text!r}")
-        if "" in items:
-            raise argparse.ArgumentTypeError(f"{expected}, got {text!r} (an empty item)")
+        items = _items(text, expected)
         try:
             values = [int(v) for v in items]
         except ValueError:
@@ -883,12 +890,8 @@ def finite_seconds(text: str) -> float:
 
 
 def stage_list(text: str) -> list[str]:
-    stages = [s.strip() for s in text.split(",")]
     choices = ", ".join(ALL_STAGES + EXTRA_STAGES)
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected at least one stage, got an empty list {text!r}; choose from {choices}")
-    if "" in stages:
-        raise argparse.ArgumentTypeError(f"expected comma-separated stages, got {text!r} (an empty item); choose from {choices}")
+    stages = _items(text, f"expected comma-separated stages ({choices})")
     unknown = [s for s in stages if s not in ALL_STAGES + EXTRA_STAGES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown stage(s) {unknown}; choose from {choices}")
