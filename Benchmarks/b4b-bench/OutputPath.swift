@@ -24,8 +24,7 @@ enum OutputPath {
                 throw ValidationError("\(option) \(given) is not a regular file (a device, pipe or socket); give a file path")
             }
         }
-        let parent = (target as NSString).deletingLastPathComponent
-        let directory = parent.isEmpty ? "." : parent
+        let directory = parent(of: target)
         guard files.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw ValidationError("\(option) \(given): directory '\(directory)' does not exist")
         }
@@ -53,9 +52,17 @@ enum OutputPath {
         var current = path
         for _ in 0..<32 {
             guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
-            current = link.hasPrefix("/") ? link : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(link)
+            current = link.hasPrefix("/") ? link : parent(of: current) + "/" + link
         }
         throw ValidationError("\(option) \(given): too many levels of symbolic links")
+    }
+
+    /// The directory `path` is in: "." for a bare name, "/" for a name at the root. (Plain
+    /// string work: Foundation's `deletingLastPathComponent` traps on some one-character paths
+    /// on Linux.)
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// A result file that could not be written.

@@ -122,6 +122,10 @@ struct BenchCommandTests {
             try Data().write(to: dir.appendingPathComponent("plain"))
             r = try runBench(tinyRun() + ["--json", "plain/r.json"], in: dir)
             #expect(r.standardError.contains("--json 'plain/r.json': 'plain' is not a directory"), "\(r.standardError)")
+            // A one-letter name in the working directory.
+            r = try runBench(tinyRun() + ["--json", "o"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(files.fileExists(atPath: dir.appendingPathComponent("o").path))
             // A link to a file in another directory: the file is written, the link stays a link.
             try files.createDirectory(at: dir.appendingPathComponent("kept"), withIntermediateDirectories: false)
             try files.createSymbolicLink(atPath: dir.appendingPathComponent("link.json").path, withDestinationPath: "kept/r.json")
