@@ -356,11 +356,16 @@ public final class B4BDefense: Sendable {
         guard user.utf8.count <= Self.maxUserIDBytes else {
             throw OccupancyError(message: "user id is \(user.utf8.count) bytes of UTF-8, the limit is \(Self.maxUserIDBytes)")
         }
-        guard snapshot.hasherFingerprint == hasher.fingerprint else {
-            throw OccupancyError(message: "snapshot was recorded under a different hasher (fingerprint \(snapshot.hasherFingerprint), this defense uses \(hasher.fingerprint))")
+        // The fields a snapshot carries are compared first, so that a mismatch is named
+        // (hashBits 10 vs 12) rather than reported as a fingerprint alone.
+        guard snapshot.hashBits == configuration.hashBits else {
+            throw OccupancyError(message: "snapshot has hashBits \(snapshot.hashBits), this configuration has hashBits \(configuration.hashBits)")
         }
-        guard snapshot.hashBits == configuration.hashBits, snapshot.tableCount == configuration.tableCount else {
-            throw OccupancyError(message: "snapshot has \(snapshot.tableCount) tables of 2^\(snapshot.hashBits) buckets, configuration has \(configuration.tableCount) of 2^\(configuration.hashBits)")
+        guard snapshot.tableCount == configuration.tableCount else {
+            throw OccupancyError(message: "snapshot has tableCount \(snapshot.tableCount), this configuration has tableCount \(configuration.tableCount)")
+        }
+        guard snapshot.hasherFingerprint == hasher.fingerprint else {
+            throw OccupancyError(message: "snapshot was recorded under a different hasher (fingerprint \(snapshot.hasherFingerprint), this defense uses \(hasher.fingerprint)): another dimension, hasher, calibration or secret")
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
         guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }

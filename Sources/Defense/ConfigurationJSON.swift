@@ -66,14 +66,102 @@ enum ConfigurationJSON {
 }
 
 extension KeyedDecodingContainer where K == ConfigurationKey {
-    /// The value at `key`, or `fallback` when the key is absent.
+    /// The value at `key`, or `fallback` when the key is absent; `null` is refused (leaving
+    /// the key out is how a default is asked for).
     func value<T: Decodable>(_ key: String, or fallback: T) throws -> T {
-        try decodeIfPresent(T.self, forKey: ConfigurationKey(key)) ?? fallback
+        contains(ConfigurationKey(key)) ? try value(key) : fallback
     }
 
-    /// The value at `key`, which must be present.
+    /// The value at `key`, which must be present and not `null`. A number that does not fit
+    /// `T` (a fraction for an integer, a value beyond the type's range) is reported at its
+    /// path rather than as invalid JSON.
     func value<T: Decodable>(_ key: String) throws -> T {
-        try decode(T.self, forKey: ConfigurationKey(key))
+        let k = ConfigurationKey(key)
+        if contains(k), try decodeNil(forKey: k) {
+            throw DecodingError.valueNotFound(T.self, .init(
+                codingPath: codingPath + [k], debugDescription: "null is not a value here; leave the key out to keep its default"))
+        }
+        // Foundation reports such a number with an error of its own, not a DecodingError.
+        do { return try decode(T.self, forKey: k) } catch {
+            guard let problem = ConfigurationJSON.numberProblem(T.self, in: self, at: k) else { throw error }
+            throw DecodingError.dataCorrupted(.init(codingPath: codingPath + [k], debugDescription: problem))
+        }
+    }
+}
+
+extension ConfigurationJSON {
+    /// Why the number at `key` does not fit `T`, when `T` is a number type and the value is a
+    /// number; nil otherwise.
+    static func numberProblem<T, K: CodingKey>(_ type: T.Type, in c: KeyedDecodingContainer<K>, at key: K) -> String? {
+        let isInteger = T.self is any FixedWidthInteger.Type
+        guard isInteger || T.self == Float.self || T.self == Double.self, c.contains(key) else { return nil }
+        guard let number = try? c.decode(Double.self, forKey: key) else {
+            // Foundation's reader refuses numbers beyond Double as well: report what was expected.
+            return (try? c.decode(String.self, forKey: key)) == nil && (try? c.decode(Bool.self, forKey: key)) == nil
+                ? "expected \(isInteger ? "an integer" : "a number") in the range of \(T.self)" : nil
+        }
+        if isInteger {
+            return number.rounded() == number
+                ? "\(number) is out of range for an integer (\(T.self))" : "expected an integer, got \(number)"
+        }
+        return "\(number) is out of the range of \(T.self) (largest magnitude \(Float.greatestFiniteMagnitude))"
+    }
+
+    /// Refuses a document in which an object states a key twice (JSON readers keep one of
+    /// the two without a word), naming the key and where it is, e.g. `cost.exponential.alpha`.
+    /// The document must be valid JSON; keys are compared after their escapes are decoded.
+    static func checkDuplicateKeys(_ data: Data) throws {
+        enum Frame {
+            case object(path: String, keys: Set<String>, key: String?, expectingKey: Bool)
+            case array(path: String, index: Int)
+        }
+        var stack: [Frame] = []
+        func childPath() -> String {
+            switch stack.last {
+            case .object(let path, _, let key, _)?: return path.isEmpty ? (key ?? "") : "\(path).\(key ?? "")"
+            case .array(let path, let index)?: return "\(path)[\(index)]"
+            case nil: return ""
+            }
+        }
+        let bytes = [UInt8](data)
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                let start = i
+                i += 1
+                while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+                    i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                if case .object(let path, var keys, _, true)? = stack.last {
+                    let raw = Data(bytes[start ... min(i, bytes.count - 1)])
+                    let key = (try? JSONSerialization.jsonObject(with: raw, options: .fragmentsAllowed)) as? String
+                        ?? String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+                    guard keys.insert(key).inserted else {
+                        let field = path.isEmpty ? key : "\(path).\(key)"
+                        throw ConfigurationError(field: field, message: "is given more than once (duplicate key '\(key)')")
+                    }
+                    stack[stack.count - 1] = .object(path: path, keys: keys, key: key, expectingKey: false)
+                }
+            case UInt8(ascii: ","):
+                switch stack.last {
+                case .object(let path, let keys, let key, _)?:
+                    stack[stack.count - 1] = .object(path: path, keys: keys, key: key, expectingKey: true)
+                case .array(let path, let index)?:
+                    stack[stack.count - 1] = .array(path: path, index: index + 1)
+                case nil: break
+                }
+            case UInt8(ascii: "{"):
+                stack.append(.object(path: childPath(), keys: [], key: nil, expectingKey: true))
+            case UInt8(ascii: "["):
+                stack.append(.array(path: childPath(), index: 0))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                _ = stack.popLast()
+            default:
+                break
+            }
+            i += 1
+        }
     }
 }
 

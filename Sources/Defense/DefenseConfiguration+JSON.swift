@@ -9,16 +9,32 @@ extension DefenseConfiguration {
     }
 
     /// Decodes and validates a configuration.
-    /// - Throws: ``ConfigurationError`` naming the problem (malformed JSON included).
-    public static func decode(from data: Data) throws -> DefenseConfiguration {
+    ///
+    /// - Parameter dimension: the ``dimension`` of a document that does not state one (nil:
+    ///   the default, 2048), so that a fitted hasher or a calibration of that dimension
+    ///   validates against it.
+    /// - Throws: ``ConfigurationError`` naming the problem (malformed JSON, a key given twice,
+    ///   `null` for a value, a number that does not fit its field included).
+    public static func decode(from data: Data, dimension: Int? = nil) throws -> DefenseConfiguration {
         let configuration: DefenseConfiguration
+        let valid = (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) != nil
+        if valid { try ConfigurationJSON.checkDuplicateKeys(data) }
         do {
-            configuration = try JSONDecoder().decode(DefenseConfiguration.self, from: data)
+            let decoder = JSONDecoder()
+            if let dimension { decoder.userInfo[defaultDimensionKey] = dimension }
+            configuration = try decoder.decode(DefenseConfiguration.self, from: data)
         } catch let error as DecodingError {
+            if valid, case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                // Foundation's decoder reports a number that does not fit its type as invalid JSON.
+                throw ConfigurationError(field: "json", message: "a number does not fit its field (a fraction where an integer is expected, or a value out of range): \(context.debugDescription)")
+            }
             throw ConfigurationError(field: "json", message: error.locatedDescription)
         }
         return try configuration.validated()
     }
+
+    /// The `userInfo` key of the default dimension (see ``decode(from:dimension:)``).
+    static let defaultDimensionKey = CodingUserInfoKey(rawValue: "b4b.defaultDimension")!
 }
 
 extension DefenseConfiguration {
@@ -31,19 +47,18 @@ extension DefenseConfiguration {
     /// one, say) is refused rather than left to keep its default unnoticed.
     public init(from decoder: any Decoder) throws {
         self.init()
-        _ = try ConfigurationJSON.object(decoder, known: CodingKeys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        dimension = try c.decodeIfPresent(Int.self, forKey: .dimension) ?? dimension
-        hashBits = try c.decodeIfPresent(Int.self, forKey: .hashBits) ?? hashBits
-        tableCount = try c.decodeIfPresent(Int.self, forKey: .tableCount) ?? tableCount
-        hasher = try c.decodeIfPresent(HasherConfiguration.self, forKey: .hasher) ?? hasher
-        calibration = try c.decodeIfPresent(Calibration.self, forKey: .calibration)
-        cost = try c.decodeIfPresent(CostFunction.self, forKey: .cost) ?? cost
-        relativeCost = try c.decodeIfPresent(RelativeCoverageCost.self, forKey: .relativeCost)
-        units = try c.decodeIfPresent(Units.self, forKey: .units) ?? units
-        transforms = try c.decodeIfPresent([TransformKind].self, forKey: .transforms) ?? transforms
-        maxBatchRows = try c.decodeIfPresent(Int.self, forKey: .maxBatchRows) ?? maxBatchRows
-        transformCacheBytes = try c.decodeIfPresent(Int.self, forKey: .transformCacheBytes) ?? transformCacheBytes
+        let c = try ConfigurationJSON.object(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        dimension = try c.value("dimension", or: decoder.userInfo[Self.defaultDimensionKey] as? Int ?? dimension)
+        hashBits = try c.value("hashBits", or: hashBits)
+        tableCount = try c.value("tableCount", or: tableCount)
+        hasher = try c.value("hasher", or: hasher)
+        calibration = try c.value("calibration", or: nil as Calibration?)
+        cost = try c.value("cost", or: cost)
+        relativeCost = try c.value("relativeCost", or: nil as RelativeCoverageCost?)
+        units = try c.value("units", or: units)
+        transforms = try c.value("transforms", or: transforms)
+        maxBatchRows = try c.value("maxBatchRows", or: maxBatchRows)
+        transformCacheBytes = try c.value("transformCacheBytes", or: transformCacheBytes)
     }
 }
 

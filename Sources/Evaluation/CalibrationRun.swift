@@ -98,7 +98,10 @@ public struct CalibrationRun: Sendable {
     /// Independent projections averaged per coverage curve (random hashers; the principal
     /// hasher is fixed, repetitions then vary the query order only).
     public var repetitions = 5
-    /// Noise sigmas of the sweep (calibration spreads), including 0.
+    /// The largest sweep sigma (calibration spreads): far beyond any useful noise, and small
+    /// enough for the sweep's seeds (derived from sigma x 1e6 as an integer).
+    public static let largestSweepSigma: Double = 1e6
+    /// Noise sigmas of the sweep (calibration spreads), including 0, each at most ``largestSweepSigma``.
     public var sigmas: [Double] = [0, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
     /// The task whose probe fixes alpha; nil = the first task.
     public var probeTask: String?
@@ -133,8 +136,8 @@ public struct CalibrationRun: Sendable {
         guard let probed = tasks.first(where: { $0.name == probeName }) else {
             throw CalibrationRunError("the probe task '\(probeName)' is not one of the tasks")
         }
-        guard sigmas.contains(0), sigmas.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-            throw CalibrationRunError("the sweep's sigmas must be non-negative and include 0, got \(sigmas)")
+        guard sigmas.contains(0), sigmas.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Self.largestSweepSigma }) else {
+            throw CalibrationRunError("the sweep's sigmas must be in 0...\(Self.largestSweepSigma) and include 0, got \(sigmas)")
         }
         let sample = pool.rows(0 ..< min(pool.rows, calibrationSampleRows)).copy()
         let calibration = try Calibration(sample: sample)

@@ -22,7 +22,10 @@ struct CalibrateCommand: ParsableCommand {
             tolerated sigma is where accuracy has lost --tolerance.
             3. lambda is the largest value keeping the legitimate coverage's sigma within the \
             tolerated sigma (it makes a thief pay the most between the legitimate level and beta).
-            4. With --relative, the relative price (beyond the paper): each task's coverage divided             by the pool's at the same number of queries (from --relative-minimum-queries on); the             largest ratio is the legitimate level, beta is 1, lambda and alpha as in 3. defense.json             then charges max(paper price, relative price).
+            4. With --relative, the relative price (beyond the paper): each task's coverage divided \
+            by the pool's at the same number of queries (from --relative-minimum-queries on); the \
+            largest ratio is the legitimate level, beta is 1, lambda and alpha as in 3. defense.json \
+            then charges max(paper price, relative price).
 
             A --task is NAME=DIR with DIR holding train.npy, train_labels.npy, test.npy and \
             test_labels.npy. Writes calibration.json (the proposal and what fixed each parameter), \
@@ -47,62 +50,82 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Hasher the defense will use: origin (random through the origin), centred (random through the pool's mean), signs-origin or signs-centred (the same with sign normals, entries +1 or -1) or principal (the pool's principal directions, median thresholds).")
     var hasher: CoverageHasherKind = .principal
 
-    @Option(help: ArgumentHelp("Queries at which a thief should pay full price (alpha). Default: all the pool's rows.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Queries at which a thief should pay full price (alpha). Default: all the pool's rows.", valueName: "n"))
     var budget: Int?
 
-    @Option(help: ArgumentHelp("Noise sigmas of the sweep, comma-separated, in calibration-spread units; must include 0.", valueName: "list"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Noise sigmas of the sweep, comma-separated, in calibration-spread units, each at most 1e6; must include 0.", valueName: "list"))
     var sigmas: String = "0,0.02,0.05,0.1,0.2,0.5,1,2,5,10,20,50,100"
 
     @Option(help: "Probe of the sweep: logistic (L-BFGS, C = 1) or ridge.")
     var classifier: ClassifierChoice = .logistic
 
-    @Option(help: "How close to chance (fraction of accuracy) the probe must fall at alpha.")
+    @Option(parsing: .unconditional, help: "How close to chance (fraction of accuracy) the probe must fall at alpha.")
     var chanceMargin: Double = 0.02
 
-    @Option(help: "Accuracy (fraction) a legitimate user may lose to noise.")
+    @Option(parsing: .unconditional, help: "Accuracy (fraction) a legitimate user may lose to noise.")
     var tolerance: Double = 0.01
 
-    @Option(help: "Hyperplanes per table k (2^k buckets).")
+    @Option(parsing: .unconditional, help: "Hyperplanes per table k (2^k buckets).")
     var hashBits: Int = 12
 
-    @Option(help: "Independent projections averaged per coverage curve.")
+    @Option(parsing: .unconditional, help: "Independent projections averaged per coverage curve.")
     var repetitions: Int = 5
 
-    @Option(help: "Seed of the projections, query orders and sweep noise.")
+    @Option(parsing: .unconditional, help: "Seed of the projections, query orders and sweep noise.")
     var seed: UInt64 = 1
 
     @Flag(help: "Also calibrate the relative price (coverage relative to the pool's at the same number of queries) and add it to defense.json.")
     var relative = false
 
-    @Option(help: "Queries a user must have sent before the relative price applies (with --relative).")
-    var relativeMinimumQueries: Int = RelativeCoverageCost.defaultMinimumQueries
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Queries a user must have sent before the relative price applies (only with --relative; default: \(RelativeCoverageCost.defaultMinimumQueries)).",
+        valueName: "n"))
+    var relativeMinimumQueries: Int?
 
     func validate() throws {
+        try refuseRepeatedOptions(repeatable: ["--task"])
         guard !tasks.isEmpty else { throw ValidationError("give at least one --task NAME=DIR") }
+        var names = Set<String>()
+        if let repeated = tasks.first(where: { !names.insert($0.name).inserted }) {
+            throw ValidationError("--task names must be distinct: '\(repeated.name)' is given more than once")
+        }
         guard hasher != .fitted else { throw ValidationError("--hasher must be origin, centred, signs-origin, signs-centred or principal") }
         if let probeTask, !tasks.contains(where: { $0.name == probeTask }) {
             throw ValidationError("--probe-task '\(probeTask)' is not one of the --task names")
         }
         _ = try parseSigmas(sigmas)
         guard chanceMargin.isFinite, chanceMargin >= 0, chanceMargin < 1 else { throw ValidationError("--chance-margin must be in [0, 1)") }
-        guard tolerance.isFinite, tolerance >= 0, tolerance < 1 else { throw ValidationError("--tolerance must be in [0, 1)") }
+        guard tolerance.isFinite, tolerance > 0, tolerance < 1 else {
+            throw ValidationError("--tolerance must be in (0, 1), got \(tolerance) (a tolerance of 0 leaves no noise to charge a legitimate user)")
+        }
         guard (1...24).contains(hashBits) else { throw ValidationError("--hash-bits must be in 1...24, got \(hashBits)") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         if let budget, budget < 1 { throw ValidationError("--budget must be at least 1") }
-        guard relativeMinimumQueries >= 1 else { throw ValidationError("--relative-minimum-queries must be at least 1") }
+        if let relativeMinimumQueries {
+            guard relative else { throw ValidationError("--relative-minimum-queries applies only with --relative") }
+            guard relativeMinimumQueries >= 1 else { throw ValidationError("--relative-minimum-queries must be at least 1, got \(relativeMinimumQueries)") }
+        }
     }
 
     private func parseSigmas(_ text: String) throws -> [Double] {
-        let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
+        let values = try listItems(text, option: "--sigmas").map { Double($0) }
+        guard values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
             throw ValidationError("--sigmas must be a comma-separated list of non-negative numbers, got '\(text)'")
         }
+        if let large = values.first(where: { $0! > CalibrationRun.largestSweepSigma }) {
+            throw ValidationError("--sigmas: \(large!) is beyond the largest sweep sigma \(CalibrationRun.largestSweepSigma) (calibration spreads)")
+        }
+        guard Set(values.map { $0! }).count == values.count else { throw ValidationError("--sigmas lists a value more than once") }
         guard values.contains(0) else { throw ValidationError("--sigmas must include 0 (the noiseless accuracy)") }
         return values.map { $0! }.sorted()
     }
 
+    /// The files a run writes into --output-dir.
+    static let outputFiles = ["calibration.json", "defense.json"] + calibrationFigureFiles
+
     func run() throws {
         useBLAS(threads: BLASThreads.processorCount)
+        let directory = try output.prepare(files: Self.outputFiles)
         let poolMatrix = try readMatrix(pool, option: "--pool")
         let loaded = try tasks.map { try loadLabelledTask($0) }
         var procedure = CalibrationRun()
@@ -116,7 +139,7 @@ struct CalibrateCommand: ParsableCommand {
         procedure.tolerance = tolerance
         procedure.seed = seed
         procedure.relativePrice = relative
-        procedure.relativeMinimumQueries = relativeMinimumQueries
+        procedure.relativeMinimumQueries = relativeMinimumQueries ?? RelativeCoverageCost.defaultMinimumQueries
         let progress = ProgressReporter("calibrate", total: loaded.count + 1 + procedure.sigmas.count)
         let outcome: CalibrationOutcome
         do {
@@ -130,11 +153,11 @@ struct CalibrateCommand: ParsableCommand {
         }
         let proposal = outcome.proposal
 
-        let directory = try output.prepare()
         try directory.writeJSON(CalibrationReport(outcome: outcome, hasher: hasher.rawValue, classifier: classifier.rawValue),
                                 to: "calibration.json")
         try directory.write(try outcome.configuration.encoded(), to: "defense.json")
         try writeCalibrationFigures(directory, outcome: outcome)
+        try directory.commit()
         print(String(format: "legitimate coverage %.4f (largest task), pool coverage at %d queries beta = %.4f",
                      proposal.legitimateCoverage, proposal.stealingBudget, proposal.beta))
         print(String(format: "probe on %@: %.4f without noise, chance %.4f; alpha = %.4g spreads (probe near chance), tolerated sigma = %.4g spreads",
@@ -149,6 +172,9 @@ struct CalibrateCommand: ParsableCommand {
         print("wrote calibration.json, defense.json and figures in \(directory.path)")
     }
 }
+
+/// The files ``writeCalibrationFigures(_:outcome:)`` writes.
+let calibrationFigureFiles = ["noise-sweep.csv", "noise-sweep.svg", "cost-curve.csv", "cost-curve.svg", "coverage.csv", "coverage.svg"]
 
 /// Writes the calibration's tables and figures: noise-sweep, cost-curve (Figure 4 analogue) and
 /// coverage, each as .csv and .svg.

@@ -7,38 +7,58 @@ import NumericKernels
 /// Where a subcommand writes its results; created if missing.
 struct OutputOptions: ParsableArguments {
     @Option(name: .customLong("output-dir"), help: ArgumentHelp(
-        "Directory the results are written into (created if missing; existing files of the same name are replaced atomically).",
+        "Directory the results are written into (created if missing; existing files of the same name are replaced, all together at the end of a successful run).",
         valueName: "dir"))
     var outputDirectory: String
 
-    /// Creates the directory.
-    func prepare() throws -> OutputDirectory {
-        do {
-            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ValidationError("cannot create --output-dir '\(outputDirectory)': \(error.localizedDescription)")
-        }
-        return OutputDirectory(path: outputDirectory)
+    /// Checks, before any computation and creating nothing, that the directory exists or can
+    /// be created and that none of `files` (the results' names) is a directory or a special
+    /// file; the results are then staged and written together by ``OutputDirectory/commit()``.
+    func prepare(files: [String] = []) throws -> OutputDirectory {
+        try Files.checkDirectory(outputDirectory, option: "--output-dir")
+        let directory = OutputDirectory(path: outputDirectory)
+        for name in files { try directory.checkFile(name) }
+        return directory
     }
 }
 
-/// An output directory; every file is written atomically (temporary file, then rename).
-struct OutputDirectory {
+/// An output directory whose files are staged (each written in full beside its destination)
+/// and renamed into place together by ``commit()``: a failed run leaves every earlier result
+/// as it was, and creates no directory.
+final class OutputDirectory {
     let path: String
+    /// The run's staged files; the --state and --secret files of `protect` join them.
+    let staged = StagedFiles()
+
+    init(path: String) { self.path = path }
 
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Refuses a result name that a directory or a special file occupies.
+    func checkFile(_ name: String) throws {
+        switch Files.kind(file(name)) {
+        case .directory: throw CommandError("--output-dir: '\(file(name))' is a directory, not a file")
+        case .other: throw CommandError("--output-dir: '\(file(name))' is not a regular file")
+        case .missing, .regularFile: break
+        }
+    }
 
     func write(_ text: String, to name: String) throws {
         try write(Data(text.utf8), to: name)
     }
 
     func write(_ data: Data, to name: String) throws {
-        let target = file(name)
-        do {
-            try data.write(to: URL(fileURLWithPath: target), options: .atomic)
-        } catch {
-            throw CommandError("cannot write '\(target)': \(error.localizedDescription)")
-        }
+        try checkFile(name)
+        try staged.createDirectory(path, option: "--output-dir")
+        try staged.stage(data, to: file(name), option: "--output-dir")
+    }
+
+    /// A temporary path for the result `name`, written by the caller while it is computed and
+    /// renamed into place by ``commit()``.
+    func streamingPath(for name: String) throws -> String {
+        try checkFile(name)
+        try staged.createDirectory(path, option: "--output-dir")
+        return staged.temporaryPath(for: file(name), option: "--output-dir")
     }
 
     /// Pretty-printed JSON with sorted keys (stable for diffs and scripts).
@@ -48,6 +68,9 @@ struct OutputDirectory {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try write(try encoder.encode(value), to: name)
     }
+
+    /// Moves every staged file into place.
+    func commit() throws { try staged.commit() }
 }
 
 /// A failure of a subcommand that is not a usage error; its message names the problem.
@@ -58,35 +81,23 @@ struct CommandError: Error, CustomStringConvertible {
 
 /// Loading a defense configuration file, defaulting what it leaves out.
 enum ConfigurationFile {
-    /// Reads `path` (a partial JSON ``DefenseConfiguration``); when the file does not set
-    /// `dimension`, it is taken from the data (`dimension`).
-    static func load(_ path: String?, dimension: Int) throws -> DefenseConfiguration {
+    /// Reads `path` (a partial JSON ``DefenseConfiguration``, given as `option`); when the
+    /// file does not set `dimension`, it is taken from the data (`dimension`).
+    static func load(_ path: String?, dimension: Int, option: String = "--config") throws -> DefenseConfiguration {
         guard let path else {
             var configuration = DefenseConfiguration()
             configuration.dimension = dimension
             return configuration
         }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw CommandError("cannot read configuration '\(path)': \(error.localizedDescription)")
-        }
-        // A file that does not state the dimension gets the data's before validation (a
-        // fitted hasher or calibration of that dimension must validate against it).
-        var document = data
-        if var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], object["dimension"] == nil {
-            object["dimension"] = dimension
-            document = (try? JSONSerialization.data(withJSONObject: object)) ?? data
-        }
+        let data = try Files.read(path, what: "\(option) '\(path)'")
         let configuration: DefenseConfiguration
         do {
-            configuration = try DefenseConfiguration.decode(from: document)
+            configuration = try DefenseConfiguration.decode(from: data, dimension: dimension)
         } catch {
-            throw CommandError("configuration '\(path)': \(error)")
+            throw CommandError("\(option) '\(path)': \(error)")
         }
         guard configuration.dimension == dimension else {
-            throw CommandError("configuration '\(path)' sets dimension \(configuration.dimension) but the data has \(dimension) columns")
+            throw CommandError("\(option) '\(path)' sets dimension \(configuration.dimension) but the data has \(dimension) columns")
         }
         return configuration
     }
@@ -94,25 +105,37 @@ enum ConfigurationFile {
 
 /// The server secret file: read if present, created (32 random bytes, mode 0600) if not.
 enum SecretFile {
-    static func loadOrCreate(_ path: String) throws -> ServerSecret {
-        if FileManager.default.fileExists(atPath: path) {
-            let bytes: [UInt8]
-            do {
-                bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-            } catch {
-                throw CommandError("cannot read secret '\(path)': \(error.localizedDescription)")
-            }
-            do {
-                return try ServerSecret(bytes: bytes)
-            } catch {
-                throw CommandError("secret '\(path)': \(error)")
-            }
+    /// Reads the secret at `path`, or, when there is none, checks that one can be created
+    /// there and generates it without writing it: `isNew` tells the caller to save it (with
+    /// ``save(_:to:staged:)``) once the run has succeeded.
+    static func load(_ path: String, option: String = "--secret") throws -> (secret: ServerSecret, isNew: Bool) {
+        if Files.kind(path) == .missing, !path.isEmpty {
+            try Files.checkWritableFile(path, option: option)
+            return (ServerSecret.generate(), true)
         }
-        let secret = ServerSecret.generate()
-        let created = FileManager.default.createFile(
-            atPath: path, contents: Data(secret.rawBytes), attributes: [.posixPermissions: 0o600])
-        guard created else { throw CommandError("cannot create secret file '\(path)'") }
-        note("created a new server secret in '\(path)' (keep it: it fixes every account's transform)")
+        guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
+        let bytes = Array(try Files.read(path, what: "\(option) '\(path)'"))
+        do {
+            return (try ServerSecret(bytes: bytes), false)
+        } catch {
+            throw CommandError("\(option) '\(path)': \(error)")
+        }
+    }
+
+    /// Stages a new secret for writing with owner-only permissions.
+    static func save(_ secret: ServerSecret, to path: String, staged: StagedFiles, option: String = "--secret") throws {
+        try staged.stage(Data(secret.rawBytes), to: path, option: option, mode: 0o600)
+    }
+
+    /// Reads the secret at `path` or creates it at once (for commands that keep running).
+    static func loadOrCreate(_ path: String) throws -> ServerSecret {
+        let (secret, isNew) = try load(path)
+        if isNew {
+            let staged = StagedFiles()
+            try save(secret, to: path, staged: staged)
+            try staged.commit()
+            note("created a new server secret in '\(path)' (keep it: it fixes every account's transform)")
+        }
         return secret
     }
 
@@ -124,27 +147,72 @@ enum SecretFile {
     }
 }
 
-/// Reads a float matrix, turning the library's error into a command error naming the option.
-func readMatrix(_ path: String, option: String) throws -> Matrix {
-    do { return try NPY.readMatrix(path) } catch { throw CommandError("\(option): \(error)") }
+/// Reads a float matrix, turning the library's error into a command error naming the option;
+/// an empty matrix (no rows) is refused unless `allowEmpty`.
+func readMatrix(_ path: String, option: String, allowEmpty: Bool = false) throws -> Matrix {
+    let matrix: Matrix
+    do { matrix = try NPY.readMatrix(path) } catch { throw CommandError("\(option): \(error)") }
+    guard allowEmpty || matrix.rows > 0 else { throw CommandError("\(option): '\(path)' has no rows") }
+    // Checked here, so that a NaN is reported with the option and file it came from rather
+    // than by whichever computation meets it first.
+    let located = matrix.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
+    if let located {
+        let (row, column) = (located / max(matrix.columns, 1), located % max(matrix.columns, 1))
+        let value = matrix[row, column]
+        throw CommandError("\(option): '\(path)' has \(value.isNaN ? "NaN" : "an infinite value (or one beyond float32's range)") at row \(row), column \(column); every value must be a finite number")
+    }
+    return matrix
 }
 
-/// Reads integer labels, checking their count against the matching matrix.
+/// Refuses a single-valued option given more than once (the parser would keep the last one
+/// without a word); `repeatable` lists the options meant to be repeated.
+func refuseRepeatedOptions(repeatable: Set<String> = [], arguments: [String] = CommandLine.arguments) throws {
+    var seen = Set<String>()
+    for argument in arguments.dropFirst() {
+        if argument == "--" { break }
+        guard argument.hasPrefix("--") else { continue }
+        let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
+        guard !repeatable.contains(name) else { continue }
+        guard seen.insert(name).inserted else { throw ValidationError("\(name) is given more than once; give it once") }
+    }
+}
+
+/// The largest class index a labels file may hold: more classes than this is not a
+/// classification task but a damaged file.
+let largestLabel = (1 << 20) - 1
+
+/// Reads integer labels, checking their count against the matching matrix and that each is a
+/// class index in `0 ... largestLabel`.
 func readLabels(_ path: String, option: String, rows: Int) throws -> [Int] {
     let labels: [Int]
     do { labels = try NPY.readLabels(path) } catch { throw CommandError("\(option): \(error)") }
     guard labels.count == rows else {
-        throw CommandError("\(option): \(labels.count) labels for \(rows) rows")
+        throw CommandError("\(option): '\(path)' has \(labels.count) labels for \(rows) rows")
     }
-    guard labels.allSatisfy({ $0 >= 0 }) else { throw CommandError("\(option): labels must be non-negative class indices") }
+    if let index = labels.firstIndex(where: { $0 < 0 || $0 > largestLabel }) {
+        throw CommandError("\(option): '\(path)' has label \(labels[index]) at index \(index); labels must be class indices in 0...\(largestLabel)")
+    }
     return labels
 }
 
-/// Parses a comma-separated list of positive integers (`100,250,500`).
+/// The items of a comma-separated list option: neither empty items nor repeated ones (a
+/// repeat would only run the same work twice, an empty item is most likely a typo).
+func listItems(_ text: String, option: String) throws -> [String] {
+    let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard !items.contains(where: \.isEmpty) else {
+        throw ValidationError("\(option) has an empty item in '\(text)' (write items separated by single commas)")
+    }
+    var seen = Set<String>()
+    if let repeated = items.first(where: { !seen.insert($0).inserted }) {
+        throw ValidationError("\(option) lists '\(repeated)' more than once")
+    }
+    return items
+}
+
+/// Parses a comma-separated list of distinct positive integers (`100,250,500`).
 func parseCounts(_ text: String, option: String) throws -> [Int] {
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-    let values = parts.map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+    let values = try listItems(text, option: option).map { Int($0) }
+    guard values.allSatisfy({ ($0 ?? 0) >= 1 }) else {
         throw ValidationError("\(option) must be a comma-separated list of positive integers, got '\(text)'")
     }
     return values.map { $0! }

@@ -21,8 +21,7 @@ struct NamedDataset: ExpressibleByArgument {
 
 /// Which hashers a coverage run compares (`origin`, `centred`, `signs-origin`, `signs-centred`, `principal`).
 func parseHashers(_ text: String) throws -> [CoverageHasherKind] {
-    try text.split(separator: ",").map { part in
-        let name = part.trimmingCharacters(in: .whitespaces)
+    try listItems(text, option: "--hashers").map { name in
         guard let kind = CoverageHasherKind(rawValue: name), kind != .fitted else {
             throw ValidationError("--hashers: unknown hasher '\(name)'; known: origin, centred, signs-origin, signs-centred, principal")
         }
@@ -75,27 +74,28 @@ struct CoverageCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Hashers, comma-separated, from: origin, centred, signs-origin, signs-centred, principal.", valueName: "list"))
     var hashers: String = "origin,centred,principal"
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Query counts, comma-separated, each capped by the dataset's rows. Default: 100, 250, 500, 1000, 2500, ... below the dataset's size, then its size.",
         valueName: "list"))
     var counts: String?
 
-    @Option(help: "Hyperplanes per table k (2^k buckets).")
+    @Option(parsing: .unconditional, help: "Hyperplanes per table k (2^k buckets).")
     var hashBits: Int = 12
 
-    @Option(help: "Hash tables averaged per curve.")
+    @Option(parsing: .unconditional, help: "Hash tables averaged per curve.")
     var tables: Int = 1
 
-    @Option(help: "Independent random projections (and query orders) averaged per curve.")
+    @Option(parsing: .unconditional, help: "Independent random projections (and query orders) averaged per curve.")
     var repetitions: Int = 5
 
-    @Option(help: ArgumentHelp("Values of k for the bucket-count ablation, comma-separated; 'none' to skip it.", valueName: "list"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Values of k for the bucket-count ablation, comma-separated; 'none' to skip it.", valueName: "list"))
     var ablation: String = "8,10,12,14,16"
 
-    @Option(help: "Seed of the projections and query orders.")
+    @Option(parsing: .unconditional, help: "Seed of the projections and query orders.")
     var seed: UInt64 = 1
 
     func validate() throws {
+        try refuseRepeatedOptions(repeatable: ["--data"])
         guard !datasets.isEmpty else { throw ValidationError("give at least one --data NAME=PATH") }
         guard Set(datasets.map(\.name)).count == datasets.count else { throw ValidationError("--data names must be distinct") }
         _ = try parseHashers(hashers)
@@ -111,6 +111,10 @@ struct CoverageCommand: ParsableCommand {
 
     func run() throws {
         useBLAS(threads: BLASThreads.processorCount)
+        let kinds = try parseHashers(hashers)
+        let ablationBits = ablation == "none" ? [] : try parseCounts(ablation, option: "--ablation")
+        let directory = try output.prepare(files: ["coverage.csv", "coverage.json"] + kinds.map { "coverage-\($0.rawValue).svg" }
+                                           + (ablationBits.isEmpty ? [] : ["coverage-ablation.svg"]))
         let data = try datasets.map { ($0.name, try readMatrix($0.path, option: "--data \($0.name)")) }
         let d = data[0].1.columns
         for (name, m) in data where m.columns != d {
@@ -121,9 +125,7 @@ struct CoverageCommand: ParsableCommand {
             throw CommandError("--calibration has \(sampleSource.columns) columns, the data have \(d)")
         }
         let sample = sampleSource.rows(0 ..< min(sampleSource.rows, 10000)).copy()
-        let kinds = try parseHashers(hashers)
         let requested = try counts.map { try parseCounts($0, option: "--counts") }
-        let ablationBits = ablation == "none" ? [] : try parseCounts(ablation, option: "--ablation")
         let seedValue = RandomSeed(seed, 0xC0FE, 0, 0)
 
         let progress = ProgressReporter("coverage", total: data.count * (kinds.count + ablationBits.count))
@@ -152,7 +154,6 @@ struct CoverageCommand: ParsableCommand {
             }
         }
 
-        let directory = try output.prepare()
         var table = CSVTable(columns: ["dataset", "hasher", "hash_bits", "tables", "repetitions", "queries", "mean", "std"])
         for curve in curves + ablationCurves {
             for (i, q) in curve.queryCounts.enumerated() {
@@ -170,6 +171,7 @@ struct CoverageCommand: ParsableCommand {
             let plot = Self.plot(ablationCurves, title: "Bucket-count ablation (\(kinds[0].rawValue) hasher)") { "\($0.name), 2^\($0.hashBits)" }
             try directory.write(plot.svg(), to: "coverage-ablation.svg")
         }
+        try directory.commit()
         for curve in curves {
             let label = curve.name.padding(toLength: max(24, curve.name.count), withPad: " ", startingAt: 0)
                 + " " + curve.hasher.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)

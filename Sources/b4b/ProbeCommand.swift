@@ -23,16 +23,16 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Which probe to train: logistic, ridge, or both.")
     var classifier: ProbeChoice = .both
 
-    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength C of the logistic probe (larger: less regularised).")
+    @Option(name: .customLong("C"), parsing: .unconditional, help: "Inverse L2 regularisation strength C of the logistic probe (larger: less regularised).")
     var inverseRegularization: Double = 1
 
-    @Option(help: "Ridge penalty lambda of the ridge classifier.")
+    @Option(parsing: .unconditional, help: "Ridge penalty lambda of the ridge classifier (positive).")
     var lambda: Float = 1
 
-    @Option(help: "Largest number of L-BFGS iterations of the logistic probe.")
+    @Option(parsing: .unconditional, help: "Largest number of L-BFGS iterations of the logistic probe.")
     var maxIterations: Int = 1000
 
-    @Option(help: "Convergence tolerance of the logistic probe: max-norm of the gradient of the mean loss.")
+    @Option(parsing: .unconditional, help: "Convergence tolerance of the logistic probe: max-norm of the gradient of the mean loss.")
     var tolerance: Double = 1e-4
 
     @Flag(help: "Fit on the raw features instead of standardising them with the training mean and standard deviation.")
@@ -43,16 +43,25 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func validate() throws {
+        try refuseRepeatedOptions()
         guard inverseRegularization.isFinite, inverseRegularization > 0 else { throw ValidationError("--C must be a positive number, got \(inverseRegularization)") }
-        guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda must be a non-negative number, got \(lambda)") }
+        guard lambda.isFinite, lambda > 0 else { throw ValidationError("--lambda must be a positive number, got \(lambda)") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard tolerance.isFinite, tolerance >= 0 else { throw ValidationError("--tolerance must be a non-negative number, got \(tolerance)") }
     }
 
     func run() throws {
         useBLAS(threads: BLASThreads.processorCount)
+        let directory = try output.prepare(files: ["probe.csv", "probe.json"])
         let (x, y, xt, yt) = try task.load()
+        // Labels are at most `largestLabel` (checked on reading), so this cannot overflow; a
+        // class count beyond the rows is a damaged labels file, not a task.
         let classCount = max(y.max() ?? 0, yt.max() ?? 0) + 1
+        guard classCount <= x.rows + xt.rows else {
+            let (option, file, label) = (y.max() ?? 0) >= (yt.max() ?? 0)
+                ? ("--train-labels", task.trainLabels, y.max() ?? 0) : ("--test-labels", task.testLabels, yt.max() ?? 0)
+            throw CommandError("\(option) '\(file)': label \(label) implies \(classCount) classes, more than the task's \(x.rows + xt.rows) rows")
+        }
         var results: [ProbeResult] = []
         let clock = ContinuousClock()
         if classifier != .ridge {
@@ -77,7 +86,6 @@ struct ProbeCommand: ParsableCommand {
                 iterations: nil, converged: nil, seconds: seconds))
         }
 
-        let directory = try output.prepare()
         var table = CSVTable(columns: ["classifier", "train_rows", "test_rows", "features", "classes",
                                        "train_accuracy", "test_accuracy", "iterations", "converged", "seconds"])
         for r in results {
@@ -92,11 +100,12 @@ struct ProbeCommand: ParsableCommand {
         }
         try directory.write(table.text, to: "probe.csv")
         try directory.writeJSON(results, to: "probe.json")
+        try directory.commit()
     }
 
     /// Runs a fit, naming the problem when the data are unsuitable.
     private func fit<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as ProbeError { throw CommandError("\(error)") }
+        do { return try body() } catch let error as ProbeError { throw CommandError("probe: \(error.message)") }
     }
 }
 

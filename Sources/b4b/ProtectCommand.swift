@@ -16,7 +16,9 @@ struct ProtectCommand: ParsableCommand {
             serve it. Writes into --output-dir: protected.npy (rows x output dimension, float32), \
             protect.csv (one line per request: first_row, rows, coverage, sigma) and protect.json \
             (a summary). Nothing is written, and --state is left as it was, if any row is rejected \
-            (NaN, infinity, wrong dimension).
+            (NaN, infinity, wrong dimension), or if any destination cannot be written: every \
+            destination is checked before the run, and the results, a new --secret and --state \
+            are moved into place together at its end.
             """)
 
     @OptionGroup var output: OutputOptions
@@ -42,27 +44,42 @@ struct ProtectCommand: ParsableCommand {
         valueName: "json"))
     var state: String?
 
-    @Option(help: "Rows per request sent to the defense.")
-    var batch: Int = 256
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Rows per request sent to the defense; at most the configuration's maxBatchRows (default: 256, or maxBatchRows when smaller).",
+        valueName: "rows"))
+    var batch: Int?
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        try refuseRepeatedOptions()
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
         guard !user.isEmpty else { throw ValidationError("--user must not be empty") }
+        guard user.utf8.count <= B4BDefense.maxUserIDBytes else {
+            throw ValidationError("--user is \(user.utf8.count) bytes of UTF-8, the limit is \(B4BDefense.maxUserIDBytes)")
+        }
     }
 
     func run() throws {
         useBLAS(threads: 1)
+        // Every destination is checked before anything is computed; the results, the new
+        // secret and the state are staged and moved into place together at the end.
+        let directory = try output.prepare(files: ["protected.npy", "protect.csv", "protect.json"])
+        if let state { try Files.checkWritableFile(state, option: "--state") }
         let header: NPYHeader
         do { header = try NPY.header(input) } catch { throw CommandError("--input: \(error)") }
         guard header.shape.count == 2 else {
             throw CommandError("--input '\(input)': expected a 2-D array (rows x d), found shape \(header.shape)")
         }
         let (rows, dimension) = (header.shape[0], header.shape[1])
-        var configuration = try ConfigurationFile.load(config, dimension: dimension)
-        configuration.maxBatchRows = max(configuration.maxBatchRows, batch)
+        guard rows > 0 else { throw CommandError("--input '\(input)' has no rows") }
+        let configuration = try ConfigurationFile.load(config, dimension: dimension)
+        if let batch, batch > configuration.maxBatchRows {
+            throw CommandError("--batch \(batch) is above the configuration's maxBatchRows \(configuration.maxBatchRows)")
+        }
+        let requestRows = batch ?? min(256, configuration.maxBatchRows)
         let serverSecret: ServerSecret
+        var newSecret = false
         if let secret {
-            serverSecret = try SecretFile.loadOrCreate(secret)
+            (serverSecret, newSecret) = try SecretFile.load(secret)
         } else {
             note("no --secret given: using a fresh secret that is not saved (transforms will differ on the next run)")
             serverSecret = ServerSecret.generate()
@@ -73,20 +90,22 @@ struct ProtectCommand: ParsableCommand {
         }
         var snapshots = try loadState(defense: defense)
 
-        let directory = try output.prepare()
         let progress = ProgressReporter("protect", total: rows)
         var requests = CSVTable(columns: ["first_row", "rows", "coverage", "sigma"])
-        try NPY.writeMatrix(to: directory.file("protected.npy"), rows: rows, columns: configuration.outputDimension) { append in
-            try NPY.forEachRowBlock(input, blockRows: batch) { first, block in
+        let protectedPath = try directory.streamingPath(for: "protected.npy")
+        try NPY.writeMatrix(to: protectedPath, rows: rows, columns: configuration.outputDimension) { append in
+            do {
+                try NPY.forEachRowBlock(input, blockRows: requestRows) { first, block in
                 let answer: ProtectedBatch
-                do { answer = try defense.protect(block, user: user) } catch {
-                    throw CommandError("--input: request of rows \(first)..<\(first + block.rows): \(error)")
+                do { answer = try defense.protect(block, user: user) } catch let error as ProtectError {
+                    throw CommandError("--input '\(input)': \(describe(error, block: block, firstRow: first, storedAs: header.descr))")
                 }
                 try answer.representations.withView { try append($0) }
                 requests.append([.integer(first), .integer(block.rows), .number(answer.coverage.last ?? 0),
                                  .number(Double(answer.sigma.last ?? 0))])
                 progress.advance(by: block.rows, String(format: "coverage %.4f", answer.coverage.last ?? 0))
-            }
+                }
+            } catch let error as NPYError { throw CommandError("--input: \(error)") }
         }
         snapshots[user] = defense.exportOccupancy(of: user)
         try directory.write(requests.text, to: "protect.csv")
@@ -95,20 +114,39 @@ struct ProtectCommand: ParsableCommand {
             requests: requests.rows.count, coverage: defense.coverage(of: user),
             sigma: Double(defense.currentSigma(of: user)), transforms: configuration.transforms.map(\.name))
         try directory.writeJSON(summary, to: "protect.json")
-        if let state { try saveState(snapshots, to: state) }
+        if let secret, newSecret { try SecretFile.save(serverSecret, to: secret, staged: directory.staged) }
+        if let state { try stageState(snapshots, to: state, staged: directory.staged) }
+        try directory.commit()
+        if let secret, newSecret {
+            note("created a new server secret in '\(secret)' (keep it: it fixes every account's transform)")
+        }
         print(String(format: "protected %d rows for user '%@': coverage %.4f, sigma %.4g; wrote %@",
                      rows, user, summary.coverage, summary.sigma, directory.file("protected.npy")))
     }
 
+    /// A rejected request in terms of the input file: rows are the file's, a non-finite value
+    /// is located in the file, and a float64 value beyond Float32's range is called so.
+    private func describe(_ error: ProtectError, block: Matrix, firstRow: Int, storedAs descr: String) -> String {
+        if error.code == .nonFinite {
+            let located = block.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
+            if let located {
+                let (row, column) = (located / max(block.columns, 1), located % max(block.columns, 1))
+                let value = block[row, column]
+                let what = value.isNaN ? "NaN" : (descr.hasSuffix("f8") ? "infinite or beyond the range of float32 (±3.4e38)" : "infinite")
+                return "row \(firstRow + row), column \(column) is \(what); every value must be a finite number"
+            }
+        }
+        return "rows \(firstRow)..<\(firstRow + block.rows): \(error.message)"
+    }
+
     private func loadState(defense: B4BDefense) throws -> [String: OccupancySnapshot] {
-        guard let state, FileManager.default.fileExists(atPath: state) else { return [:] }
+        guard let state, Files.kind(state) != .missing else { return [:] }
+        let data = try Files.read(state, what: "--state '\(state)'")
         let snapshots: [String: OccupancySnapshot]
         do {
-            snapshots = try JSONDecoder().decode([String: OccupancySnapshot].self, from: Data(contentsOf: URL(fileURLWithPath: state)))
+            snapshots = try JSONDecoder().decode([String: OccupancySnapshot].self, from: data)
         } catch let error as DecodingError {
             throw CommandError("--state '\(state)': not a valid occupancy state file: \(error.locatedDescription)")
-        } catch {
-            throw CommandError("--state '\(state)': cannot be read: \(error.localizedDescription)")
         }
         if let snapshot = snapshots[user] {
             do { try defense.importOccupancy(snapshot, for: user, mode: .replace) } catch {
@@ -118,14 +156,11 @@ struct ProtectCommand: ParsableCommand {
         return snapshots
     }
 
-    private func saveState(_ snapshots: [String: OccupancySnapshot], to path: String) throws {
+    /// Stages the state file, keeping an existing file's permissions.
+    private func stageState(_ snapshots: [String: OccupancySnapshot], to path: String, staged: StagedFiles) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        do {
-            try encoder.encode(snapshots).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw CommandError("cannot write --state '\(path)': \(error.localizedDescription)")
-        }
+        try staged.stage(try encoder.encode(snapshots), to: path, option: "--state", mode: Files.mode(path))
     }
 }
 

@@ -32,7 +32,7 @@ struct RemapCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Pool the overlapping queries are drawn from (.npy, rows x d).", valueName: "npy"))
     var queries: String
 
-    @Option(help: ArgumentHelp("Numbers n of overlapping queries, comma-separated; capped by the pool's size.", valueName: "list"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Numbers n of overlapping queries, comma-separated; capped by the pool's size.", valueName: "list"))
     var counts: String = "100,250,500,1000,2500,5000,10000"
 
     @Option(help: ArgumentHelp(
@@ -40,7 +40,7 @@ struct RemapCommand: ParsableCommand {
         valueName: "list"))
     var scenarios: String = "affine,pad+shuffle,affine+pad+shuffle,binary"
 
-    @Option(help: ArgumentHelp("Output dimension of the binary transform (bits per answer).", valueName: "bits"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Output dimension of the binary transform (bits per answer).", valueName: "bits"))
     var binaryDimension: Int = 4096
 
     @Option(help: "Noise settings to run: off (transforms only), on (the configuration's cost), or both.")
@@ -57,11 +57,13 @@ struct RemapCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Defense configuration (JSON, partial allowed); its transforms are replaced by each scenario's.", valueName: "json"))
     var config: String?
 
-    @Option(help: "Seed of the experiment's server secret and of the order of the pool's queries.")
+    @Option(parsing: .unconditional, help: "Seed of the experiment's server secret and of the order of the pool's queries.")
     var seed: UInt64 = 1
 
-    @Option(help: "Rows per request sent to the defense.")
-    var batch: Int = 256
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Rows per request sent to the defense; at most the configuration's maxBatchRows (default: 256, or maxBatchRows when smaller).",
+        valueName: "rows"))
+    var batch: Int?
 
     enum NoiseSetting: String, ExpressibleByArgument, CaseIterable {
         case off, on, both
@@ -69,18 +71,20 @@ struct RemapCommand: ParsableCommand {
     }
 
     func validate() throws {
+        try refuseRepeatedOptions()
         _ = try parseCounts(counts, option: "--counts")
         _ = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension)
         guard (1...65536).contains(binaryDimension) else {
             throw ValidationError("--binary-dimension must be in 1...65536, got \(binaryDimension)")
         }
         _ = try Self.parseFit(fit)
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
     }
 
     func run() throws {
         // One caller: BLAS may use every core.
         useBLAS(threads: BLASThreads.processorCount)
+        let directory = try output.prepare(files: ["remap.csv", "remap.json", "remap.svg", "remap-encoder-space.svg"])
         let (trainMatrix, trainLabelValues, testMatrix, testLabelValues) = try task.load()
         let pool = try readMatrix(queries, option: "--queries")
         guard pool.columns == trainMatrix.columns else {
@@ -90,6 +94,9 @@ struct RemapCommand: ParsableCommand {
                                  testLabels: testLabelValues, queries: pool)
 
         var settings = try ConfigurationFile.load(config, dimension: trainMatrix.columns)
+        if let batch, batch > settings.maxBatchRows {
+            throw CommandError("--batch \(batch) is above the configuration's maxBatchRows \(settings.maxBatchRows)")
+        }
         if config == nil {
             let sample = pool.rows(0 ..< min(pool.rows, 10000)).copy()
             settings.calibration = try Calibration(sample: sample)
@@ -101,7 +108,7 @@ struct RemapCommand: ParsableCommand {
         experiment.queryCounts = try parseCounts(counts, option: "--counts")
         experiment.noiseSettings = noise.settings
         experiment.fit = try Self.parseFit(fit)
-        experiment.batchRows = batch
+        experiment.batchRows = batch ?? min(256, settings.maxBatchRows)
         experiment.sampleSeed = RandomSeed(seed, 0x5A3, 0, 0)
         let trainer = classifier.trainer
 
@@ -111,11 +118,11 @@ struct RemapCommand: ParsableCommand {
                                     point.queries, point.cosineDistance))
         }
 
-        let directory = try output.prepare()
         try directory.write(Self.table(points).text, to: "remap.csv")
         try directory.writeJSON(RemapReport(settings: settings, classifier: classifier.rawValue, points: points), to: "remap.json")
         try directory.write(Self.plot(points, encoderSpace: false).svg(), to: "remap.svg")
         try directory.write(Self.plot(points, encoderSpace: true).svg(), to: "remap-encoder-space.svg")
+        try directory.commit()
         print(Self.summary(points))
         print("wrote remap.csv, remap.json, remap.svg, remap-encoder-space.svg in \(directory.path)")
     }
@@ -128,8 +135,7 @@ struct RemapCommand: ParsableCommand {
             RemappingScenario(name: "scale-shift", transforms: [.scaleShift()]),
             RemappingScenario(name: "shuffle", transforms: [.shuffle]),
         ]
-        return try text.split(separator: ",").map { name in
-            let trimmed = name.trimmingCharacters(in: .whitespaces)
+        return try listItems(text, option: "--scenarios").map { trimmed in
             guard let scenario = known.first(where: { $0.name == trimmed }) else {
                 throw ValidationError("--scenarios: unknown scenario '\(trimmed)'; known: \(known.map(\.name).joined(separator: ", "))")
             }

@@ -33,7 +33,10 @@ struct ReproduceCommand: ParsableCommand {
             Every part runs for --seeds seeds (server secret and query order); tables give the mean \
             and the standard deviation. Writes report.md, results.json, CSV tables and SVG figures. \
             --quick shrinks everything (pool, tasks, features, budgets) to finish in a few minutes \
-            at most; its numbers are a smoke test, not results.
+            at most; its numbers are a smoke test, not results. Lists given explicitly win over \
+            --quick's; a combination that would run nothing (a sybil budget too small to pay for \
+            the shared queries of every account, a padding above the budget) is refused before \
+            the run.
             """)
 
     @OptionGroup var output: OutputOptions
@@ -41,23 +44,29 @@ struct ReproduceCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Dataset directory (pool.npy, pool.jsonl, tasks/NAME/...).", valueName: "dir"))
     var data: String
 
-    @Flag(help: "Small and fast: at most 6000 pool rows, 1500/500 train/test rows per task, 1024 features, budgets 1000,2500,all, one sybil budget.")
+    @Flag(help: "Small and fast: at most 6000 pool rows, 1500/500 train/test rows per task, 1024 features, budgets 1000,2500,all, one sybil budget (lists given explicitly are kept).")
     var quick = false
 
-    @Option(help: "Seeds: each seed is one server secret and one order of the thief's queries.")
+    @Option(parsing: .unconditional, help: "Seeds: each seed is one server secret and one order of the thief's queries.")
     var seeds: Int = 3
 
-    @Option(help: ArgumentHelp("Single-account budgets (queries), comma-separated; capped to the pool minus the held-out texts.", valueName: "list"))
-    var budgets: String = "1000,2500,5000,10000,20000,40000"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Single-account budgets (queries), comma-separated; capped to the pool minus the held-out texts (default: 1000,2500,5000,10000,20000,40000; with --quick 1000,2500 and the whole pool).",
+        valueName: "list"))
+    var budgets: String?
 
-    @Option(help: ArgumentHelp("Sybil total budgets (queries), comma-separated.", valueName: "list"))
-    var sybilBudgets: String = "10000,40000"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Sybil total budgets (queries), comma-separated (default: 10000,40000; with --quick the whole pool).", valueName: "list"))
+    var sybilBudgets: String?
 
-    @Option(help: ArgumentHelp("Sybil account counts, comma-separated.", valueName: "list"))
-    var accounts: String = "2,3,4"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Sybil account counts, comma-separated, each at least 2 (default: 2,3,4; with --quick 2).", valueName: "list"))
+    var accounts: String?
 
-    @Option(help: ArgumentHelp("Padding thieves at the full budget: sends per distinct text, comma-separated (empty for none).", valueName: "list"))
-    var padding: String = "2,4"
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Padding thieves at the full budget: sends per distinct text, comma-separated, each at least 2; empty for none (default: 2,4; with --quick 2).",
+        valueName: "list"))
+    var padding: String?
 
     @Option(help: ArgumentHelp("Task the stolen encoder is scored on (drop-in and own-probe accuracy). Default: the task with the most training rows.", valueName: "name"))
     var stealTask: String?
@@ -68,24 +77,29 @@ struct ReproduceCommand: ParsableCommand {
     @Option(help: "Linear probe of every accuracy: ridge (one solve) or logistic (L-BFGS, slower).")
     var classifier: ClassifierChoice = .ridge
 
-    @Option(help: "Accuracy (fraction) a legitimate user may lose to noise, in the calibration.")
+    @Option(parsing: .unconditional, help: "Accuracy (fraction) a legitimate user may lose to noise, in the calibration.")
     var tolerance: Double = 0.005
 
-    @Option(help: "How close to chance (fraction) the calibration's probe must fall at alpha.")
+    @Option(parsing: .unconditional, help: "How close to chance (fraction) the calibration's probe must fall at alpha.")
     var chanceMargin: Double = 0.02
 
-    @Option(help: "Hashed n-gram features of the thief (columns of its TF-IDF).")
+    @Option(parsing: .unconditional, help: "Hashed n-gram features of the thief (columns of its TF-IDF).")
     var featureCount: Int = 4096
 
-    @Option(help: "Pool texts held out for fidelity (capped to a fifth of the pool).")
+    @Option(parsing: .unconditional, help: "Pool texts held out for fidelity (capped to a fifth of the pool).")
     var heldOut: Int = 2000
 
     func validate() throws {
+        try refuseRepeatedOptions()
         guard (1 ... 20).contains(seeds) else { throw ValidationError("--seeds must be in 1...20, got \(seeds)") }
-        _ = try parseCounts(budgets, option: "--budgets")
-        _ = try parseCounts(sybilBudgets, option: "--sybil-budgets")
-        _ = try parseCounts(accounts, option: "--accounts")
-        if !padding.isEmpty { _ = try parseCounts(padding, option: "--padding") }
+        if let budgets { _ = try parseCounts(budgets, option: "--budgets") }
+        if let sybilBudgets { _ = try parseCounts(sybilBudgets, option: "--sybil-budgets") }
+        if let accounts, try parseCounts(accounts, option: "--accounts").contains(where: { $0 < 2 }) {
+            throw ValidationError("--accounts: a sybil needs at least 2 accounts, got '\(accounts)'")
+        }
+        if let padding, !padding.isEmpty, try parseCounts(padding, option: "--padding").contains(where: { $0 < 2 }) {
+            throw ValidationError("--padding: a padding thief sends each text at least twice, got '\(padding)'")
+        }
         guard tolerance.isFinite, tolerance > 0, tolerance < 1 else { throw ValidationError("--tolerance must be in (0, 1)") }
         guard chanceMargin.isFinite, chanceMargin >= 0, chanceMargin < 1 else { throw ValidationError("--chance-margin must be in [0, 1)") }
         guard featureCount >= 16 else { throw ValidationError("--feature-count must be at least 16, got \(featureCount)") }
@@ -96,6 +110,7 @@ struct ReproduceCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let clock = ContinuousClock()
         let started = clock.now
+        let directory = try output.prepare(files: ["report.md", "results.json"] + calibrationFigureFiles)
         let dataset = try ReproductionDataset.load(directory: data, quick: quick)
         let stealName = stealTask ?? dataset.tasks.max { $0.train.rows < $1.train.rows }!.name
         guard let stolenTask = dataset.tasks.firstIndex(where: { $0.name == stealName }) else {
@@ -107,10 +122,23 @@ struct ReproduceCommand: ParsableCommand {
         }
         let poolRows = dataset.pool.rows
         let held = min(heldOut, poolRows / 5)
-        let budgetList = quick ? [1000, 2500, poolRows] : try parseCounts(budgets, option: "--budgets")
-        let sybilList = quick ? [poolRows] : try parseCounts(sybilBudgets, option: "--sybil-budgets")
-        let accountList = quick ? [2] : try parseCounts(accounts, option: "--accounts")
-        let paddingList = padding.isEmpty ? [] : (quick ? [2] : try parseCounts(padding, option: "--padding"))
+        // Lists given explicitly win over --quick's.
+        let budgetList = try budgets.map { try parseCounts($0, option: "--budgets") }
+            ?? (quick ? [1000, 2500, poolRows] : [1000, 2500, 5000, 10000, 20000, 40000])
+        let sybilList = try sybilBudgets.map { try parseCounts($0, option: "--sybil-budgets") } ?? (quick ? [poolRows] : [10000, 40000])
+        let accountList = try accounts.map { try parseCounts($0, option: "--accounts") } ?? (quick ? [2] : [2, 3, 4])
+        let paddingList = try padding.map { $0.isEmpty ? [] : try parseCounts($0, option: "--padding") } ?? (quick ? [2] : [2, 4])
+        let sharedQueries = min(SybilStealing(secret: SecretFile.experiment(seed: 1)).sharedQueries,
+                                max(dataset.pool.columns + 64, (poolRows - held) / 10))
+        // Refuse what would silently produce no rows, before any work.
+        for k in accountList {
+            for budget in sybilList where budget - k * sharedQueries < k {
+                throw CommandError("--sybil-budgets \(budget) with --accounts \(k): each account sends \(sharedQueries) shared queries, so \(k) accounts need a budget of at least \(k * (sharedQueries + 1))")
+            }
+        }
+        if let p = paddingList.first(where: { $0 > poolRows - held }) {
+            throw CommandError("--padding \(p) is above the full budget of \(poolRows - held) queries (the pool less the held-out texts): no padding thief could run")
+        }
         let trainer = classifier.trainer
         let seedList = (1 ... seeds).map { UInt64($0) }
 
@@ -205,7 +233,7 @@ struct ReproduceCommand: ParsableCommand {
             sybil.budgets = sybilList
             sybil.accountCounts = accountList
             sybil.heldOut = held
-            sybil.sharedQueries = min(sybil.sharedQueries, max(dataset.pool.columns + 64, (poolRows - held) / 10))
+            sybil.sharedQueries = sharedQueries
             sybil.sampleSeed = RandomSeed(seed, 0x5B1, 0xA1, 0)
             results.sybils += try sybil.run(stealing, settings: [settings[0]] + b4bSettings, trainClassifier: trainer)
                 .map { .init(seed: seed, point: $0) }
@@ -213,8 +241,8 @@ struct ReproduceCommand: ParsableCommand {
         }
         results.seconds = (clock.now - started) / .seconds(1)
 
-        let directory = try output.prepare()
         try ReproductionReport(results: results, settings: settings.map(\.name)).write(to: directory)
+        try directory.commit()
         print("wrote report.md, results.json, tables and figures in \(directory.path) (\(Int(results.seconds)) s)")
     }
 

@@ -77,8 +77,9 @@ struct ProtectCommandTests {
             let bad = try runB4B(["protect", "--input", "bad.npy", "--user", "u", "--output-dir", "out-bad",
                                   "--secret", "s.bin", "--state", "state.json", "--batch", "32"], in: dir)
             #expect(!bad.succeeded)
-            #expect(bad.standardError.contains("rows 64..<96"), "\(bad.standardError)")
-            #expect(bad.standardError.contains("nonFinite"), "\(bad.standardError)")
+            // The file's row, not the row within the request of rows 64..<96.
+            #expect(bad.standardError.contains("row 70, column 2 is NaN"), "\(bad.standardError)")
+            #expect(!bad.standardError.contains("nonFinite"), "\(bad.standardError)")
             #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out-bad/protected.npy").path))
             #expect(try Data(contentsOf: dir.appendingPathComponent("state.json")) == stateBefore)
         }

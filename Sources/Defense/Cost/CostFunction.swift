@@ -23,13 +23,31 @@ public enum CostFunction: Sendable, Codable, Equatable {
         }
     }
 
-    /// Throws ``ConfigurationError`` for out-of-range parameters.
+    /// The largest sigma a cost may reach over coverages in [0, 1] (configured units): beyond
+    /// it, Gaussian noise of that deviation overflows Float32 (about 3.4e38) and answers
+    /// become infinite or NaN.
+    public static let largestSigma: Double = 1e30
+
+    /// The largest sigma over coverages in [0, 1] (the costs are non-decreasing in coverage).
+    public var sigmaAtFullCoverage: Double {
+        switch self {
+        case .exponential(let cost): cost.sigmaAtFullCoverage
+        case .constant(let sigma): Double(sigma)
+        case .none: 0
+        }
+    }
+
+    /// Throws ``ConfigurationError`` for out-of-range parameters, among them parameters whose
+    /// sigma would exceed ``largestSigma`` (or not be a number) at some coverage in [0, 1].
     public func validate() throws {
         switch self {
         case .exponential(let cost): try cost.validate()
         case .constant(let sigma):
             guard sigma.isFinite && sigma >= 0 else {
                 throw ConfigurationError(field: "cost.sigma", message: "must be finite and non-negative, got \(sigma)")
+            }
+            guard Double(sigma) <= Self.largestSigma else {
+                throw ConfigurationError(field: "cost.sigma", message: "must be at most \(Self.largestSigma) (noise beyond it overflows Float32), got \(sigma)")
             }
         case .none: break
         }
@@ -63,7 +81,8 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
         Float(lambda * (exp(log(alpha / lambda) * coverage / beta) - 1))
     }
 
-    /// Throws ``ConfigurationError`` unless `0 < lambda < alpha` (finite) and `0 < beta <= 1`.
+    /// Throws ``ConfigurationError`` unless `0 < lambda < alpha` (finite), `0 < beta <= 1` and
+    /// sigma stays at most ``CostFunction/largestSigma`` up to coverage 1.
     public func validate() throws {
         guard lambda.isFinite, lambda > 0 else {
             throw ConfigurationError(field: "cost.lambda", message: "must be finite and positive, got \(lambda)")
@@ -74,6 +93,21 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
         guard beta > 0, beta <= 1 else {
             throw ConfigurationError(field: "cost.beta", message: "must be in (0, 1], got \(beta)")
         }
+        // alpha / lambda must be finite, or Eq. (1) is NaN at every coverage (inf * 0 at 0).
+        guard (alpha / lambda).isFinite else {
+            throw ConfigurationError(field: "cost.alpha", message: "divided by lambda must be finite, got alpha \(alpha) / lambda \(lambda)")
+        }
+        let top = sigmaAtFullCoverage
+        guard top.isFinite, top <= CostFunction.largestSigma else {
+            throw ConfigurationError(
+                field: "cost.alpha",
+                message: "gives sigma \(top) at coverage 1 (lambda \(lambda), alpha \(alpha), beta \(beta)); it must stay at most \(CostFunction.largestSigma), beyond which noise overflows Float32")
+        }
+    }
+
+    /// Eq. (1) at coverage 1, the curve's largest value over [0, 1], in double precision.
+    public var sigmaAtFullCoverage: Double {
+        lambda * (exp(log(alpha / lambda) / beta) - 1)
     }
 }
 
@@ -93,7 +127,8 @@ extension CostFunction {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
                                                         debugDescription: "'constant' needs its sigma: {\"constant\": {\"sigma\": ...}}"))
             }
-            self = .constant(sigma: try ConfigurationJSON.object(parameters, known: ["sigma"]).value("sigma"))
+            let sigma: Float = try ConfigurationJSON.object(parameters, known: ["sigma"]).value("sigma")
+            self = .constant(sigma: sigma == 0 ? 0 : sigma)  // -0 is read as 0
         default:
             try ConfigurationJSON.noParameters(parameters)
             self = .none

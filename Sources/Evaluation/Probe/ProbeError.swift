@@ -42,8 +42,11 @@ public struct ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// One line naming the operation and the problem, e.g.
     /// `"LogisticProbe.fit: the training set is empty (0 rows)"`.
-    public var description: String {
-        let message: String = switch kind {
+    public var description: String { "\(operation): \(message)" }
+
+    /// The problem without the operation's name, e.g. `"the training set is empty (0 rows)"`.
+    public var message: String {
+        switch kind {
         case .emptyTrainingSet:
             "the training set is empty (0 rows)"
         case .noFeatureColumns:
@@ -69,6 +72,5 @@ public struct ProbeError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidOption(let name, let value, let requirement):
             "option \(name) must be \(requirement), got \(value)"
         }
-        return "\(operation): \(message)"
     }
 }

@@ -1,0 +1,212 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Checks of the files a subcommand reads and writes, made before any computation, and the
+/// staged writing of its results, so that a run either replaces every result or changes
+/// nothing.
+enum Files {
+    /// What is at a path (following symbolic links).
+    enum Kind: Equatable {
+        case missing, regularFile, directory, other
+    }
+
+    static func kind(_ path: String) -> Kind {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return .missing }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return .regularFile
+        case S_IFDIR: return .directory
+        default: return .other
+        }
+    }
+
+    /// The permission bits of the file at `path`, nil if there is none.
+    static func mode(_ path: String) -> mode_t? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return status.st_mode & 0o7777
+    }
+
+    /// The directory a path's last component lives in ("." for a bare name, "/" at the root).
+    /// Plain string work: Foundation's `deletingLastPathComponent` traps on one-character
+    /// names on Linux.
+    static func parent(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        let parent = trimmed[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
+    /// The text of the current `errno`.
+    static func systemError(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    /// Whether the process may write to `path`. The permission bits are consulted as well as
+    /// `access`, so that a file made read-only (`chmod 444`) counts as not writable even for
+    /// root, who could otherwise replace it without a word.
+    static func isWritable(_ path: String) -> Bool {
+        guard access(path, W_OK) == 0, let mode = mode(path) else { return false }
+        return mode & 0o222 != 0
+    }
+
+    /// Reads the regular file at `path`; errors name `what` (an option and the path) and the
+    /// cause: missing, a directory, not a regular file, unreadable.
+    static func read(_ path: String, what: String) throws -> Data {
+        switch kind(path) {
+        case .missing: throw CommandError("\(what) does not exist")
+        case .directory: throw CommandError("\(what) is a directory, not a file")
+        case .other: throw CommandError("\(what) is not a regular file")
+        case .regularFile: break
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CommandError("\(what) cannot be read: \(systemError())")
+        }
+        defer { try? handle.close() }
+        do { return try handle.readToEnd() ?? Data() } catch {
+            throw CommandError("\(what) cannot be read: \(systemError())")
+        }
+    }
+
+    /// Checks that a file can be written at `path` (replaced if it exists), naming `option`:
+    /// the path is not empty, is not a directory or a special file, an existing file is
+    /// writable, and its directory exists and is writable (results are written beside it and
+    /// renamed over it).
+    static func checkWritableFile(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
+        switch kind(path) {
+        case .directory: throw CommandError("\(option) '\(path)' is a directory, not a file")
+        case .other: throw CommandError("\(option) '\(path)' is not a regular file")
+        case .regularFile:
+            guard isWritable(path) else { throw CommandError("\(option) '\(path)' is not writable") }
+        case .missing: break
+        }
+        let directory = parent(path)
+        switch kind(directory) {
+        case .missing: throw CommandError("\(option) '\(path)': its directory '\(directory)' does not exist")
+        case .directory:
+            guard access(directory, W_OK) == 0 else {
+                throw CommandError("\(option) '\(path)': its directory '\(directory)' is not writable")
+            }
+        default: throw CommandError("\(option) '\(path)': '\(directory)' is not a directory")
+        }
+    }
+
+    /// Checks that `path` is a writable directory or can be created as one, naming `option`:
+    /// the nearest existing ancestor must be a writable directory.
+    static func checkDirectory(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
+        switch kind(path) {
+        case .directory:
+            guard access(path, W_OK) == 0 else { throw CommandError("\(option) '\(path)' is not writable") }
+            return
+        case .regularFile, .other:
+            throw CommandError("\(option) '\(path)' exists and is not a directory")
+        case .missing:
+            var ancestor = path
+            repeat {
+                ancestor = parent(ancestor)
+            } while kind(ancestor) == .missing && ancestor != "." && ancestor != "/"
+            switch kind(ancestor) {
+            case .directory:
+                guard access(ancestor, W_OK) == 0 else {
+                    throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' is not writable")
+                }
+            case .missing:
+                throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' does not exist")
+            default:
+                throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' is not a directory")
+            }
+        }
+    }
+}
+
+/// Files written together at the end of a run. Each is first written in full to a temporary
+/// file beside its destination; only when every one is written are they renamed into place,
+/// so a failure leaves every destination as it was. Directories created for them, and the
+/// temporary files, are removed again unless ``commit()`` succeeds.
+final class StagedFiles {
+    private struct Entry {
+        var temporary: String
+        var target: String
+        var option: String
+    }
+    private var entries: [Entry] = []
+    private var createdDirectories: [String] = []
+    private var committed = false
+
+    init() {}
+
+    deinit { if !committed { discard() } }
+
+    /// Creates the directory `path` and any missing parents, remembering what was created.
+    func createDirectory(_ path: String, option: String) throws {
+        guard Files.kind(path) != .directory else { return }
+        var missing: [String] = []
+        var current = path
+        while !current.isEmpty, current != "/", current != ".", Files.kind(current) == .missing {
+            missing.append(current)
+            current = Files.parent(current)
+        }
+        for directory in missing.reversed() {
+            guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
+                throw CommandError("cannot create \(option) '\(path)': \(Files.systemError())")
+            }
+            createdDirectories.append(directory)
+        }
+        guard Files.kind(path) == .directory else { throw CommandError("cannot create \(option) '\(path)': it is not a directory") }
+    }
+
+    /// A fresh temporary path beside `target`, renamed over `target` by ``commit()``; the
+    /// caller writes it (for results streamed while they are computed).
+    func temporaryPath(for target: String, option: String) -> String {
+        let name = target.split(separator: "/").last.map(String.init) ?? target
+        let temporary = Files.parent(target) + "/.\(name).staged-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        entries.append(Entry(temporary: temporary, target: target, option: option))
+        return temporary
+    }
+
+    /// Writes `data` to a temporary file beside `target` with permissions `mode` (nil: the
+    /// usual 0666 less the umask).
+    func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
+        let temporary = temporaryPath(for: target, option: option)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
+        guard fd >= 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+        defer { close(fd) }
+        if let mode, fchmod(fd, mode) != 0 {
+            throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())")
+        }
+        try data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard n > 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+                offset += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+    }
+
+    /// Renames every staged file into place, after checking that no destination has become a
+    /// directory meanwhile.
+    func commit() throws {
+        for e in entries where Files.kind(e.target) == .directory {
+            throw CommandError("cannot write \(e.option) '\(e.target)': it is a directory")
+        }
+        for e in entries {
+            guard rename(e.temporary, e.target) == 0 else {
+                throw CommandError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+            }
+        }
+        committed = true
+    }
+
+    /// Removes the temporary files and the directories created for them.
+    private func discard() {
+        for e in entries { unlink(e.temporary) }
+        for directory in createdDirectories.reversed() { rmdir(directory) }
+    }
+}

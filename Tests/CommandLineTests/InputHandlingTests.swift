@@ -1,0 +1,221 @@
+import Evaluation
+import Foundation
+import NumericKernels
+import Testing
+
+/// Bad input to the subcommands: refused before any work with a message naming the option or
+/// file, leaving every destination (--state, --secret, --output-dir) exactly as it was.
+@Suite("b4b input handling")
+struct InputHandlingTests {
+    private func exists(_ dir: URL, _ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent(path).path)
+    }
+
+    private func mode(_ dir: URL, _ path: String) throws -> Int? {
+        try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(path).path)[.posixPermissions] as? Int
+    }
+
+    private func write(_ text: String, _ dir: URL, _ name: String) throws {
+        try Data(text.utf8).write(to: dir.appendingPathComponent(name))
+    }
+
+    /// Expects `arguments` to fail without a trap, with every keyword in its error output.
+    @discardableResult
+    private func expectRefusal(_ arguments: [String], in dir: URL, _ keywords: [String],
+                               sourceLocation: SourceLocation = #_sourceLocation) throws -> CommandResult {
+        let r = try runB4B(arguments, in: dir)
+        #expect(r.status == 1 || r.status == 64, "\(arguments): status \(r.status) \(r.standardError)", sourceLocation: sourceLocation)
+        for keyword in keywords {
+            #expect(r.standardError.contains(keyword), "\(arguments): '\(r.standardError)' lacks '\(keyword)'",
+                    sourceLocation: sourceLocation)
+        }
+        return r
+    }
+
+    private func writeTask(_ dir: URL, labels: [Int]? = nil) throws -> [String] {
+        let (x, y) = clusteredTask(rows: 60, d: 8, classes: 3, seed: 1)
+        let (xt, yt) = clusteredTask(rows: 30, d: 8, classes: 3, seed: 2)
+        try NPY.write(x, to: dir.appendingPathComponent("train.npy").path)
+        try NPY.write(labels: labels ?? y, to: dir.appendingPathComponent("train_labels.npy").path)
+        try NPY.write(xt, to: dir.appendingPathComponent("test.npy").path)
+        try NPY.write(labels: yt, to: dir.appendingPathComponent("test_labels.npy").path)
+        return ["--train", "train.npy", "--train-labels", "train_labels.npy", "--test", "test.npy", "--test-labels", "test_labels.npy"]
+    }
+
+    @Test func probeRefusesHugeLabelsWithoutTrapping() throws {
+        try withWorkDirectory { dir in
+            for huge in [Int.max, 1_000_000_000_000] {
+                let (_, y) = clusteredTask(rows: 60, d: 8, classes: 3, seed: 1)
+                let task = try writeTask(dir, labels: [huge] + y.dropFirst())
+                try expectRefusal(["probe", "--output-dir", "out"] + task, in: dir, ["--train-labels", "train_labels.npy", "\(huge)"])
+            }
+            #expect(!exists(dir, "out"))
+        }
+    }
+
+    @Test func calibrateRefusesSigmasBeyondTheSweepRange() throws {
+        try withWorkDirectory { dir in
+            for sigmas in ["0,1,2e13", "0,1e40", "0,,1", "0,1,1"] {
+                try expectRefusal(["calibrate", "--pool", "p.npy", "--task", "w=w", "--output-dir", "out", "--sigmas", sigmas], in: dir, ["--sigmas"])
+            }
+        }
+    }
+
+    @Test func listsAndRepeatedOptionsAreRefused() throws {
+        try withWorkDirectory { dir in
+            let cases: [([String], [String])] = [
+                (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", ","], ["--hashers", "empty"]),
+                (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", "origin,origin"], ["--hashers", "'origin' more than once"]),
+                (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--counts", "-5"], ["--counts", "positive"]),
+                (["calibrate", "--pool", "p.npy", "--task", "w=w", "--task", "w=w", "--output-dir", "o"], ["--task", "'w'"]),
+                (["calibrate", "--pool", "p.npy", "--task", "w=w", "--output-dir", "o", "--tolerance", "0"], ["--tolerance"]),
+                (["calibrate", "--pool", "p.npy", "--task", "w=w", "--output-dir", "o", "--relative-minimum-queries", "5"],
+                 ["--relative-minimum-queries", "--relative"]),
+                (["protect", "--input", "x.npy", "--user", "alice", "--user", "bob", "--output-dir", "o"], ["--user", "more than once"]),
+                (["protect", "--input", "x.npy", "--user", "a", "--batch", "10", "--batch=20", "--output-dir", "o"], ["--batch", "more than once"]),
+                (["protect", "--input", "x.npy", "--user", "a", "--batch", "-1", "--output-dir", "o"], ["--batch must be at least 1"]),
+                (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--lambda", "0"],
+                 ["--lambda", "positive"]),
+                (["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "q", "--output-dir", "o",
+                  "--scenarios", "affine,affine"], ["--scenarios", "'affine' more than once"]),
+                (["reproduce", "--data", "d", "--output-dir", "o", "--accounts", "1"], ["--accounts", "at least 2"]),
+            ]
+            for (arguments, keywords) in cases { try expectRefusal(arguments, in: dir, keywords) }
+        }
+    }
+
+    @Test func protectRefusesCostsThatWouldAnswerNaN() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            try write(#"{"cost":{"exponential":{"lambda":1e-300,"alpha":1e10}}}"#, dir, "c.json")
+            try expectRefusal(["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--config", "c.json",
+                               "--state", "st.json", "--secret", "s.bin"], in: dir, ["c.json", "cost.alpha"])
+            #expect(!exists(dir, "out") && !exists(dir, "st.json") && !exists(dir, "s.bin"))
+        }
+    }
+
+    @Test func protectKeepsTheStateFilesModeAndRefusesAReadOnlyOne() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            let run = ["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--secret", "s.bin", "--state", "st.json"]
+            #expect(try runB4B(run, in: dir).succeeded)
+            let state = dir.appendingPathComponent("st.json").path
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: state)
+            let second = try runB4B(run, in: dir)
+            #expect(second.succeeded, "\(second.standardError)")
+            #expect(try mode(dir, "st.json") == 0o600)
+            try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: state)
+            let before = try Data(contentsOf: URL(fileURLWithPath: state))
+            let protectedBefore = try Data(contentsOf: dir.appendingPathComponent("out/protected.npy"))
+            try expectRefusal(run, in: dir, ["--state 'st.json' is not writable"])
+            #expect(try Data(contentsOf: URL(fileURLWithPath: state)) == before)
+            #expect(try Data(contentsOf: dir.appendingPathComponent("out/protected.npy")) == protectedBefore)
+        }
+    }
+
+    @Test func unwritableDestinationsAreFoundBeforeAnythingIsWritten() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            let base = ["protect", "--input", "x.npy", "--user", "u"]
+            #expect(try runB4B(base + ["--output-dir", "out", "--secret", "s.bin"], in: dir).succeeded)
+            let out = dir.appendingPathComponent("out")
+            func snapshot() throws -> [Data] {
+                try ["protected.npy", "protect.csv", "protect.json"].map { try Data(contentsOf: out.appendingPathComponent($0)) }
+            }
+            let before = try snapshot()
+            try expectRefusal(base + ["--output-dir", "out", "--secret", "s.bin", "--state", "nodir/st.json"], in: dir, ["--state", "nodir"])
+            try expectRefusal(base + ["--output-dir", "out", "--secret", "s.bin", "--state", ""], in: dir, ["--state must not be empty"])
+            try expectRefusal(base + ["--output-dir", "out", "--secret", "s.bin", "--state", "out"], in: dir, ["--state 'out' is a directory"])
+            try expectRefusal(base + ["--output-dir", "out", "--secret", "out"], in: dir, ["--secret 'out' is a directory"])
+            try expectRefusal(base + ["--output-dir", "out", "--config", "/dev/null"], in: dir, ["--config '/dev/null' is not a regular file"])
+            #expect(try snapshot() == before)
+
+            // A directory in the place of one result: nothing of the set is replaced.
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent("out2/protect.json"), withIntermediateDirectories: true)
+            try expectRefusal(base + ["--output-dir", "out2"], in: dir, ["out2/protect.json", "is a directory"])
+            #expect(!exists(dir, "out2/protected.npy") && !exists(dir, "out2/protect.csv"))
+
+            // An output directory that cannot be created, in every subcommand, before any work.
+            try write("", dir, "f")
+            for arguments in [base,
+                              ["coverage", "--data", "a=x.npy"],
+                              ["calibrate", "--pool", "x.npy", "--task", "w=w"],
+                              ["reproduce", "--data", "d"],
+                              ["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "x.npy"],
+                              ["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t"]] {
+                let r = try expectRefusal(arguments + ["--output-dir", "f/x"], in: dir, ["--output-dir 'f/x'", "not a directory"])
+                #expect(!r.standardError.contains("Usage"), "\(r.standardError)")
+            }
+        }
+    }
+
+    @Test func aFailedProtectCreatesNeitherSecretNorOutputDirectory() throws {
+        try withWorkDirectory { dir in
+            var x = spreadRows(50, d: 8, seed: 1)
+            x[40, 5] = .infinity
+            try NPY.write(x, to: dir.appendingPathComponent("inf.npy").path)
+            try NPY.write(labels: [1, 2, 3], to: dir.appendingPathComponent("ints.npy").path)
+            try write("not json", dir, "corrupt.json")
+            try NPY.write(Matrix(rows: 0, columns: 8), to: dir.appendingPathComponent("empty.npy").path)
+            let cases: [([String], [String])] = [
+                (["--input", "inf.npy", "--batch", "16"], ["row 40, column 5", "infinite"]),
+                (["--input", "inf.npy", "--state", "corrupt.json"], ["corrupt.json"]),
+                (["--input", "ints.npy"], ["--input", "ints.npy"]),
+                (["--input", "empty.npy"], ["--input 'empty.npy' has no rows"]),
+            ]
+            for (options, keywords) in cases {
+                let r = try expectRefusal(["protect", "--user", "u", "--output-dir", "new/out", "--secret", "s.bin"] + options, in: dir, keywords)
+                #expect(!r.standardError.contains("nonFinite:") && !r.standardError.contains("created a new server secret"))
+                #expect(!exists(dir, "s.bin") && !exists(dir, "new"), "\(options)")
+            }
+        }
+    }
+
+    @Test func batchFollowsTheConfigurationsLimit() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            try write(#"{"maxBatchRows":10}"#, dir, "c.json")
+            let base = ["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--config", "c.json"]
+            try expectRefusal(base + ["--batch", "20"], in: dir, ["--batch 20", "maxBatchRows 10"])
+            let r = try runB4B(base, in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(try text(dir.appendingPathComponent("out"), "protect.csv").split(separator: "\n").count == 1 + 5)
+        }
+    }
+
+    @Test func aStateOfAnotherConfigurationNamesTheField() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            try write(#"{"hashBits":10}"#, dir, "ten.json")
+            let base = ["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--secret", "s.bin", "--state", "st.json"]
+            #expect(try runB4B(base + ["--config", "ten.json"], in: dir).succeeded)
+            try expectRefusal(base, in: dir, ["hashBits 10", "hashBits 12"])
+        }
+    }
+
+    @Test func nonFiniteInputsAreNamedByOptionAndFile() throws {
+        try withWorkDirectory { dir in
+            let task = try writeTask(dir)
+            var pool = spreadRows(40, d: 8, seed: 3)
+            pool[3, 1] = .nan
+            try NPY.write(pool, to: dir.appendingPathComponent("pool.npy").path)
+            try expectRefusal(["remap", "--output-dir", "o", "--queries", "pool.npy"] + task, in: dir, ["--queries", "pool.npy", "row 3, column 1"])
+            try expectRefusal(["coverage", "--output-dir", "o", "--data", "a=train.npy", "--calibration", "pool.npy"], in: dir,
+                              ["--calibration", "pool.npy", "row 3"])
+            #expect(!exists(dir, "o"))
+        }
+    }
+
+    @Test func calibrateHelpHasNoRunsOfSpaces() throws {
+        try withWorkDirectory { dir in
+            let r = try runB4B(["help", "calibrate"], in: dir)
+            #expect(r.succeeded)
+            // No run of spaces inside a line (the indentation before its first word aside).
+            let discussion = r.standardOutput.components(separatedBy: "OPTIONS:")[0]
+            for line in discussion.split(separator: "\n") {
+                let words = line.drop { $0 == " " }
+                #expect(!words.contains("   "), "'\(line)'")
+            }
+        }
+    }
+}

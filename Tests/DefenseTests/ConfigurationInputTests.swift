@@ -1,0 +1,102 @@
+import Defense
+import Foundation
+import NumericKernels
+import Testing
+
+/// Configurations that read as valid JSON but must be refused, or normalised, with a message
+/// naming the field: costs whose noise would overflow Float32, keys given twice, `null`,
+/// numbers that do not fit their field; and snapshots from another configuration.
+@Suite("Configuration input")
+struct ConfigurationInputTests {
+    private func refusal(_ json: String) -> String? {
+        do {
+            _ = try DefenseConfiguration.decode(from: Data(json.utf8))
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("Costs whose sigma overflows Float32 or is not a number are refused, naming the field",
+          arguments: [
+              (#"{"cost":{"exponential":{"lambda":1e-300,"alpha":1e10}}}"#, "cost.alpha"),
+              (#"{"cost":{"constant":{"sigma":3e38}}}"#, "cost.sigma"),
+              (#"{"cost":{"exponential":{"alpha":1e308}}}"#, "cost.alpha"),
+              (#"{"cost":{"exponential":{"alpha":1e20,"beta":0.1}}}"#, "cost.alpha"),
+          ])
+    func overflowingCosts(_ json: String, _ field: String) throws {
+        let message = try #require(refusal(json), "\(json) was accepted")
+        #expect(message.contains(field), "\(message)")
+        // The library refuses the value itself, not only its JSON form.
+        #expect(throws: ConfigurationError.self) { try CostFunction.constant(sigma: 3e38).validate() }
+    }
+
+    @Test("A cost that stays finite is accepted, and its largest sigma is Eq. (1) at coverage 1")
+    func finiteCosts() throws {
+        let c = try DefenseConfiguration.decode(from: Data(#"{"cost":{"exponential":{"lambda":1e-6,"alpha":1000,"beta":0.8}}}"#.utf8))
+        guard case .exponential(let cost) = c.cost else { Issue.record("not exponential"); return }
+        #expect(cost.sigmaAtFullCoverage.isFinite && cost.sigmaAtFullCoverage > 1000)
+        #expect(c.cost.sigma(coverage: 1).isFinite)
+    }
+
+    @Test("A key given twice is refused with its path",
+          arguments: [
+              (#"{"dimension":384,"dimension":100}"#, "dimension"),
+              (#"{"hashBits":10, "hashBits":12}"#, "hashBits"),
+              (#"{"cost":{"exponential":{"alpha":2,"alpha":3}}}"#, "cost.exponential.alpha"),
+              (#"{"transforms":[{"pad":{"count":4,"count":5}}]}"#, "transforms[0].pad.count"),
+              (#"{"hashBits":10,"hash\u0042its":12}"#, "hashBits"),
+          ])
+    func duplicateKeys(_ json: String, _ path: String) throws {
+        let message = try #require(refusal(json), "\(json) was accepted")
+        #expect(message.contains("\(path) is given more than once"), "\(message)")
+    }
+
+    @Test("Equal keys in different objects are not duplicates")
+    func notDuplicates() throws {
+        #expect(refusal(#"{"transforms":[{"pad":{"count":4}},{"pad":{"count":5}}],"cost":{"constant":{"sigma":0.5}}}"#) == nil)
+    }
+
+    @Test("null is refused, not read as absent")
+    func nullRefused() throws {
+        let message = try #require(refusal(#"{"hashBits":null}"#))
+        #expect(message.contains("hashBits") && message.contains("null"), "\(message)")
+        #expect(refusal(#"{"cost":{"exponential":{"alpha":null}}}"#)?.contains("cost.exponential.alpha") == true)
+    }
+
+    @Test("A negative zero sigma is read as zero")
+    func negativeZero() throws {
+        let c = try DefenseConfiguration.decode(from: Data(#"{"cost":{"constant":{"sigma":-0.0}}}"#.utf8))
+        #expect(c.cost == .constant(sigma: 0))
+        #expect(c.cost.sigma(coverage: 0.5).sign == .plus)
+    }
+
+    @Test("A number that does not fit its field is named, not called invalid JSON",
+          arguments: [
+              (#"{"hashBits": 12.5}"#, ["hashBits", "integer"]),
+              (#"{"hashBits": 99999999999999999999999}"#, ["hashBits", "range"]),
+              (#"{"cost":{"constant":{"sigma":1e300}}}"#, ["cost.constant.sigma", "range"]),
+          ])
+    func numbersThatDoNotFit(_ json: String, _ words: [String]) throws {
+        let message = try #require(refusal(json))
+        #expect(!message.contains("not valid JSON"), "\(message)")
+        for word in words { #expect(message.contains(word), "\(message) lacks \(word)") }
+    }
+
+    @Test("A snapshot of another hash size names hashBits")
+    func snapshotMismatchNamesTheField() throws {
+        var twelve = DefenseConfiguration()
+        twelve.dimension = 8
+        var ten = twelve
+        ten.hashBits = 10
+        let secret = try ServerSecret(bytes: Array(repeating: 7, count: 32))
+        let a = try B4BDefense(configuration: ten, secret: secret)
+        let b = try B4BDefense(configuration: twelve, secret: secret)
+        let snapshot = a.exportOccupancy(of: "u")
+        #expect {
+            try b.importOccupancy(snapshot, for: "u", mode: .replace)
+        } throws: { error in
+            "\(error)".contains("hashBits 10") && "\(error)".contains("hashBits 12")
+        }
+    }
+}
