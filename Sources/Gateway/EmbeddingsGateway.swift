@@ -2,6 +2,7 @@ import Defense
 import Foundation
 import Logging
 import NumericKernels
+import Synchronization
 
 /// The gateway: authenticates each request's key, obtains the vectors (from the upstream, or
 /// from the request for `/v1/protect`), protects them for the key's account with B4B, makes
@@ -31,6 +32,8 @@ public final class EmbeddingsGateway: Sendable {
     private let keys: KeyCache
     private let upstream: UpstreamClient?
     private let logger: Logger
+    /// Set by ``close()``: requests still arriving then are answered 503.
+    private let closing = Atomic<Bool>(false)
 
     /// Opens the store (creating tables and the server secret if absent), builds the defense
     /// and loads every account's occupancy.
@@ -61,7 +64,7 @@ public final class EmbeddingsGateway: Sendable {
                 // Buckets other replicas recorded (shared store) join this process's view.
                 for (user, snapshot) in merged { try? defense.importOccupancy(snapshot, for: user, mode: .merge) }
             })
-        keys = KeyCache(store: store, ttlSeconds: configuration.keyCacheSeconds)
+        keys = KeyCache(store: store, ttlSeconds: configuration.keyCacheSeconds, logger: logger)
         upstream = try configuration.upstream.map { try UpstreamClient(baseURL: $0, timeout: configuration.upstreamTimeoutSeconds) }
         logger.info("loaded state", metadata: ["store": "\(store.location)", "accounts": "\(stored.count)"])
     }
@@ -93,22 +96,32 @@ public final class EmbeddingsGateway: Sendable {
         case ("POST", "/v1/protect"):
             route = "/v1/protect"
             response = await answer(request, route: route) { try await self.protect(request, user: $0) }
-        case ("GET", "/health"):
+        case ("GET", "/health"), ("HEAD", "/health"):
             route = "/health"
             response = GatewayResponse(status: 200, body: Array("{\"status\":\"ok\",\"accounts\":\(defense.userCount)}".utf8))
-        case ("GET", "/metrics"):
+        case ("GET", "/metrics"), ("HEAD", "/metrics"):
             route = "/metrics"
             let users = defense.users
             response = GatewayResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                        body: Array(metrics.render(userCoverages: users.map { defense.coverage(of: $0) }).utf8))
-        case (_, "/v1/embeddings"), (_, "/embeddings"), (_, "/v1/protect"), (_, "/health"), (_, "/metrics"):
+        case (_, "/v1/embeddings"), (_, "/embeddings"), (_, "/v1/protect"):
             route = "other"
-            response = GatewayResponse(GatewayError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)"))
+            response = Self.methodNotAllowed(request, allow: "POST")
+        case (_, "/health"), (_, "/metrics"):
+            route = "other"
+            response = Self.methodNotAllowed(request, allow: "GET, HEAD")
         default:
             route = "other"
             response = GatewayResponse(GatewayError(.notFound, "unknown route \(request.method) \(request.path)"))
         }
         metrics.request(route: route, status: response.status, seconds: (ContinuousClock.now - started).seconds)
+        return response
+    }
+
+    /// The 405 answer, with the `Allow` header naming the route's methods.
+    private static func methodNotAllowed(_ request: GatewayRequest, allow: String) -> GatewayResponse {
+        var response = GatewayResponse(GatewayError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path) (allowed: \(allow))"))
+        response.headers.append(("allow", allow))
         return response
     }
 
@@ -118,6 +131,9 @@ public final class EmbeddingsGateway: Sendable {
         do {
             guard !request.bodyTooLarge else {
                 throw GatewayError(.tooLarge, "request body is larger than the limit of \(configuration.maxBodyBytes) bytes")
+            }
+            guard !closing.load(ordering: .acquiring) else {
+                throw GatewayError(.shuttingDown, "the gateway is shutting down; retry on another replica or after its restart")
             }
             user = try await keys.authenticate(request.authorization)
             let response = try await body(user)
@@ -134,7 +150,9 @@ public final class EmbeddingsGateway: Sendable {
     }
 
     private func embeddings(_ request: GatewayRequest, user: String) async throws -> GatewayResponse {
-        let parsed = try request.body.withUnsafeBytes { try EmbeddingsRequest(body: $0, maxInputs: configuration.maxInputs) }
+        let parsed = try request.body.withUnsafeBytes {
+            try EmbeddingsRequest(body: $0, maxInputs: configuration.maxInputs, outputDimension: defense.configuration.outputDimension)
+        }
         guard let upstream else { throw GatewayError(.badUpstream, "this gateway has no upstream configured; use /v1/protect") }
         let started = ContinuousClock.now
         let answer: UpstreamEmbeddings
@@ -145,30 +163,41 @@ public final class EmbeddingsGateway: Sendable {
             }
             metrics.upstream(seconds: (ContinuousClock.now - started).seconds, error: nil)
         } catch let failure as UpstreamClient.Failure {
+            // The client learns what kind of failure it was; the details (addresses, socket
+            // errors, the upstream's own body) go to the log only.
             let seconds = (ContinuousClock.now - started).seconds
+            let kind: String, answer: GatewayError
             switch failure {
-            case .unreachable(let why):
-                metrics.upstream(seconds: seconds, error: "unreachable")
-                throw GatewayError(.badUpstream, "upstream \(upstream.url) is unreachable: \(why)")
-            case .stale:
-                metrics.upstream(seconds: seconds, error: "unreachable")
-                throw GatewayError(.badUpstream, "upstream \(upstream.url) closed the connection")
+            case .unreachable, .stale:
+                (kind, answer) = ("unreachable", GatewayError(.badUpstream, "the upstream embeddings service is unreachable"))
             case .timeout(let limit):
-                metrics.upstream(seconds: seconds, error: "timeout")
-                throw GatewayError(.upstreamTimeout, "upstream \(upstream.url) did not answer within \(limit) s")
-            case .status(let status, let start):
-                metrics.upstream(seconds: seconds, error: "status")
-                throw GatewayError(.badUpstream, "upstream \(upstream.url) answered HTTP \(status): \(start)")
-            case .tooLarge(let limit):
-                metrics.upstream(seconds: seconds, error: "garbage")
-                throw GatewayError(.badUpstream, "upstream \(upstream.url) answered more than \(limit) bytes")
+                (kind, answer) = ("timeout", GatewayError(.upstreamTimeout, "the upstream embeddings service timed out (no answer within \(limit) s)"))
+            case .status(let status, _):
+                (kind, answer) = ("status", GatewayError(.badUpstream, "the upstream embeddings service answered with an error (status \(status))"))
+            case .tooLarge:
+                (kind, answer) = ("garbage", GatewayError(.badUpstream, "the upstream embeddings service answered with an unusable body"))
             }
+            metrics.upstream(seconds: seconds, error: kind)
+            logger.warning("upstream call failed", metadata: ["upstream": "\(upstream.url)", "kind": "\(kind)", "error": "\(Self.describe(failure))"])
+            throw answer
         } catch let error as GatewayError {
             metrics.upstream(seconds: (ContinuousClock.now - started).seconds, error: "garbage")
-            throw error
+            logger.warning("upstream call failed", metadata: ["upstream": "\(upstream.url)", "kind": "garbage", "error": "\(error.message)"])
+            throw GatewayError(.badUpstream, "the upstream embeddings service answered with an unusable body")
         }
         return try await protectAndAnswer(answer.vectors, user: user, format: parsed.format,
                                           model: parsed.model ?? answer.model ?? "b4b", promptTokens: answer.promptTokens)
+    }
+
+    /// An upstream failure with its details, for the log.
+    private static func describe(_ failure: UpstreamClient.Failure) -> String {
+        switch failure {
+        case .unreachable(let why): return "unreachable: \(why)"
+        case .stale: return "closed the connection"
+        case .timeout(let limit): return "no answer within \(limit) s"
+        case .status(let status, let start): return "HTTP \(status): \(start)"
+        case .tooLarge(let limit): return "answered more than \(limit) bytes"
+        }
     }
 
     private func protect(_ request: GatewayRequest, user: String) async throws -> GatewayResponse {
@@ -201,8 +230,9 @@ public final class EmbeddingsGateway: Sendable {
     }
 
     /// Commits queued query counts, then closes the upstream's idle connections and the
-    /// store's connections.
+    /// store's connections. Requests handled from then on are answered 503.
     public func close() async {
+        closing.store(true, ordering: .releasing)
         await journal.flush()
         upstream?.shutdown()
         await store.close()

@@ -7,7 +7,8 @@ import Foundation
 /// ```json
 /// {"host": "127.0.0.1", "port": 8080, "upstream": "http://127.0.0.1:8000/v1",
 ///  "store": "sqlite:b4b-state.sqlite", "maxInputs": 256, "maxBodyBytes": 16777216,
-///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "defense": {"dimension": 384}}
+///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60,
+///  "defense": {"dimension": 384}}
 /// ```
 public struct GatewayConfiguration: Sendable, Equatable {
     /// Address to listen on. Default `127.0.0.1` (loopback only).
@@ -19,7 +20,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var upstream: String? = nil
     /// Model name sent upstream when a request names none. Default nil (none sent).
     public var upstreamModel: String? = nil
-    /// Seconds to wait for the upstream's complete answer before answering 504. Default 30.
+    /// Seconds to wait for the upstream's complete answer before answering 504. Default 30; at
+    /// most ``maximumSeconds``.
     public var upstreamTimeoutSeconds = 30.0
     /// Where state lives: `sqlite:PATH` (default `sqlite:b4b-state.sqlite`) or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
@@ -29,8 +31,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Largest request body in bytes; more is answered 413. Default 16 MiB.
     public var maxBodyBytes = 16 << 20
     /// Seconds an account's key record is cached: a revoked key stops working within this
-    /// time. Default 2.
+    /// time. Default 2; 0 reads the store for every request; at most ``maximumSeconds``.
     public var keyCacheSeconds = 2.0
+    /// Seconds a connection may stay silent while the gateway waits for it (a new request on
+    /// an idle keep-alive connection, or the rest of a request's head or body) before it is
+    /// closed (a partly sent request is answered 408 first). A connection waiting for its
+    /// answer is never timed out by this. Default 60; at most ``maximumSeconds``.
+    public var idleTimeoutSeconds = 60.0
     /// When an answer waits for its occupancy to be durable: `"new-buckets"` (default: only
     /// when the account has buckets not yet durable, or fewer durable queries than the relative
     /// price's minimum; other query counts are committed within ``queryFlushMilliseconds``) or
@@ -46,9 +53,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// The longest duration any setting in seconds may have: one day. (Longer ones are almost
+    /// certainly mistakes, and durations are converted to nanosecond counts that must fit 64 bits.)
+    public static let maximumSeconds = 86_400.0
+
     enum Key: String, CaseIterable {
         case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
-        case commitPolicy, queryFlushMilliseconds, defense
+        case idleTimeoutSeconds, commitPolicy, queryFlushMilliseconds, defense
     }
 
     /// The names of the commit policies, as written in the configuration and on the command line.
@@ -71,8 +82,14 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Reads a JSON configuration; keys left out keep their defaults.
     /// - Throws: ``GatewayConfigurationError`` naming the bad key.
     public static func decode(from data: Data) throws -> GatewayConfiguration {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw GatewayConfigurationError(message: "the configuration is not a JSON object")
+        // The project's own parser keeps booleans and numbers apart (Foundation's bridges 0 and
+        // 1 to booleans) and refuses duplicate keys.
+        let document: JSONValue
+        do { document = try JSONValue.parse(Array(data)) } catch {
+            throw GatewayConfigurationError(message: "the configuration is not valid JSON: \(error)")
+        }
+        guard case .object(let object) = document else {
+            throw GatewayConfigurationError(message: "the configuration must be a JSON object, got \(document.typeName)")
         }
         let known = Set(Key.allCases.map(\.rawValue))
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
@@ -80,18 +97,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         var c = GatewayConfiguration()
         func string(_ key: Key) throws -> String? {
-            guard let v = object[key.rawValue], !(v is NSNull) else { return nil }
-            guard let s = v as? String else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a string") }
-            return s
+            switch object[key.rawValue] {
+            case nil, .null?: return nil
+            case .string(let s)?: return s
+            case let other?: throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a string, got \(other.typeName)")
+            }
         }
         func number(_ key: Key) throws -> Double? {
-            guard let v = object[key.rawValue], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber, !(v is Bool) else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a number") }
-            return n.doubleValue
+            switch object[key.rawValue] {
+            case nil, .null?: return nil
+            case .number(let n)?: return n
+            case let other?: throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a number, got \(other.typeName)")
+            }
         }
         func integer(_ key: Key) throws -> Int? {
             guard let d = try number(key) else { return nil }
-            guard d == d.rounded(), abs(d) < 1e15 else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be an integer") }
+            guard d == d.rounded(), abs(d) < 1e15 else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be an integer, got \(d)") }
             return Int(d)
         }
         c.host = try string(.host) ?? c.host
@@ -103,6 +124,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         c.maxInputs = try integer(.maxInputs) ?? c.maxInputs
         c.maxBodyBytes = try integer(.maxBodyBytes) ?? c.maxBodyBytes
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
+        c.idleTimeoutSeconds = try number(.idleTimeoutSeconds) ?? c.idleTimeoutSeconds
         if let name = try string(.commitPolicy) {
             guard let policy = CommitPolicyName(rawValue: name) else {
                 throw GatewayConfigurationError(message: "'commitPolicy' must be one of \(CommitPolicyName.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
@@ -110,8 +132,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
             c.commitPolicy = policy
         }
         c.queryFlushMilliseconds = try integer(.queryFlushMilliseconds) ?? c.queryFlushMilliseconds
-        if let defense = object[Key.defense.rawValue], !(defense is NSNull) {
-            guard JSONSerialization.isValidJSONObject(defense), let d = try? JSONSerialization.data(withJSONObject: defense) else {
+        if let defense = (try? JSONSerialization.jsonObject(with: data)).flatMap({ ($0 as? [String: Any])?[Key.defense.rawValue] }),
+           !(defense is NSNull) {
+            guard case .object? = object[Key.defense.rawValue], JSONSerialization.isValidJSONObject(defense),
+                  let d = try? JSONSerialization.data(withJSONObject: defense) else {
                 throw GatewayConfigurationError(message: "'defense' must be a JSON object")
             }
             do { c.defense = try DefenseConfiguration.decode(from: d) } catch {
@@ -129,12 +153,23 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard !host.isEmpty else { throw fail("host must not be empty") }
         guard maxInputs >= 1 else { throw fail("maxInputs must be at least 1, got \(maxInputs)") }
         guard maxBodyBytes >= 1024 else { throw fail("maxBodyBytes must be at least 1024, got \(maxBodyBytes)") }
-        guard upstreamTimeoutSeconds > 0, upstreamTimeoutSeconds.isFinite else { throw fail("upstreamTimeoutSeconds must be positive, got \(upstreamTimeoutSeconds)") }
-        guard keyCacheSeconds >= 0, keyCacheSeconds.isFinite else { throw fail("keyCacheSeconds must be non-negative, got \(keyCacheSeconds)") }
+        let most = Self.maximumSeconds
+        guard upstreamTimeoutSeconds > 0, upstreamTimeoutSeconds <= most else {
+            throw fail("upstreamTimeoutSeconds must be positive and at most \(Int(most)) (one day), got \(upstreamTimeoutSeconds)")
+        }
+        guard keyCacheSeconds >= 0, keyCacheSeconds <= most else {
+            throw fail("keyCacheSeconds must be in 0...\(Int(most)) (one day), got \(keyCacheSeconds)")
+        }
+        guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= most else {
+            throw fail("idleTimeoutSeconds must be positive and at most \(Int(most)) (one day), got \(idleTimeoutSeconds)")
+        }
         guard (1...60_000).contains(queryFlushMilliseconds) else {
             throw fail("queryFlushMilliseconds must be in 1...60000, got \(queryFlushMilliseconds)")
         }
-        if let upstream { _ = try UpstreamClient(baseURL: upstream, timeout: upstreamTimeoutSeconds) }
+        do { _ = try StoreLocation.sqlitePath(of: store) } catch { throw fail("store: \(error)") }
+        if let upstream {
+            do { _ = try UpstreamClient(baseURL: upstream, timeout: upstreamTimeoutSeconds) } catch { throw fail("\(error)") }
+        }
         var c = self
         c.defense.maxBatchRows = maxInputs
         do { c.defense = try c.defense.validated() } catch { throw fail("defense: \(error)") }
@@ -158,7 +193,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         return """
             listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
-            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s
+            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s
             commit policy \(commitPolicy.rawValue)\(commitPolicy == .newBuckets ? " (query counts committed within \(queryFlushMilliseconds) ms; buckets before the answer)" : " (every answer after its commit)")
             defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
             cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]

@@ -12,8 +12,9 @@ import Darwin
 #endif
 
 /// Runs `b4b serve`: opens the store, builds the gateway, listens, and stops cleanly on
-/// SIGINT or SIGTERM (stops accepting, lets the store close). Answered requests are already
-/// durable, so a hard kill loses nothing that was answered.
+/// SIGINT or SIGTERM (see ``stop(server:gateway:gracePeriod:logger:)``). Buckets of answered
+/// requests are already durable, so a hard kill loses at most the deferred query counts the
+/// commit policy allows.
 public enum GatewayServer {
     /// Serves until a termination signal.
     /// - Parameter announce: receives the start-up lines (settings without secrets, then
@@ -36,6 +37,7 @@ public enum GatewayServer {
         do {
             server = try await HTTPServer.start(host: configuration.host, port: configuration.port,
                                                 maxBodyBytes: configuration.maxBodyBytes,
+                                                idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)),
                                                 observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()
@@ -45,18 +47,29 @@ public enum GatewayServer {
         logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
         announce("listening on http://\(configuration.host):\(port)")
 
+        let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
         let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                logger.info("stopping", metadata: ["signal": "\(sig)"])
-                Task { await server.close() }
-            }
+            source.setEventHandler { continuation.yield(sig) }
             source.resume()
             return source
         }
-        await server.waitUntilClosed()
+        for await sig in signals {
+            logger.info("stopping", metadata: ["signal": "\(sig)"])
+            break
+        }
         for s in sources { s.cancel() }
+        continuation.finish()
+        await stop(server: server, gateway: gateway, gracePeriod: .seconds(configuration.upstreamTimeoutSeconds + 5), logger: logger)
+    }
+
+    /// Stops serving without losing state: stops accepting connections, closes idle ones,
+    /// takes no new request on busy ones, lets the requests in flight finish (at most
+    /// `gracePeriod`; `run` allows the upstream timeout plus 5 s, within which every request
+    /// has its answer), then commits the queued query counts and closes the store.
+    public static func stop(server: HTTPServer, gateway: EmbeddingsGateway, gracePeriod: Duration, logger: Logger) async {
+        await server.shutdown(gracePeriod: gracePeriod)
         await gateway.close()
         logger.info("stopped")
     }

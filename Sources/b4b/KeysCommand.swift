@@ -22,9 +22,21 @@ struct KeysCommand: ParsableCommand {
         var store: String = GatewayConfiguration().store
 
         /// Opens the store and makes sure its tables exist.
-        func open() async throws -> any GatewayStore {
+        /// - Parameter create: whether a missing SQLite file may be created (only `keys add`
+        ///   creates a store; listing or revoking in a store that does not exist is a mistake,
+        ///   say a mistyped path).
+        func open(create: Bool) async throws -> any GatewayStore {
             let s: any GatewayStore
-            do { s = try StoreLocation.open(store) } catch { throw CommandError("--store: \(error)") }
+            do {
+                if !create, let path = try StoreLocation.sqlitePath(of: store), !FileManager.default.fileExists(atPath: path) {
+                    throw CommandError("no store at '\(path)'; 'b4b keys add --store \(store)' creates it")
+                }
+                s = try StoreLocation.open(store)
+            } catch let error as CommandError {
+                throw error
+            } catch {
+                throw CommandError("--store: \(error)")
+            }
             do { try await s.prepare() } catch {
                 await s.close()
                 throw CommandError("\(error)")
@@ -38,8 +50,16 @@ struct KeysCommand: ParsableCommand {
 
         @OptionGroup var storeOptions: StoreOptions
 
-        @Option(help: "A label for the account (e.g. its owner).")
+        @Option(help: "A label for the account (e.g. its owner); no control characters, at most 200 characters.")
         var name: String = ""
+
+        func validate() throws {
+            // A newline or an escape sequence in a name would forge lines of 'keys list'.
+            if let c = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format && $0.value != 0x200D }) {
+                throw ValidationError("--name must not contain control characters (found U+\(String(c.value, radix: 16, uppercase: true).leftPadded(to: 4)))")
+            }
+            if name.count > 200 { throw ValidationError("--name must be at most 200 characters, got \(name.count)") }
+        }
 
         @Flag(help: "Print only the key (for scripts).")
         var quiet = false
@@ -47,7 +67,7 @@ struct KeysCommand: ParsableCommand {
         func run() throws {
             let (store, name, quiet) = (storeOptions, name, quiet)
             try runAsync {
-                let s = try await store.open()
+                let s = try await store.open(create: true)
                 let key = APIKey.generate()
                 do {
                     try await s.insertKey(APIKeyRecord(id: key.id, keyHash: key.hash, name: name, createdAt: Date()))
@@ -77,7 +97,7 @@ struct KeysCommand: ParsableCommand {
         func run() throws {
             let (store, json) = (storeOptions, json)
             try runAsync {
-                let s = try await store.open()
+                let s = try await store.open(create: false)
                 let keys: [APIKeyRecord]
                 let occupancy: [String: OccupancySnapshot]
                 do {
@@ -116,19 +136,45 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "The account id (12 hex digits), as 'keys list' shows.")
         var id: String
 
+        func validate() throws {
+            guard id.utf8.count == 12, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                // Never print a secret back: someone may have pasted a whole key here.
+                if id.hasPrefix("b4b-") {
+                    throw ValidationError("pass the account id (the 12 hex digits after 'b4b-'), not the key; this looks like the key of account '\(id.dropFirst(4).prefix(12))'")
+                }
+                throw ValidationError("the account id must be 12 lowercase hex digits, as 'keys list' shows (got \(id.utf8.count) characters starting '\(id.prefix(4))')")
+            }
+        }
+
         func run() throws {
             let (store, id) = (storeOptions, id)
             try runAsync {
-                let s = try await store.open()
-                let revoked: Bool
-                do { revoked = try await s.revokeKey(id: id, at: Date()) } catch {
+                let s = try await store.open(create: false)
+                let outcome: Result<Date?, CommandError>
+                do {
+                    if let record = try await s.key(id: id) {
+                        if let revokedAt = record.revokedAt {
+                            outcome = .failure(CommandError("account \(id) is already revoked (since \(ISO8601DateFormatter().string(from: revokedAt)))"))
+                        } else if try await s.revokeKey(id: id, at: Date()) {
+                            outcome = .success(nil)
+                        } else {
+                            outcome = .failure(CommandError("account \(id) was revoked meanwhile"))
+                        }
+                    } else {
+                        outcome = .failure(CommandError("no account with id '\(id)' in \(StoreLocation.redacted(store.store))"))
+                    }
+                } catch {
                     await s.close()
                     throw CommandError("\(error)")
                 }
                 await s.close()
-                guard revoked else { throw CommandError("no active account with id '\(id)'") }
+                _ = try outcome.get()
                 print("revoked account \(id)")
             }
         }
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -20,10 +20,10 @@ struct ServeCommand: ParsableCommand {
             (with --commit-policy every-request, after its query count too; by default query counts \
             follow within --query-flush-ms, and losing them in a crash can only raise prices). \
             Settings come from --config (JSON, every key optional) and are overridden by flags; they are \
-            printed at start-up without secrets. Stop with SIGINT or SIGTERM.
+            printed at start-up without secrets. Stop with SIGINT or SIGTERM: requests in flight are answered, then the queued query counts are committed and the store is closed.
             """)
 
-    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
     var config: String?
 
     @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
@@ -32,7 +32,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to listen on (default 127.0.0.1).")
     var host: String?
 
-    @Option(help: "TCP port (default 8080; 0 picks a free one, printed at start-up).")
+    @Option(parsing: .unconditional, help: "TCP port (default 8080; 0 picks a free one, printed at start-up).")
     var port: Int?
 
     @Option(help: ArgumentHelp("Upstream OpenAI-compatible embeddings base URL, e.g. http://127.0.0.1:8000/v1 ('/embeddings' is appended).", valueName: "url"))
@@ -41,37 +41,40 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Model name sent upstream when a request names none.")
     var upstreamModel: String?
 
-    @Option(help: "Seconds to wait for the upstream before answering 504 (default 30).")
+    @Option(parsing: .unconditional, help: "Seconds to wait for the upstream before answering 504 (default 30).")
     var upstreamTimeout: Double?
 
     @Option(help: ArgumentHelp("State store: sqlite:PATH (default sqlite:b4b-state.sqlite) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
     var store: String?
 
-    @Option(help: "Largest number of inputs per request (default 256); more is answered 413.")
+    @Option(parsing: .unconditional, help: "Largest number of inputs per request (default 256); more is answered 413.")
     var maxInputs: Int?
 
-    @Option(help: "Largest request body in bytes (default 16777216); more is answered 413.")
+    @Option(parsing: .unconditional, help: "Largest request body in bytes (default 16777216); more is answered 413.")
     var maxBodyBytes: Int?
 
-    @Option(help: "Seconds a key's record is cached; a revoked key stops working within this time (default 2).")
+    @Option(parsing: .unconditional, help: "Seconds a key's record is cached; a revoked key stops working within this time (default 2, at most 86400).")
     var keyCacheSeconds: Double?
+
+    @Option(parsing: .unconditional, help: "Seconds a connection may stay silent while the gateway waits for its request before it is closed (default 60, at most 86400).")
+    var idleTimeout: Double?
 
     @Option(help: ArgumentHelp("When an answer waits for its occupancy commit: new-buckets (default: when the account has buckets not yet durable, or fewer durable queries than the relative price's minimum) or every-request.", valueName: "policy"))
     var commitPolicy: String?
 
-    @Option(name: .customLong("query-flush-ms"), help: "With --commit-policy new-buckets: the longest time in milliseconds an answered query count stays uncommitted (default 100).")
+    @Option(name: .customLong("query-flush-ms"), parsing: .unconditional, help: "With --commit-policy new-buckets: the longest time in milliseconds an answered query count stays uncommitted (default 100).")
     var queryFlushMilliseconds: Int?
 
-    @Option(help: "Representation dimension of the upstream's embeddings (overrides the defense configuration).")
+    @Option(parsing: .unconditional, help: "Representation dimension of the upstream's embeddings (overrides the defense configuration).")
     var dimension: Int?
 
-    @Option(help: "Cost lambda of Eq. (1) (exponential cost; overrides the defense configuration).")
+    @Option(parsing: .unconditional, help: "Cost lambda of Eq. (1) (exponential cost; overrides the defense configuration).")
     var lambda: Double?
 
-    @Option(help: "Cost alpha of Eq. (1): sigma reached at coverage beta.")
+    @Option(parsing: .unconditional, help: "Cost alpha of Eq. (1): sigma reached at coverage beta.")
     var alpha: Double?
 
-    @Option(help: "Cost beta of Eq. (1): the coverage at which sigma reaches alpha.")
+    @Option(parsing: .unconditional, help: "Cost beta of Eq. (1): the coverage at which sigma reaches alpha.")
     var beta: Double?
 
     @Option(help: ArgumentHelp("Per-account transforms, comma-separated, each with its defaults: affine, scale-shift, pad, add-constants, shuffle, binary; 'none' for no transform.", valueName: "list"))
@@ -92,15 +95,18 @@ struct ServeCommand: ParsableCommand {
     }
 
     static func parseTransforms(_ text: String) throws -> [TransformKind] {
-        if text == "none" { return [] }
-        return try text.split(separator: ",").map { name in
-            switch name.trimmingCharacters(in: .whitespaces) {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if names == ["none"] { return [] }
+        return try names.enumerated().map { i, name in
+            switch name {
             case "affine": return .affine()
             case "scale-shift": return .scaleShift()
             case "pad": return .pad()
             case "add-constants": return .addConstants()
             case "shuffle": return .shuffle
             case "binary": return .binary()
+            case "": throw ValidationError("--transforms: item \(i + 1) of '\(text)' is empty (for no transform write 'none')")
+            case "none": throw ValidationError("--transforms: 'none' cannot be combined with other transforms")
             default: throw ValidationError("--transforms: unknown transform '\(name)' (affine, scale-shift, pad, add-constants, shuffle, binary, or none)")
             }
         }
@@ -132,6 +138,7 @@ struct ServeCommand: ParsableCommand {
         if let maxInputs { c.maxInputs = maxInputs }
         if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
         if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
+        if let idleTimeout { c.idleTimeoutSeconds = idleTimeout }
         if let policy = commitPolicy.flatMap(GatewayConfiguration.CommitPolicyName.init(rawValue:)) { c.commitPolicy = policy }
         if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }
         if let dimension { c.defense.dimension = dimension }

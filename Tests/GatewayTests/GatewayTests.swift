@@ -179,25 +179,32 @@ import Gateway
         guard case .array(let items64)? = data64, case .string? = items64.first?["embedding"] else { Issue.record("no base64"); return }
         let queries = gateway.defense.queryCount(of: key.id)
 
+        // Clients learn the kind of upstream failure, never its details (address, body).
+        func failure(_ expected: Int, _ message: String) async throws {
+            let (status, answer) = try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#)
+            #expect(status == expected)
+            #expect(answer?["error"]?["message"] == .string(message))
+        }
         mode.set(.garbage)
-        #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#).0 == 502)
+        try await failure(502, "the upstream embeddings service answered with an unusable body")
         mode.set(.error)
-        #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#).0 == 502)
+        try await failure(502, "the upstream embeddings service answered with an error (status 500)")
         mode.set(.slow)
-        #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#).0 == 504)
+        try await failure(504, "the upstream embeddings service timed out (no answer within 1.0 s)")
         await upstream.close()
-        #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a"}"#).0 == 502)
+        try await failure(502, "the upstream embeddings service is unreachable")
+        #expect(try await call(port, "/v1/embeddings", key: key, body: #"{"input": "a", "dimensions": 3}"#).0 == 400)
         #expect(try await call(port, "/v1/embeddings", key: key, body: String(repeating: " ", count: 5000) + "{}").0 == 413)
         #expect(gateway.defense.queryCount(of: key.id) == queries)
-        // Every answer written was timed in process, by route: 7 calls to /v1/embeddings (the
+        // Every answer written was timed in process, by route: 8 calls to /v1/embeddings (the
         // timing is recorded once the write completes, which may trail the client's read a little).
         var text = ""
         for _ in 0..<100 {
             text = String(decoding: await gateway.handle(GatewayRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
-            if text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 7") { break }
+            if text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 8") { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 7"))
+        #expect(text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 8"))
         #expect(!text.contains("b4b_http_request_duration_seconds_count{route=\"other\"}"))
         await server.close()
         await gateway.close()

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A request as the gateway's routes see it: the whole body already read.
 public struct GatewayRequest: Sendable {
@@ -56,53 +57,140 @@ public struct GatewayResponse: Sendable {
 /// milliseconds, run on Swift's global pool so that they do not hold up the loop's other
 /// connections. Handlers must not block their thread for long: the gateway's waits (store
 /// commits, the upstream) are asynchronous and its fsyncs run on the global pool.
+///
+/// HTTP details:
+/// - A body above `maxBodyBytes` is answered as soon as it is known to be too large (from its
+///   `Content-Length` before any of it is read, or once a chunked body passes the limit) by
+///   handing the handler a request with ``GatewayRequest/bodyTooLarge`` set; the connection is
+///   then closed once the body has been received (read and dropped, up to 16 times the limit,
+///   beyond which the connection is cut off) so that the client reads the answer rather than a
+///   reset.
+/// - `Expect: 100-continue` is answered `100 Continue` when the declared body fits, and with the
+///   final answer (413) at once when it does not; any other expectation is answered 417.
+/// - Requests that are not valid HTTP/1.1 are answered 400 (431 for a head too large) in the
+///   OpenAI error shape, and the connection is closed.
+/// - `HEAD` requests get the headers their `GET` would get, without the body.
+/// - A connection silent for `idleTimeout` while the server waits for it (between requests, or
+///   within a request's head or body) is closed, a partly received request first answered 408;
+///   a connection whose request is being handled is never timed out.
+/// - ``shutdown(gracePeriod:)`` stops accepting, closes idle connections, lets requests in
+///   flight finish (their answers carry `Connection: close`) and takes no further request.
 public final class HTTPServer: Sendable {
     private let channel: any Channel
+    private let connections: ConnectionRegistry
     /// The address the server listens on (its port is the real one when 0 was asked).
     public let localAddress: SocketAddress
     /// Requests with bodies up to this many bytes are handled on their event loop (see above).
     public static let inlineBodyBytes = 128 << 10
+    /// The default ``start(host:port:maxBodyBytes:idleTimeout:group:observe:handler:)`` idle timeout.
+    public static let defaultIdleTimeout = TimeAmount.seconds(60)
 
     /// Binds and starts serving.
     /// - Parameters:
-    ///   - maxBodyBytes: larger bodies are drained and answered 413 without reaching `handler`.
+    ///   - maxBodyBytes: larger bodies reach `handler` as a request with
+    ///     ``GatewayRequest/bodyTooLarge`` set and an empty body (see above).
+    ///   - idleTimeout: how long a connection may stay silent while the server waits for it.
     ///   - observe: called after each answer is written with the request's path and the
     ///     seconds from reading its head to handing the whole answer to the socket (the time the
     ///     request spent in this process).
     ///   - handler: answers one request; must not throw (errors are answers).
-    public static func start(host: String, port: Int, maxBodyBytes: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    public static func start(host: String, port: Int, maxBodyBytes: Int, idleTimeout: TimeAmount = defaultIdleTimeout,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              observe: @escaping @Sendable (_ path: String, _ seconds: Double) -> Void = { _, _ in },
                              handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> HTTPServer {
+        let connections = ConnectionRegistry()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, observe: observe, handler: handler))
+                // A connection accepted while shutting down is closed at once.
+                guard connections.add(channel) else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    // Parse errors are answered by RequestHandler, in the OpenAI error shape.
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
+                    try pipeline.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, observe: observe, handler: handler))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         guard let address = channel.localAddress else { throw StoreError("server channel has no local address") }
-        return HTTPServer(channel: channel, localAddress: address)
+        return HTTPServer(channel: channel, connections: connections, localAddress: address)
     }
 
-    private init(channel: any Channel, localAddress: SocketAddress) {
+    private init(channel: any Channel, connections: ConnectionRegistry, localAddress: SocketAddress) {
         self.channel = channel
+        self.connections = connections
         self.localAddress = localAddress
     }
 
-    /// Stops accepting connections and waits for the listening socket to close.
+    /// Stops at once: stops accepting and closes every connection (requests in flight get no
+    /// answer). See ``shutdown(gracePeriod:)`` for a graceful stop.
     public func close() async {
-        try? await channel.close()
+        await shutdown(gracePeriod: .zero)
     }
 
-    /// Waits until the server is closed.
+    /// Stops gracefully: stops accepting connections, closes idle ones, and lets each request
+    /// already received finish (its answer carries `Connection: close`; requests pipelined
+    /// after it are dropped unanswered). Returns when every connection is closed, closing those
+    /// still open after `gracePeriod`.
+    public func shutdown(gracePeriod: Duration) async {
+        let open = connections.startDraining()
+        try? await channel.close()
+        for connection in open {
+            // HTTPServerPipelineHandler closes an idle connection at once, and a busy one after
+            // the answer to the request it is reading or handling.
+            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for connection in open { try? await connection.closeFuture.get() } }
+            group.addTask { try? await Task.sleep(for: gracePeriod) }
+            await group.next()
+            group.cancelAll()
+            for connection in connections.open() { connection.close(promise: nil) }
+        }
+    }
+
+    /// Waits until the listening socket is closed.
     public func waitUntilClosed() async {
         try? await channel.closeFuture.get()
     }
+
+    /// The number of open connections.
+    public var connectionCount: Int { connections.open().count }
+}
+
+/// The server's open connections, and whether it is shutting down.
+private final class ConnectionRegistry: Sendable {
+    private struct State {
+        var draining = false
+        var channels: [ObjectIdentifier: any Channel] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// Registers an accepted connection (removed when it closes); false when shutting down.
+    func add(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let added = state.withLock { s -> Bool in
+            if s.draining { return false }
+            s.channels[id] = channel
+            return true
+        }
+        if added { channel.closeFuture.whenComplete { _ in self.state.withLock { _ = $0.channels.removeValue(forKey: id) } } }
+        return added
+    }
+
+    /// Refuses further connections; returns the open ones.
+    func startDraining() -> [any Channel] {
+        state.withLock { s in
+            s.draining = true
+            return Array(s.channels.values)
+        }
+    }
+
+    func open() -> [any Channel] { state.withLock { Array($0.channels.values) } }
 }
 
 /// Collects one request at a time and writes the handler's answer.
@@ -117,13 +205,25 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     private var headRead = NIODeadline.now()
     private var body: ByteBuffer?
     private var received = 0
-    private var tooLarge = false
+    /// The request was answered before its body was read (too large, or a failed
+    /// expectation); the rest of the body is dropped and the connection closed after it.
+    private var answeredEarly = false
+    /// With ``answeredEarly``: the early answer has been written.
+    private var earlyAnswerWritten = false
+    /// With ``answeredEarly``: the request's end has been received.
+    private var earlyRequestEnded = false
+    /// A handler is working on a request of this connection (the idle timeout then waits).
+    private var handling = false
 
     init(maxBodyBytes: Int, observe: @escaping @Sendable (String, Double) -> Void,
          handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
         self.maxBodyBytes = maxBodyBytes
         self.observe = observe
         self.handler = handler
+    }
+
+    private static func path(of uri: String) -> String {
+        uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -133,20 +233,39 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             headRead = .now()
             received = 0
             body = nil
-            tooLarge = false
-            if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
-                tooLarge = true
+            answeredEarly = false
+            earlyAnswerWritten = false
+            earlyRequestEnded = false
+            let declared = h.headers.first(name: "content-length").flatMap { Int($0) }
+            let tooLarge = declared.map { $0 > maxBodyBytes } ?? false
+            if let expectation = h.headers.first(name: "expect") {
+                guard expectation.lowercased() == "100-continue" else {
+                    answerEarly(GatewayResponse(GatewayError(.expectationFailed, "the expectation '\(expectation.prefix(40))' is not supported (only 100-continue)")),
+                                head: h, context: context, bodyWillFollow: false)
+                    return
+                }
+                if tooLarge {
+                    // The client waits for this answer before sending the body: it sends none.
+                    dispatchTooLarge(head: h, context: context, bodyWillFollow: false)
+                    return
+                }
+                if h.version.major == 1 && h.version.minor >= 1 {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))), promise: nil)
+                }
             }
+            if tooLarge { dispatchTooLarge(head: h, context: context, bodyWillFollow: true) }
         case .body(var chunk):
             received += chunk.readableBytes
-            if received > maxBodyBytes {
-                tooLarge = true
-                body = nil
+            if answeredEarly {
                 // A client streaming far beyond the limit is cut off rather than drained forever.
                 if received > maxBodyBytes &* 16 { context.close(promise: nil) }
                 return
             }
-            if tooLarge { return }
+            if received > maxBodyBytes {
+                body = nil
+                if let head { dispatchTooLarge(head: head, context: context, bodyWillFollow: true) }
+                return
+            }
             if body == nil {
                 body = chunk
             } else {
@@ -155,61 +274,134 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         case .end:
             guard let head else { return }
             self.head = nil
-            let uri = head.uri
-            let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
-            let request = GatewayRequest(
-                method: head.method.rawValue, path: path, authorization: head.headers.first(name: "authorization"),
-                body: body.map { Array($0.readableBytesView) } ?? [], bodyTooLarge: tooLarge)
-            body = nil
-            let keepAlive = head.isKeepAlive && !tooLarge
-            let version = head.version
-            let started = headRead
-            let handler = self.handler
-            let loop = context.eventLoop
-            let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let inline = request.body.count <= HTTPServer.inlineBodyBytes
-            Task(executorPreference: inline ? EventLoopTaskExecutor(loop) : nil) {
-                let response = await handler(request)
-                let answer: @Sendable () -> Void = {
-                    let (me, context) = bound.value
-                    me.write(response, version: version, keepAlive: keepAlive, context: context, path: path, started: started)
-                }
-                // A task on the loop's own executor answers in place; any other hops to the loop.
-                if loop.inEventLoop { answer() } else { loop.execute(answer) }
+            if answeredEarly {
+                earlyRequestEnded = true
+                if earlyAnswerWritten { context.close(promise: nil) }
+                return
             }
+            let request = GatewayRequest(
+                method: head.method.rawValue, path: Self.path(of: head.uri), authorization: head.headers.first(name: "authorization"),
+                body: body.map { Array($0.readableBytesView) } ?? [])
+            body = nil
+            dispatch(request, head: head, keepAlive: head.isKeepAlive, early: false, context: context)
         }
     }
 
-    private func write(_ response: GatewayResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext,
-                       path: String, started: NIODeadline) {
+    /// Hands a too-large request to the handler (which answers it, 413 on the gateway's routes)
+    /// before its body is read.
+    private func dispatchTooLarge(head: HTTPRequestHead, context: ChannelHandlerContext, bodyWillFollow: Bool) {
+        answeredEarly = true
+        earlyRequestEnded = !bodyWillFollow
+        let request = GatewayRequest(method: head.method.rawValue, path: Self.path(of: head.uri),
+                                     authorization: head.headers.first(name: "authorization"), bodyTooLarge: true)
+        dispatch(request, head: head, keepAlive: false, early: true, context: context)
+    }
+
+    /// Answers with `response` before the body is read, without the handler.
+    private func answerEarly(_ response: GatewayResponse, head: HTTPRequestHead, context: ChannelHandlerContext, bodyWillFollow: Bool) {
+        answeredEarly = true
+        earlyRequestEnded = !bodyWillFollow
+        write(response, head: head, keepAlive: false, early: true, context: context, started: headRead)
+    }
+
+    private func dispatch(_ request: GatewayRequest, head: HTTPRequestHead, keepAlive: Bool, early: Bool, context: ChannelHandlerContext) {
+        handling = true
+        let started = headRead
+        let handler = self.handler
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let inline = request.body.count <= HTTPServer.inlineBodyBytes
+        Task(executorPreference: inline ? EventLoopTaskExecutor(loop) : nil) {
+            let response = await handler(request)
+            let answer: @Sendable () -> Void = {
+                let (me, context) = bound.value
+                me.handling = false
+                me.write(response, head: head, keepAlive: keepAlive, early: early, context: context, started: started)
+            }
+            // A task on the loop's own executor answers in place; any other hops to the loop.
+            if loop.inEventLoop { answer() } else { loop.execute(answer) }
+        }
+    }
+
+    private func write(_ response: GatewayResponse, head request: HTTPRequestHead, keepAlive: Bool, early: Bool,
+                       context: ChannelHandlerContext, started: NIODeadline) {
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.reserveCapacity(4 + response.headers.count)
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.count))
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: response.body.count)
-        buffer.writeBytes(response.body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        let done = context.writeAndFlushPromise()
+        // A HEAD answer carries the headers of the GET answer (its length too), not its body.
+        if request.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: response.body.count)
+            buffer.writeBytes(response.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         let observe = self.observe
+        let path = Self.path(of: request.uri)
         done.futureResult.whenSuccess { observe(path, Double((NIODeadline.now() - started).nanoseconds) * 1e-9) }
-        if !keepAlive {
+        if early {
+            // Close once the client has sent its whole request (so it reads this answer rather
+            // than a reset); if that has happened already, now.
+            earlyAnswerWritten = true
+            if earlyRequestEnded {
+                let channel = context.channel
+                done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            }
+        } else if !keepAlive {
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // A request being handled may wait long for its upstream: not idle.
+        if handling { return }
+        if let head, !answeredEarly {
+            self.head = nil
+            body = nil
+            answeredEarly = true
+            earlyRequestEnded = true
+            write(GatewayResponse(GatewayError(.requestTimeout, "the request was not received completely within the idle timeout")),
+                  head: head, keepAlive: false, early: true, context: context, started: headRead)
+        } else {
+            context.close(promise: nil)
+        }
     }
-}
 
-private extension ChannelHandlerContext {
-    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError, !handling, context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
+        // The decoder cannot go on after an error: answer it and close.
+        let answer: GatewayError
+        switch parseError {
+        case .headerOverflow:
+            answer = GatewayError(.headerTooLarge, "the request's head (request line and headers) is too large")
+        case .invalidContentLength:
+            answer = GatewayError(.malformedHTTP, "the request's Content-Length is not a valid length")
+        case .unexpectedContentLength:
+            answer = GatewayError(.malformedHTTP, "the request has both Content-Length and Transfer-Encoding, or a Content-Length where none is allowed")
+        default:
+            answer = GatewayError(.malformedHTTP, "the request is not valid HTTP/1.1 (\(parseError))")
+        }
+        let head = self.head ?? HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        self.head = nil
+        body = nil
+        answeredEarly = true
+        earlyRequestEnded = true
+        write(GatewayResponse(answer), head: head, keepAlive: false, early: true, context: context, started: .now())
+    }
 }
 
 /// Runs a task's jobs on one event loop: a request handled by such a task runs on the thread

@@ -43,8 +43,21 @@ public final class UpstreamClient: Sendable {
     /// - Throws: ``StoreError``-like `UpstreamConfigurationError` for a URL that is not plain HTTP.
     public convenience init(baseURL: String, timeout: Double, maxResponseBytes: Int = 256 << 20,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
-        guard let c = URLComponents(string: baseURL), c.scheme == "http", let host = c.host, !host.isEmpty else {
-            throw UpstreamConfigurationError(message: "upstream '\(baseURL)' must be a plain http:// URL (e.g. http://127.0.0.1:8000/v1)")
+        func refuse(_ why: String) -> UpstreamConfigurationError {
+            UpstreamConfigurationError(message: "upstream '\(baseURL)' \(why) (expected a plain http://HOST[:PORT][/PATH] URL, e.g. http://127.0.0.1:8000/v1)")
+        }
+        guard let c = URLComponents(string: baseURL) else { throw refuse("is not a URL") }
+        guard c.scheme?.lowercased() == "http" else {
+            throw refuse(c.scheme == "https" ? "uses https, which the gateway does not support" : "is not an http:// URL")
+        }
+        guard let host = c.host, !host.isEmpty else { throw refuse("names no host") }
+        // URLComponents reads any digits as the port; the socket layer would wrap values
+        // above 65535 to another port.
+        if let port = c.port, !(1...65535).contains(port) { throw refuse("has port \(port), outside 1...65535") }
+        guard c.user == nil, c.password == nil else { throw refuse("holds user information, which is not supported") }
+        guard c.query == nil, c.fragment == nil else { throw refuse("holds a query or fragment") }
+        guard timeout > 0, timeout <= GatewayConfiguration.maximumSeconds else {
+            throw UpstreamConfigurationError(message: "the upstream timeout must be positive and at most \(Int(GatewayConfiguration.maximumSeconds)) s, got \(timeout)")
         }
         var path = c.path
         while path.hasSuffix("/") { path.removeLast() }

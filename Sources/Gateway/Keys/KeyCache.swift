@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Authenticates presented keys against the store, caching each account's record for a few
@@ -18,10 +19,17 @@ public final class KeyCache: Sendable {
     private let store: any GatewayStore
     private let ttl: Duration
     private let entries = Mutex([String: Entry]())
+    private let logger: Logger?
 
-    public init(store: any GatewayStore, ttlSeconds: Double) {
+    /// - Parameters:
+    ///   - ttlSeconds: how long a record is cached; clamped to
+    ///     0...``GatewayConfiguration/maximumSeconds`` (the configuration refuses values outside).
+    ///   - logger: receives the details of store failures (clients get a generic 503).
+    public init(store: any GatewayStore, ttlSeconds: Double, logger: Logger? = nil) {
         self.store = store
-        self.ttl = .nanoseconds(Int64(ttlSeconds * 1e9))
+        let seconds = ttlSeconds.isNaN ? 0 : min(max(ttlSeconds, 0), GatewayConfiguration.maximumSeconds)
+        self.ttl = .nanoseconds(Int64(seconds * 1e9))
+        self.logger = logger
     }
 
     /// The account id of the `Authorization` header's key.
@@ -44,6 +52,7 @@ public final class KeyCache: Sendable {
             record = cached.record
         } else {
             do { record = try await store.key(id: key.id) } catch {
+                logger?.error("cannot read an API key's record", metadata: ["account": "\(key.id)", "error": "\(error)"])
                 throw GatewayError(.storeUnavailable, "cannot check the API key: the state store is unavailable")
             }
             entries.withLock { e in

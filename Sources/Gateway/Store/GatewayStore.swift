@@ -73,19 +73,30 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 public enum StoreLocation {
     /// `sqlite:PATH` or a plain path for SQLite, `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`
     /// (or `postgresql://`) for PostgreSQL.
-    /// - Throws: ``StoreError`` for an unrecognised location.
+    /// - Throws: ``StoreError`` for an unrecognised location (another `SCHEME://`).
     public static func open(_ text: String) throws -> any GatewayStore {
         if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
             return try PostgresStore(url: text)
         }
+        guard let path = try sqlitePath(of: text) else { throw StoreError("store location '\(redacted(text))' is not supported") }
+        return try SQLiteStore(path: path)
+    }
+
+    /// The SQLite file a location names (nil for a PostgreSQL location).
+    /// - Throws: ``StoreError`` for an empty path or a URL of an unsupported scheme.
+    public static func sqlitePath(of text: String) throws -> String? {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return nil }
+        if let scheme = text.range(of: "://").map({ String(text[..<$0.lowerBound]) }), !scheme.contains("/"), !text.hasPrefix("sqlite:") {
+            throw StoreError("unsupported store location '\(redacted(text))': scheme '\(scheme)' is not supported (use sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+        }
         let path = text.hasPrefix("sqlite:") ? String(text.dropFirst("sqlite:".count)) : text
         guard !path.isEmpty else { throw StoreError("store location '\(text)' names no file") }
-        return try SQLiteStore(path: path)
+        return path
     }
 
     /// The location with any password replaced by `***` (for logs and start-up output).
     public static func redacted(_ text: String) -> String {
-        guard text.hasPrefix("postgres"), let components = URLComponents(string: text), components.password != nil else { return text }
+        guard text.contains("://"), let components = URLComponents(string: text), components.password != nil else { return text }
         var c = components
         c.password = "***"
         return c.string ?? "postgres://***"

@@ -1,8 +1,16 @@
 import Defense
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import NumericKernels
 import PostgresNIO
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The shared store for several gateway replicas: one PostgreSQL database.
 ///
@@ -18,19 +26,40 @@ public final class PostgresStore: GatewayStore {
     public let location: String
     private let client: PostgresClient
     private let runner: Task<Void, Never>
+    /// One direct connection's settings, for the reachability check of ``prepare()``.
+    private let probe: PostgresConnection.Configuration
+    /// `HOST:PORT`, for messages.
+    private let endpoint: String
+
+    /// Seconds ``prepare()`` waits for the server (TCP connect, then start-up and
+    /// authentication each) before failing.
+    public static let connectTimeoutSeconds: Int64 = 5
 
     /// Connects (lazily) to `url`: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
-    /// - Throws: ``StoreError`` when the URL is malformed.
+    /// - Throws: ``StoreError`` when the URL is malformed or names no database.
     public init(url: String) throws {
+        let expected = "(expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
         guard let c = URLComponents(string: url), let host = c.host, !host.isEmpty else {
-            throw StoreError("cannot parse PostgreSQL location '\(StoreLocation.redacted(url))' (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+            throw StoreError("cannot parse PostgreSQL location '\(StoreLocation.redacted(url))' \(expected)")
+        }
+        let port = c.port ?? 5432
+        guard (1...65535).contains(port) else {
+            throw StoreError("PostgreSQL location '\(StoreLocation.redacted(url))' has port \(port), outside 1...65535")
         }
         let database = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        guard !database.isEmpty, !database.contains("/") else {
+            throw StoreError("PostgreSQL location '\(StoreLocation.redacted(url))' names no database \(expected)")
+        }
         var configuration = PostgresClient.Configuration(
-            host: host, port: c.port ?? 5432, username: c.user ?? "postgres", password: c.password,
-            database: database.isEmpty ? nil : database, tls: .disable)
+            host: host, port: port, username: c.user ?? "postgres", password: c.password,
+            database: database, tls: .disable)
         configuration.options.maximumConnections = 8
-        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
+        var probe = PostgresConnection.Configuration(host: host, port: port, username: c.user ?? "postgres", password: c.password,
+                                                     database: database, tls: .disable)
+        probe.options.connectTimeout = .seconds(Self.connectTimeoutSeconds)
+        self.probe = probe
+        endpoint = "\(host):\(port)"
         location = StoreLocation.redacted(url)
         let client = PostgresClient(configuration: configuration)
         self.client = client
@@ -50,7 +79,57 @@ public final class PostgresStore: GatewayStore {
         }
     }
 
+    /// Opens one direct connection and closes it: the pool retries failed connections without
+    /// end, so an unreachable server, a refused login or an unknown database would make every
+    /// query wait forever; this check fails within ``connectTimeoutSeconds`` (twice: connect,
+    /// then start-up) with the reason.
+    private func checkReachable() async throws {
+        let probe = self.probe
+        let limit = Self.connectTimeoutSeconds
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(configuration: probe, id: 0, logger: Self.logger)
+                    try? await connection.close()
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(2 * limit))
+                    throw StoreError("no answer within \(2 * limit) s")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            throw StoreError("cannot connect to PostgreSQL at \(endpoint): \(Self.reason(error))")
+        }
+    }
+
+    /// A short reason for a connection failure (the OS's text for a socket error, the
+    /// server's message for a refused login), without library dumps.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let e as PSQLError:
+            if let message = e.serverInfo?[.message] { return message }
+            if let underlying = e.underlying { return reason(underlying) }
+            return "\(e.code)"
+        case let e as NIOConnectionError:
+            if let first = e.connectionErrors.first { return reason(first.error) }
+            if let dns = e.dnsAError ?? e.dnsAAAAError { return "cannot resolve the host (\(dns))" }
+            return "no address to connect to"
+        case let e as IOError:
+            return String(cString: strerror(e.errnoCode)).lowercased()
+        case let e as ChannelError:
+            if case .connectTimeout(let t) = e { return "no answer within \(t.nanoseconds / 1_000_000_000) s" }
+            return "\(e)"
+        case let e as StoreError:
+            return e.message
+        default:
+            return "\(error)"
+        }
+    }
+
     public func prepare() async throws {
+        try await checkReachable()
         try await run("creating tables") {
             try await client.withConnection { connection in
                 // Replicas starting together serialise their schema creation.
@@ -103,8 +182,7 @@ public final class PostgresStore: GatewayStore {
             var out: [APIKeyRecord] = []
             let rows = try await client.query("SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys ORDER BY created_at, id")
             for try await (id, hash, name, created, revoked) in rows.decode((String, String, String, Double, Double?).self) {
-                out.append(APIKeyRecord(id: id, keyHash: hash, name: name, createdAt: Date(timeIntervalSince1970: created),
-                                        revokedAt: revoked.map { Date(timeIntervalSince1970: $0) }))
+                out.append(try record(id: id, hash: hash, name: name, created: created, revoked: revoked))
             }
             return out
         }
@@ -114,11 +192,22 @@ public final class PostgresStore: GatewayStore {
         try await run("reading key \(id)") {
             let rows = try await client.query("SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys WHERE id = \(id)")
             for try await (id, hash, name, created, revoked) in rows.decode((String, String, String, Double, Double?).self) {
-                return APIKeyRecord(id: id, keyHash: hash, name: name, createdAt: Date(timeIntervalSince1970: created),
-                                    revokedAt: revoked.map { Date(timeIntervalSince1970: $0) })
+                return try record(id: id, hash: hash, name: name, created: created, revoked: revoked)
             }
             return nil
         }
+    }
+
+    /// A key row; `double precision` columns can hold NaN or infinity, which are refused.
+    private func record(id: String, hash: String, name: String, created: Double, revoked: Double?) throws -> APIKeyRecord {
+        func time(_ value: Double, _ column: String) throws -> Date {
+            guard value.isFinite, abs(value) < 1e11 else {
+                throw StoreError("PostgreSQL store \(location): the stored account '\(id)' is corrupt: column \(column) of table b4b_keys is \(value)")
+            }
+            return Date(timeIntervalSince1970: value)
+        }
+        return APIKeyRecord(id: id, keyHash: hash, name: name, createdAt: try time(created, "created_at"),
+                            revokedAt: try revoked.map { try time($0, "revoked_at") })
     }
 
     public func revokeKey(id: String, at date: Date) async throws -> Bool {
@@ -141,9 +230,14 @@ public final class PostgresStore: GatewayStore {
     }
 
     private func snapshot(user: String, fingerprint: String, hashBits: Int32, tableCount: Int32, bits: String, queryCount: Int64) throws -> OccupancySnapshot {
-        guard let f = UInt64(fingerprint), let words = OccupancySnapshot.words(fromBitString: bits) else {
-            throw StoreError("PostgreSQL store \(location): the stored occupancy of '\(user)' is corrupt")
+        func corrupt(_ column: String, _ value: String) -> StoreError {
+            StoreError("PostgreSQL store \(location): the stored occupancy '\(user)' is corrupt: column \(column) of table b4b_occupancy is \(value)")
         }
+        guard let f = UInt64(fingerprint) else { throw corrupt("fingerprint", "'\(fingerprint.prefix(40))'") }
+        guard let words = OccupancySnapshot.words(fromBitString: bits) else { throw corrupt("bits", "a bit string of \(bits.utf8.count) bits") }
+        guard (1...24).contains(hashBits) else { throw corrupt("hash_bits", "\(hashBits)") }
+        guard (1...Int(UInt16.max)).contains(Int(tableCount)) else { throw corrupt("table_count", "\(tableCount)") }
+        guard queryCount >= 0 else { throw corrupt("query_count", "\(queryCount)") }
         return OccupancySnapshot(hasherFingerprint: f, hashBits: Int(hashBits), tableCount: Int(tableCount), words: words, queryCount: Int(queryCount))
     }
 

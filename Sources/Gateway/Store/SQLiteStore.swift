@@ -77,21 +77,37 @@ public final class SQLiteStore: SynchronousCommitStore {
     }
 
     public func keys() async throws -> [APIKeyRecord] {
-        try await run("listing keys") { db in
-            try Row.fetchAll(db, sql: "SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys ORDER BY created_at, id").map(Self.record)
+        let location = self.location
+        return try await run("listing keys") { db in
+            try Row.fetchAll(db, sql: "SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys ORDER BY created_at, id").map {
+                try Self.record($0, location: location)
+            }
         }
     }
 
     public func key(id: String) async throws -> APIKeyRecord? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys WHERE id = ?", arguments: [id]).map(Self.record)
+        let location = self.location
+        do {
+            return try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT id, key_hash, name, created_at, revoked_at FROM b4b_keys WHERE id = ?", arguments: [id]).map {
+                    try Self.record($0, location: location)
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("SQLite store \(location): reading key \(id) failed: \(error)")
         }
     }
 
-    private static func record(_ row: Row) -> APIKeyRecord {
-        let revoked: Double? = row["revoked_at"]
-        return APIKeyRecord(id: row["id"], keyHash: row["key_hash"], name: row["name"],
-                            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+    /// A key row, every column checked (a row edited by hand must not crash the gateway).
+    private static func record(_ row: Row, location: String) throws -> APIKeyRecord {
+        let stored = StoredRow(row: row, table: "b4b_keys", what: "account", location: location)
+        let id: String = try stored.value("id", of: "?")
+        let created: Double = try stored.timestamp("created_at", of: id)
+        let revoked: Double? = try stored.optionalTimestamp("revoked_at", of: id)
+        return APIKeyRecord(id: id, keyHash: try stored.value("key_hash", of: id), name: try stored.value("name", of: id),
+                            createdAt: Date(timeIntervalSince1970: created),
                             revokedAt: revoked.map { Date(timeIntervalSince1970: $0) })
     }
 
@@ -116,14 +132,20 @@ public final class SQLiteStore: SynchronousCommitStore {
     }
 
     private static func snapshot(_ row: Row, location: String) throws -> OccupancySnapshot {
-        let user: String = row["user_id"]
-        let fingerprintText: String = row["fingerprint"]
-        let bits: Data = row["bits"]
-        guard let fingerprint = UInt64(fingerprintText), let words = OccupancySnapshot.words(fromBytes: Array(bits)) else {
-            throw StoreError("\(location): the stored occupancy of '\(user)' is corrupt")
-        }
-        return OccupancySnapshot(hasherFingerprint: fingerprint, hashBits: row["hash_bits"], tableCount: row["table_count"],
-                                 words: words, queryCount: row["query_count"])
+        let stored = StoredRow(row: row, table: "b4b_occupancy", what: "occupancy", location: location)
+        let user: String = try stored.value("user_id", of: "?")
+        let fingerprintText: String = try stored.value("fingerprint", of: user)
+        let bits: Data = try stored.value("bits", of: user)
+        guard let fingerprint = UInt64(fingerprintText) else { throw stored.corrupt("fingerprint", of: user) }
+        guard let words = OccupancySnapshot.words(fromBytes: Array(bits)) else { throw stored.corrupt("bits", of: user) }
+        let hashBits: Int = try stored.value("hash_bits", of: user)
+        let tableCount: Int = try stored.value("table_count", of: user)
+        let queryCount: Int = try stored.value("query_count", of: user)
+        guard (1...24).contains(hashBits) else { throw stored.corrupt("hash_bits", of: user) }
+        guard (1...Int(UInt16.max)).contains(Int(tableCount)) else { throw stored.corrupt("table_count", of: user) }
+        guard queryCount >= 0 else { throw stored.corrupt("query_count", of: user) }
+        return OccupancySnapshot(hasherFingerprint: fingerprint, hashBits: hashBits, tableCount: tableCount,
+                                 words: words, queryCount: queryCount)
     }
 
     public func commit(_ updates: [OccupancyUpdate]) async throws -> [String: OccupancySnapshot] {
@@ -167,6 +189,48 @@ public final class SQLiteStore: SynchronousCommitStore {
 
     public func close() async {
         try? pool.close()
+    }
+}
+
+/// Reads one stored row's columns without trusting their types: SQLite keeps whatever a
+/// hand-made `UPDATE` put in a column, and GRDB's non-optional subscripts trap on a value they
+/// cannot convert.
+private struct StoredRow {
+    let row: Row
+    let table: String
+    let what: String
+    let location: String
+
+    /// The error for a column holding something unusable.
+    func corrupt(_ column: String, of id: String) -> StoreError {
+        let value = row[column] as DatabaseValue
+        let shown: String
+        switch value.storage {
+        case .null: shown = "NULL"
+        case .int64(let i): shown = "\(i)"
+        case .double(let d): shown = "\(d)"
+        case .string(let t): shown = "'\(t.count > 40 ? t.prefix(40) + "..." : t)'"
+        case .blob(let b): shown = "a blob of \(b.count) bytes"
+        }
+        return StoreError("\(location): the stored \(what) '\(id)' is corrupt: column \(column) of table \(table) is \(shown)")
+    }
+
+    /// A non-null value of type `T`.
+    func value<T: DatabaseValueConvertible>(_ column: String, of id: String) throws -> T {
+        guard let v = T.fromDatabaseValue(row[column] as DatabaseValue) else { throw corrupt(column, of: id) }
+        return v
+    }
+
+    /// A finite time (seconds since 1970) within a plausible range.
+    func timestamp(_ column: String, of id: String) throws -> Double {
+        guard let v = Double.fromDatabaseValue(row[column] as DatabaseValue), v.isFinite, abs(v) < 1e11 else { throw corrupt(column, of: id) }
+        return v
+    }
+
+    /// A timestamp or NULL.
+    func optionalTimestamp(_ column: String, of id: String) throws -> Double? {
+        if (row[column] as DatabaseValue).isNull { return nil }
+        return try timestamp(column, of: id)
     }
 }
 

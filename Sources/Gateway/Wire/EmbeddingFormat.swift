@@ -12,11 +12,11 @@ public enum EmbeddingFormat: String, Sendable {
         case nil, .null?: return .float
         case .string(let s)?:
             guard let format = EmbeddingFormat(rawValue: s) else {
-                throw GatewayError(.malformedRequest, "'encoding_format' must be \"float\" or \"base64\", got \"\(s)\"")
+                throw GatewayError(.malformedRequest, "'encoding_format' must be \"float\" or \"base64\", got \"\(s)\"", param: "encoding_format")
             }
             return format
         case let other?:
-            throw GatewayError(.malformedRequest, "'encoding_format' must be a string, got \(other.typeName)")
+            throw GatewayError(.malformedRequest, "'encoding_format' must be a string, got \(other.typeName)", param: "encoding_format")
         }
     }
 }

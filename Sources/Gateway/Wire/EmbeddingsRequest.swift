@@ -1,6 +1,8 @@
 /// The body of `POST /v1/embeddings` (OpenAI embeddings API): `input` is a string or an
 /// array of strings, `model` is passed to the upstream, `encoding_format` chooses the
 /// answer's representation. Token-array inputs are not supported (the gateway forwards text).
+/// `dimensions` (OpenAI's output size) is accepted only when it equals the size the gateway
+/// serves (the defense's output dimension): the gateway cannot shorten protected vectors.
 public struct EmbeddingsRequest: Sendable, Equatable {
     /// The texts to embed, in order.
     public var texts: [String]
@@ -12,9 +14,13 @@ public struct EmbeddingsRequest: Sendable, Equatable {
     public var inputType: String?
 
     /// Parses and checks a body.
-    /// - Parameter maxInputs: the largest number of texts accepted in one request.
-    /// - Throws: ``GatewayError``: 400 for malformed bodies, 413 above `maxInputs`.
-    public init(body: UnsafeRawBufferPointer, maxInputs: Int) throws {
+    /// - Parameters:
+    ///   - maxInputs: the largest number of texts accepted in one request.
+    ///   - outputDimension: the dimension of the vectors the gateway answers; a `dimensions`
+    ///     member must equal it (nil: `dimensions` is not checked against a size).
+    /// - Throws: ``GatewayError``: 400 for malformed bodies (naming the field in `param`),
+    ///   413 above `maxInputs`.
+    public init(body: UnsafeRawBufferPointer, maxInputs: Int, outputDimension: Int? = nil) throws {
         let document: JSONValue
         do { document = try JSONValue.parse(body) } catch let error as JSONParseError {
             throw GatewayError(.malformedRequest, "request body is not valid JSON: \(error)")
@@ -24,7 +30,7 @@ public struct EmbeddingsRequest: Sendable, Equatable {
         }
         switch document["input"] {
         case nil, .null?:
-            throw GatewayError(.malformedRequest, "missing required parameter 'input'")
+            throw GatewayError(.malformedRequest, "missing required parameter 'input'", param: "input")
         case .string(let s)?:
             texts = [s]
         case .array(let items)?:
@@ -32,27 +38,43 @@ public struct EmbeddingsRequest: Sendable, Equatable {
             texts.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
                 guard case .string(let s) = item else {
-                    throw GatewayError(.malformedRequest, "'input[\(i)]' must be a string, got \(item.typeName) (token arrays are not supported)")
+                    throw GatewayError(.malformedRequest, "'input[\(i)]' must be a string, got \(item.typeName) (token arrays are not supported)", param: "input[\(i)]")
                 }
                 texts.append(s)
             }
             self.texts = texts
         case .numbers?:
-            throw GatewayError(.malformedRequest, "'input' as token ids is not supported; send text")
+            throw GatewayError(.malformedRequest, "'input' as token ids is not supported; send text", param: "input")
         case let other?:
-            throw GatewayError(.malformedRequest, "'input' must be a string or an array of strings, got \(other.typeName)")
+            throw GatewayError(.malformedRequest, "'input' must be a string or an array of strings, got \(other.typeName)", param: "input")
         }
-        guard !texts.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be empty") }
+        guard !texts.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be empty", param: "input") }
         guard texts.count <= maxInputs else {
-            throw GatewayError(.tooLarge, "'input' has \(texts.count) items, the limit is \(maxInputs) per request")
+            throw GatewayError(.tooLarge, "'input' has \(texts.count) items, the limit is \(maxInputs) per request", param: "input")
         }
         switch document["model"] {
         case nil, .null?: model = nil
         case .string(let s)?: model = s
-        case let other?: throw GatewayError(.malformedRequest, "'model' must be a string, got \(other.typeName)")
+        case let other?: throw GatewayError(.malformedRequest, "'model' must be a string, got \(other.typeName)", param: "model")
         }
         format = try EmbeddingFormat.read(document["encoding_format"])
-        if case .string(let s)? = document["input_type"] { inputType = s } else { inputType = nil }
+        switch document["input_type"] {
+        case nil, .null?: inputType = nil
+        case .string(let s)?: inputType = s
+        case let other?: throw GatewayError(.malformedRequest, "'input_type' must be a string, got \(other.typeName)", param: "input_type")
+        }
+        switch document["dimensions"] {
+        case nil, .null?: break
+        case .number(let n)?:
+            guard n >= 1, n == n.rounded(), n < 1e9 else {
+                throw GatewayError(.malformedRequest, "'dimensions' must be a positive integer, got \(n)", param: "dimensions")
+            }
+            if let outputDimension, Int(n) != outputDimension {
+                throw GatewayError(.malformedRequest, "'dimensions' must be \(outputDimension), the size of the vectors this gateway serves (it cannot shorten them), got \(Int(n))", param: "dimensions")
+            }
+        case let other?:
+            throw GatewayError(.malformedRequest, "'dimensions' must be an integer, got \(other.typeName)", param: "dimensions")
+        }
     }
 
     /// The body sent upstream: the same texts and model, always asking for base64 (compact,

@@ -1,5 +1,6 @@
 /// A request the gateway refuses, answered in the OpenAI error shape:
-/// `{"error": {"message": ..., "type": ..., "param": null, "code": ...}}`.
+/// `{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}`, where `param` names the
+/// request field at fault (`null` when the problem is not one field's).
 ///
 /// Every error is raised before any account state changes, except ``Kind/storeUnavailable``
 /// (the occupancy could not be made durable, so the answer is withheld).
@@ -33,6 +34,16 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         public static let upstreamTimeout = Kind(status: 504, type: "upstream_error", code: "upstream_timeout")
         /// The state store failed; the answer is withheld because its occupancy is not durable (503).
         public static let storeUnavailable = Kind(status: 503, type: "server_error", code: "state_store_unavailable")
+        /// The request's HTTP framing is malformed (bad request line, bad `Content-Length`, ...) (400).
+        public static let malformedHTTP = Kind(status: 400, type: "invalid_request_error", code: "malformed_http")
+        /// The request's head (request line and headers) is larger than the server accepts (431).
+        public static let headerTooLarge = Kind(status: 431, type: "invalid_request_error", code: "header_too_large")
+        /// The client did not send the whole request within the idle timeout (408).
+        public static let requestTimeout = Kind(status: 408, type: "invalid_request_error", code: "request_timeout")
+        /// An `Expect` header other than `100-continue` (417).
+        public static let expectationFailed = Kind(status: 417, type: "invalid_request_error", code: "expectation_failed")
+        /// The gateway is shutting down and takes no new requests (503).
+        public static let shuttingDown = Kind(status: 503, type: "server_error", code: "shutting_down")
         /// An unexpected internal failure (500).
         public static let internalError = Kind(status: 500, type: "server_error", code: "internal_error")
 
@@ -43,10 +54,14 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     public let kind: Kind
     /// A message naming the problem; safe to return to the client (never holds a key or secret).
     public let message: String
+    /// The request field at fault (the OpenAI `param`), e.g. `input` or `input[3]`; nil when
+    /// the problem is not one field's.
+    public let param: String?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, param: String? = nil) {
         self.kind = kind
         self.message = message
+        self.param = param
     }
 
     public var description: String { "\(kind.status) \(kind.code): \(message)" }
@@ -58,7 +73,9 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         out.string(message)
         out.raw(",\"type\":")
         out.string(kind.type)
-        out.raw(",\"param\":null,\"code\":")
+        out.raw(",\"param\":")
+        if let param { out.string(param) } else { out.raw("null") }
+        out.raw(",\"code\":")
         out.string(kind.code)
         out.raw("}}")
         return out.bytes

@@ -12,6 +12,8 @@ import Darwin
 /// sees: arrays made only of numbers are kept as one `[Double]` (``numbers(_:)``) instead of
 /// an array of boxed values, so a `16 x 384` batch of floats parses without per-element
 /// allocations. Numbers are converted with the C library's `strtod` (correctly rounded).
+/// Stricter than RFC 8259 where leniency would hide a client's mistake: an object naming one
+/// member twice and a leading UTF-8 byte-order mark are refused.
 public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -27,6 +29,9 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// - Complexity: O(n) in the document's length; nesting deeper than 64 levels is refused.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
         var parser = JSONParser(bytes: bytes)
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            throw parser.error("a byte-order mark is not allowed")
+        }
         parser.skipSpace()
         let value = try parser.value(depth: 0)
         parser.skipSpace()
@@ -119,7 +124,12 @@ struct JSONParser {
         while true {
             skipSpace()
             guard peek == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let keyStart = position
             let key = try string()
+            guard members[key] == nil else {
+                position = keyStart
+                throw error("duplicate key '\(key)'")
+            }
             skipSpace()
             guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
@@ -222,7 +232,7 @@ struct JSONParser {
         let start = position
         // Fast path: no escapes (a base64 vector is one long run of plain characters).
         let count = bytes.count
-        var control = false
+        var control: Int? = nil
         var i = position
         // Eight bytes at a time until a word may hold a quote, a backslash or a control
         // character (a word with none of them is skipped whole; a flagged word, which may be a
@@ -237,11 +247,14 @@ struct JSONParser {
         while i < count {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
-            control = control || c < 0x20
+            if c < 0x20, control == nil { control = i }
             i += 1
         }
+        if let control {
+            position = control
+            throw error("control character in a string")
+        }
         position = i
-        guard !control else { throw error("control character in a string") }
         guard let stop = peek else { throw error("unterminated string") }
         if stop == UInt8(ascii: "\"") {
             let s = try decodeUTF8(start, position)
@@ -254,7 +267,11 @@ struct JSONParser {
             position += 1
             switch c {
             case UInt8(ascii: "\""):
-                guard let s = String(validating: utf8, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+                guard let s = String(validating: utf8, as: UTF8.self) else {
+                    // Escapes change lengths: find the bad byte in the source text itself.
+                    position = Self.firstInvalidUTF8(bytes, from: start, to: position - 1) ?? position - 1
+                    throw error("string is not valid UTF-8")
+                }
                 return s
             case UInt8(ascii: "\\"):
                 guard let e = peek else { throw error("unterminated escape") }
@@ -284,7 +301,10 @@ struct JSONParser {
                 default: throw error("invalid escape")
                 }
             default:
-                guard c >= 0x20 else { throw error("control character in a string") }
+                guard c >= 0x20 else {
+                    position -= 1
+                    throw error("control character in a string")
+                }
                 utf8.append(c)
             }
         }
@@ -308,11 +328,27 @@ struct JSONParser {
         return v
     }
 
-    func decodeUTF8(_ from: Int, _ to: Int) throws -> String {
+    mutating func decodeUTF8(_ from: Int, _ to: Int) throws -> String {
         guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[from ..< to]), as: UTF8.self) else {
+            position = Self.firstInvalidUTF8(bytes, from: from, to: to) ?? to
             throw error("string is not valid UTF-8")
         }
         return s
+    }
+
+    /// The offset of the first byte in `from..<to` that starts an invalid UTF-8 sequence (nil
+    /// when there is none). Backslash escapes are plain ASCII, so the raw text can be checked.
+    static func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        var iterator = UnsafeRawBufferPointer(rebasing: bytes[from ..< to]).makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var offset = from
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
     }
 }
 

@@ -28,15 +28,15 @@ public struct ProtectRequest: Sendable {
         }
         let items: [JSONValue]
         switch document["input"] {
-        case nil, .null?: throw GatewayError(.malformedRequest, "missing required parameter 'input'")
+        case nil, .null?: throw GatewayError(.malformedRequest, "missing required parameter 'input'", param: "input")
         case .array(let a)?: items = a
-        case .numbers?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors (arrays or base64 strings), got one flat array of numbers")
-        case .string?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors; wrap a single base64 vector in an array")
-        case let other?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors, got \(other.typeName)")
+        case .numbers?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors (arrays or base64 strings), got one flat array of numbers", param: "input")
+        case .string?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors; wrap a single base64 vector in an array", param: "input")
+        case let other?: throw GatewayError(.malformedRequest, "'input' must be an array of vectors, got \(other.typeName)", param: "input")
         }
-        guard !items.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be empty") }
+        guard !items.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be empty", param: "input") }
         guard items.count <= maxInputs else {
-            throw GatewayError(.tooLarge, "'input' has \(items.count) vectors, the limit is \(maxInputs) per request")
+            throw GatewayError(.tooLarge, "'input' has \(items.count) vectors, the limit is \(maxInputs) per request", param: "input")
         }
         var elements: [Float] = []
         elements.reserveCapacity(items.count * dimension)
@@ -44,24 +44,36 @@ public struct ProtectRequest: Sendable {
             let count: Int
             switch item {
             case .numbers(let values):
-                for v in values { elements.append(Float(v)) }
+                for (j, v) in values.enumerated() {
+                    let f = Float(v)
+                    // JSON numbers are finite; one beyond float32's range would become infinity.
+                    guard f.isFinite else {
+                        throw GatewayError(.invalidVectors, "'input[\(i)][\(j)]' is \(v), outside the float32 range (magnitude at most \(Float.greatestFiniteMagnitude))", param: "input[\(i)][\(j)]")
+                    }
+                    elements.append(f)
+                }
                 count = values.count
             case .string(let text):
                 guard let n = Base64Floats.decode(text, appendingTo: &elements) else {
-                    throw GatewayError(.malformedRequest, "'input[\(i)]' is not base64 of float32 values")
+                    throw GatewayError(.malformedRequest, "'input[\(i)]' is not base64 of float32 values", param: "input[\(i)]")
                 }
                 count = n
             case .array(let a) where a.isEmpty:
                 count = 0
+            case .array(let a):
+                // A mixed array (the parser keeps all-number arrays as `.numbers`): name the first
+                // element that is not a number.
+                let j = a.firstIndex { if case .number = $0 { return false } else { return true } } ?? 0
+                throw GatewayError(.malformedRequest, "'input[\(i)][\(j)]' must be a number, got \(a[j].typeName)", param: "input[\(i)][\(j)]")
             default:
-                throw GatewayError(.malformedRequest, "'input[\(i)]' must be an array of numbers or a base64 string, got \(item.typeName)")
+                throw GatewayError(.malformedRequest, "'input[\(i)]' must be an array of numbers or a base64 string, got \(item.typeName)", param: "input[\(i)]")
             }
             guard count == dimension else {
-                throw GatewayError(.invalidVectors, "'input[\(i)]' has dimension \(count), expected \(dimension)")
+                throw GatewayError(.invalidVectors, "'input[\(i)]' has dimension \(count), expected \(dimension)", param: "input[\(i)]")
             }
             let row = elements[(elements.count - count)...]
             if let j = row.firstIndex(where: { !$0.isFinite }) {
-                throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)")
+                throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)", param: "input[\(i)]")
             }
         }
         vectors = Matrix(rows: items.count, columns: dimension, elements: elements)

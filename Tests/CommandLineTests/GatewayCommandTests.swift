@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+/// `b4b keys` and the refusals of `b4b serve` that come before it listens.
+@Suite struct GatewayCommandTests {
+    /// Runs `b4b arguments...`, killing it after `limit` seconds (a bound for a command that
+    /// would hang; nil status then).
+    func run(_ arguments: [String], in directory: URL, limit: Double = 60) throws -> (status: Int32?, output: String) {
+        let process = Process()
+        process.executableURL = try b4bExecutable()
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        let output = LockedData()
+        let drained = DispatchGroup()
+        DispatchQueue.global().async(group: drained) { output.set(pipe.fileHandleForReading.readDataToEndOfFile()) }
+        let finished = exited.wait(timeout: .now() + limit) == .success
+        if !finished {
+            process.terminate()
+            exited.wait()
+        }
+        drained.wait()
+        return (finished ? process.terminationStatus : nil, String(decoding: output.value, as: UTF8.self))
+    }
+
+    func addKey(in directory: URL) throws -> String {
+        let added = try runB4B(["keys", "add", "--quiet", "--store", "sqlite:s.sqlite"], in: directory)
+        try #require(added.succeeded, "\(added.standardError)")
+        return added.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func listingOrRevokingInAMissingStoreFailsAndCreatesNothing() throws {
+        try withWorkDirectory { dir in
+            for arguments in [["keys", "list"], ["keys", "revoke", "0123456789ab"]] {
+                let r = try run(arguments + ["--store", "sqlite:missing.sqlite"], in: dir)
+                #expect(r.status != 0 && r.output.contains("no store at 'missing.sqlite'") && r.output.contains("keys add"), "\(r.output)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("missing.sqlite").path))
+        }
+    }
+
+    @Test func unknownStoreSchemesAreNamed() throws {
+        try withWorkDirectory { dir in
+            for arguments in [["keys", "list", "--store", "mysql://x"], ["keys", "add", "--store", "mysql://x"],
+                              ["serve", "--store", "mysql://x", "--dimension", "8"]] {
+                let r = try run(arguments, in: dir)
+                #expect(r.status != 0 && r.output.contains("'mysql'") && r.output.contains("postgres://") && !r.output.contains("SQLite error"),
+                        "\(arguments): \(r.output)")
+            }
+        }
+    }
+
+    @Test func revokingNeverEchoesASecretAndTellsUnknownFromRevoked() throws {
+        try withWorkDirectory { dir in
+            let key = try addKey(in: dir)
+            let id = String(key.dropFirst(4).prefix(12))
+            let secret = String(key.suffix(64))
+            let pasted = try run(["keys", "revoke", "--store", "sqlite:s.sqlite", key], in: dir)
+            #expect(pasted.status != 0 && !pasted.output.contains(secret.prefix(8)) && pasted.output.contains(id), "\(pasted.output)")
+            let unknown = try run(["keys", "revoke", "--store", "sqlite:s.sqlite", "0123456789ab"], in: dir)
+            #expect(unknown.status != 0 && unknown.output.contains("no account with id '0123456789ab'"), "\(unknown.output)")
+            let first = try run(["keys", "revoke", "--store", "sqlite:s.sqlite", id], in: dir)
+            #expect(first.status == 0, "\(first.output)")
+            let again = try run(["keys", "revoke", "--store", "sqlite:s.sqlite", id], in: dir)
+            #expect(again.status != 0 && again.output.contains("already revoked"), "\(again.output)")
+        }
+    }
+
+    @Test(arguments: ["alice\nb4b-forged  active", "tab\there", "esc\u{1B}[2J"])
+    func namesWithControlCharactersAreRefused(_ name: String) throws {
+        try withWorkDirectory { dir in
+            let r = try run(["keys", "add", "--store", "sqlite:s.sqlite", "--name", name], in: dir)
+            #expect(r.status != 0 && r.output.contains("control characters"), "\(r.output)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.sqlite").path))
+        }
+    }
+
+    @Test func corruptRowsAreReportedNotFatal() throws {
+        try withWorkDirectory { dir in
+            _ = try addKey(in: dir)
+            let sql = Process()
+            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            sql.arguments = ["sqlite3", dir.appendingPathComponent("s.sqlite").path, "UPDATE b4b_keys SET revoked_at = 'yesterday'"]
+            try sql.run()
+            sql.waitUntilExit()
+            try #require(sql.terminationStatus == 0, "sqlite3 is needed to corrupt a store on purpose")
+            let r = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
+            #expect(r.status == 1 && r.output.contains("column revoked_at") && r.output.contains("'yesterday'"), "\(r.output)")
+        }
+    }
+
+    @Test(arguments: [
+        (["--max-body-bytes", "-5"], "maxBodyBytes"),
+        (["--key-cache-seconds", "-1"], "keyCacheSeconds"),
+        (["--key-cache-seconds", "1e10"], "keyCacheSeconds"),
+        (["--upstream-timeout", "-1"], "upstreamTimeoutSeconds"),
+        (["--idle-timeout", "0"], "idleTimeoutSeconds"),
+        (["--max-inputs", "-3"], "max-inputs"),
+        (["--port", "-1"], "port"),
+        (["--transforms", ""], "is empty"),
+        (["--transforms", "affine,,pad"], "item 2"),
+        (["--transforms", "affine,none"], "'none' cannot be combined"),
+        (["--upstream", "http://127.0.0.1:99999/v1"], "99999"),
+    ])
+    func serveRefusesBadSettingsByName(_ arguments: [String], _ expected: String) throws {
+        try withWorkDirectory { dir in
+            let r = try run(["serve", "--store", "sqlite:s.sqlite", "--dimension", "8", "--port", "0"] + arguments, in: dir)
+            #expect(r.status != nil && r.status != 0, "\(arguments) was accepted: \(r.output)")
+            #expect(r.output.contains(expected) && !r.output.contains("Missing value"), "\(arguments): \(r.output)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.sqlite").path))
+        }
+    }
+
+    @Test func anUnreachablePostgresFailsFastAndClearly() throws {
+        try withWorkDirectory { dir in
+            // Port 1 on loopback refuses connections.
+            for arguments in [["keys", "list", "--store", "postgres://u@127.0.0.1:1/db"],
+                              ["serve", "--store", "postgres://u@127.0.0.1:1/db", "--dimension", "8", "--port", "0"]] {
+                let r = try run(arguments, in: dir, limit: 30)
+                #expect(r.status != nil, "\(arguments) still ran after 30 s")
+                #expect(r.status != 0 && r.output.contains("cannot connect to PostgreSQL at 127.0.0.1:1: connection refused")
+                        && !r.output.contains("ConnectionPoolError"), "\(arguments): \(r.output)")
+            }
+            let noDatabase = try run(["keys", "list", "--store", "postgres://u:pw@127.0.0.1"], in: dir, limit: 30)
+            #expect(noDatabase.status == 1 && noDatabase.output.contains("names no database"), "\(noDatabase.output)")
+        }
+    }
+}
