@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev liblapacke-dev pkg-config libsqlite3-dev; do
+for pkg in libopenblas-dev liblapacke-dev pkg-config libsqlite3-dev sqlite3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
