@@ -260,12 +260,16 @@ public final class B4BDefense: Sendable {
     }
 
     /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
-    /// paper's cost, or the larger of it and `relative` (the configured relative cost, if any).
+    /// paper's cost, or the larger of it and `relative` (the configured relative cost, if any),
+    /// at most ``CostFunction/largestSigma`` (a steeper curve would overflow Float32 noise).
     private func price(coverage: Double, queries: Int, relative: RelativeCoverageCost?) -> Float {
         var sigma = configuration.cost.sigma(coverage: coverage)
         if let relative { sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries)) }
-        return sigma * unitScale
+        return min(sigma * unitScale, Self.largestNoiseSigma)
     }
+
+    /// ``CostFunction/largestSigma`` in single precision.
+    private static let largestNoiseSigma = Float(CostFunction.largestSigma)
 
     // MARK: Per-user material
 

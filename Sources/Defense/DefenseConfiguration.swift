@@ -76,14 +76,6 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         guard transformCacheBytes >= 0 else { throw fail("transformCacheBytes", "must be non-negative, got \(transformCacheBytes)") }
         try cost.validate()
         try relativeCost?.validate()
-        // The costs are in configured units: in representation units their sigma must still
-        // stay within the bound that keeps noise finite in Float32.
-        for (field, top) in [("cost", cost.sigmaAtFullCoverage), ("relativeCost.cost", relativeCost?.cost.sigmaAtFullCoverage ?? 0)] {
-            let scaled = top * Double(unitScale)
-            guard scaled.isFinite, scaled <= CostFunction.largestSigma else {
-                throw fail(field, "reaches sigma \(top) x calibration spread \(unitScale) = \(scaled) in representation units; it must stay at most \(CostFunction.largestSigma), beyond which noise overflows Float32")
-            }
-        }
         if let calibration {
             try calibration.validate(dimension: dimension)
         }

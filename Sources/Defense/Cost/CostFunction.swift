@@ -23,9 +23,10 @@ public enum CostFunction: Sendable, Codable, Equatable {
         }
     }
 
-    /// The largest sigma a cost may reach over coverages in [0, 1] (configured units): beyond
-    /// it, Gaussian noise of that deviation overflows Float32 (about 3.4e38) and answers
-    /// become infinite or NaN.
+    /// The largest sigma noise is drawn with (representation units): beyond it, Gaussian noise
+    /// of that deviation overflows Float32 (about 3.4e38) and answers become infinite or NaN.
+    /// A steep curve (a small beta) can pass it at coverages a thief reaches; the defense then
+    /// draws its noise with this sigma instead, which leaves nothing of the answer either.
     public static let largestSigma: Double = 1e30
 
     /// The largest sigma over coverages in [0, 1] (the costs are non-decreasing in coverage).
@@ -38,7 +39,7 @@ public enum CostFunction: Sendable, Codable, Equatable {
     }
 
     /// Throws ``ConfigurationError`` for out-of-range parameters, among them parameters whose
-    /// sigma would exceed ``largestSigma`` (or not be a number) at some coverage in [0, 1].
+    /// sigma is not a number at any coverage and a constant sigma above ``largestSigma``.
     public func validate() throws {
         switch self {
         case .exponential(let cost): try cost.validate()
@@ -82,7 +83,7 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
     }
 
     /// Throws ``ConfigurationError`` unless `0 < lambda < alpha` (finite), `0 < beta <= 1` and
-    /// sigma stays at most ``CostFunction/largestSigma`` up to coverage 1.
+    /// `alpha / lambda` is finite.
     public func validate() throws {
         guard lambda.isFinite, lambda > 0 else {
             throw ConfigurationError(field: "cost.lambda", message: "must be finite and positive, got \(lambda)")
@@ -96,12 +97,6 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
         // alpha / lambda must be finite, or Eq. (1) is NaN at every coverage (inf * 0 at 0).
         guard (alpha / lambda).isFinite else {
             throw ConfigurationError(field: "cost.alpha", message: "divided by lambda must be finite, got alpha \(alpha) / lambda \(lambda)")
-        }
-        let top = sigmaAtFullCoverage
-        guard top.isFinite, top <= CostFunction.largestSigma else {
-            throw ConfigurationError(
-                field: "cost.alpha",
-                message: "gives sigma \(top) at coverage 1 (lambda \(lambda), alpha \(alpha), beta \(beta)); it must stay at most \(CostFunction.largestSigma), beyond which noise overflows Float32")
         }
     }
 
