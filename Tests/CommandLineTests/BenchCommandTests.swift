@@ -87,6 +87,8 @@ struct BenchCommandTests {
                 (["--svg", "missing/fig"], "--svg 'missing/fig' (its file 'missing/fig-d2048-t1.svg'): directory 'missing' does not exist"),
                 (["--json", ""], "--json takes a file path, got an empty one"),
                 (["--json", "/dev/null"], "--json '/dev/null' is not a regular file (a device, pipe or socket)"),
+                // A directory no one may create files in, root included.
+                (["--json", "/proc/self/r.json"], "--json '/proc/self/r.json': directory '/proc/self' is not writable"),
             ]
             for (arguments, message) in cases {
                 // Without the check, --quick would measure for half a minute before failing.
