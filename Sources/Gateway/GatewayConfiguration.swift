@@ -7,7 +7,7 @@ import Foundation
 /// ```json
 /// {"host": "127.0.0.1", "port": 8080, "upstream": "http://127.0.0.1:8000/v1",
 ///  "store": "sqlite:b4b-state.sqlite", "maxInputs": 256, "maxBodyBytes": 16777216,
-///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60,
+///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60, "shutdownGraceSeconds": 25,
 ///  "defense": {"dimension": 384}}
 /// ```
 public struct GatewayConfiguration: Sendable, Equatable {
@@ -38,6 +38,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// closed (a partly sent request is answered 408 first). A connection waiting for its
     /// answer is never timed out by this. Default 60; at most ``maximumSeconds``.
     public var idleTimeoutSeconds = 60.0
+    /// Seconds a stop (SIGINT, SIGTERM) lets the requests in flight finish before their
+    /// connections are closed; the queued counts are then committed and the store closed.
+    /// Default 25, under the 30 s an orchestrator such as Kubernetes waits before killing the
+    /// process, so the store closes cleanly first. A request still waiting on the upstream then
+    /// gets no answer, but its rows stay recorded and committed. 0...``maximumSeconds``.
+    public var shutdownGraceSeconds = 25.0
     /// When an answer waits for its occupancy to be durable: `"new-buckets"` (default: only
     /// when the account has buckets not yet durable, or fewer durable queries than the relative
     /// price's minimum; other query counts are committed within ``queryFlushMilliseconds``) or
@@ -59,7 +65,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     enum Key: String, CaseIterable {
         case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
-        case idleTimeoutSeconds, commitPolicy, queryFlushMilliseconds, defense
+        case idleTimeoutSeconds, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense
     }
 
     /// The names of the commit policies, as written in the configuration and on the command line.
@@ -125,6 +131,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         c.maxBodyBytes = try integer(.maxBodyBytes) ?? c.maxBodyBytes
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
         c.idleTimeoutSeconds = try number(.idleTimeoutSeconds) ?? c.idleTimeoutSeconds
+        c.shutdownGraceSeconds = try number(.shutdownGraceSeconds) ?? c.shutdownGraceSeconds
         if let name = try string(.commitPolicy) {
             guard let policy = CommitPolicyName(rawValue: name) else {
                 throw GatewayConfigurationError(message: "'commitPolicy' must be one of \(CommitPolicyName.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
@@ -163,6 +170,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= most else {
             throw fail("idleTimeoutSeconds must be positive and at most \(Int(most)) (one day), got \(idleTimeoutSeconds)")
         }
+        guard shutdownGraceSeconds >= 0, shutdownGraceSeconds <= most else {
+            throw fail("shutdownGraceSeconds must be in 0...\(Int(most)) (one day), got \(shutdownGraceSeconds)")
+        }
         guard (1...60_000).contains(queryFlushMilliseconds) else {
             throw fail("queryFlushMilliseconds must be in 1...60000, got \(queryFlushMilliseconds)")
         }
@@ -193,7 +203,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         return """
             listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
-            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s
+            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s; shutdown grace \(shutdownGraceSeconds) s
             commit policy \(commitPolicy.rawValue)\(commitPolicy == .newBuckets ? " (query counts committed within \(queryFlushMilliseconds) ms; buckets before the answer)" : " (every answer after its commit)")
             defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
             cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]

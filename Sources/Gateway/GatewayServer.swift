@@ -61,13 +61,13 @@ public enum GatewayServer {
         }
         for s in sources { s.cancel() }
         continuation.finish()
-        await stop(server: server, gateway: gateway, gracePeriod: .seconds(configuration.upstreamTimeoutSeconds + 5), logger: logger)
+        await stop(server: server, gateway: gateway, gracePeriod: .seconds(configuration.shutdownGraceSeconds), logger: logger)
     }
 
     /// Stops serving without losing state: stops accepting connections, closes idle ones,
     /// takes no new request on busy ones, lets the requests in flight finish (at most
-    /// `gracePeriod`; `run` allows the upstream timeout plus 5 s, within which every request
-    /// has its answer), then commits the queued query counts and closes the store.
+    /// `gracePeriod`; `run` allows ``GatewayConfiguration/shutdownGraceSeconds``), then commits
+    /// the queued query counts and closes the store.
     public static func stop(server: HTTPServer, gateway: EmbeddingsGateway, gracePeriod: Duration, logger: Logger) async {
         await server.shutdown(gracePeriod: gracePeriod)
         await gateway.close()

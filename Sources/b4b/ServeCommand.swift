@@ -23,7 +23,7 @@ struct ServeCommand: ParsableCommand {
             printed at start-up without secrets. Stop with SIGINT or SIGTERM: requests in flight are answered, then the queued query counts are committed and the store is closed.
             """)
 
-    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
     var config: String?
 
     @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
@@ -58,6 +58,9 @@ struct ServeCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Seconds a connection may stay silent while the gateway waits for its request before it is closed (default 60, at most 86400).")
     var idleTimeout: Double?
+
+    @Option(parsing: .unconditional, help: "Seconds a stop (SIGINT, SIGTERM) lets requests in flight finish before closing their connections and the store (default 25, under Kubernetes' 30 s before a kill; at most 86400).")
+    var shutdownGrace: Double?
 
     @Option(help: ArgumentHelp("When an answer waits for its occupancy commit: new-buckets (default: when the account has buckets not yet durable, or fewer durable queries than the relative price's minimum) or every-request.", valueName: "policy"))
     var commitPolicy: String?
@@ -139,6 +142,7 @@ struct ServeCommand: ParsableCommand {
         if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
         if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
         if let idleTimeout { c.idleTimeoutSeconds = idleTimeout }
+        if let shutdownGrace { c.shutdownGraceSeconds = shutdownGrace }
         if let policy = commitPolicy.flatMap(GatewayConfiguration.CommitPolicyName.init(rawValue:)) { c.commitPolicy = policy }
         if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }
         if let dimension { c.defense.dimension = dimension }

@@ -14,7 +14,7 @@ private func message(_ body: () throws -> Void) -> String? {
     }
 
     static let numericFields = ["port", "upstreamTimeoutSeconds", "maxInputs", "maxBodyBytes", "keyCacheSeconds",
-                                "idleTimeoutSeconds", "queryFlushMilliseconds"]
+                                "idleTimeoutSeconds", "shutdownGraceSeconds", "queryFlushMilliseconds"]
 
     func value(_ c: GatewayConfiguration, _ field: String) -> Double {
         switch field {
@@ -24,6 +24,7 @@ private func message(_ body: () throws -> Void) -> String? {
         case "maxBodyBytes": Double(c.maxBodyBytes)
         case "keyCacheSeconds": c.keyCacheSeconds
         case "idleTimeoutSeconds": c.idleTimeoutSeconds
+        case "shutdownGraceSeconds": c.shutdownGraceSeconds
         default: Double(c.queryFlushMilliseconds)
         }
     }
@@ -43,7 +44,7 @@ private func message(_ body: () throws -> Void) -> String? {
 
     @Test func durationsAreBounded() throws {
         for (field, value) in [("keyCacheSeconds", "1e10"), ("keyCacheSeconds", "1e12"), ("upstreamTimeoutSeconds", "1e10"),
-                               ("idleTimeoutSeconds", "1e10")] {
+                               ("idleTimeoutSeconds", "1e10"), ("shutdownGraceSeconds", "1e10"), ("shutdownGraceSeconds", "-1")] {
             let c = try decode("{\"\(field)\": \(value)}")
             let m = message { _ = try c.validated() }
             #expect(m?.contains(field) == true && m?.contains("86400") == true, "\(m ?? "accepted")")
