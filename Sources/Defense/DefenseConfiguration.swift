@@ -9,8 +9,13 @@
 /// loaded as one JSON document (``DefenseConfiguration/encoded()``,
 /// ``DefenseConfiguration/decode(from:)``).
 public struct DefenseConfiguration: Sendable, Codable, Equatable {
-    /// Representation dimension `d` accepted by ``B4BDefense/protect(_:user:)``.
+    /// Representation dimension `d` accepted by ``B4BDefense/protect(_:user:)``, at most
+    /// ``largestDimension``.
     public var dimension: Int = 2048
+
+    /// The largest representation dimension (2^20: encoders' are in the thousands, and the
+    /// hyperplanes of a larger one alone would take gigabytes).
+    public static let largestDimension = 1 << 20
     /// Hyperplanes per hash table `k`; each table has `2^k` buckets. Valid: 1...24.
     public var hashBits: Int = 12
     /// Independent hash tables whose coverages are averaged (the reference evaluation uses 20). Valid: 1...64.
@@ -69,7 +74,9 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     /// Checks every field; returns `self` unchanged or throws naming the first bad field.
     public func validated() throws -> DefenseConfiguration {
         func fail(_ field: String, _ why: String) -> ConfigurationError { ConfigurationError(field: field, message: why) }
-        guard dimension >= 1 else { throw fail("dimension", "must be at least 1, got \(dimension)") }
+        guard (1...Self.largestDimension).contains(dimension) else {
+            throw fail("dimension", "must be in 1...\(Self.largestDimension), got \(dimension)")
+        }
         guard (1...24).contains(hashBits) else { throw fail("hashBits", "must be in 1...24, got \(hashBits)") }
         guard (1...64).contains(tableCount) else { throw fail("tableCount", "must be in 1...64, got \(tableCount)") }
         guard maxBatchRows >= 1 else { throw fail("maxBatchRows", "must be at least 1, got \(maxBatchRows)") }

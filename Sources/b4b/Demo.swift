@@ -15,32 +15,47 @@ struct Demo: ParsableCommand {
             lambda = 1e-6, alpha = 1, beta = 0.8) unless options say otherwise.
             """)
 
-    @Option(help: "Queries each user sends in total.")
+    @Option(parsing: .unconditional, help: "Queries each user sends in total.")
     var queries: Int = 4000
 
-    @Option(help: "Queries per request (batch size).")
+    @Option(parsing: .unconditional, help: "Queries per request (batch size).")
     var batch: Int = 250
 
-    @Option(help: "Representation dimension d.")
+    @Option(parsing: .unconditional, help: "Representation dimension d.")
     var dimension: Int = 2048
 
-    @Option(help: "Number of clusters the legitimate user's queries come from.")
+    @Option(parsing: .unconditional, help: "Number of clusters the legitimate user's queries come from.")
     var clusters: Int = 3
 
-    @Option(help: "Angular spread of each legitimate cluster (noise norm relative to the unit centre).")
+    @Option(parsing: .unconditional, help: "Angular spread of each legitimate cluster (noise norm relative to the unit centre).")
     var clusterSpread: Float = 0.3
 
-    @Option(help: "Hyperplanes per hash table k (2^k buckets).")
+    @Option(parsing: .unconditional, help: "Hyperplanes per hash table k (2^k buckets).")
     var hashBits: Int = 12
 
-    @Option(help: "Seed of the generated data (the server secret is generated fresh each run).")
+    @Option(parsing: .unconditional, help: "Seed of the generated data (the server secret is generated fresh each run).")
     var seed: UInt64 = 1
 
+    /// The most queries per user the demo generates.
+    static let largestQueries = 10_000_000
+
     func validate() throws {
-        guard queries >= 1 else { throw ValidationError("--queries must be at least 1, got \(queries)") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
-        guard dimension >= 2 else { throw ValidationError("--dimension must be at least 2, got \(dimension)") }
-        guard clusters >= 1 else { throw ValidationError("--clusters must be at least 1, got \(clusters)") }
+        guard (1...Self.largestQueries).contains(queries) else {
+            throw ValidationError("--queries must be in 1...\(Self.largestQueries), got \(queries)")
+        }
+        guard (1...queries).contains(batch) else { throw ValidationError("--batch must be in 1...--queries (\(queries)), got \(batch)") }
+        // The demo gives each user a dense affine transform, which the defense allows up to d = 8192.
+        guard (2...8192).contains(dimension) else {
+            throw ValidationError("--dimension must be in 2...8192 (the demo's dense affine transform), got \(dimension)")
+        }
+        guard (1...queries).contains(clusters) else { throw ValidationError("--clusters must be in 1...--queries (\(queries)), got \(clusters)") }
+        // Both users' queries are generated up front (and copied per request): about 4 copies.
+        let bytes = 4 * 2 * Double(queries) * Double(dimension) * Double(MemoryLayout<Float>.stride)
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes <= 0.8 * memory else {
+            throw ValidationError(String(format: "--queries %d at --dimension %d needs about %.1f GiB, more than this machine's %.1f GiB of memory allows",
+                                         queries, dimension, bytes / 1073741824, memory / 1073741824))
+        }
         guard clusterSpread >= 0, clusterSpread.isFinite else { throw ValidationError("--cluster-spread must be a non-negative number") }
         guard (1...24).contains(hashBits) else { throw ValidationError("--hash-bits must be in 1...24, got \(hashBits)") }
     }

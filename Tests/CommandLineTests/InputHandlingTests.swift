@@ -218,4 +218,20 @@ struct InputHandlingTests {
             }
         }
     }
+
+    @Test("demo: out-of-range options are refused before generating anything, negative values included")
+    func demoOptions() throws {
+        try withWorkDirectory { dir in
+            try expectRefusal(["demo", "--queries", "-5"], in: dir, ["--queries must be in 1...10000000, got -5"])
+            // Used to trap allocating the queries.
+            try expectRefusal(["demo", "--queries", "99999999999"], in: dir, ["--queries must be in 1...10000000"])
+            try expectRefusal(["demo", "--queries", "9000000"], in: dir, ["--queries 9000000 at --dimension 2048 needs about", "GiB"])
+            // Used to say "would take 0 MiB per user".
+            try expectRefusal(["demo", "--dimension", "100000000"], in: dir, ["--dimension must be in 2...8192"])
+            try expectRefusal(["demo", "--batch", "500", "--queries", "100"], in: dir, ["--batch must be in 1...--queries (100), got 500"])
+            let r = try runB4B(["demo", "--queries", "40", "--batch", "20", "--dimension", "16"], in: dir)
+            #expect(r.status == 0, "\(r.standardError)")
+            #expect(r.standardOutput.contains("80 protected representations"), "\(r.standardOutput)")
+        }
+    }
 }

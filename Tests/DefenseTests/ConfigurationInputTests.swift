@@ -115,4 +115,13 @@ struct ConfigurationInputTests {
             "\(error)".contains("hashBits 10") && "\(error)".contains("hashBits 12")
         }
     }
+
+    @Test("A dimension beyond 2^20 is refused; a dense transform too large names its size in MiB")
+    func largeDimensions() throws {
+        let huge = try #require(refusal(#"{"dimension": 100000000000}"#))
+        #expect(huge.contains("dimension") && huge.contains("1...1048576"), "\(huge)")
+        let affine = try #require(refusal(#"{"dimension": 100000}"#))
+        // 100000^2 floats: 38147 MiB.
+        #expect(affine.contains("would take 38147 MiB per user"), "\(affine)")
+    }
 }

@@ -53,7 +53,8 @@ public enum TransformKind: Sendable, Codable, Equatable {
             }
             guard t.isFinite, t >= 0 else { throw fail("translation", "must be finite and non-negative, got \(t)") }
             if case .affine = self, d > 8192 {
-                throw fail("affine", "a dense transform of dimension \(d) would take \(d * d * 4 >> 20) MiB per user; use scaleShift")
+                let mebibytes = Double(d) * Double(d) * Double(MemoryLayout<Float>.stride) / 1_048_576
+                throw fail("affine", String(format: "a dense transform of dimension %d would take %.0f MiB per user (at most 8192 dimensions: 256 MiB); use scaleShift", d, mebibytes))
             }
         case .pad(let count, let magnitude), .addConstants(let count, let magnitude):
             guard (0...65536).contains(count) else { throw fail("count", "must be in 0...65536, got \(count)") }
