@@ -28,6 +28,8 @@ public final class B4BDefense: Sendable {
     private let secret: ServerSecret
     /// ``DefenseConfiguration/unitScale``, computed once (it reads the calibration).
     private let unitScale: Float
+    /// ``DefenseConfiguration/largestNoiseSigma``, computed once.
+    private let largestNoiseSigma: Float
     private let rowHash: RowHash
     private let accounts: AccountRegistry
     private let materials: UserMaterialCache
@@ -39,6 +41,7 @@ public final class B4BDefense: Sendable {
         self.configuration = configuration
         self.secret = secret
         self.unitScale = configuration.unitScale
+        self.largestNoiseSigma = configuration.largestNoiseSigma
         switch configuration.hasher {
         case .random(let centred), .signs(let centred):
             hasher = RandomProjectionLSH(
@@ -261,15 +264,13 @@ public final class B4BDefense: Sendable {
 
     /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
     /// paper's cost, or the larger of it and `relative` (the configured relative cost, if any),
-    /// at most ``CostFunction/largestSigma`` (a steeper curve would overflow Float32 noise).
+    /// at most ``DefenseConfiguration/largestNoiseSigma`` (a steeper curve would overflow
+    /// Float32 noise, or the transforms' output).
     private func price(coverage: Double, queries: Int, relative: RelativeCoverageCost?) -> Float {
         var sigma = configuration.cost.sigma(coverage: coverage)
         if let relative { sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries)) }
-        return min(sigma * unitScale, Self.largestNoiseSigma)
+        return min(sigma * unitScale, largestNoiseSigma)
     }
-
-    /// ``CostFunction/largestSigma`` in single precision.
-    private static let largestNoiseSigma = Float(CostFunction.largestSigma)
 
     // MARK: Per-user material
 

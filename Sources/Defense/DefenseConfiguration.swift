@@ -66,6 +66,31 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         }
     }
 
+    /// How much the transforms can enlarge the noise added before them, at most: the product
+    /// over the scaling stages of their largest scale, times the square root of the input
+    /// dimension for a dense affine transform (its output coordinate sums the whole row, whose
+    /// norm its largest scale bounds). 1 without scaling stages.
+    public var noiseAmplification: Double {
+        var d = dimension
+        var factor = 1.0
+        for t in transforms {
+            switch t {
+            case .affine(_, let hi, _): factor *= Double(hi) * Double(d).squareRoot()
+            case .scaleShift(_, let hi, _): factor *= Double(hi)
+            default: break
+            }
+            d = t.outputDimension(forInput: d)
+        }
+        return factor
+    }
+
+    /// The largest sigma noise is drawn with, representation units: ``CostFunction/largestSigma``,
+    /// or less where the transforms' ``noiseAmplification`` would carry noise that large
+    /// (64 standard deviations) past Float32's range.
+    public var largestNoiseSigma: Float {
+        Float(min(CostFunction.largestSigma, Double(Float.greatestFiniteMagnitude) / (64 * noiseAmplification)))
+    }
+
     /// Output dimension of the transform pipeline for inputs of ``dimension``.
     public var outputDimension: Int {
         transforms.reduce(dimension) { $1.outputDimension(forInput: $0) }

@@ -171,6 +171,7 @@ public struct CostCalibration: Sendable {
         let toleratedCrossing = Self.firstCrossing(points, level: toleranceLevel)
             ?? SweepCrossing(level: toleranceLevel, lower: points.last!, upper: points.last!, sigma: points.last!.sigma)
         let tolerated = toleratedCrossing.sigma
+        guard tolerated > 0 else { throw E(.toleranceTooSmall(margin: toleranceMargin, noiseless: noiseless)) }
         guard tolerated < alpha else { throw E(.toleratedNotBelowAlpha(tolerated: tolerated, alpha: alpha)) }
 
         // 4. lambda.
@@ -312,12 +313,19 @@ public struct CostCalibrationError: Error, Sendable, Equatable, CustomStringConv
         case chanceNotReached(largestSigma: Double, accuracy: Double, level: Double)
         /// The tolerated sigma is not below alpha.
         case toleratedNotBelowAlpha(tolerated: Double, alpha: Double)
+        /// The tolerated sigma is 0: the tolerance margin is too small to tell the noiseless
+        /// accuracy from the first noisy point's.
+        case toleranceTooSmall(margin: Double, noiseless: Double)
         /// The admissible lambda is below the smallest normal Double.
         case lambdaUnderflow(ratio: Double)
     }
 
     /// What is wrong.
     public let kind: Kind
+
+    /// The smallest tolerance margin the command line takes: below it the margin is lost in
+    /// the accuracies' rounding (accuracies are fractions of at most a few thousand rows).
+    public static let smallestTolerance = 1e-6
 
     public init(_ kind: Kind) { self.kind = kind }
 
@@ -352,6 +360,8 @@ public struct CostCalibrationError: Error, Sendable, Equatable, CustomStringConv
             what = "accuracy never falls to \(level) (chance plus margin) in the sweep; at the largest sigma \(sigma) it is still \(accuracy): extend the sweep to larger sigma"
         case .toleratedNotBelowAlpha(let tolerated, let alpha):
             what = "the tolerated sigma \(tolerated) is not below alpha \(alpha): the tolerance and the chance margin overlap"
+        case .toleranceTooSmall(let margin, let noiseless):
+            what = "the tolerance margin \(margin) is too small: accuracy \(noiseless) less it rounds back to \(noiseless), so no noise at all is tolerated (give a tolerance of at least \(Self.smallestTolerance))"
         case .lambdaUnderflow(let r):
             what = "no representable lambda keeps legitimate users within tolerance: the legitimate coverage is \(r) of beta, too close to it"
         }

@@ -95,8 +95,8 @@ struct CalibrateCommand: ParsableCommand {
         }
         _ = try parseSigmas(sigmas)
         guard chanceMargin.isFinite, chanceMargin >= 0, chanceMargin < 1 else { throw ValidationError("--chance-margin must be in [0, 1)") }
-        guard tolerance.isFinite, tolerance > 0, tolerance < 1 else {
-            throw ValidationError("--tolerance must be in (0, 1), got \(tolerance) (a tolerance of 0 leaves no noise to charge a legitimate user)")
+        guard tolerance.isFinite, tolerance >= CostCalibrationError.smallestTolerance, tolerance < 1 else {
+            throw ValidationError("--tolerance must be in [\(CostCalibrationError.smallestTolerance), 1), got \(tolerance) (a tolerance of 0 leaves no noise to charge a legitimate user)")
         }
         guard (1...24).contains(hashBits) else { throw ValidationError("--hash-bits must be in 1...24, got \(hashBits)") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }

@@ -100,7 +100,9 @@ struct ReproduceCommand: ParsableCommand {
         if let padding, !padding.isEmpty, try parseCounts(padding, option: "--padding").contains(where: { $0 < 2 }) {
             throw ValidationError("--padding: a padding thief sends each text at least twice, got '\(padding)'")
         }
-        guard tolerance.isFinite, tolerance > 0, tolerance < 1 else { throw ValidationError("--tolerance must be in (0, 1)") }
+        guard tolerance.isFinite, tolerance >= CostCalibrationError.smallestTolerance, tolerance < 1 else {
+            throw ValidationError("--tolerance must be in [\(CostCalibrationError.smallestTolerance), 1), got \(tolerance)")
+        }
         guard chanceMargin.isFinite, chanceMargin >= 0, chanceMargin < 1 else { throw ValidationError("--chance-margin must be in [0, 1)") }
         guard featureCount >= 16 else { throw ValidationError("--feature-count must be at least 16, got \(featureCount)") }
         guard heldOut >= 10 else { throw ValidationError("--held-out must be at least 10, got \(heldOut)") }

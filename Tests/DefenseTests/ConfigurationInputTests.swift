@@ -124,4 +124,29 @@ struct ConfigurationInputTests {
         // 100000^2 floats: 38147 MiB.
         #expect(affine.contains("would take 38147 MiB per user"), "\(affine)")
     }
+
+    @Test("Scales beyond 1e6 are refused; noise the transforms would carry past Float32 is drawn smaller: answers stay finite")
+    func amplifiedNoiseStaysFinite() throws {
+        let refused = try #require(refusal(#"{"dimension":4,"transforms":[{"scaleShift":{"minScale":1e10,"maxScale":1e10}}]}"#))
+        #expect(refused.contains("transforms[0].maxScale") && refused.contains("1000000"), "\(refused)")
+        // Two scale stages of up to 1e6 each and a dense affine: sigma 1e29 would overflow.
+        let json = #"{"dimension":16,"hashBits":2,"cost":{"constant":{"sigma":1e29}},"transforms":[{"scaleShift":{"minScale":1e6,"maxScale":1e6}},{"affine":{"minScale":1e6,"maxScale":1e6}},"shuffle"]}"#
+        var configuration = try DefenseConfiguration.decode(from: Data(json.utf8))
+        configuration.maxBatchRows = 32
+        let cap = configuration.largestNoiseSigma
+        #expect(Double(cap) < 1e29 && cap > 0)
+        #expect(abs(configuration.noiseAmplification - 1e12 * 4) <= 1e12 * 4 * 1e-9)
+        let defense = try B4BDefense(configuration: configuration, secret: ServerSecret(bytes: [UInt8](repeating: 7, count: 32)))
+        var g = RandomGenerator(seed: RandomSeed(5, 6, 7, 8))
+        let answer = try defense.protect(Matrix.gaussian(rows: 32, columns: 16, using: &g), user: "u")
+        #expect(answer.sigma.allSatisfy { $0 == cap })
+        let finite = answer.representations.elements.allSatisfy { $0.isFinite }
+        #expect(finite)
+    }
+
+    @Test("A constant sigma of exactly 1e30 is accepted, one above it refused")
+    func constantSigmaBound() {
+        #expect(refusal(#"{"cost":{"constant":{"sigma":1e30}}}"#) == nil)
+        #expect(refusal(#"{"cost":{"constant":{"sigma":2e30}}}"#)?.contains("cost.sigma") == true)
+    }
 }

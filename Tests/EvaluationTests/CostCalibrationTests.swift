@@ -215,6 +215,11 @@ struct CostCalibrationTests {
                     mentioning: "not below alpha") { $0.toleranceMargin = 0.85 }
     }
 
+    @Test("A tolerance margin lost in the accuracy's rounding is refused (it used to trap)")
+    func toleranceTooSmall() {
+        expectError(.toleranceTooSmall(margin: 1e-20, noiseless: 0.9), mentioning: "too small") { $0.toleranceMargin = 1e-20 }
+    }
+
     @Test("A legitimate coverage too close to beta needs a lambda below Double's range")
     func lambdaUnderflow() {
         let c = 0.6 * (1 - 1e-6)

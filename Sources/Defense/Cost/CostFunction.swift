@@ -47,7 +47,7 @@ public enum CostFunction: Sendable, Codable, Equatable {
             guard sigma.isFinite && sigma >= 0 else {
                 throw ConfigurationError(field: "cost.sigma", message: "must be finite and non-negative, got \(sigma)")
             }
-            guard Double(sigma) <= Self.largestSigma else {
+            guard sigma <= Float(Self.largestSigma) else {
                 throw ConfigurationError(field: "cost.sigma", message: "must be at most \(Self.largestSigma) (noise beyond it overflows Float32), got \(sigma)")
             }
         case .none: break

@@ -42,6 +42,9 @@ public enum TransformKind: Sendable, Codable, Equatable {
         }
     }
 
+    /// The largest scale, translation or padding magnitude a transform takes (configured units).
+    public static let largestMagnitude: Float = 1e6
+
     func validate(position i: Int, inputDimension d: Int) throws {
         func fail(_ field: String, _ m: String) -> ConfigurationError {
             ConfigurationError(field: "transforms[\(i)].\(field)", message: m)
@@ -51,15 +54,18 @@ public enum TransformKind: Sendable, Codable, Equatable {
             guard lo.isFinite, hi.isFinite, lo > 0, lo <= hi else {
                 throw fail("minScale", "scales need 0 < minScale <= maxScale (finite), got \(lo)...\(hi)")
             }
-            guard t.isFinite, t >= 0 else { throw fail("translation", "must be finite and non-negative, got \(t)") }
+            guard hi <= Self.largestMagnitude else { throw fail("maxScale", "must be at most \(Self.largestMagnitude), got \(hi)") }
+            guard t.isFinite, t >= 0, t <= Self.largestMagnitude else {
+                throw fail("translation", "must be finite, in 0...\(Self.largestMagnitude), got \(t)")
+            }
             if case .affine = self, d > 8192 {
                 let mebibytes = Double(d) * Double(d) * Double(MemoryLayout<Float>.stride) / 1_048_576
                 throw fail("affine", String(format: "a dense transform of dimension %d would take %.0f MiB per user (at most 8192 dimensions: 256 MiB); use scaleShift", d, mebibytes))
             }
         case .pad(let count, let magnitude), .addConstants(let count, let magnitude):
             guard (0...65536).contains(count) else { throw fail("count", "must be in 0...65536, got \(count)") }
-            guard magnitude.isFinite, magnitude >= 0 else {
-                throw fail("magnitude", "must be finite and non-negative, got \(magnitude)")
+            guard magnitude.isFinite, magnitude >= 0, magnitude <= Self.largestMagnitude else {
+                throw fail("magnitude", "must be finite, in 0...\(Self.largestMagnitude), got \(magnitude)")
             }
         case .shuffle:
             break
