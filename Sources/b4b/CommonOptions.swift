@@ -39,7 +39,10 @@ final class OutputDirectory {
         switch Files.kind(file(name)) {
         case .directory: throw CommandError("--output-dir: '\(file(name))' is a directory, not a file")
         case .other: throw CommandError("--output-dir: '\(file(name))' is not a regular file")
-        case .missing, .regularFile: break
+        case .regularFile:
+            // A result made read-only is not replaced behind its owner's back.
+            guard Files.isWritable(file(name)) else { throw CommandError("--output-dir: '\(file(name))' is not writable") }
+        case .missing: break
         }
     }
 

@@ -42,6 +42,42 @@ enum Files {
         return parent.isEmpty ? "/" : String(parent)
     }
 
+    /// `path` with its symbolic links followed (a relative target against the link's own
+    /// directory), also to a target that does not exist yet: where a write to `path` should
+    /// land. A loop of links is returned as it stands (its checks then fail).
+    static func resolved(_ path: String) -> String {
+        var current = path
+        for _ in 0..<32 {
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
+            current = link.hasPrefix("/") ? link : parent(current) + "/" + link
+        }
+        return path
+    }
+
+    /// A name for the file a write to `path` replaces, equal for two paths exactly when they
+    /// name the same file: links followed, the directory's real path, then the file's name.
+    static func identity(_ path: String) -> String {
+        let target = resolved(path)
+        let directory = parent(target)
+        var name = Substring(target)
+        if let slash = name.lastIndex(of: "/") { name = name[name.index(after: slash)...] }
+        guard let real = realpath(directory, nil) else { return target }
+        defer { free(real) }
+        return String(cString: real) + "/" + name
+    }
+
+    /// Throws naming both options when two of `destinations` (option, path) are the same file.
+    static func checkDistinct(_ destinations: [(option: String, path: String)]) throws {
+        var seen: [String: (option: String, path: String)] = [:]
+        for d in destinations {
+            let id = identity(d.path)
+            if let earlier = seen[id] {
+                throw CommandError("\(earlier.option) '\(earlier.path)' and \(d.option) '\(d.path)' are the same file; give each its own")
+            }
+            seen[id] = d
+        }
+    }
+
     /// The text of the current `errno`.
     static func systemError(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
@@ -77,14 +113,15 @@ enum Files {
     /// renamed over it).
     static func checkWritableFile(_ path: String, option: String) throws {
         guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
-        switch kind(path) {
+        let target = resolved(path)
+        switch kind(target) {
         case .directory: throw CommandError("\(option) '\(path)' is a directory, not a file")
         case .other: throw CommandError("\(option) '\(path)' is not a regular file")
         case .regularFile:
-            guard isWritable(path) else { throw CommandError("\(option) '\(path)' is not writable") }
+            guard isWritable(target) else { throw CommandError("\(option) '\(path)' is not writable") }
         case .missing: break
         }
-        let directory = parent(path)
+        let directory = parent(target)
         switch kind(directory) {
         case .missing: throw CommandError("\(option) '\(path)': its directory '\(directory)' does not exist")
         case .directory:
@@ -162,16 +199,19 @@ final class StagedFiles {
 
     /// A fresh temporary path beside `target`, renamed over `target` by ``commit()``; the
     /// caller writes it (for results streamed while they are computed).
-    func temporaryPath(for target: String, option: String) -> String {
+    func temporaryPath(for destination: String, option: String) -> String {
+        // A symbolic link is written through: its target is replaced, the link stays.
+        let target = Files.resolved(destination)
         let name = target.split(separator: "/").last.map(String.init) ?? target
         let temporary = Files.parent(target) + "/.\(name).staged-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         entries.append(Entry(temporary: temporary, target: target, option: option))
         return temporary
     }
 
-    /// Writes `data` to a temporary file beside `target` with permissions `mode` (nil: the
-    /// usual 0666 less the umask).
+    /// Writes `data` to a temporary file beside `target` (or its link's target) with
+    /// permissions `mode` (nil: an existing file's, else the usual 0666 less the umask).
     func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
+        let mode = mode ?? Files.mode(Files.resolved(target))
         let temporary = temporaryPath(for: target, option: option)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
         guard fd >= 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
@@ -197,6 +237,10 @@ final class StagedFiles {
             throw CommandError("cannot write \(e.option) '\(e.target)': it is a directory")
         }
         for e in entries {
+            // A result replaced keeps its permissions.
+            if let mode = Files.mode(e.target), chmod(e.temporary, mode) != 0 {
+                throw CommandError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+            }
             guard rename(e.temporary, e.target) == 0 else {
                 throw CommandError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
             }

@@ -62,7 +62,15 @@ struct ProtectCommand: ParsableCommand {
         useBLAS(threads: 1)
         // Every destination is checked before anything is computed; the results, the new
         // secret and the state are staged and moved into place together at the end.
-        let directory = try output.prepare(files: ["protected.npy", "protect.csv", "protect.json"])
+        let results = ["protected.npy", "protect.csv", "protect.json"]
+        let directory = try output.prepare(files: results)
+        // No file may play two parts (the state over the secret or a result, a result over
+        // the input): each would silently replace the other.
+        var parts: [(option: String, path: String)] = [("--input", input)]
+        if let secret { parts.append(("--secret", secret)) }
+        if let state { parts.append(("--state", state)) }
+        parts += results.map { ("--output-dir", directory.file($0)) }
+        try Files.checkDistinct(parts)
         if let state { try Files.checkWritableFile(state, option: "--state") }
         let header: NPYHeader
         do { header = try NPY.header(input) } catch { throw CommandError("--input: \(error)") }

@@ -234,4 +234,49 @@ struct InputHandlingTests {
             #expect(r.standardOutput.contains("80 protected representations"), "\(r.standardOutput)")
         }
     }
+
+    @Test("protect writes through symbolic links (state, secret, results), keeps results' modes, and refuses one file in two parts")
+    func linksModesAndSharedFiles() throws {
+        try withWorkDirectory { dir in
+            let files = FileManager.default
+            try NPY.write(spreadRows(20, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            let base = ["protect", "--input", "x.npy", "--user", "u"]
+            // A first run makes a secret, a state and results.
+            var r = try runB4B(base + ["--secret", "real/s.bin", "--state", "real/st.json", "--output-dir", "out"],
+                               in: { try files.createDirectory(at: dir.appendingPathComponent("real"), withIntermediateDirectories: false); return dir }())
+            #expect(r.succeeded, "\(r.standardError)")
+            let firstState = try Data(contentsOf: dir.appendingPathComponent("real/st.json"))
+            // Links to them, one dangling (a new state file where it points).
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("s-link").path, withDestinationPath: "real/s.bin")
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("st-link").path, withDestinationPath: "real/st.json")
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("new-link").path, withDestinationPath: "real/new.json")
+            r = try runB4B(base + ["--secret", "s-link", "--state", "st-link", "--output-dir", "out"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            r = try runB4B(base + ["--secret", "s-link", "--state", "new-link", "--output-dir", "out"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            for link in ["s-link", "st-link", "new-link"] {
+                #expect((try? files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent(link).path)) != nil, "\(link) is no longer a link")
+            }
+            // The state behind the link was written (the user's count went up), and the dangling link's target made.
+            #expect(try Data(contentsOf: dir.appendingPathComponent("real/st.json")) != firstState)
+            #expect(exists(dir, "real/new.json"))
+            // A result's permissions are kept; a read-only result is refused, nothing changed.
+            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir.appendingPathComponent("out/protect.csv").path)
+            r = try runB4B(base + ["--secret", "s-link", "--output-dir", "out"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(try mode(dir, "out/protect.csv") == 0o600)
+            try files.setAttributes([.posixPermissions: 0o444], ofItemAtPath: dir.appendingPathComponent("out/protect.json").path)
+            let kept = try Data(contentsOf: dir.appendingPathComponent("out/protected.npy"))
+            try expectRefusal(base + ["--secret", "s-link", "--output-dir", "out"], in: dir, ["out/protect.json' is not writable"])
+            #expect(try Data(contentsOf: dir.appendingPathComponent("out/protected.npy")) == kept)
+            // One file in two parts: refused before anything is written or created.
+            try expectRefusal(base + ["--secret", "same.bin", "--state", "same.bin", "--output-dir", "o2"], in: dir,
+                              ["--secret 'same.bin' and --state 'same.bin' are the same file"])
+            try expectRefusal(base + ["--secret", "s-link", "--state", "o3/protect.csv", "--output-dir", "o3"], in: dir,
+                              ["--state 'o3/protect.csv' and --output-dir", "are the same file"])
+            try expectRefusal(base + ["--secret", "real/s.bin", "--state", "s-link", "--output-dir", "o4"], in: dir,
+                              ["--secret 'real/s.bin' and --state 's-link' are the same file"])
+            #expect(!exists(dir, "same.bin") && !exists(dir, "o2") && !exists(dir, "o3") && !exists(dir, "o4"))
+        }
+    }
 }
