@@ -44,7 +44,11 @@ struct ProbeCommand: ParsableCommand {
 
     func validate() throws {
         try refuseRepeatedOptions()
-        guard inverseRegularization.isFinite, inverseRegularization > 0 else { throw ValidationError("--C must be a positive number, got \(inverseRegularization)") }
+        // Beyond these the objective is all penalty (or none) in double precision, and L-BFGS
+        // stops at once without converging.
+        guard inverseRegularization.isFinite, (1e-8...1e8).contains(inverseRegularization) else {
+            throw ValidationError("--C must be in 1e-8...1e8, got \(inverseRegularization)")
+        }
         guard lambda.isFinite, lambda > 0 else { throw ValidationError("--lambda must be a positive number, got \(lambda)") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard tolerance.isFinite, tolerance >= 0 else { throw ValidationError("--tolerance must be a non-negative number, got \(tolerance)") }

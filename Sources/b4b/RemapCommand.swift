@@ -149,10 +149,12 @@ struct RemapCommand: ParsableCommand {
         case "least-squares": return .fixed(.leastSquares)
         case "minimum-norm": return .fixed(.minimumNorm)
         default:
-            if text.hasPrefix("ridge="), let lambda = Float(text.dropFirst(6)), lambda.isFinite, lambda >= 0 {
+            // A penalty below 1e-8 leaves the normal equations as singular as none (their
+            // Cholesky factorisation fails after the sweep); least-squares is the fit without one.
+            if text.hasPrefix("ridge="), let lambda = Float(text.dropFirst(6)), lambda.isFinite, (1e-8...1e8).contains(lambda) {
                 return .fixed(.ridge(lambda: lambda))
             }
-            throw ValidationError("--fit must be auto, least-squares, minimum-norm or ridge=LAMBDA (LAMBDA >= 0), got '\(text)'")
+            throw ValidationError("--fit must be auto, least-squares, minimum-norm or ridge=LAMBDA (LAMBDA in 1e-8...1e8; least-squares for no penalty), got '\(text)'")
         }
     }
 

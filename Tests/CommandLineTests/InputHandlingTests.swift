@@ -79,6 +79,12 @@ struct InputHandlingTests {
                 (["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "q", "--output-dir", "o",
                   "--scenarios", "affine,affine"], ["--scenarios", "'affine' more than once"]),
                 (["reproduce", "--data", "d", "--output-dir", "o", "--accounts", "1"], ["--accounts", "at least 2"]),
+                // Accepted once, then failing after the work (or converging nowhere).
+                (["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "q", "--output-dir", "o",
+                  "--fit", "ridge=0"], ["--fit", "LAMBDA in 1e-8...1e8"]),
+                (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--C", "1e-320"],
+                 ["--C must be in 1e-8...1e8"]),
+                (["calibrate", "--pool", "p.npy", "--task", "w=w", "--output-dir", "o", "--tolerance", "1e-20"], ["--tolerance must be in [1e-06, 1)"]),
             ]
             for (arguments, keywords) in cases { try expectRefusal(arguments, in: dir, keywords) }
         }
