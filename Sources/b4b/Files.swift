@@ -134,14 +134,16 @@ enum Files {
 
     /// Checks that `path` is a writable directory or can be created as one, naming `option`:
     /// the nearest existing ancestor must be a writable directory.
-    static func checkDirectory(_ path: String, option: String) throws {
-        guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
+    static func checkDirectory(_ given: String, option: String) throws {
+        guard !given.isEmpty else { throw CommandError("\(option) must not be empty") }
+        // A link to a directory that does not exist yet: the directory is made where it points.
+        let path = resolved(given)
         switch kind(path) {
         case .directory:
-            guard access(path, W_OK) == 0 else { throw CommandError("\(option) '\(path)' is not writable") }
+            guard access(path, W_OK) == 0 else { throw CommandError("\(option) '\(given)' is not writable") }
             return
         case .regularFile, .other:
-            throw CommandError("\(option) '\(path)' exists and is not a directory")
+            throw CommandError("\(option) '\(given)' exists and is not a directory")
         case .missing:
             var ancestor = path
             repeat {
@@ -150,12 +152,12 @@ enum Files {
             switch kind(ancestor) {
             case .directory:
                 guard access(ancestor, W_OK) == 0 else {
-                    throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' is not writable")
+                    throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' is not writable")
                 }
             case .missing:
-                throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' does not exist")
+                throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' does not exist")
             default:
-                throw CommandError("cannot create \(option) '\(path)': '\(ancestor)' is not a directory")
+                throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' is not a directory")
             }
         }
     }
@@ -180,7 +182,8 @@ final class StagedFiles {
     deinit { if !committed { discard() } }
 
     /// Creates the directory `path` and any missing parents, remembering what was created.
-    func createDirectory(_ path: String, option: String) throws {
+    func createDirectory(_ given: String, option: String) throws {
+        let path = Files.resolved(given)
         guard Files.kind(path) != .directory else { return }
         var missing: [String] = []
         var current = path
@@ -190,11 +193,11 @@ final class StagedFiles {
         }
         for directory in missing.reversed() {
             guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
-                throw CommandError("cannot create \(option) '\(path)': \(Files.systemError())")
+                throw CommandError("cannot create \(option) '\(given)': \(Files.systemError())")
             }
             createdDirectories.append(directory)
         }
-        guard Files.kind(path) == .directory else { throw CommandError("cannot create \(option) '\(path)': it is not a directory") }
+        guard Files.kind(path) == .directory else { throw CommandError("cannot create \(option) '\(given)': it is not a directory") }
     }
 
     /// A fresh temporary path beside `target`, renamed over `target` by ``commit()``; the

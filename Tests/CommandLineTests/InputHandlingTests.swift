@@ -283,6 +283,12 @@ struct InputHandlingTests {
             try expectRefusal(base + ["--secret", "real/s.bin", "--state", "s-link", "--output-dir", "o4"], in: dir,
                               ["--secret 'real/s.bin' and --state 's-link' are the same file"])
             #expect(!exists(dir, "same.bin") && !exists(dir, "o2") && !exists(dir, "o3") && !exists(dir, "o4"))
+            // An --output-dir that is a link to a directory not made yet: made where it points.
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("out-link").path, withDestinationPath: "real/made")
+            r = try runB4B(base + ["--output-dir", "out-link"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(exists(dir, "real/made/protect.csv"))
+            #expect((try? files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("out-link").path)) == "real/made")
         }
     }
 }
