@@ -20,15 +20,17 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var upstream: String? = nil
     /// Model name sent upstream when a request names none. Default nil (none sent).
     public var upstreamModel: String? = nil
-    /// Seconds to wait for the upstream's complete answer before answering 504. Default 30; at
-    /// most ``maximumSeconds``.
+    /// Seconds to wait for the upstream's complete answer before answering 504. Default 30; in
+    /// ``minimumUpstreamTimeoutSeconds``...``maximumSeconds``.
     public var upstreamTimeoutSeconds = 30.0
     /// Where state lives: `sqlite:PATH` (default `sqlite:b4b-state.sqlite`) or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     public var store = "sqlite:b4b-state.sqlite"
-    /// Largest number of inputs (texts or vectors) in one request; more is answered 413. Default 256.
+    /// Largest number of inputs (texts or vectors) in one request; more is answered 413. Default
+    /// 256; in 1...``maximumInputs``.
     public var maxInputs = 256
-    /// Largest request body in bytes; more is answered 413. Default 16 MiB.
+    /// Largest request body in bytes; more is answered 413. Default 16 MiB; in
+    /// ``minimumBodyBytes``...``maximumBodyBytes``.
     public var maxBodyBytes = 16 << 20
     /// Seconds an account's key record is cached: a revoked key stops working within this
     /// time. Default 2; 0 reads the store for every request; at most ``maximumSeconds``.
@@ -36,7 +38,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Seconds a connection may stay silent while the gateway waits for it (a new request on
     /// an idle keep-alive connection, or the rest of a request's head or body) before it is
     /// closed (a partly sent request is answered 408 first). A connection waiting for its
-    /// answer is never timed out by this. Default 60; at most ``maximumSeconds``.
+    /// answer is never timed out by this. Default 60; in
+    /// ``minimumIdleTimeoutSeconds``...``maximumSeconds``.
     public var idleTimeoutSeconds = 60.0
     /// Seconds a stop (SIGINT, SIGTERM) lets the requests in flight finish before their
     /// connections are closed; the queued counts are then committed and the store closed.
@@ -62,6 +65,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// The longest duration any setting in seconds may have: one day. (Longer ones are almost
     /// certainly mistakes, and durations are converted to nanosecond counts that must fit 64 bits.)
     public static let maximumSeconds = 86_400.0
+
+    /// The shortest idle timeout: 0.1 s. A shorter one would close connections before a client
+    /// on a real network could send its request.
+    public static let minimumIdleTimeoutSeconds = 0.1
+
+    /// The shortest upstream timeout: 0.001 s (one millisecond).
+    public static let minimumUpstreamTimeoutSeconds = 0.001
+
+    /// The most inputs one request may be allowed: 65536.
+    public static let maximumInputs = 65_536
+
+    /// The smallest body limit: 1024 bytes.
+    public static let minimumBodyBytes = 1024
+
+    /// The largest body limit: 1 GiB (a body is held in memory while it is read).
+    public static let maximumBodyBytes = 1 << 30
 
     enum Key: String, CaseIterable {
         case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
@@ -116,19 +135,24 @@ public struct GatewayConfiguration: Sendable, Equatable {
             case let other?: throw GatewayConfigurationError(message: "'\(key.rawValue)' must be a number, got \(other.typeName)")
             }
         }
-        func integer(_ key: Key) throws -> Int? {
+        // An integer; one too large for Int is reported as outside `range` (the range
+        // ``validated()`` checks), not as a non-integer.
+        func integer(_ key: Key, in range: ClosedRange<Int>) throws -> Int? {
             guard let d = try number(key) else { return nil }
-            guard d == d.rounded(), abs(d) < 1e15 else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be an integer, got \(d)") }
+            guard d.isFinite, d == d.rounded() else { throw GatewayConfigurationError(message: "'\(key.rawValue)' must be an integer, got \(d)") }
+            guard abs(d) < 1e15 else {
+                throw GatewayConfigurationError(message: "'\(key.rawValue)' must be in \(range.lowerBound)...\(range.upperBound), got \(String(format: "%.0f", d))")
+            }
             return Int(d)
         }
         c.host = try string(.host) ?? c.host
-        c.port = try integer(.port) ?? c.port
+        c.port = try integer(.port, in: 0...65535) ?? c.port
         c.upstream = try string(.upstream)
         c.upstreamModel = try string(.upstreamModel)
         c.upstreamTimeoutSeconds = try number(.upstreamTimeoutSeconds) ?? c.upstreamTimeoutSeconds
         c.store = try string(.store) ?? c.store
-        c.maxInputs = try integer(.maxInputs) ?? c.maxInputs
-        c.maxBodyBytes = try integer(.maxBodyBytes) ?? c.maxBodyBytes
+        c.maxInputs = try integer(.maxInputs, in: 1...Self.maximumInputs) ?? c.maxInputs
+        c.maxBodyBytes = try integer(.maxBodyBytes, in: Self.minimumBodyBytes...Self.maximumBodyBytes) ?? c.maxBodyBytes
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
         c.idleTimeoutSeconds = try number(.idleTimeoutSeconds) ?? c.idleTimeoutSeconds
         c.shutdownGraceSeconds = try number(.shutdownGraceSeconds) ?? c.shutdownGraceSeconds
@@ -138,7 +162,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
             }
             c.commitPolicy = policy
         }
-        c.queryFlushMilliseconds = try integer(.queryFlushMilliseconds) ?? c.queryFlushMilliseconds
+        c.queryFlushMilliseconds = try integer(.queryFlushMilliseconds, in: 1...60_000) ?? c.queryFlushMilliseconds
         if let defense = (try? JSONSerialization.jsonObject(with: data)).flatMap({ ($0 as? [String: Any])?[Key.defense.rawValue] }),
            !(defense is NSNull) {
             guard case .object? = object[Key.defense.rawValue], JSONSerialization.isValidJSONObject(defense),
@@ -158,17 +182,19 @@ public struct GatewayConfiguration: Sendable, Equatable {
         func fail(_ m: String) -> GatewayConfigurationError { GatewayConfigurationError(message: m) }
         guard (0...65535).contains(port) else { throw fail("port must be in 0...65535, got \(port)") }
         guard !host.isEmpty else { throw fail("host must not be empty") }
-        guard maxInputs >= 1 else { throw fail("maxInputs must be at least 1, got \(maxInputs)") }
-        guard maxBodyBytes >= 1024 else { throw fail("maxBodyBytes must be at least 1024, got \(maxBodyBytes)") }
+        guard (1...Self.maximumInputs).contains(maxInputs) else { throw fail("maxInputs must be in 1...\(Self.maximumInputs), got \(maxInputs)") }
+        guard (Self.minimumBodyBytes...Self.maximumBodyBytes).contains(maxBodyBytes) else {
+            throw fail("maxBodyBytes must be in \(Self.minimumBodyBytes)...\(Self.maximumBodyBytes), got \(maxBodyBytes)")
+        }
         let most = Self.maximumSeconds
-        guard upstreamTimeoutSeconds > 0, upstreamTimeoutSeconds <= most else {
-            throw fail("upstreamTimeoutSeconds must be positive and at most \(Int(most)) (one day), got \(upstreamTimeoutSeconds)")
+        guard upstreamTimeoutSeconds >= Self.minimumUpstreamTimeoutSeconds, upstreamTimeoutSeconds <= most else {
+            throw fail("upstreamTimeoutSeconds must be in \(Self.minimumUpstreamTimeoutSeconds)...\(Int(most)) (one day), got \(upstreamTimeoutSeconds)")
         }
         guard keyCacheSeconds >= 0, keyCacheSeconds <= most else {
             throw fail("keyCacheSeconds must be in 0...\(Int(most)) (one day), got \(keyCacheSeconds)")
         }
-        guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= most else {
-            throw fail("idleTimeoutSeconds must be positive and at most \(Int(most)) (one day), got \(idleTimeoutSeconds)")
+        guard idleTimeoutSeconds >= Self.minimumIdleTimeoutSeconds, idleTimeoutSeconds <= most else {
+            throw fail("idleTimeoutSeconds must be in \(Self.minimumIdleTimeoutSeconds)...\(Int(most)) (one day), got \(idleTimeoutSeconds)")
         }
         guard shutdownGraceSeconds >= 0, shutdownGraceSeconds <= most else {
             throw fail("shutdownGraceSeconds must be in 0...\(Int(most)) (one day), got \(shutdownGraceSeconds)")

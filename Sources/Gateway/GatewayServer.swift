@@ -24,12 +24,17 @@ public enum GatewayServer {
         BLASThreads.set(1)
         if let warning = BLASLibrary.genericKernelsWarning { logger.warning("\(warning)") }
         let configuration = try configuration.validated()
+        // A SQLite store this start creates is removed again if the start fails, so a failed
+        // start leaves no store (with a fresh secret) behind.
+        let created = (try? StoreLocation.sqlitePath(of: configuration.store)).flatMap { $0 }
+            .flatMap { FileManager.default.fileExists(atPath: $0) ? nil : $0 }
         let store = try StoreLocation.open(configuration.store)
         let gateway: EmbeddingsGateway
         do {
             gateway = try await EmbeddingsGateway(configuration: configuration, store: store, logger: logger)
         } catch {
             await store.close()
+            removeStore(created)
             throw error
         }
         announce(configuration.summary)
@@ -41,7 +46,8 @@ public enum GatewayServer {
                                                 observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()
-            throw GatewayConfigurationError(message: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            removeStore(created)
+            throw GatewayStartError(message: "cannot listen on \(configuration.host):\(configuration.port): \(reason(error))")
         }
         let port = server.localAddress.port ?? configuration.port
         logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
@@ -64,6 +70,18 @@ public enum GatewayServer {
         await stop(server: server, gateway: gateway, gracePeriod: .seconds(configuration.shutdownGraceSeconds), logger: logger)
     }
 
+    /// Removes the SQLite file at `path` and its companion files (nothing when nil).
+    static func removeStore(_ path: String?) {
+        guard let path else { return }
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+
+    /// The OS's text for a socket error (e.g. "address already in use"), without NIO's dump.
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
+        return "\(error)"
+    }
+
     /// Stops serving without losing state: stops accepting connections, closes idle ones,
     /// takes no new request on busy ones, lets the requests in flight finish (at most
     /// `gracePeriod`; `run` allows ``GatewayConfiguration/shutdownGraceSeconds``), then commits
@@ -73,4 +91,11 @@ public enum GatewayServer {
         await gateway.close()
         logger.info("stopped")
     }
+}
+
+/// A start of the gateway that failed after its settings were accepted (say the port is taken).
+public struct GatewayStartError: Error, Sendable, CustomStringConvertible {
+    /// What failed, e.g. `cannot listen on 127.0.0.1:8080: address already in use`.
+    public let message: String
+    public var description: String { message }
 }

@@ -21,19 +21,18 @@ struct KeysCommand: ParsableCommand {
         @Option(help: ArgumentHelp("State store of the gateway: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
         var store: String = GatewayConfiguration().store
 
-        /// Opens the store and makes sure its tables exist.
-        /// - Parameter create: whether a missing SQLite file may be created (only `keys add`
-        ///   creates a store; listing or revoking in a store that does not exist is a mistake,
-        ///   say a mistyped path).
+        /// Opens the store.
+        /// - Parameter create: whether the store may be created or prepared (its tables
+        ///   created). Only `keys add` creates a store; listing or revoking opens an existing
+        ///   store without changing it, and refuses a missing file (say a mistyped path) or a
+        ///   file or database without the b4b tables.
         func open(create: Bool) async throws -> any GatewayStore {
+            guard create else {
+                do { return try await StoreLocation.openExisting(store) } catch { throw CommandError("\(error)") }
+            }
             let s: any GatewayStore
             do {
-                if !create, let path = try StoreLocation.sqlitePath(of: store), !FileManager.default.fileExists(atPath: path) {
-                    throw CommandError("no store at '\(path)'; 'b4b keys add --store \(store)' creates it")
-                }
                 s = try StoreLocation.open(store)
-            } catch let error as CommandError {
-                throw error
             } catch {
                 throw CommandError("--store: \(error)")
             }

@@ -41,22 +41,22 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Model name sent upstream when a request names none.")
     var upstreamModel: String?
 
-    @Option(parsing: .unconditional, help: "Seconds to wait for the upstream before answering 504 (default 30).")
+    @Option(parsing: .unconditional, help: "Seconds to wait for the upstream before answering 504 (default 30; 0.001...86400).")
     var upstreamTimeout: Double?
 
     @Option(help: ArgumentHelp("State store: sqlite:PATH (default sqlite:b4b-state.sqlite) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
     var store: String?
 
-    @Option(parsing: .unconditional, help: "Largest number of inputs per request (default 256); more is answered 413.")
+    @Option(parsing: .unconditional, help: "Largest number of inputs per request (default 256, at most 65536); more is answered 413.")
     var maxInputs: Int?
 
-    @Option(parsing: .unconditional, help: "Largest request body in bytes (default 16777216); more is answered 413.")
+    @Option(parsing: .unconditional, help: "Largest request body in bytes (default 16777216; 1024...1073741824); more is answered 413.")
     var maxBodyBytes: Int?
 
     @Option(parsing: .unconditional, help: "Seconds a key's record is cached; a revoked key stops working within this time (default 2, at most 86400).")
     var keyCacheSeconds: Double?
 
-    @Option(parsing: .unconditional, help: "Seconds a connection may stay silent while the gateway waits for its request before it is closed (default 60, at most 86400).")
+    @Option(parsing: .unconditional, help: "Seconds a connection may stay silent while the gateway waits for its request before it is closed (default 60; 0.1...86400).")
     var idleTimeout: Double?
 
     @Option(parsing: .unconditional, help: "Seconds a stop (SIGINT, SIGTERM) lets requests in flight finish before closing their connections and the store (default 25, under Kubernetes' 30 s before a kill; at most 86400).")
@@ -88,7 +88,13 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
-        if let maxInputs, maxInputs < 1 { throw ValidationError("--max-inputs must be at least 1, got \(maxInputs)") }
+        if let maxInputs, !(1...GatewayConfiguration.maximumInputs).contains(maxInputs) {
+            throw ValidationError("--max-inputs must be in 1...\(GatewayConfiguration.maximumInputs), got \(maxInputs)")
+        }
+        let bodyRange = GatewayConfiguration.minimumBodyBytes...GatewayConfiguration.maximumBodyBytes
+        if let maxBodyBytes, !bodyRange.contains(maxBodyBytes) {
+            throw ValidationError("--max-body-bytes must be in \(bodyRange.lowerBound)...\(bodyRange.upperBound), got \(maxBodyBytes)")
+        }
         if let dimension, dimension < 1 { throw ValidationError("--dimension must be at least 1, got \(dimension)") }
         if let commitPolicy, GatewayConfiguration.CommitPolicyName(rawValue: commitPolicy) == nil {
             throw ValidationError("--commit-policy must be one of \(GatewayConfiguration.CommitPolicyName.allCases.map(\.rawValue).joined(separator: ", ")), got '\(commitPolicy)'")
@@ -119,17 +125,11 @@ struct ServeCommand: ParsableCommand {
     func makeConfiguration() throws -> GatewayConfiguration {
         var c = GatewayConfiguration()
         if let config {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {
-                throw CommandError("cannot read --config '\(config)': \(error.localizedDescription)")
-            }
+            let data = try Self.readFile(config, option: "--config")
             do { c = try GatewayConfiguration.decode(from: data) } catch { throw CommandError("--config '\(config)': \(error)") }
         }
         if let defenseConfig {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: defenseConfig)) } catch {
-                throw CommandError("cannot read --defense-config '\(defenseConfig)': \(error.localizedDescription)")
-            }
+            let data = try Self.readFile(defenseConfig, option: "--defense-config")
             do { c.defense = try DefenseConfiguration.decode(from: data) } catch { throw CommandError("--defense-config '\(defenseConfig)': \(error)") }
         }
         if let host { c.host = host }
@@ -156,6 +156,27 @@ struct ServeCommand: ParsableCommand {
         }
         if let transforms { c.defense.transforms = try Self.parseTransforms(transforms) }
         do { return try c.validated() } catch { throw CommandError("\(error)") }
+    }
+
+    /// The contents of the file an option names.
+    /// - Throws: ``CommandError`` saying the file does not exist, is a directory, is not a
+    ///   regular file, or the OS's reason it cannot be read.
+    static func readFile(_ path: String, option: String) throws -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let code = errno
+            if code == ENOENT { throw CommandError("\(option) '\(path)' does not exist") }
+            throw CommandError("cannot read \(option) '\(path)': \(String(cString: strerror(code)).lowercased())")
+        }
+        if info.st_mode & S_IFMT == S_IFDIR { throw CommandError("\(option) '\(path)' is a directory") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw CommandError("\(option) '\(path)' is not a regular file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CommandError("cannot read \(option) '\(path)': \(String(cString: strerror(errno)).lowercased())")
+        }
+        defer { try? handle.close() }
+        do { return try handle.readToEnd() ?? Data() } catch {
+            throw CommandError("cannot read \(option) '\(path)': \(error.localizedDescription)")
+        }
     }
 
     func run() throws {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// `b4b keys` and the refusals of `b4b serve` that come before it listens.
@@ -41,6 +44,79 @@ import Testing
                 #expect(r.status != 0 && r.output.contains("no store at 'missing.sqlite'") && r.output.contains("keys add"), "\(r.output)")
             }
             #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("missing.sqlite").path))
+        }
+    }
+
+    @Test func listingOrRevokingRefusesAFileThatIsNotAStoreAndLeavesItAlone() throws {
+        try withWorkDirectory { dir in
+            let empty = dir.appendingPathComponent("empty.sqlite"), foreign = dir.appendingPathComponent("foreign.sqlite")
+            _ = FileManager.default.createFile(atPath: empty.path, contents: Data())
+            let sql = Process()
+            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            sql.arguments = ["sqlite3", foreign.path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
+            try sql.run()
+            sql.waitUntilExit()
+            try #require(sql.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+            for name in ["empty.sqlite", "foreign.sqlite"] {
+                let before = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path)
+                for arguments in [["keys", "list"], ["keys", "revoke", "0123456789ab"]] {
+                    let r = try run(arguments + ["--store", "sqlite:\(name)"], in: dir)
+                    #expect(r.status == 1 && r.output.contains("'\(name)' is not a b4b store (no b4b_keys table)")
+                            && r.output.contains("'b4b keys add' or 'b4b serve' creates one"), "\(arguments) \(name): \(r.output)")
+                }
+                #expect(FileManager.default.contents(atPath: dir.appendingPathComponent(name).path) == before, "\(name) was changed")
+                #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(name + "-wal").path))
+            }
+            // A real store is still listed, and revoked in.
+            let key = try addKey(in: dir)
+            let listed = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
+            #expect(listed.status == 0 && listed.output.contains(String(key.dropFirst(4).prefix(12))), "\(listed.output)")
+        }
+    }
+
+    @Test func aFailedStartLeavesNoNewStoreBehind() throws {
+        try withWorkDirectory { dir in
+            // Takes a port, so that the gateway cannot listen on it.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(bound == 0 && listen(fd, 1) == 0)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            let port = Int(UInt16(bigEndian: address.sin_port))
+            let r = try run(["serve", "--store", "sqlite:new.sqlite", "--port", "\(port)", "--dimension", "8"], in: dir)
+            #expect(r.status == 1 && r.output.contains("Error: cannot listen on 127.0.0.1:\(port): address already in use\n")
+                    && !r.output.contains("configuration"), "\(r.output)")
+            for suffix in ["", "-wal", "-shm"] {
+                #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("new.sqlite" + suffix).path), "new.sqlite\(suffix) left behind")
+            }
+            // A store that existed before is kept, with its keys.
+            let key = try addKey(in: dir)
+            let again = try run(["serve", "--store", "sqlite:s.sqlite", "--port", "\(port)", "--dimension", "8"], in: dir)
+            #expect(again.status == 1, "\(again.output)")
+            let listed = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
+            #expect(listed.status == 0 && listed.output.contains(String(key.dropFirst(4).prefix(12))), "\(listed.output)")
+        }
+    }
+
+    @Test(arguments: ["--config", "--defense-config"])
+    func unreadableConfigurationFilesAreNamedPlainly(_ option: String) throws {
+        try withWorkDirectory { dir in
+            for (path, expected) in [("/nonexist", "\(option) '/nonexist' does not exist"), ("/tmp", "\(option) '/tmp' is a directory"),
+                                     ("/dev/null", "\(option) '/dev/null' is not a regular file")] {
+                let r = try run(["serve", "--store", "sqlite:s.sqlite", "--dimension", "8", "--port", "0", option, path], in: dir)
+                #expect(r.status == 1 && r.output.contains(expected) && !r.output.contains("operation could not be completed"), "\(r.output)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.sqlite").path))
         }
     }
 
@@ -95,7 +171,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (["--max-body-bytes", "-5"], "maxBodyBytes"),
+        (["--max-body-bytes", "-5"], "--max-body-bytes must be in 1024...1073741824, got -5"),
         (["--key-cache-seconds", "-1"], "keyCacheSeconds"),
         (["--key-cache-seconds", "1e10"], "keyCacheSeconds"),
         (["--upstream-timeout", "-1"], "upstreamTimeoutSeconds"),
@@ -106,6 +182,13 @@ import Testing
         (["--transforms", "affine,,pad"], "item 2"),
         (["--transforms", "affine,none"], "'none' cannot be combined"),
         (["--upstream", "http://127.0.0.1:99999/v1"], "99999"),
+        (["--upstream", "http://127.0.0.1:99999999999999999999/v1"], "has port 99999999999999999999, outside 1...65535"),
+        (["--upstream", "http://127.0.0.1:18446744073709551617/v1"], "has port 18446744073709551617, outside 1...65535"),
+        (["--idle-timeout", "1e-10"], "idleTimeoutSeconds must be in 0.1...86400"),
+        (["--idle-timeout", "1e-320"], "idleTimeoutSeconds must be in 0.1...86400"),
+        (["--upstream-timeout", "1e-300"], "upstreamTimeoutSeconds must be in 0.001...86400"),
+        (["--max-inputs", "9223372036854775807"], "--max-inputs must be in 1...65536, got 9223372036854775807"),
+        (["--max-body-bytes", "9223372036854775807"], "--max-body-bytes must be in 1024...1073741824"),
     ])
     func serveRefusesBadSettingsByName(_ arguments: [String], _ expected: String) throws {
         try withWorkDirectory { dir in

@@ -226,6 +226,22 @@ import Gateway
         #expect(throws: RawHTTPConnection.Failure.self) { try RawHTTPConnection(port: port) }
     }
 
+    @Test func shutdownClosesAConnectionStalledInItsRequestAtOnce() async throws {
+        let seen = Counter()
+        let server = try await server(seen: seen)
+        let port = server.localAddress.port!
+        let stalled = try RawHTTPConnection(port: port)
+        // The head and part of the body, then nothing: no handler is working on it.
+        try stalled.send("POST /v1/protect HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"input\":")
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        await server.shutdown(gracePeriod: .seconds(30))
+        #expect(ContinuousClock.now - started < .seconds(5), "the stop waited \(ContinuousClock.now - started) for a stalled client")
+        _ = try await blocking { try stalled.readUntilClosed() }
+        #expect(seen.value == 0)
+        #expect(server.connectionCount == 0)
+    }
+
     @Test func stoppingTheGatewayAnswersRequestsInFlightAndCommitsTheirCounts() async throws {
         let (path, cleanup) = temporaryStorePath()
         defer { cleanup() }

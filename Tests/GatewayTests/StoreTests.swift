@@ -99,6 +99,48 @@ import Gateway
         await store.close()
     }
 
+    /// The bytes of `path` and whether its WAL companion exists.
+    func state(_ path: String) -> (Data?, Bool) {
+        (FileManager.default.contents(atPath: path), FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+
+    @Test func openingAnExistingStoreRefusesOtherFilesAndChangesNothing() async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let dir = (path as NSString).deletingLastPathComponent
+        // An empty file, a SQLite database of someone else's, a text file.
+        let empty = dir + "/empty.sqlite", foreign = dir + "/foreign.sqlite", text = dir + "/text.sqlite"
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: text, contents: Data("hello\n".utf8))
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        other.arguments = ["sqlite3", foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
+        try other.run()
+        other.waitUntilExit()
+        try #require(other.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+        for (file, expected) in [(empty, "(no b4b_keys table)"), (foreign, "(no b4b_keys table)"), (text, "(not a SQLite database)")] {
+            let before = state(file)
+            var m: String?
+            do { _ = try await StoreLocation.openExisting("sqlite:\(file)") } catch { m = "\(error)" }
+            #expect(m?.contains("'\(file)' is not a b4b store \(expected)") == true, "\(m ?? "accepted")")
+            let after = state(file)
+            #expect(after.0 == before.0 && after.1 == before.1, "\(file) was changed")
+        }
+        var missing: String?
+        do { _ = try await StoreLocation.openExisting("sqlite:\(dir)/none.sqlite") } catch { missing = "\(error)" }
+        #expect(missing?.contains("no store at") == true && !FileManager.default.fileExists(atPath: dir + "/none.sqlite"))
+        var directory: String?
+        do { _ = try await StoreLocation.openExisting("sqlite:\(dir)") } catch { directory = "\(error)" }
+        #expect(directory?.contains("is a directory") == true, "\(directory ?? "accepted")")
+        // A prepared store opens, and its keys are read.
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        await store.close()
+        let opened = try await StoreLocation.openExisting("sqlite:\(path)")
+        #expect(try await opened.keys().isEmpty)
+        await opened.close()
+    }
+
     @Test func locationsAreParsedAndPasswordsRedacted() throws {
         #expect(StoreLocation.redacted("postgres://u:secret@h:5/db") == "postgres://u:***@h:5/db")
         #expect(try StoreLocation.open("postgres://u@localhost:1/db").location == "postgres://u@localhost:1/db")

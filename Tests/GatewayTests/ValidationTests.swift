@@ -64,6 +64,44 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(m?.contains("upstream") == true, "\(url): \(m ?? "accepted")")
     }
 
+    @Test func timeoutsHaveALowerBound() throws {
+        for (field, value) in [("idleTimeoutSeconds", "1e-10"), ("idleTimeoutSeconds", "1e-300"), ("idleTimeoutSeconds", "0.09"),
+                               ("upstreamTimeoutSeconds", "1e-300"), ("upstreamTimeoutSeconds", "0.0009")] {
+            let c = try decode("{\"\(field)\": \(value)}")
+            let m = message { _ = try c.validated() }
+            #expect(m?.contains(field) == true && m?.contains("must be in") == true, "\(field) \(value): \(m ?? "accepted")")
+        }
+        #expect(message { _ = try decode(#"{"idleTimeoutSeconds": 0.1, "upstreamTimeoutSeconds": 0.001}"#).validated() } == nil)
+        #expect(message { _ = try decode(#"{"idleTimeoutSeconds": 1e-10}"#).validated() }?.contains("0.1...86400") == true)
+    }
+
+    @Test func countsHaveUpperBounds() throws {
+        // Integers too large for Int are out of range, not "not an integer".
+        for (field, range) in [("maxInputs", "1...65536"), ("maxBodyBytes", "1024...1073741824"), ("port", "0...65535")] {
+            let m = message { _ = try decode("{\"\(field)\": 9223372036854775807}") }
+            #expect(m?.contains("'\(field)' must be in \(range)") == true && m?.contains("integer") == false, "\(m ?? "accepted")")
+        }
+        for (field, value, range) in [("maxInputs", "65537", "1...65536"), ("maxBodyBytes", "1073741825", "1024...1073741824")] {
+            let m = message { _ = try decode("{\"\(field)\": \(value)}").validated() }
+            #expect(m?.contains("\(field) must be in \(range), got \(value)") == true, "\(m ?? "accepted")")
+        }
+        #expect(message { _ = try decode(#"{"maxInputs": 65536, "maxBodyBytes": 1073741824}"#).validated() } == nil)
+        #expect(message { _ = try decode(#"{"maxInputs": 2.5}"#) }?.contains("must be an integer") == true)
+    }
+
+    @Test(arguments: ["99999999999999999999", "18446744073709551617", "9223372036854775808", "65536", "0"])
+    func upstreamPortsBeyondIntAreRefused(_ port: String) {
+        var c = GatewayConfiguration()
+        c.upstream = "http://127.0.0.1:\(port)/v1"
+        let m = message { _ = try c.validated() }
+        #expect(m?.contains("has port \(port), outside 1...65535") == true, "\(m ?? "accepted")")
+    }
+
+    @Test func upstreamPortsInRangeAreKept() throws {
+        #expect(try UpstreamClient(baseURL: "http://127.0.0.1:65535/v1", timeout: 1).port == 65535)
+        #expect(try UpstreamClient(baseURL: "http://127.0.0.1/v1", timeout: 1).port == 80)
+    }
+
     @Test func upstreamPortOutOfRangeNamesThePort() {
         var c = GatewayConfiguration()
         c.upstream = "http://127.0.0.1:99999/v1"

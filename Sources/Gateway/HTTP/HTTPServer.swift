@@ -143,6 +143,14 @@ public final class HTTPServer: Sendable {
             // HTTPServerPipelineHandler closes an idle connection at once, and a busy one after
             // the answer to the request it is reading or handling.
             connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+            // A connection still sending its request (a head, perhaps part of a body) has no
+            // request in flight: waiting for a client that stalls would hold the stop for the
+            // whole grace period. It is closed now (after the event above, on its loop).
+            connection.eventLoop.execute {
+                if let handler = try? connection.pipeline.syncOperations.handler(type: RequestHandler.self), handler.isReceiving {
+                    connection.close(promise: nil)
+                }
+            }
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { for connection in open { try? await connection.closeFuture.get() } }
@@ -214,6 +222,10 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     private var earlyRequestEnded = false
     /// A handler is working on a request of this connection (the idle timeout then waits).
     private var handling = false
+
+    /// Whether a request is being received (its head read, its end not yet) with no handler
+    /// working on this connection: nothing is in flight.
+    var isReceiving: Bool { head != nil && !handling }
 
     init(maxBodyBytes: Int, observe: @escaping @Sendable (String, Double) -> Void,
          handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {

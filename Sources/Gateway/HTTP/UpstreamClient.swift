@@ -51,9 +51,17 @@ public final class UpstreamClient: Sendable {
             throw refuse(c.scheme == "https" ? "uses https, which the gateway does not support" : "is not an http:// URL")
         }
         guard let host = c.host, !host.isEmpty else { throw refuse("names no host") }
-        // URLComponents reads any digits as the port; the socket layer would wrap values
-        // above 65535 to another port.
-        if let port = c.port, !(1...65535).contains(port) { throw refuse("has port \(port), outside 1...65535") }
+        // URLComponents reads any digits as the port, and gives none (so port 80 would be
+        // used) for digits beyond Int's range; the socket layer would wrap values above 65535
+        // to another port. The port's own text is checked instead.
+        let portText = c.rangeOfPort.map { String(baseURL[$0]) } ?? ""
+        var port: Int?
+        if !portText.isEmpty {
+            guard portText.utf8.allSatisfy({ (48...57).contains($0) }), let p = Int(portText), (1...65535).contains(p) else {
+                throw refuse("has port \(portText), outside 1...65535")
+            }
+            port = p
+        }
         guard c.user == nil, c.password == nil else { throw refuse("holds user information, which is not supported") }
         guard c.query == nil, c.fragment == nil else { throw refuse("holds a query or fragment") }
         guard timeout > 0, timeout <= GatewayConfiguration.maximumSeconds else {
@@ -61,7 +69,7 @@ public final class UpstreamClient: Sendable {
         }
         var path = c.path
         while path.hasSuffix("/") { path.removeLast() }
-        self.init(host: host, port: c.port ?? 80, path: path.hasSuffix("/embeddings") ? path : path + "/embeddings",
+        self.init(host: host, port: port ?? 80, path: path.hasSuffix("/embeddings") ? path : path + "/embeddings",
                   timeout: timeout, maxResponseBytes: maxResponseBytes, group: group)
     }
 

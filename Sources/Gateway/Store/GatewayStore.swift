@@ -82,6 +82,29 @@ public enum StoreLocation {
         return try SQLiteStore(path: path)
     }
 
+    /// Opens a store that must already exist and hold the b4b tables, creating and changing
+    /// nothing (for `b4b keys list` and `b4b keys revoke`; only `b4b keys add` and `b4b serve`
+    /// create a store). A SQLite file is checked before it is opened for writing, so a file
+    /// that is not a b4b store keeps its journal mode and tables; a PostgreSQL database without
+    /// the b4b tables is refused without creating them.
+    /// - Throws: ``StoreError`` when there is no such file, it is not a SQLite database, or it
+    ///   (or the database) has no b4b tables.
+    public static func openExisting(_ text: String) async throws -> any GatewayStore {
+        guard let path = try sqlitePath(of: text) else {
+            let store = try PostgresStore(url: text)
+            do { try await store.checkTables() } catch {
+                await store.close()
+                throw error
+            }
+            return store
+        }
+        try SQLiteStore.checkIsStore(path: path, creator: "'b4b keys add --store \(text)'")
+        return try SQLiteStore(path: path)
+    }
+
+    /// The b4b tables, as ``GatewayStore/prepare()`` creates them.
+    static let tables = ["b4b_keys", "b4b_occupancy", "b4b_meta"]
+
     /// The SQLite file a location names (nil for a PostgreSQL location).
     /// - Throws: ``StoreError`` for an empty path or a URL of an unsupported scheme.
     public static func sqlitePath(of text: String) throws -> String? {

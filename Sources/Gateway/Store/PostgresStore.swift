@@ -154,6 +154,25 @@ public final class PostgresStore: GatewayStore {
         }
     }
 
+    /// Checks that the database holds every b4b table, creating nothing (for `b4b keys list`
+    /// and `b4b keys revoke`, which must not turn another database into a store).
+    /// - Throws: ``StoreError`` when the server cannot be reached or a table is missing.
+    public func checkTables() async throws {
+        try await checkReachable()
+        let missing: String? = try await run("looking for the b4b tables") {
+            for name in StoreLocation.tables {
+                let rows = try await client.query("SELECT to_regclass(\(name))::text")
+                var found = false
+                for try await value in rows.decode(String?.self) where value != nil { found = true }
+                if !found { return name }
+            }
+            return nil
+        }
+        if let missing {
+            throw StoreError("PostgreSQL database \(location) is not a b4b store (no \(missing) table); 'b4b keys add' or 'b4b serve' creates one")
+        }
+    }
+
     static let logger = Logger(label: "b4b.postgres")
 
     public func loadOrCreateSecret() async throws -> ServerSecret {

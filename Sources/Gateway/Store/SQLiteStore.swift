@@ -3,6 +3,12 @@ import Foundation
 import GRDB
 import NumericKernels
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The embedded store: one SQLite file, for a single gateway process (and the `b4b keys`
 /// command run beside it).
 ///
@@ -28,6 +34,40 @@ public final class SQLiteStore: SynchronousCommitStore {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw StoreError("cannot open SQLite store '\(path)': \(error)")
+        }
+    }
+
+    /// Checks, without creating or changing anything, that `path` is a b4b store: an existing
+    /// regular file, a SQLite database, holding every b4b table.
+    /// - Parameter creator: the command that would create the store, for the messages.
+    /// - Throws: ``StoreError`` naming what is wrong.
+    public static func checkIsStore(path: String, creator: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let code = errno
+            if code == ENOENT { throw StoreError("no store at '\(path)'; \(creator) creates it") }
+            throw StoreError("cannot open SQLite store '\(path)': \(String(cString: strerror(code)).lowercased())")
+        }
+        if info.st_mode & S_IFMT == S_IFDIR { throw StoreError("store '\(path)' is a directory, not a SQLite file") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw StoreError("store '\(path)' is not a regular file") }
+        // A read-only connection: it neither creates tables nor switches the journal mode.
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        let present: Set<String>
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            present = try queue.read { db in
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+            }
+            try queue.close()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            throw StoreError("'\(path)' is not a b4b store (not a SQLite database)")
+        } catch {
+            throw StoreError("cannot read SQLite store '\(path)': \(error)")
+        }
+        if let missing = StoreLocation.tables.first(where: { !present.contains($0) }) {
+            throw StoreError("'\(path)' is not a b4b store (no \(missing) table); 'b4b keys add' or 'b4b serve' creates one")
         }
     }
 
