@@ -141,19 +141,6 @@ import Gateway
         await opened.close()
     }
 
-    /// With `B4B_TEST_POSTGRES_EMPTY` set to the URL of a PostgreSQL database without the b4b
-    /// tables: opening it as an existing store is refused, twice (the first refusal created
-    /// no table).
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["B4B_TEST_POSTGRES_EMPTY"] != nil))
-    func openingAPostgresDatabaseWithoutTablesIsRefusedAndCreatesNone() async throws {
-        let url = try #require(ProcessInfo.processInfo.environment["B4B_TEST_POSTGRES_EMPTY"])
-        for _ in 0..<2 {
-            var m: String?
-            do { _ = try await StoreLocation.openExisting(url) } catch { m = "\(error)" }
-            #expect(m?.contains("is not a b4b store (no b4b_keys table)") == true, "\(m ?? "accepted")")
-        }
-    }
-
     @Test func locationsAreParsedAndPasswordsRedacted() throws {
         #expect(StoreLocation.redacted("postgres://u:secret@h:5/db") == "postgres://u:***@h:5/db")
         #expect(try StoreLocation.open("postgres://u@localhost:1/db").location == "postgres://u@localhost:1/db")

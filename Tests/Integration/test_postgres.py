@@ -56,6 +56,19 @@ def run(results, b4b, workdir, bindir, as_user):
     os.makedirs(workdir, exist_ok=True)
     pg, pg_port = start_postgres(workdir, bindir, as_user)
     store = "postgres://postgres@127.0.0.1:%d/postgres" % pg_port
+    # keys list and revoke open an existing store: a database without the b4b tables (here one
+    # with another application's table) is refused, and gets no table.
+    psql(bindir, pg_port, "CREATE DATABASE other")
+    other_sql = [os.path.join(bindir, "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-d", "other", "-At", "-c"]
+    subprocess.run(other_sql + ["CREATE TABLE t (x int)"], check=True, capture_output=True)
+    other = "postgres://postgres@127.0.0.1:%d/other" % pg_port
+    refusals = [subprocess.run([b4b, "keys", command, "--store", other] + extra, capture_output=True, text=True, timeout=60)
+                for command, extra in [("list", []), ("revoke", ["0123456789ab"])]]
+    tables = subprocess.run(other_sql + ["SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    results.check("keys list/revoke on a PostgreSQL database without the b4b tables: refused, no table created",
+                  all(r.returncode != 0 and "is not a b4b store" in r.stderr for r in refusals) and tables == "t",
+                  "; ".join("exit %d: %s" % (r.returncode, r.stderr.strip()[-160:]) for r in refusals) + "; tables: " + tables)
     keys = [subprocess.run([b4b, "keys", "add", "--quiet", "--name", "replica-test-%d" % i, "--store", store],
                            check=True, capture_output=True, text=True).stdout.strip() for i in range(KEYS)]
     gateways = []
