@@ -125,11 +125,11 @@ struct ServeCommand: ParsableCommand {
     func makeConfiguration() throws -> GatewayConfiguration {
         var c = GatewayConfiguration()
         if let config {
-            let data = try Self.readFile(config, option: "--config")
+            let data = try Files.read(config, what: "--config '\(config)'")
             do { c = try GatewayConfiguration.decode(from: data) } catch { throw CommandError("--config '\(config)': \(error)") }
         }
         if let defenseConfig {
-            let data = try Self.readFile(defenseConfig, option: "--defense-config")
+            let data = try Files.read(defenseConfig, what: "--defense-config '\(defenseConfig)'")
             do { c.defense = try DefenseConfiguration.decode(from: data) } catch { throw CommandError("--defense-config '\(defenseConfig)': \(error)") }
         }
         if let host { c.host = host }
@@ -156,27 +156,6 @@ struct ServeCommand: ParsableCommand {
         }
         if let transforms { c.defense.transforms = try Self.parseTransforms(transforms) }
         do { return try c.validated() } catch { throw CommandError("\(error)") }
-    }
-
-    /// The contents of the file an option names.
-    /// - Throws: ``CommandError`` saying the file does not exist, is a directory, is not a
-    ///   regular file, or the OS's reason it cannot be read.
-    static func readFile(_ path: String, option: String) throws -> Data {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            let code = errno
-            if code == ENOENT { throw CommandError("\(option) '\(path)' does not exist") }
-            throw CommandError("cannot read \(option) '\(path)': \(String(cString: strerror(code)).lowercased())")
-        }
-        if info.st_mode & S_IFMT == S_IFDIR { throw CommandError("\(option) '\(path)' is a directory") }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw CommandError("\(option) '\(path)' is not a regular file") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CommandError("cannot read \(option) '\(path)': \(String(cString: strerror(errno)).lowercased())")
-        }
-        defer { try? handle.close() }
-        do { return try handle.readToEnd() ?? Data() } catch {
-            throw CommandError("cannot read \(option) '\(path)': \(error.localizedDescription)")
-        }
     }
 
     func run() throws {
