@@ -212,9 +212,9 @@ final class StagedFiles {
     }
 
     /// Writes `data` to a temporary file beside `target` (or its link's target) with
-    /// permissions `mode` (nil: an existing file's, else the usual 0666 less the umask).
+    /// permissions `mode` (nil: the usual 0666 less the umask); ``commit()`` gives it an
+    /// existing file's permissions.
     func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
-        let mode = mode ?? Files.mode(Files.resolved(target))
         let temporary = temporaryPath(for: target, option: option)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
         guard fd >= 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }

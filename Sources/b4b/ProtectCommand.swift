@@ -164,11 +164,11 @@ struct ProtectCommand: ParsableCommand {
         return snapshots
     }
 
-    /// Stages the state file, keeping an existing file's permissions.
+    /// Stages the state file (an existing file's permissions are kept by the commit).
     private func stageState(_ snapshots: [String: OccupancySnapshot], to path: String, staged: StagedFiles) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try staged.stage(try encoder.encode(snapshots), to: path, option: "--state", mode: Files.mode(path))
+        try staged.stage(try encoder.encode(snapshots), to: path, option: "--state")
     }
 }
 
