@@ -11,7 +11,8 @@
 //                    ├─ CBLASShim    system library: OpenBLAS's CBLAS + LAPACKE (no stable API)
 //                    ├─ CNoiseKernels  AVX2 Gaussian noise kernel and its AVX-512 build, chosen at run time (no stable API)
 //                    └─ CProjectionKernels  AVX2 + FMA one-pass projection for hashing, an AVX-512 build of it (same results, bit for bit), half-precision and 16-bit integer (AVX-512 VNNI) screening of a lone row; chosen at run time (no stable API)
-//   Plots (SVG line charts) stands apart and is used by the reports.
+//   Plots (SVG line charts) stands apart and is used by the reports; CommandFiles (checked,
+//     staged writing of a command's result files) serves both executables.
 //   Gateway (HTTP embeddings gateway: OpenAI wire format, API keys, durable occupancy in
 //     SQLite or PostgreSQL, metrics) sits on Defense and is served by `b4b serve`.
 import PackageDescription
@@ -72,6 +73,7 @@ let package = Package(
 
         // MARK: Evaluation and reports
         .target(name: "Plots"),
+        .target(name: "CommandFiles"),
         .target(
             name: "Evaluation",
             dependencies: ["Defense", "NumericKernels", "Plots"]
@@ -97,6 +99,7 @@ let package = Package(
         .executableTarget(
             name: "b4b",
             dependencies: [
+                "CommandFiles",
                 "Defense",
                 "Evaluation",
                 "Gateway",
@@ -111,6 +114,7 @@ let package = Package(
         .executableTarget(
             name: "b4b-bench",
             dependencies: [
+                "CommandFiles",
                 "Defense",
                 "NumericKernels",
                 "Plots",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandFiles
 import Defense
 import Foundation
 import NumericKernels
@@ -187,13 +188,20 @@ struct BenchCommand: ParsableCommand {
                                accounts: sweepOnly ? (0, 0) : (onePointUsers, onePointUsers > 0 ? denseAccounts : 0))
         // A sweep can take many minutes: a destination that cannot be written is reported now,
         // not after the run.
-        if let json { try OutputPath.check(json, option: "--json") }
+        var destinations: [(option: String, path: String)] = json.map { [("--json", $0)] } ?? []
         if let svg {
+            guard !svg.isEmpty else { throw ValidationError("--svg must not be empty") }
             for d in dimensionSizes {
                 for t in threadCounts {
-                    try OutputPath.check(BenchmarkReport.figurePath(prefix: svg, dimension: d, threads: t), option: "--svg", shown: svg)
+                    destinations.append(("--svg", BenchmarkReport.figurePath(prefix: svg, dimension: d, threads: t)))
                 }
             }
+        }
+        do {
+            for (option, path) in destinations { try Files.checkWritableFile(path, option: option) }
+            try Files.checkDistinct(destinations)
+        } catch let error as FileError {
+            throw ValidationError(error.description)
         }
     }
 
@@ -263,15 +271,14 @@ struct BenchCommand: ParsableCommand {
 
         report.targets = Targets.read(results: report.results, memory: report.memory.map(SavedMemory.init))
         print(report.markdown())
-        // The figures first: their destinations were checked, and a JSON report is only left
-        // behind by a run whose every output was written.
-        if let svg {
-            for file in try report.writeFigures(prefix: svg) { print("SVG written to \(file)") }
-        }
-        if let json {
-            try OutputPath.write(try report.jsonData(), to: json, option: "--json")
-            print("JSON written to \(json)")
-        }
+        // Every result is staged beside its destination and all are renamed into place
+        // together: a failure leaves every earlier result as it was.
+        let staged = StagedFiles()
+        let figures = try svg.map { try report.stageFigures(prefix: $0, in: staged) } ?? []
+        if let json { try staged.stage(try report.jsonData(), to: json, option: "--json") }
+        try staged.commit()
+        for file in figures { print("SVG written to \(file)") }
+        if let json { print("JSON written to \(json)") }
     }
 }
 

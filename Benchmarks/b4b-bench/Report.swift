@@ -1,5 +1,6 @@
-import Foundation
+import CommandFiles
 import Defense
+import Foundation
 import NumericKernels
 import Plots
 
@@ -150,8 +151,9 @@ struct BenchmarkReport: Codable, Sendable {
         "\(prefix)-d\(d)-t\(threads).svg"
     }
 
-    /// Throughput vs batch size, one file per (dimension, threads), one line per stage plus the bare sgemm.
-    func writeFigures(prefix: String) throws -> [String] {
+    /// Throughput vs batch size, one file per (dimension, threads), one line per stage plus
+    /// the bare sgemm; staged in `staged` (written when it commits). Returns the files' paths.
+    func stageFigures(prefix: String, in staged: StagedFiles) throws -> [String] {
         var files: [String] = []
         let keys = Set(results.map { "\($0.dimension)/\($0.threads)" }).sorted()
         for key in keys {
@@ -173,7 +175,7 @@ struct BenchmarkReport: Codable, Sendable {
                     .compactMap { r in r.bareSgemmEmbeddingsPerSecond.map { (Double(r.batch), $0) } }))
             }
             let file = Self.figurePath(prefix: prefix, dimension: d, threads: t)
-            try OutputPath.write(Data(plot.svg().utf8), to: file, option: "--svg")
+            try staged.stage(Data(plot.svg().utf8), to: file, option: "--svg")
             files.append(file)
         }
         return files

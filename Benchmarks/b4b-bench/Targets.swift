@@ -1,3 +1,4 @@
+import CommandFiles
 import Foundation
 
 /// One of the operating targets read from a run's own ratios: the throughput targets at
@@ -178,17 +179,11 @@ extension Targets {
     /// The targets of the saved report at `path`; a file that cannot be read or decoded is
     /// named in the error.
     static func readSaved(_ path: String) throws -> [TargetReading] {
-        var isDirectory: ObjCBool = false
-        if path.isEmpty || FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
-            throw SavedReportFailure(description: path.isEmpty ? "--targets-of takes file paths, got an empty one"
-                                                                : "--targets-of file '\(path)' is a directory; give the --json files in it")
+        guard !path.isEmpty else { throw SavedReportFailure(description: "--targets-of takes file paths, got an empty one") }
+        guard Files.kind(path) != .directory else {
+            throw SavedReportFailure(description: "--targets-of file '\(path)' is a directory; give the --json files in it")
         }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw SavedReportFailure(description: "cannot read --targets-of file '\(path)': \(error.localizedDescription)")
-        }
+        let data = try Files.read(path, what: "--targets-of file '\(path)'")
         do {
             let saved = try JSONDecoder().decode(SavedReport.self, from: data)
             return read(results: saved.results, memory: saved.memory)

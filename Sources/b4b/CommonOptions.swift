@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandFiles
 import Defense
 import Evaluation
 import Foundation

@@ -82,13 +82,13 @@ struct BenchCommandTests {
     func unwritableDestinations() throws {
         try withWorkDirectory { dir in
             let cases: [([String], String)] = [
-                (["--json", "missing/r.json"], "--json 'missing/r.json': directory 'missing' does not exist"),
+                (["--json", "missing/r.json"], "--json 'missing/r.json': its directory 'missing' does not exist"),
                 (["--json", "."], "--json '.' is a directory"),
-                (["--svg", "missing/fig"], "--svg 'missing/fig' (its file 'missing/fig-d2048-t1.svg'): directory 'missing' does not exist"),
-                (["--json", ""], "--json takes a file path, got an empty one"),
-                (["--json", "/dev/null"], "--json '/dev/null' is not a regular file (a device, pipe or socket)"),
+                (["--svg", "missing/fig"], "--svg 'missing/fig-d2048-t1.svg': its directory 'missing' does not exist"),
+                (["--json", ""], "--json must not be empty"),
+                (["--json", "/dev/null"], "--json '/dev/null' is not a regular file (a device, a pipe or a socket)"),
                 // A directory no one may create files in, root included.
-                (["--json", "/proc/self/r.json"], "--json '/proc/self/r.json': directory '/proc/self' is not writable"),
+                (["--json", "/proc/self/r.json"], "--json '/proc/self/r.json': its directory '/proc/self' is not writable"),
             ]
             for (arguments, message) in cases {
                 // Without the check, --quick would measure for half a minute before failing.
@@ -117,7 +117,7 @@ struct BenchCommandTests {
             try files.createDirectory(at: dir.appendingPathComponent("fig-d64-t2.svg"), withIntermediateDirectories: false)
             var r = try runBench(tinyRun(threads: "1,2") + ["--json", "r.json", "--svg", "fig"], in: dir)
             #expect(!r.succeeded)
-            #expect(r.standardError.contains("--svg 'fig' (its file 'fig-d64-t2.svg') is a directory"), "\(r.standardError)")
+            #expect(r.standardError.contains("--svg 'fig-d64-t2.svg' is a directory"), "\(r.standardError)")
             #expect(!files.fileExists(atPath: dir.appendingPathComponent("r.json").path))
             #expect(!files.fileExists(atPath: dir.appendingPathComponent("fig-d64-t1.svg").path))
             // A file where a directory should be.
@@ -136,6 +136,44 @@ struct BenchCommandTests {
             #expect(try files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("link.json").path) == "kept/r.json")
             let written = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("kept/r.json"))) as? [String: Any]
             #expect(written?["results"] as? [[String: Any]] != nil)
+        }
+    }
+
+    @Test("a read-only result, a loop of links and one file for two results are refused before the run; a replaced result keeps its permissions")
+    func resultFilesRefusedOrKept() throws {
+        try withWorkDirectory { dir in
+            let files = FileManager.default
+            let earlier = Data("{\"earlier\": true}".utf8)
+            let locked = dir.appendingPathComponent("locked.json")
+            try earlier.write(to: locked)
+            try files.setAttributes([.posixPermissions: 0o444], ofItemAtPath: locked.path)
+            try files.createSymbolicLink(atPath: dir.appendingPathComponent("loop.json").path, withDestinationPath: "loop.json")
+            let cases: [([String], String)] = [
+                (["--json", "locked.json"], "--json 'locked.json' is not writable"),
+                (["--json", "loop.json"], "--json 'loop.json' is a loop of symbolic links"),
+                (["--json", "fig-d64-t1.svg", "--svg", "fig"], "--json 'fig-d64-t1.svg' and --svg 'fig-d64-t1.svg' are the same file"),
+                (["--svg", ""], "--svg must not be empty"),
+            ]
+            for (arguments, message) in cases {
+                let r = try runBench(tinyRun() + arguments, in: dir)
+                #expect(!r.succeeded)
+                #expect(r.standardError.contains(message), "\(r.standardError)")
+                #expect(!r.standardOutput.contains("emb/s"), "a point was measured: \(r.standardOutput)")
+            }
+            #expect(try Data(contentsOf: locked) == earlier)
+            #expect(try files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("loop.json").path) == "loop.json")
+            #expect(!files.fileExists(atPath: dir.appendingPathComponent("fig-d64-t1.svg").path))
+            // A result replaced by a run keeps the permissions its owner gave it.
+            let kept = dir.appendingPathComponent("kept.json")
+            try earlier.write(to: kept)
+            try files.setAttributes([.posixPermissions: 0o640], ofItemAtPath: kept.path)
+            let r = try runBench(tinyRun() + ["--json", "kept.json", "--svg", "fig"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(try Data(contentsOf: kept) != earlier)
+            #expect(try files.attributesOfItem(atPath: kept.path)[.posixPermissions] as? Int == 0o640)
+            #expect(files.fileExists(atPath: dir.appendingPathComponent("fig-d64-t1.svg").path))
+            // No staged file is left beside the results.
+            #expect(try files.contentsOfDirectory(atPath: dir.path).filter { $0.contains("staged") }.isEmpty)
         }
     }
 
@@ -289,7 +327,7 @@ struct BenchCommandTests {
         try withWorkDirectory { dir in
             try Data("{\"results\": [{\"stage\": \"hash\"}]}".utf8).write(to: dir.appendingPathComponent("cut.json"))
             try Data("{\"results\": []}".utf8).write(to: dir.appendingPathComponent("empty.json"))
-            for (file, message) in [("missing.json", "cannot read --targets-of file 'missing.json'"),
+            for (file, message) in [("missing.json", "--targets-of file 'missing.json' does not exist"),
                                     ("cut.json", "--targets-of file 'cut.json' is not a b4b-bench --json report"),
                                     ("cut.json --json out.json", "--targets-of reads saved runs and measures nothing: it takes no other option (got --json)"),
                                     ("cut.json --quick --batches 1", "it takes no other option (got --batches, --quick)"),

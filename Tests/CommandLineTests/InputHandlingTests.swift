@@ -134,7 +134,19 @@ struct InputHandlingTests {
             try expectRefusal(base + ["--output-dir", "out", "--secret", "s.bin", "--state", "out"], in: dir, ["--state 'out' is a directory"])
             try expectRefusal(base + ["--output-dir", "out", "--secret", "out"], in: dir, ["--secret 'out' is a directory"])
             try expectRefusal(base + ["--output-dir", "out", "--config", "/dev/null"], in: dir, ["--config '/dev/null' is not a regular file"])
+            try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("loop.json").path, withDestinationPath: "loop.json")
+            try expectRefusal(base + ["--output-dir", "out", "--secret", "s.bin", "--state", "loop.json"], in: dir,
+                              ["--state 'loop.json' is a loop of symbolic links"])
             #expect(try snapshot() == before)
+
+            // A '..' after a directory that does not exist: refused, rather than creating that
+            // directory only to pass through it and leaving it behind.
+            try expectRefusal(base + ["--output-dir", "sub dir/../out3", "--secret", "s.bin"], in: dir,
+                              ["cannot create --output-dir 'sub dir/../out3': it goes through 'sub dir', which does not exist"])
+            #expect(!exists(dir, "sub dir") && !exists(dir, "out3"))
+            // Through a directory that exists, '..' is fine.
+            #expect(try runB4B(base + ["--output-dir", "out/../out3", "--secret", "s.bin"], in: dir).succeeded)
+            #expect(exists(dir, "out3/protected.npy"))
 
             // A directory in the place of one result: nothing of the set is replaced.
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("out2/protect.json"), withIntermediateDirectories: true)

@@ -5,18 +5,30 @@ import Glibc
 import Darwin
 #endif
 
-/// Checks of the files a subcommand reads and writes, made before any computation, and the
-/// staged writing of its results, so that a run either replaces every result or changes
-/// nothing.
-enum Files {
+/// A file that could not be read or written, or a destination that cannot be used; the
+/// message names the option, the path and the cause.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Checks of the files a command reads and writes, made before any computation, so that a
+/// run of minutes does not end on a path it cannot use. Paths are taken as given (relative to
+/// the working directory); symbolic links are followed, so that a write lands on a link's
+/// target and the link stays.
+public enum Files {
     /// What is at a path (following symbolic links).
-    enum Kind: Equatable {
-        case missing, regularFile, directory, other
+    public enum Kind: Equatable, Sendable {
+        /// Nothing there (or a path through something that is not a directory).
+        case missing
+        case regularFile, directory
+        /// A device, a pipe, a socket, or a loop of symbolic links.
+        case other
     }
 
-    static func kind(_ path: String) -> Kind {
+    public static func kind(_ path: String) -> Kind {
         var status = stat()
-        guard stat(path, &status) == 0 else { return .missing }
+        guard stat(path, &status) == 0 else { return errno == ELOOP ? .other : .missing }
         switch status.st_mode & S_IFMT {
         case S_IFREG: return .regularFile
         case S_IFDIR: return .directory
@@ -25,7 +37,7 @@ enum Files {
     }
 
     /// The permission bits of the file at `path`, nil if there is none.
-    static func mode(_ path: String) -> mode_t? {
+    public static func mode(_ path: String) -> mode_t? {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
         return status.st_mode & 0o7777
@@ -34,7 +46,7 @@ enum Files {
     /// The directory a path's last component lives in ("." for a bare name, "/" at the root).
     /// Plain string work: Foundation's `deletingLastPathComponent` traps on one-character
     /// names on Linux.
-    static func parent(_ path: String) -> String {
+    public static func parent(_ path: String) -> String {
         var trimmed = Substring(path)
         while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         guard let slash = trimmed.lastIndex(of: "/") else { return "." }
@@ -45,7 +57,7 @@ enum Files {
     /// `path` with its symbolic links followed (a relative target against the link's own
     /// directory), also to a target that does not exist yet: where a write to `path` should
     /// land. A loop of links is returned as it stands (its checks then fail).
-    static func resolved(_ path: String) -> String {
+    public static func resolved(_ path: String) -> String {
         var current = path
         for _ in 0..<32 {
             guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return current }
@@ -56,7 +68,7 @@ enum Files {
 
     /// A name for the file a write to `path` replaces, equal for two paths exactly when they
     /// name the same file: links followed, the directory's real path, then the file's name.
-    static func identity(_ path: String) -> String {
+    public static func identity(_ path: String) -> String {
         let target = resolved(path)
         let directory = parent(target)
         var name = Substring(target)
@@ -67,43 +79,51 @@ enum Files {
     }
 
     /// Throws naming both options when two of `destinations` (option, path) are the same file.
-    static func checkDistinct(_ destinations: [(option: String, path: String)]) throws {
+    public static func checkDistinct(_ destinations: [(option: String, path: String)]) throws {
         var seen: [String: (option: String, path: String)] = [:]
         for d in destinations {
             let id = identity(d.path)
             if let earlier = seen[id] {
-                throw CommandError("\(earlier.option) '\(earlier.path)' and \(d.option) '\(d.path)' are the same file; give each its own")
+                throw FileError("\(earlier.option) '\(earlier.path)' and \(d.option) '\(d.path)' are the same file; give each its own")
             }
             seen[id] = d
         }
     }
 
+    /// Why something of kind ``Kind/other`` cannot be used as a file: it is a loop of symbolic
+    /// links, or a device, a pipe or a socket.
+    public static func notAFile(_ path: String) -> String {
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK { return "is a loop of symbolic links" }
+        return "is not a regular file (a device, a pipe or a socket)"
+    }
+
     /// The text of the current `errno`.
-    static func systemError(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+    public static func systemError(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     /// Whether the process may write to `path`. The permission bits are consulted as well as
     /// `access`, so that a file made read-only (`chmod 444`) counts as not writable even for
     /// root, who could otherwise replace it without a word.
-    static func isWritable(_ path: String) -> Bool {
+    public static func isWritable(_ path: String) -> Bool {
         guard access(path, W_OK) == 0, let mode = mode(path) else { return false }
         return mode & 0o222 != 0
     }
 
     /// Reads the regular file at `path`; errors name `what` (an option and the path) and the
     /// cause: missing, a directory, not a regular file, unreadable.
-    static func read(_ path: String, what: String) throws -> Data {
+    public static func read(_ path: String, what: String) throws -> Data {
         switch kind(path) {
-        case .missing: throw CommandError("\(what) does not exist")
-        case .directory: throw CommandError("\(what) is a directory, not a file")
-        case .other: throw CommandError("\(what) is not a regular file")
+        case .missing: throw FileError("\(what) does not exist")
+        case .directory: throw FileError("\(what) is a directory, not a file")
+        case .other: throw FileError("\(what) \(notAFile(path))")
         case .regularFile: break
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw CommandError("\(what) cannot be read: \(systemError())")
+            throw FileError("\(what) cannot be read: \(systemError())")
         }
         defer { try? handle.close() }
         do { return try handle.readToEnd() ?? Data() } catch {
-            throw CommandError("\(what) cannot be read: \(systemError())")
+            throw FileError("\(what) cannot be read: \(systemError())")
         }
     }
 
@@ -111,53 +131,58 @@ enum Files {
     /// the path is not empty, is not a directory or a special file, an existing file is
     /// writable, and its directory exists and is writable (results are written beside it and
     /// renamed over it).
-    static func checkWritableFile(_ path: String, option: String) throws {
-        guard !path.isEmpty else { throw CommandError("\(option) must not be empty") }
+    public static func checkWritableFile(_ path: String, option: String) throws {
+        guard !path.isEmpty else { throw FileError("\(option) must not be empty") }
         let target = resolved(path)
         switch kind(target) {
-        case .directory: throw CommandError("\(option) '\(path)' is a directory, not a file")
-        case .other: throw CommandError("\(option) '\(path)' is not a regular file")
+        case .directory: throw FileError("\(option) '\(path)' is a directory, not a file")
+        case .other: throw FileError("\(option) '\(path)' \(notAFile(target))")
         case .regularFile:
-            guard isWritable(target) else { throw CommandError("\(option) '\(path)' is not writable") }
+            guard isWritable(target) else { throw FileError("\(option) '\(path)' is not writable") }
         case .missing: break
         }
         let directory = parent(target)
         switch kind(directory) {
-        case .missing: throw CommandError("\(option) '\(path)': its directory '\(directory)' does not exist")
+        case .missing: throw FileError("\(option) '\(path)': its directory '\(directory)' does not exist")
         case .directory:
             guard access(directory, W_OK) == 0 else {
-                throw CommandError("\(option) '\(path)': its directory '\(directory)' is not writable")
+                throw FileError("\(option) '\(path)': its directory '\(directory)' is not writable")
             }
-        default: throw CommandError("\(option) '\(path)': '\(directory)' is not a directory")
+        default: throw FileError("\(option) '\(path)': '\(directory)' is not a directory")
         }
     }
 
     /// Checks that `path` is a writable directory or can be created as one, naming `option`:
     /// the nearest existing ancestor must be a writable directory.
-    static func checkDirectory(_ given: String, option: String) throws {
-        guard !given.isEmpty else { throw CommandError("\(option) must not be empty") }
+    public static func checkDirectory(_ given: String, option: String) throws {
+        guard !given.isEmpty else { throw FileError("\(option) must not be empty") }
         // A link to a directory that does not exist yet: the directory is made where it points.
         let path = resolved(given)
         switch kind(path) {
         case .directory:
-            guard access(path, W_OK) == 0 else { throw CommandError("\(option) '\(given)' is not writable") }
+            guard access(path, W_OK) == 0 else { throw FileError("\(option) '\(given)' is not writable") }
             return
         case .regularFile, .other:
-            throw CommandError("\(option) '\(given)' exists and is not a directory")
+            throw FileError("\(option) '\(given)' exists and is not a directory")
         case .missing:
             var ancestor = path
             repeat {
+                // A ".." after a directory that does not exist would need that directory
+                // created only to be passed through (and left behind).
+                if ancestor == ".." || ancestor.hasSuffix("/..") {
+                    throw FileError("cannot create \(option) '\(given)': it goes through '\(parent(ancestor))', which does not exist; give the path without '..'")
+                }
                 ancestor = parent(ancestor)
             } while kind(ancestor) == .missing && ancestor != "." && ancestor != "/"
             switch kind(ancestor) {
             case .directory:
                 guard access(ancestor, W_OK) == 0 else {
-                    throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' is not writable")
+                    throw FileError("cannot create \(option) '\(given)': '\(ancestor)' is not writable")
                 }
             case .missing:
-                throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' does not exist")
+                throw FileError("cannot create \(option) '\(given)': '\(ancestor)' does not exist")
             default:
-                throw CommandError("cannot create \(option) '\(given)': '\(ancestor)' is not a directory")
+                throw FileError("cannot create \(option) '\(given)': '\(ancestor)' is not a directory")
             }
         }
     }
@@ -167,7 +192,7 @@ enum Files {
 /// file beside its destination; only when every one is written are they renamed into place,
 /// so a failure leaves every destination as it was. Directories created for them, and the
 /// temporary files, are removed again unless ``commit()`` succeeds.
-final class StagedFiles {
+public final class StagedFiles {
     private struct Entry {
         var temporary: String
         var target: String
@@ -177,12 +202,12 @@ final class StagedFiles {
     private var createdDirectories: [String] = []
     private var committed = false
 
-    init() {}
+    public init() {}
 
     deinit { if !committed { discard() } }
 
     /// Creates the directory `path` and any missing parents, remembering what was created.
-    func createDirectory(_ given: String, option: String) throws {
+    public func createDirectory(_ given: String, option: String) throws {
         let path = Files.resolved(given)
         guard Files.kind(path) != .directory else { return }
         var missing: [String] = []
@@ -193,16 +218,16 @@ final class StagedFiles {
         }
         for directory in missing.reversed() {
             guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
-                throw CommandError("cannot create \(option) '\(given)': \(Files.systemError())")
+                throw FileError("cannot create \(option) '\(given)': \(Files.systemError())")
             }
             createdDirectories.append(directory)
         }
-        guard Files.kind(path) == .directory else { throw CommandError("cannot create \(option) '\(given)': it is not a directory") }
+        guard Files.kind(path) == .directory else { throw FileError("cannot create \(option) '\(given)': it is not a directory") }
     }
 
     /// A fresh temporary path beside `target`, renamed over `target` by ``commit()``; the
     /// caller writes it (for results streamed while they are computed).
-    func temporaryPath(for destination: String, option: String) -> String {
+    public func temporaryPath(for destination: String, option: String) -> String {
         // A symbolic link is written through: its target is replaced, the link stays.
         let target = Files.resolved(destination)
         let name = target.split(separator: "/").last.map(String.init) ?? target
@@ -214,38 +239,38 @@ final class StagedFiles {
     /// Writes `data` to a temporary file beside `target` (or its link's target) with
     /// permissions `mode` (nil: the usual 0666 less the umask); ``commit()`` gives it an
     /// existing file's permissions.
-    func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
+    public func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
         let temporary = temporaryPath(for: target, option: option)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
-        guard fd >= 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+        guard fd >= 0 else { throw FileError("cannot write \(option) '\(target)': \(Files.systemError())") }
         defer { close(fd) }
         if let mode, fchmod(fd, mode) != 0 {
-            throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())")
+            throw FileError("cannot write \(option) '\(target)': \(Files.systemError())")
         }
         try data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                guard n > 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+                guard n > 0 else { throw FileError("cannot write \(option) '\(target)': \(Files.systemError())") }
                 offset += n
             }
         }
-        guard fsync(fd) == 0 else { throw CommandError("cannot write \(option) '\(target)': \(Files.systemError())") }
+        guard fsync(fd) == 0 else { throw FileError("cannot write \(option) '\(target)': \(Files.systemError())") }
     }
 
     /// Renames every staged file into place, after checking that no destination has become a
     /// directory meanwhile.
-    func commit() throws {
+    public func commit() throws {
         for e in entries where Files.kind(e.target) == .directory {
-            throw CommandError("cannot write \(e.option) '\(e.target)': it is a directory")
+            throw FileError("cannot write \(e.option) '\(e.target)': it is a directory")
         }
         for e in entries {
             // A result replaced keeps its permissions.
             if let mode = Files.mode(e.target), chmod(e.temporary, mode) != 0 {
-                throw CommandError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+                throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
             }
             guard rename(e.temporary, e.target) == 0 else {
-                throw CommandError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+                throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
             }
         }
         committed = true
