@@ -17,7 +17,7 @@ struct OutputOptions: ParsableArguments {
     /// file; the results are then staged and written together by ``OutputDirectory/commit()``.
     func prepare(files: [String] = []) throws -> OutputDirectory {
         try Files.checkDirectory(outputDirectory, option: "--output-dir")
-        let directory = OutputDirectory(path: outputDirectory)
+        let directory = OutputDirectory(path: outputDirectory, files: Set(files))
         for name in files { try directory.checkFile(name) }
         return directory
     }
@@ -30,8 +30,14 @@ final class OutputDirectory {
     let path: String
     /// The run's staged files; the --state and --secret files of `protect` join them.
     let staged = StagedFiles()
+    /// The names of the results, checked by ``OutputOptions/prepare(files:)`` before the
+    /// run; writing any other name is a programming error (it would be checked only late).
+    let files: Set<String>
 
-    init(path: String) { self.path = path }
+    init(path: String, files: Set<String>) {
+        self.path = path
+        self.files = files
+    }
 
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
@@ -52,6 +58,7 @@ final class OutputDirectory {
     }
 
     func write(_ data: Data, to name: String) throws {
+        precondition(files.contains(name), "result '\(name)' was not declared to OutputOptions.prepare(files:)")
         try checkFile(name)
         try staged.createDirectory(path, option: "--output-dir")
         try staged.stage(data, to: file(name), option: "--output-dir")
@@ -60,6 +67,7 @@ final class OutputDirectory {
     /// A temporary path for the result `name`, written by the caller while it is computed and
     /// renamed into place by ``commit()``.
     func streamingPath(for name: String) throws -> String {
+        precondition(files.contains(name), "result '\(name)' was not declared to OutputOptions.prepare(files:)")
         try checkFile(name)
         try staged.createDirectory(path, option: "--output-dir")
         return staged.temporaryPath(for: file(name), option: "--output-dir")

@@ -112,7 +112,7 @@ struct ReproduceCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let clock = ContinuousClock()
         let started = clock.now
-        let directory = try output.prepare(files: ["report.md", "results.json"] + calibrationFigureFiles)
+        let directory = try output.prepare(files: ReproductionReport.outputFiles)
         let dataset = try ReproductionDataset.load(directory: data, quick: quick)
         let stealName = stealTask ?? dataset.tasks.max { $0.train.rows < $1.train.rows }!.name
         guard let stolenTask = dataset.tasks.firstIndex(where: { $0.name == stealName }) else {

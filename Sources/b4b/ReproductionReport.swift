@@ -340,6 +340,12 @@ struct ReproductionReport {
 
     // MARK: Tables and figures
 
+    /// Every file a reproduction writes, checked before the run.
+    static let outputFiles = ["report.md", "results.json", "legitimate.csv", "stealing.csv", "sybils.csv",
+                              "stealing-centred-fidelity.svg", "stealing-drop-in.svg", "stealing-fidelity.svg", "sybils-drop-in.svg"]
+        + coverageKinds.map { "coverage-\($0.rawValue).svg" } + calibrationFigureFiles
+    private static let coverageKinds: [CoverageHasherKind] = [.throughOrigin, .centred]
+
     private func writeTables(_ directory: OutputDirectory) throws {
         var legit = CSVTable(columns: ["seed", "task", "defense", "accuracy", "coverage", "sigma"])
         for s in results.legitimate {
@@ -397,7 +403,7 @@ struct ReproductionReport {
         }
         try directory.write(sybilPlot.svg(), to: "sybils-drop-in.svg")
 
-        for kind in [CoverageHasherKind.throughOrigin, .centred] {
+        for kind in Self.coverageKinds {
             let curves = results.coverage.filter { $0.hasher == kind }
             try directory.write(CoverageCommand.plot(curves, title: "Coverage (\(kind.rawValue) hasher)") { $0.name }.svg(),
                                 to: "coverage-\(kind.rawValue).svg")

@@ -153,6 +153,11 @@ struct InputHandlingTests {
             try expectRefusal(base + ["--output-dir", "out2"], in: dir, ["out2/protect.json", "is a directory"])
             #expect(!exists(dir, "out2/protected.npy") && !exists(dir, "out2/protect.csv"))
 
+            // reproduce checks every one of its results before reading its data, figures included.
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent("out4/sybils-drop-in.svg"), withIntermediateDirectories: true)
+            try expectRefusal(["reproduce", "--data", "missing-data", "--output-dir", "out4"], in: dir,
+                              ["out4/sybils-drop-in.svg' is a directory"])
+
             // An output directory that cannot be created, in every subcommand, before any work.
             try write("", dir, "f")
             for arguments in [base,
