@@ -126,7 +126,10 @@ public struct SybilRemapping: Sendable {
     public var noiseSettings: [Bool] = [false, true]
     /// How the mapper is fitted.
     public var fit: RemappingFit = .automatic
-    /// Rows per request sent to the defense.
+    /// Rows per request sent to the defense. The experiment's defenses take requests of this
+    /// size even above `configuration.maxBatchRows` (a serving limit on request size, which
+    /// does not change any answer: a request of `B` rows is answered as its rows would be one
+    /// by one), so the limit is raised to it for the experiment's own defenses.
     public var batchRows: Int = 256
     /// The server secret the accounts' transforms and noise derive from.
     public var secret: ServerSecret
