@@ -495,14 +495,15 @@ def serve(args, stdin=None, stdout=None) -> int:
 
     * ``{"op": "prepare", "id": ID, "stage": S, "dimension": D, "batch": B, "pool_rows": N}``:
       warms up and sizes point ID (a fresh user; rows cut from a pool of N generated rows);
-      answers ``{"ok": true, "rows_per_repetition": R}``.
+      answers ``{"ok": true, "rows_per_repetition": R}``. An ID already prepared (and not yet
+      forgotten by ``result``) is refused.
     * ``{"op": "repetition", "id": ID}``: times one repetition of ID, waits until this
       process's BLAS threads are idle, answers ``{"ok": true, "embeddings_per_second": E}``.
     * ``{"op": "result", "id": ID}``: answers ``{"ok": true, "result": {...}}`` (the figures
       ``--json`` writes for a point) and forgets ID.
 
     A bad request (not one JSON object on a line of UTF-8, an unknown op, a missing or mistyped
-    field, an unknown id, a dimension over MAX_DIMENSION, a batch or pool over MAX_BATCH, a
+    field, an unknown id, an id prepared twice, a dimension over MAX_DIMENSION, a batch or pool over MAX_BATCH, a
     point too large for this machine's memory, a result asked before any repetition) is answered
     ``{"ok": false, "error": "..."}`` and changes nothing; end of input ends the process.
     """
@@ -566,6 +567,8 @@ def serve(args, stdin=None, stdout=None) -> int:
             op = request.get("op")
             if op == "prepare":
                 key = identifier(request)
+                if key in points:
+                    raise ValueError(f"point {key!r} is already prepared: take its 'result' (which forgets it) or use another id")
                 stage = request.get("stage")
                 if "stage" not in request:
                     raise ValueError(f"'stage' is missing; known: {', '.join(ALL_STAGES + EXTRA_STAGES)}")

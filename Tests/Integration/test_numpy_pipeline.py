@@ -146,6 +146,9 @@ def check_serve(results, script):
             ("empty id", {"op": "prepare", "id": "", "stage": "hash", "dimension": 64, "batch": 4, "pool_rows": 16},
              "'id' must be a non-empty string"),
             ("unknown point", {"op": "repetition", "id": "nope"}, "no prepared point with id 'nope'"),
+            # Preparing an id again would drop the repetitions it has timed.
+            ("an id prepared again", {"op": "prepare", "id": "p", "stage": "noise", "dimension": 64, "batch": 4, "pool_rows": 16},
+             "point 'p' is already prepared"),
         ]
         for name, message, expected in refusals:
             answer = w.send(message)
