@@ -37,6 +37,13 @@ struct ResultRow: Codable, Sendable {
     /// of its kernel.
     var bareProjectionEmbeddingsPerSecond: Double?
     var ratioToBareProjection: Double?
+    /// Hash stage: throughput of reading the same rows and nothing else (every value of each
+    /// batch summed once, row after row), same threads, timed in turns with the stage (rows/s,
+    /// median over rounds), and the median over rounds of the stage's throughput over it. The
+    /// rows' trip from the pool is one of the two limits of hashing (the other is its
+    /// arithmetic): near 1, the stage runs at the memory bandwidth the machine gave the run.
+    var rowReadEmbeddingsPerSecond: Double?
+    var ratioToRowRead: Double?
     /// More than one thread: the same ratio as `ratioToOneThread` for the bare sgemm of this
     /// point's shape (its faster orientation at each thread count) and for the hash stage's
     /// kernel alone, in the same rounds. They share nothing between callers, so they show how
@@ -80,7 +87,8 @@ struct BenchmarkRunner {
                                               secret: secret)
                 for b in plan.batches {
                     var timers: [any RepetitionTimer] = []
-                    var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], projection: TimedPoint?, numpy: [String: NumPyPoint])] = []
+                    var points: [(threads: Int, point: TimedPoint, bare: [TimedPoint], projection: TimedPoint?, read: TimedPoint?,
+                                  numpy: [String: NumPyPoint])] = []
                     for t in plan.threads {
                         let point = stagePoint(stage, defense: defense, batch: b, workers: t, pools: pools)
                         // The limit is the faster of the two orientations of the same product.
@@ -88,14 +96,15 @@ struct BenchmarkRunner {
                             [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
                         } ?? [] : []
                         let projection = plan.measureKernel && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
+                        let read = plan.measureKernel && stage == .hash ? rowReadPoint(batch: b, workers: t, pools: pools) : nil
                         var counterparts: [String: NumPyPoint] = [:]
                         if let worker = numpy[t] {
                             for name in [stage.rawValue] + stage.numpyReferences {
                                 counterparts[name] = try worker.prepare(stage: name, dimension: d, batch: b, poolRows: poolRows)
                             }
                         }
-                        points.append((t, point, bare, projection, counterparts))
-                        timers += [point] + bare + (projection.map { [$0] } ?? []) + counterparts.keys.sorted().map { counterparts[$0]! }
+                        points.append((t, point, bare, projection, read, counterparts))
+                        timers += [point] + bare + [projection, read].compactMap { $0 } + counterparts.keys.sorted().map { counterparts[$0]! }
                     }
                     try interleave(timers, repetitions: plan.repetitions)
 
@@ -106,7 +115,7 @@ struct BenchmarkRunner {
                     func fasterOrientation(_ bare: [TimedPoint]) -> [Double]? {
                         bare.count == 2 ? (median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates) : nil
                     }
-                    for (t, point, bare, projection, counterparts) in points {
+                    for (t, point, bare, projection, read, counterparts) in points {
                         let m = point.measurement()
                         var row = ResultRow(stage: stage.rawValue, dimension: d, batch: b, threads: t, users: 1, measurement: m)
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
@@ -121,6 +130,10 @@ struct BenchmarkRunner {
                             row.bareProjectionEmbeddingsPerSecond = median(projection.rates)
                             row.ratioToBareProjection = pairedRatio(point.rates, projection.rates)
                             if t > 1, let one = single?.projection { row.bareProjectionRatioToOneThread = pairedRatio(projection.rates, one.rates) }
+                        }
+                        if let read {
+                            row.rowReadEmbeddingsPerSecond = median(read.rates)
+                            row.ratioToRowRead = pairedRatio(point.rates, read.rates)
                         }
                         if let n = counterparts[stage.rawValue] {
                             row.ratioToNumpy = pairedRatio(point.rates, n.rates)
@@ -203,6 +216,19 @@ struct BenchmarkRunner {
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             outputs.withBuffers(w) { out, _, squares in
                 _ = directions.project(batch, into: out, sumsOfSquares: squares)
+            }
+        }
+    }
+
+    /// The rows' trip alone, prepared: every worker reads each batch of its own rows, row after
+    /// row, every value once (summed in 32 lanes, the sums kept so the reads cannot be left out),
+    /// with nothing else.
+    func rowReadPoint(batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
+        let outputs = OutputBuffers(workers: workers, rows: 1, columns: 32, pages: plan.pages)
+        return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
+            outputs.withBuffers(w) { out, _, _ in
+                let total = RowRead.sum(batch)
+                out.start![0] = total
             }
         }
     }
@@ -436,5 +462,29 @@ final class OutputBuffers: @unchecked Sendable {
     /// Worker `worker`'s output matrix (`rows x columns`) and its coverage and sigma buffers.
     func withBuffers<R>(_ worker: Int, _ body: (MutableMatrixView, UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Float>) -> R) -> R {
         body(MutableMatrixView(buffers[worker], rows: rows, columns: columns), coverages[worker], sigmas[worker])
+    }
+}
+
+/// Reading rows and nothing else, for ``BenchmarkRunner/rowReadPoint(batch:workers:pools:)``.
+enum RowRead {
+    /// The sum of every value of `view`, read row after row in blocks of 32 floats (four
+    /// independent 8-lane sums, so the additions keep up with the loads).
+    static func sum(_ view: MatrixView) -> Float {
+        guard let start = view.start, view.rows > 0 else { return 0 }
+        var (a, b, c, e) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        var tail: Float = 0
+        let blocks = view.columns / 32
+        for i in 0..<view.rows {
+            let row = UnsafeRawPointer(start + i * view.rowStride)
+            for k in 0..<blocks {
+                let offset = k * 128
+                a += row.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                b += row.loadUnaligned(fromByteOffset: offset + 32, as: SIMD8<Float>.self)
+                c += row.loadUnaligned(fromByteOffset: offset + 64, as: SIMD8<Float>.self)
+                e += row.loadUnaligned(fromByteOffset: offset + 96, as: SIMD8<Float>.self)
+            }
+            for j in blocks * 32 ..< view.columns { tail += start[i * view.rowStride + j] }
+        }
+        return ((a + b) + (c + e)).sum() + tail
     }
 }

@@ -139,6 +139,32 @@ struct BenchCommandTests {
         }
     }
 
+    @Test("the hash stage is timed in turns with its kernel alone and with reading its rows alone, and both ratios are reported")
+    func hashLimitsReported() throws {
+        try withWorkDirectory { dir in
+            // d = 72 is not a multiple of the reading's 32-value blocks.
+            let r = try runBench(["--stages", "hash", "--batches", "1,8", "--dimensions", "72", "--threads", "1", "--repetitions", "2",
+                                  "--sweep-only", "--min-rows", "64", "--max-seconds", "0.01", "--min-seconds", "0", "--json", "r.json"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            #expect(r.standardOutput.contains("| reading emb/s | hash+track / reading |"), "\(r.standardOutput)")
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r.json"))) as? [String: Any]
+            let results = try #require(object?["results"] as? [[String: Any]])
+            #expect(results.count == 2)
+            for row in results {
+                for key in ["bareProjectionEmbeddingsPerSecond", "ratioToBareProjection", "rowReadEmbeddingsPerSecond", "ratioToRowRead"] {
+                    let value = try #require(row[key] as? Double, "\(key) missing in \(row)")
+                    #expect(value > 0 && value.isFinite, "\(key) = \(value)")
+                }
+            }
+            // Without the references (--no-bare), neither is timed.
+            let bare = try runBench(tinyRun() + ["--json", "n.json"], in: dir)
+            #expect(bare.succeeded, "\(bare.standardError)")
+            let none = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("n.json"))) as? [String: Any]
+            let rows = try #require(none?["results"] as? [[String: Any]])
+            #expect(!rows.isEmpty && rows.allSatisfy { $0["ratioToRowRead"] == nil && $0["ratioToBareProjection"] == nil })
+        }
+    }
+
     @Test("a read-only result, a loop of links and one file for two results are refused before the run; a replaced result keeps its permissions")
     func resultFilesRefusedOrKept() throws {
         try withWorkDirectory { dir in
