@@ -35,7 +35,7 @@ import Darwin
         let store = try PostgresStore(url: "postgres://b4b@127.0.0.1:\(server.port)/b4b", operationTimeout: Self.bound)
         let first = await outcome(within: Self.patience) { try await store.key(id: "0123456789ab") }
         let message = try #require(storeErrorMessage(first))
-        #expect(message == "PostgreSQL store \(store.location): reading key 0123456789ab got no answer within 0.3 s (is the server running and reachable?)")
+        #expect(message == "PostgreSQL store \(store.location): reading key 0123456789ab got no answer within 0.3 s (is the server running and reachable, or a lock held elsewhere?)")
         #expect(server.counts.accepted >= 1)
         let closed = await outcome(within: Self.patience) { await store.close() }
         #expect(closed != nil, "close() did not return within \(Self.patience) s")
@@ -48,7 +48,7 @@ import Darwin
         let update = update()
         let first = await outcome(within: Self.patience) { try await store.commit([update]) }
         let message = try #require(storeErrorMessage(first))
-        #expect(message == "PostgreSQL store \(store.location): committing occupancy got no answer within 0.3 s (is the server running and reachable?)")
+        #expect(message == "PostgreSQL store \(store.location): committing occupancy got no answer within 0.3 s (is the server running and reachable, or a lock held elsewhere?)")
         // The statement reached the server; its connection, which would otherwise wait for
         // the answer until TCP gives up (holding one of the pool's connections), is closed.
         let closedByClient = await server.waitFor(within: Self.patience) { $0.statements >= 1 && $0.closedByClient >= 1 }

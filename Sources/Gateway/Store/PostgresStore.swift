@@ -112,7 +112,7 @@ public final class PostgresStore: GatewayStore {
     private func run<T: Sendable>(_ what: String, _ body: @escaping @Sendable (PostgresConnection, Deadline) async throws -> T) async throws -> T {
         let client = self.client
         let limit = operationTimeout
-        let expired = StoreError("PostgreSQL store \(location): \(what) got no answer within \(Self.describe(limit)) (is the server running and reachable?)")
+        let expired = StoreError("PostgreSQL store \(location): \(what) got no answer within \(Self.describe(limit)) (is the server running and reachable, or a lock held elsewhere?)")
         do {
             return try await withDeadline(limit, expired: { expired }) { deadline in
                 try await client.withConnection { connection in
