@@ -122,12 +122,14 @@ struct ProjectionKernelTests {
           arguments: [(2048, 12), (300, 13), (384, 5)])
     func loneRowsAlternate(dimension d: Int, directions m: Int) {
         let seed = UInt64(d * 100 + m)
-        let ascending = Self.bits(rows: 1, dimension: d, directions: m, path: .wideKernel, seed: seed)
-        let descending = Self.bits(rows: 1, dimension: d, directions: m, path: .wideKernelDescending, seed: seed)
+        // One allocation of the rows throughout: where a row sits against cache lines decides
+        // where its sum of squares starts its 16-lane loads, and so its last bits.
+        let data = gaussianMatrix(rows: 1, columns: d + 3, seed: seed)
+        let ascending = Self.bits(data, dimension: d, directions: m, path: .wideKernel, seed: seed)
+        let descending = Self.bits(data, dimension: d, directions: m, path: .wideKernelDescending, seed: seed)
         // Another order of summation: some value differs in its last bits (else the walks
         // could not be told apart below).
         #expect(ascending != descending)
-        let data = gaussianMatrix(rows: 1, columns: d + 3, seed: seed)
         let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: seed &+ 1))
         var seen: [[UInt32]] = []
         for _ in 0..<4 {
@@ -147,11 +149,11 @@ struct ProjectionKernelTests {
             if i > 0 { #expect(values != seen[i - 1], "calls \(i - 1) and \(i) walked the same way") }
         }
         // Two rows or more take the ascending walk, call after call.
-        let pair = Self.bits(rows: 2, dimension: d, directions: m, path: .wideKernel, seed: seed)
+        let pairData = gaussianMatrix(rows: 2, columns: d + 3, seed: seed)
+        let pair = Self.bits(pairData, dimension: d, directions: m, path: .wideKernel, seed: seed)
         for _ in 0..<2 {
-            let data = gaussianMatrix(rows: 2, columns: d + 3, seed: seed)
             var out = [Float](repeating: .nan, count: 2 * m + 2)
-            data.withView { whole in
+            pairData.withView { whole in
                 out.withUnsafeMutableBufferPointer { o in
                     let squares = UnsafeMutableBufferPointer(rebasing: o[(2 * m)...])
                     directions.project(whole.columns(0 ..< d), into: MutableMatrixView(start: o.baseAddress, rows: 2, columns: m, rowStride: m),
@@ -162,9 +164,11 @@ struct ProjectionKernelTests {
         }
     }
 
-    /// Projections and sums of squares of `b` rows (stride `d + 3`) on `path`, as bit patterns.
-    static func bits(rows b: Int, dimension d: Int, directions m: Int, path: ProjectionPath, seed: UInt64) -> [UInt32] {
-        let data = gaussianMatrix(rows: b, columns: d + 3, seed: seed)
+    /// Projections and sums of squares of the rows of `data` (`B x (d + 3)`, the first `d`
+    /// columns) on `path`, as bit patterns. The sums of squares' last bits depend on where the
+    /// rows sit against cache lines, so calls to be compared take the same allocation.
+    static func bits(_ data: Matrix, dimension d: Int, directions m: Int, path: ProjectionPath, seed: UInt64) -> [UInt32] {
+        let b = data.rows
         let directions = ProjectionDirections(gaussianMatrix(rows: m, columns: d, seed: seed &+ 1))
         var out = [Float](repeating: .nan, count: b * m + b)
         data.withView { whole in
@@ -184,8 +188,9 @@ struct ProjectionKernelTests {
             for d in Self.dimensions {
                 for m in Self.directionCounts {
                     let seed = UInt64(b * 10_000 + d * 100 + m) &+ 77
-                    let narrow = Self.bits(rows: b, dimension: d, directions: m, path: .kernel, seed: seed)
-                    let wide = Self.bits(rows: b, dimension: d, directions: m, path: .wideKernel, seed: seed)
+                    let data = gaussianMatrix(rows: b, columns: d + 3, seed: seed)
+                    let narrow = Self.bits(data, dimension: d, directions: m, path: .kernel, seed: seed)
+                    let wide = Self.bits(data, dimension: d, directions: m, path: .wideKernel, seed: seed)
                     // The sums of squares (the last b values) of rows in groups are added in 16
                     // lanes on AVX-512: checked against double precision by `check`, and below.
                     let compared = b == 1 ? narrow.count : b * m
