@@ -166,12 +166,9 @@ public final class PostgresStore: GatewayStore {
         }
     }
 
-    /// `10 s`, `0.5 s`: a duration for messages, to the millisecond.
+    /// `10 s`, `0.5 s`: a duration for messages.
     static func describe(_ duration: Duration) -> String {
-        let (seconds, atto) = duration.components
-        let milliseconds = seconds * 1000 + (atto + 500_000_000_000_000) / 1_000_000_000_000_000
-        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
-        return "\(Double(milliseconds) / 1000) s"
+        String(format: "%g s", duration.seconds)
     }
 
     /// A short reason for a connection failure (the OS's text for a socket error, the
