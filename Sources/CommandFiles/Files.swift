@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -191,20 +193,34 @@ public enum Files {
 /// Files written together at the end of a run. Each is first written in full to a temporary
 /// file beside its destination; only when every one is written are they renamed into place,
 /// so a failure leaves every destination as it was. Directories created for them, and the
-/// temporary files, are removed again unless ``commit()`` succeeds.
-public final class StagedFiles {
+/// temporary files, are removed again unless ``commit()`` succeeds, also when the process is
+/// stopped by SIGINT, SIGTERM or SIGHUP before the commit (see ``InterruptCleanup``); a stop
+/// during the commit waits for it to finish.
+public final class StagedFiles: Sendable {
     private struct Entry {
         var temporary: String
         var target: String
         var option: String
+        /// The destination did not exist when the run began: the commit creates it only if it
+        /// still does not (another run may have created it meanwhile).
+        var createOnly: Bool
     }
-    private var entries: [Entry] = []
-    private var createdDirectories: [String] = []
-    private var committed = false
+    private struct State {
+        var entries: [Entry] = []
+        var createdDirectories: [String] = []
+        /// Committed, or cleaned up after an interrupt: nothing more to remove.
+        var settled = false
+    }
+    private let state = Mutex(State())
 
-    public init() {}
+    public init() {
+        InterruptCleanup.shared.register(self)
+    }
 
-    deinit { if !committed { discard() } }
+    deinit {
+        InterruptCleanup.shared.unregister(self)
+        discard()
+    }
 
     /// Creates the directory `path` and any missing parents, remembering what was created.
     public func createDirectory(_ given: String, option: String) throws {
@@ -216,31 +232,36 @@ public final class StagedFiles {
             missing.append(current)
             current = Files.parent(current)
         }
-        for directory in missing.reversed() {
-            guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
-                throw FileError("cannot create \(option) '\(given)': \(Files.systemError())")
+        try state.withLock { state in
+            for directory in missing.reversed() {
+                guard mkdir(directory, 0o777) == 0 || errno == EEXIST else {
+                    throw FileError("cannot create \(option) '\(given)': \(Files.systemError())")
+                }
+                state.createdDirectories.append(directory)
             }
-            createdDirectories.append(directory)
         }
         guard Files.kind(path) == .directory else { throw FileError("cannot create \(option) '\(given)': it is not a directory") }
     }
 
     /// A fresh temporary path beside `target`, renamed over `target` by ``commit()``; the
-    /// caller writes it (for results streamed while they are computed).
-    public func temporaryPath(for destination: String, option: String) -> String {
+    /// caller writes it (for results streamed while they are computed), creating it new.
+    /// `createOnly`: `target` must still not exist at the commit (see ``stage(_:to:option:mode:createOnly:)``).
+    public func temporaryPath(for destination: String, option: String, createOnly: Bool = false) -> String {
         // A symbolic link is written through: its target is replaced, the link stays.
         let target = Files.resolved(destination)
         let name = target.split(separator: "/").last.map(String.init) ?? target
         let temporary = Files.parent(target) + "/.\(name).staged-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        entries.append(Entry(temporary: temporary, target: target, option: option))
+        state.withLock { $0.entries.append(Entry(temporary: temporary, target: target, option: option, createOnly: createOnly)) }
         return temporary
     }
 
     /// Writes `data` to a temporary file beside `target` (or its link's target) with
     /// permissions `mode` (nil: the usual 0666 less the umask); ``commit()`` gives it an
-    /// existing file's permissions.
-    public func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil) throws {
-        let temporary = temporaryPath(for: target, option: option)
+    /// existing file's permissions. With `createOnly` (a destination that did not exist when
+    /// the run read it) the commit refuses to replace a file that appeared meanwhile, so that
+    /// a concurrent run's file is never silently overwritten.
+    public func stage(_ data: Data, to target: String, option: String, mode: mode_t? = nil, createOnly: Bool = false) throws {
+        let temporary = temporaryPath(for: target, option: option, createOnly: createOnly)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
         guard fd >= 0 else { throw FileError("cannot write \(option) '\(target)': \(Files.systemError())") }
         defer { close(fd) }
@@ -258,27 +279,189 @@ public final class StagedFiles {
         guard fsync(fd) == 0 else { throw FileError("cannot write \(option) '\(target)': \(Files.systemError())") }
     }
 
-    /// Renames every staged file into place, after checking that no destination has become a
-    /// directory meanwhile.
+    /// Moves every staged file into place, after checking that no destination has become a
+    /// directory meanwhile: first the create-only ones (each linked into place only if its
+    /// destination still does not exist; if one does, those already linked are removed again
+    /// and nothing is replaced), then the others, renamed over their destinations.
     public func commit() throws {
-        for e in entries where Files.kind(e.target) == .directory {
-            throw FileError("cannot write \(e.option) '\(e.target)': it is a directory")
-        }
-        for e in entries {
-            // A result replaced keeps its permissions.
-            if let mode = Files.mode(e.target), chmod(e.temporary, mode) != 0 {
-                throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+        try state.withLock { state in
+            for e in state.entries where Files.kind(e.target) == .directory {
+                throw FileError("cannot write \(e.option) '\(e.target)': it is a directory")
             }
-            guard rename(e.temporary, e.target) == 0 else {
-                throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+            var linked: [String] = []
+            for e in state.entries where e.createOnly {
+                guard link(e.temporary, e.target) == 0 else {
+                    let code = errno
+                    for target in linked { unlink(target) }
+                    if code == EEXIST {
+                        throw FileError("\(e.option) '\(e.target)' was created by another run while this one ran; nothing was written (run again to build on it)")
+                    }
+                    throw FileError("cannot write \(e.option) '\(e.target)': \(String(cString: strerror(code)))")
+                }
+                linked.append(e.target)
             }
+            for e in state.entries where e.createOnly { unlink(e.temporary) }
+            for e in state.entries where !e.createOnly {
+                // A result replaced keeps its permissions.
+                if let mode = Files.mode(e.target), chmod(e.temporary, mode) != 0 {
+                    throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+                }
+                guard rename(e.temporary, e.target) == 0 else {
+                    throw FileError("cannot write \(e.option) '\(e.target)': \(Files.systemError())")
+                }
+            }
+            state.settled = true
         }
-        committed = true
     }
 
-    /// Removes the temporary files and the directories created for them.
-    private func discard() {
-        for e in entries { unlink(e.temporary) }
-        for directory in createdDirectories.reversed() { rmdir(directory) }
+    /// Removes the temporary files and the directories created for them, unless committed.
+    func discard() {
+        state.withLock { state in
+            guard !state.settled else { return }
+            for e in state.entries { unlink(e.temporary) }
+            for directory in state.createdDirectories.reversed() { rmdir(directory) }
+            state.settled = true
+        }
+    }
+}
+
+/// Removes every uncommitted ``StagedFiles``' temporary files and created directories when the
+/// process receives SIGINT, SIGTERM or SIGHUP, then lets the signal end the process as it
+/// would have (so a shell sees the usual status). The handlers are installed when the first
+/// ``StagedFiles`` is made, so processes that stage nothing (a server with its own shutdown)
+/// keep their own handling. A stop during a commit waits for the commit to finish.
+///
+/// The signal handler only writes the signal's number to a pipe (all a handler may safely do,
+/// on whichever thread the signal lands); a thread of its own reads it and does the clean-up.
+public final class InterruptCleanup: Sendable {
+    /// The process's one cleanup (signal handlers are process-wide).
+    public static let shared = InterruptCleanup()
+
+    private struct State {
+        var staged: [ObjectIdentifier: Weak] = [:]
+        var installed = false
+    }
+    private struct Weak { weak var files: StagedFiles? }
+    private let state = Mutex(State())
+
+    private init() {}
+
+    func register(_ files: StagedFiles) {
+        let install = state.withLock { state -> Bool in
+            state.staged[ObjectIdentifier(files)] = Weak(files: files)
+            defer { state.installed = true }
+            return !state.installed
+        }
+        if install { installHandlers() }
+    }
+
+    func unregister(_ files: StagedFiles) {
+        _ = state.withLock { $0.staged.removeValue(forKey: ObjectIdentifier(files)) }
+    }
+
+    private func installHandlers() {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return }  // no clean-up on a stop then, as before
+        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        interruptPipe = ends[1]
+        let reader = ends[0]
+        Thread.detachNewThread { [self] in
+            var number: Int32 = 0
+            while true {
+                let n = read(reader, &number, MemoryLayout<Int32>.size)
+                if n == MemoryLayout<Int32>.size { break }
+                if n < 0 && errno == EINTR { continue }
+                return
+            }
+            stop(by: number)
+        }
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            // A signal the process was started ignoring (`nohup`, a background job of a
+            // script) stays ignored.
+            var inherited = sigaction()
+            guard sigaction(number, nil, &inherited) == 0,
+                  unsafeBitCast(inherited.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self) else { continue }
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var value = number
+                _ = write(interruptPipe, &value, MemoryLayout<Int32>.size)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            guard sigaction(number, &action, nil) == 0 else { continue }
+            // A parent may have started the process with the signal blocked (a spawning
+            // thread's mask is inherited): unblocked on this thread, it is delivered here.
+            var handled = sigset_t()
+            sigemptyset(&handled)
+            sigaddset(&handled, number)
+            _ = pthread_sigmask(SIG_UNBLOCK, &handled, nil)
+        }
+    }
+
+    /// Cleans up, then ends the process by `number` with its default action.
+    private func stop(by number: Int32) {
+        let staged = state.withLock { $0.staged.values.compactMap(\.files) }
+        for files in staged { files.discard() }
+        _ = signal(number, SIG_DFL)
+        kill(getpid(), number)
+    }
+}
+
+/// The write end of ``InterruptCleanup``'s pipe, for its signal handler (a C function, which
+/// cannot capture it): set once, before the handlers are installed.
+nonisolated(unsafe) private var interruptPipe: Int32 = -1
+
+/// An exclusive advisory lock (`flock`) on a file that a run reads and later replaces, so that
+/// a second run given the same file is refused at once instead of reading it too and then
+/// silently dropping what the first one wrote. A file that does not exist yet cannot be
+/// locked: stage it with `createOnly` instead, so that the commit refuses to replace a file
+/// another run created meanwhile. Held until the lock is released (deinit) or the process ends.
+public final class ReplacementLock {
+    private let fd: Int32
+    private let path: String
+    private let option: String
+    private let identity: (device: UInt64, inode: UInt64)
+
+    /// Locks the existing regular file `path` (named by `option` in errors).
+    /// - Returns: nil when nothing exists at `path`.
+    /// - Throws: ``FileError`` when the file is locked by another run or cannot be opened.
+    public static func lock(_ path: String, option: String) throws -> ReplacementLock? {
+        guard Files.kind(path) != .missing else { return nil }
+        return try ReplacementLock(path, option: option)
+    }
+
+    private init(_ path: String, option: String) throws {
+        // Non-blocking, so that a FIFO is not waited on (the caller refuses what is not a file).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw FileError("\(option) '\(path)' cannot be opened: \(Files.systemError())") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK {
+                throw FileError("\(option) '\(path)' is in use by another run (it holds the file's lock); wait for it to finish")
+            }
+            throw FileError("\(option) '\(path)' cannot be locked: \(String(cString: strerror(code)))")
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            close(fd)
+            throw FileError("\(option) '\(path)' cannot be read: \(Files.systemError())")
+        }
+        self.fd = fd
+        self.path = path
+        self.option = option
+        self.identity = (UInt64(status.st_dev), UInt64(status.st_ino))
+    }
+
+    deinit { close(fd) }
+
+    /// Checks that `path` still names the file locked: not replaced since (by a writer that
+    /// does not take the lock). Call after reading the file, and again before replacing it.
+    public func checkUnchanged() throws {
+        var status = stat()
+        guard stat(path, &status) == 0, UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode else {
+            throw FileError("\(option) '\(path)' was replaced by another program while this run used it; nothing was written (run again)")
+        }
     }
 }

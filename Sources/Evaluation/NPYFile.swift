@@ -167,15 +167,17 @@ public enum NPY {
     /// Writes a `rows x columns` `<f4` `.npy` file whose rows are produced in blocks: `produce`
     /// calls `append` with consecutive blocks (any number of rows each) until `rows` rows are
     /// written. Atomic like ``write(_:to:)``: nothing appears at `path` unless every row was
-    /// appended and `produce` returned without throwing.
+    /// appended and `produce` returned without throwing. With `creatingNew` the rows go straight
+    /// into `path`, which must not exist yet (a staging path the caller moves into place
+    /// itself): it is created, and removed again on failure, with no second temporary file.
     /// - Throws: ``NPYError`` if the blocks do not add up to `rows` rows of `columns` columns,
     ///   or the file cannot be written; whatever `produce` throws.
     public static func writeMatrix(
-        to path: String, rows: Int, columns: Int,
+        to path: String, rows: Int, columns: Int, creatingNew: Bool = false,
         _ produce: (_ append: (MatrixView) throws -> Void) throws -> Void
     ) throws {
         let header = headerBytes(descr: "<f4", shape: [rows, columns])
-        try writeAtomically(path: path) { sink in
+        try writeAtomically(path: path, creatingNew: creatingNew) { sink in
             try sink.write(header)
             var written = 0
             try produce { block in
@@ -422,7 +424,10 @@ private func systemError(_ code: Int32) -> String {
 /// A read-only memory mapping of a whole file, alive for the duration of a closure.
 private enum MappedFile {
     static func withContents<R>(of path: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking, so that opening a FIFO returns at once (no writer needed) and is
+        // then refused as not a regular file instead of waiting forever; reads of a regular
+        // file do not block either way.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno
             let problem = code == ENOENT ? "file not found" : "cannot open file for reading"
@@ -488,8 +493,20 @@ private struct FileSink {
 
 extension NPY {
     /// Writes through `body` into a fresh temporary file beside `path`, then renames it over
-    /// `path`. On any failure the temporary file is removed.
-    fileprivate static func writeAtomically(path: String, _ body: (FileSink) throws -> Void) throws {
+    /// `path` (or, `creatingNew`, into `path` itself, created exclusively). On any failure the
+    /// file written is removed.
+    fileprivate static func writeAtomically(path: String, creatingNew: Bool = false, _ body: (FileSink) throws -> Void) throws {
+        if creatingNew {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw NPYError(path: path, message: "cannot create file: \(systemError(errno))") }
+            var written = false
+            defer { if !written { unlink(path) } }
+            defer { close(fd) }
+            try body(FileSink(fd: fd, path: path))
+            guard fsync(fd) == 0 else { throw NPYError(path: path, message: "cannot flush file: \(systemError(errno))") }
+            written = true
+            return
+        }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

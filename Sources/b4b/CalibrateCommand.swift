@@ -127,6 +127,10 @@ struct CalibrateCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let directory = try output.prepare(files: Self.outputFiles)
         let poolMatrix = try readMatrix(pool, option: "--pool")
+        if hasher == .principal || classifier == .ridge {
+            let user = hasher == .principal ? "the principal hasher" : "the ridge classifier"
+            try requireMemory(squareSystemBytes(poolMatrix.columns), for: "\(user) on --pool '\(pool)' (\(poolMatrix.columns) columns)")
+        }
         let loaded = try tasks.map { try loadLabelledTask($0) }
         var procedure = CalibrationRun()
         procedure.hasher = hasher
@@ -215,7 +219,11 @@ func writeCalibrationFigures(_ directory: OutputDirectory, outcome: CalibrationO
     try directory.write(CoverageCommand.plot(curves, title: "Coverage of the tasks and the pool") { $0.name }.svg(), to: "coverage.svg")
 }
 
-extension CoverageHasherKind: ExpressibleByArgument {}
+extension CoverageHasherKind: ExpressibleByArgument {
+    /// The values `--hasher` takes: every kind but `fitted`, a stored projection, which
+    /// calibration cannot use (it calibrates the hasher it fits or draws itself).
+    public static var allValueStrings: [String] { allCases.filter { $0 != .fitted }.map(\.rawValue) }
+}
 
 /// What `calibration.json` holds: the outcome and the choices that produced it.
 struct CalibrationReport: Encodable {

@@ -91,6 +91,28 @@ struct CommandError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// Refuses work whose largest arrays would not fit in this machine's memory: a failed
+/// allocation stops a Swift program with a crash report instead of an error, so the need is
+/// estimated from the inputs' shapes before any of it is allocated.
+/// - Parameters:
+///   - bytes: what the run holds at its peak (an estimate of its largest arrays).
+///   - what: names the options (and files) that set the size, e.g. `"--train 'x.npy' (d = 100000)"`.
+/// - Throws: ``CommandError`` (or `ValidationError` when `validating`) when `bytes` exceeds 80 %
+///   of the physical memory.
+func requireMemory(_ bytes: Double, for what: String, validating: Bool = false) throws {
+    let memory = Double(ProcessInfo.processInfo.physicalMemory)
+    guard bytes > 0.8 * memory else { return }
+    let message = String(format: "%@ needs about %.1f GiB, more than this machine's %.1f GiB of memory allows",
+                         what, bytes / 1_073_741_824, memory / 1_073_741_824)
+    if validating { throw ValidationError(message) }
+    throw CommandError(message)
+}
+
+/// Bytes a `d x d` system takes while it is solved: three `d x d` float matrices (a ridge fit's
+/// Gram matrix, its factor and right-hand sides; a covariance, its eigenvectors and LAPACK's
+/// workspace).
+func squareSystemBytes(_ d: Int) -> Double { 3 * Double(d) * Double(d) * Double(MemoryLayout<Float>.stride) }
+
 /// Loading a defense configuration file, defaulting what it leaves out.
 enum ConfigurationFile {
     /// Reads `path` (a partial JSON ``DefenseConfiguration``, given as `option`); when the
@@ -136,19 +158,8 @@ enum SecretFile {
 
     /// Stages a new secret for writing with owner-only permissions.
     static func save(_ secret: ServerSecret, to path: String, staged: StagedFiles, option: String = "--secret") throws {
-        try staged.stage(Data(secret.rawBytes), to: path, option: option, mode: 0o600)
-    }
-
-    /// Reads the secret at `path` or creates it at once (for commands that keep running).
-    static func loadOrCreate(_ path: String) throws -> ServerSecret {
-        let (secret, isNew) = try load(path)
-        if isNew {
-            let staged = StagedFiles()
-            try save(secret, to: path, staged: staged)
-            try staged.commit()
-            note("created a new server secret in '\(path)' (keep it: it fixes every account's transform)")
-        }
-        return secret
+        // Only ever a new secret: one that another run created meanwhile is never replaced.
+        try staged.stage(Data(secret.rawBytes), to: path, option: option, mode: 0o600, createOnly: true)
     }
 
     /// A secret derived from a seed, for reproducible experiments (never for serving).

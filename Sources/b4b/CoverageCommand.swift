@@ -120,6 +120,10 @@ struct CoverageCommand: ParsableCommand {
         for (name, m) in data where m.columns != d {
             throw CommandError("--data \(name) has \(m.columns) columns, --data \(data[0].0) has \(d)")
         }
+        guard d > 0 else { throw CommandError("--data \(data[0].0): '\(datasets[0].path)' has no columns (\(data[0].1.rows) x 0)") }
+        if kinds.contains(.principal) {
+            try requireMemory(squareSystemBytes(d), for: "the principal hasher on --data \(data[0].0) (\(d) columns)")
+        }
         let sampleSource = try calibration.map { try readMatrix($0, option: "--calibration") } ?? data[0].1
         guard sampleSource.columns == d else {
             throw CommandError("--calibration has \(sampleSource.columns) columns, the data have \(d)")

@@ -40,6 +40,7 @@ struct Demo: ParsableCommand {
     static let largestQueries = 10_000_000
 
     func validate() throws {
+        try refuseRepeatedOptions()
         guard (1...Self.largestQueries).contains(queries) else {
             throw ValidationError("--queries must be in 1...\(Self.largestQueries), got \(queries)")
         }
@@ -50,12 +51,8 @@ struct Demo: ParsableCommand {
         }
         guard (1...queries).contains(clusters) else { throw ValidationError("--clusters must be in 1...--queries (\(queries)), got \(clusters)") }
         // Both users' queries are generated up front (and copied per request): about 4 copies.
-        let bytes = 4 * 2 * Double(queries) * Double(dimension) * Double(MemoryLayout<Float>.stride)
-        let memory = Double(ProcessInfo.processInfo.physicalMemory)
-        guard bytes <= 0.8 * memory else {
-            throw ValidationError(String(format: "--queries %d at --dimension %d needs about %.1f GiB, more than this machine's %.1f GiB of memory allows",
-                                         queries, dimension, bytes / 1073741824, memory / 1073741824))
-        }
+        try requireMemory(4 * 2 * Double(queries) * Double(dimension) * Double(MemoryLayout<Float>.stride),
+                          for: "--queries \(queries) at --dimension \(dimension)", validating: true)
         guard clusterSpread >= 0, clusterSpread.isFinite else { throw ValidationError("--cluster-spread must be a non-negative number") }
         guard (1...24).contains(hashBits) else { throw ValidationError("--hash-bits must be in 1...24, got \(hashBits)") }
     }

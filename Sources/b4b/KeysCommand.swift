@@ -21,6 +21,11 @@ struct KeysCommand: ParsableCommand {
         @Option(help: ArgumentHelp("State store of the gateway: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
         var store: String = GatewayConfiguration().store
 
+        func validate() throws {
+            // Every `keys` subcommand's options are single-valued (this group runs for each).
+            try refuseRepeatedOptions()
+        }
+
         /// Opens the store.
         /// - Parameter create: whether the store may be created or prepared (its tables
         ///   created). Only `keys add` creates a store; listing or revoking opens an existing

@@ -66,6 +66,9 @@ struct ProbeCommand: ParsableCommand {
                 ? ("--train-labels", task.trainLabels, y.max() ?? 0) : ("--test-labels", task.testLabels, yt.max() ?? 0)
             throw CommandError("\(option) '\(file)': label \(label) implies \(classCount) classes, more than the task's \(x.rows + xt.rows) rows")
         }
+        if classifier != .logistic {
+            try requireMemory(squareSystemBytes(x.columns), for: "the ridge classifier on --train '\(task.train)' (\(x.columns) features)")
+        }
         var results: [ProbeResult] = []
         let clock = ContinuousClock()
         if classifier != .ridge {

@@ -72,7 +72,14 @@ struct ProtectCommand: ParsableCommand {
         if let state { parts.append(("--state", state)) }
         parts += results.map { ("--output-dir", directory.file($0)) }
         try Files.checkDistinct(parts)
-        if let state { try Files.checkWritableFile(state, option: "--state") }
+        // The state is read now and replaced at the end: another run on the same file meanwhile
+        // would have one of the two runs' accounts silently dropped. An existing state is
+        // locked for the run; a new one is created only if no other run created it first.
+        var stateLock: ReplacementLock?
+        if let state {
+            try Files.checkWritableFile(state, option: "--state")
+            stateLock = try ReplacementLock.lock(state, option: "--state")
+        }
         let header: NPYHeader
         do { header = try NPY.header(input) } catch { throw CommandError("--input: \(error)") }
         guard header.shape.count == 2 else {
@@ -80,6 +87,10 @@ struct ProtectCommand: ParsableCommand {
         }
         let (rows, dimension) = (header.shape[0], header.shape[1])
         guard rows > 0 else { throw CommandError("--input '\(input)' has no rows") }
+        // Named here as the input's fault, not the configuration's (which takes its dimension).
+        guard (1...DefenseConfiguration.largestDimension).contains(dimension) else {
+            throw CommandError("--input '\(input)' has \(dimension) columns; a representation has 1...\(DefenseConfiguration.largestDimension)")
+        }
         let configuration = try ConfigurationFile.load(config, dimension: dimension)
         if let batch, batch > configuration.maxBatchRows {
             throw CommandError("--batch \(batch) is above the configuration's maxBatchRows \(configuration.maxBatchRows)")
@@ -98,11 +109,12 @@ struct ProtectCommand: ParsableCommand {
             throw CommandError("configuration: \(error)")
         }
         var snapshots = try loadState(defense: defense)
+        try stateLock?.checkUnchanged()
 
         let progress = ProgressReporter("protect", total: rows)
         var requests = CSVTable(columns: ["first_row", "rows", "coverage", "sigma"])
         let protectedPath = try directory.streamingPath(for: "protected.npy")
-        try NPY.writeMatrix(to: protectedPath, rows: rows, columns: configuration.outputDimension) { append in
+        try NPY.writeMatrix(to: protectedPath, rows: rows, columns: configuration.outputDimension, creatingNew: true) { append in
             do {
                 try NPY.forEachRowBlock(input, blockRows: requestRows) { first, block in
                 let answer: ProtectedBatch
@@ -114,7 +126,10 @@ struct ProtectCommand: ParsableCommand {
                                  .number(Double(answer.sigma.last ?? 0))])
                 progress.advance(by: block.rows, String(format: "coverage %.4f", answer.coverage.last ?? 0))
                 }
-            } catch let error as NPYError { throw CommandError("--input: \(error)") }
+            } catch let error as NPYError {
+                // Reading the input or writing the protected rows (a full disk, say).
+                throw CommandError("\(error.path == input ? "--input" : "--output-dir"): \(error)")
+            }
         }
         snapshots[user] = defense.exportOccupancy(of: user)
         try directory.write(requests.text, to: "protect.csv")
@@ -124,7 +139,8 @@ struct ProtectCommand: ParsableCommand {
             sigma: Double(defense.currentSigma(of: user)), transforms: configuration.transforms.map(\.name))
         try directory.writeJSON(summary, to: "protect.json")
         if let secret, newSecret { try SecretFile.save(serverSecret, to: secret, staged: directory.staged) }
-        if let state { try stageState(snapshots, to: state, staged: directory.staged) }
+        if let state { try stageState(snapshots, to: state, createOnly: stateLock == nil, staged: directory.staged) }
+        try stateLock?.checkUnchanged()
         try directory.commit()
         if let secret, newSecret {
             note("created a new server secret in '\(secret)' (keep it: it fixes every account's transform)")
@@ -166,10 +182,10 @@ struct ProtectCommand: ParsableCommand {
     }
 
     /// Stages the state file (an existing file's permissions are kept by the commit).
-    private func stageState(_ snapshots: [String: OccupancySnapshot], to path: String, staged: StagedFiles) throws {
+    private func stageState(_ snapshots: [String: OccupancySnapshot], to path: String, createOnly: Bool, staged: StagedFiles) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try staged.stage(try encoder.encode(snapshots), to: path, option: "--state")
+        try staged.stage(try encoder.encode(snapshots), to: path, option: "--state", createOnly: createOnly)
     }
 }
 

@@ -90,6 +90,12 @@ struct RemapCommand: ParsableCommand {
         guard pool.columns == trainMatrix.columns else {
             throw CommandError("dimensions differ: --train has \(trainMatrix.columns) columns, --queries \(pool.columns)")
         }
+        // The remapping fits a linear map between two accounts' answer spaces: a square system
+        // as wide as the widest answers (the binary scenario's, or padded ones).
+        let widest = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension).map { scenario in
+            scenario.transforms.reduce(trainMatrix.columns) { $1.outputDimension(forInput: $0) }
+        }.reduce(trainMatrix.columns, max)
+        try requireMemory(squareSystemBytes(widest), for: "remapping answers of --train '\(task.train)' (\(trainMatrix.columns) columns)")
         let data = RemappingData(train: trainMatrix, trainLabels: trainLabelValues, test: testMatrix,
                                  testLabels: testLabelValues, queries: pool)
 

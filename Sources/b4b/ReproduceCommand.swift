@@ -147,9 +147,17 @@ struct ReproduceCommand: ParsableCommand {
         // Steps: calibration + coverage, then per seed: legitimate, stealing, padding, sybils.
         let progress = ProgressReporter("reproduce", total: 2 + seeds * 4)
 
+        // The thief's features are dense rows of `--feature-count` values per text, and its
+        // surrogate is a ridge fit over them (a square system as wide).
+        let thiefFeatures = quick ? min(featureCount, 1024) : featureCount
+        let texts = dataset.poolTexts.count + dataset.taskTexts[stolenTask].train.count + dataset.taskTexts[stolenTask].test.count
+        try requireMemory(squareSystemBytes(thiefFeatures) + Double(texts) * Double(thiefFeatures) * Double(MemoryLayout<Float>.stride),
+                          for: "--feature-count \(thiefFeatures) over \(texts) texts")
+        try requireMemory(squareSystemBytes(dataset.pool.columns), for: "--data '\(data)' (\(dataset.pool.columns) columns)")
+
         // 0. Thief features (the thief's own computation, independent of the seed).
         let features = HashedNGramFeatures.fit(
-            texts: dataset.poolTexts, configuration: .init(featureCount: quick ? min(featureCount, 1024) : featureCount))
+            texts: dataset.poolTexts, configuration: .init(featureCount: thiefFeatures))
         let poolFeatures = features.transform(texts: dataset.poolTexts)
         let task = dataset.tasks[stolenTask]
         let stealing = StealingData(

@@ -88,6 +88,7 @@ struct ServeCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
+        try refuseRepeatedOptions()
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
         if let maxInputs, !(1...GatewayConfiguration.maximumInputs).contains(maxInputs) {
             throw ValidationError("--max-inputs must be in 1...\(GatewayConfiguration.maximumInputs), got \(maxInputs)")

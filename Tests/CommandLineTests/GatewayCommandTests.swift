@@ -74,6 +74,31 @@ import Testing
         }
     }
 
+    @Test("keys add refuses another application's database and a file that is not SQLite, changing neither")
+    func addingRefusesAForeignDatabase() throws {
+        try withWorkDirectory { dir in
+            let foreign = dir.appendingPathComponent("foreign.sqlite"), text = dir.appendingPathComponent("text.sqlite")
+            let sql = Process()
+            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            sql.arguments = ["sqlite3", foreign.path, "CREATE TABLE foo(x); INSERT INTO foo VALUES (1);"]
+            try sql.run()
+            sql.waitUntilExit()
+            try #require(sql.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+            _ = FileManager.default.createFile(atPath: text.path, contents: Data("hello\n".utf8))
+            for (name, expected) in [("foreign.sqlite", "'foreign.sqlite' is another application's SQLite database (tables: foo)"),
+                                     ("text.sqlite", "'text.sqlite' is not a b4b store (not a SQLite database)")] {
+                let before = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path)
+                let r = try run(["keys", "add", "--store", "sqlite:\(name)"], in: dir)
+                #expect(r.status == 1 && r.output.contains(expected), "\(name): \(r.output)")
+                #expect(FileManager.default.contents(atPath: dir.appendingPathComponent(name).path) == before, "\(name) was changed")
+                #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(name + "-wal").path))
+            }
+            // An empty file is a new database: the store is created in it.
+            _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("s.sqlite").path, contents: Data())
+            _ = try addKey(in: dir)
+        }
+    }
+
     @Test func aFailedStartLeavesNoNewStoreBehind() throws {
         try withWorkDirectory { dir in
             // Takes a port, so that the gateway cannot listen on it.

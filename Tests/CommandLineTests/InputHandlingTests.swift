@@ -74,6 +74,11 @@ struct InputHandlingTests {
                 (["protect", "--input", "x.npy", "--user", "alice", "--user", "bob", "--output-dir", "o"], ["--user", "more than once"]),
                 (["protect", "--input", "x.npy", "--user", "a", "--batch", "10", "--batch=20", "--output-dir", "o"], ["--batch", "more than once"]),
                 (["protect", "--input", "x.npy", "--user", "a", "--batch", "-1", "--output-dir", "o"], ["--batch must be at least 1"]),
+                (["demo", "--dimension", "16", "--dimension", "32"], ["--dimension", "more than once"]),
+                (["keys", "add", "--store", "sqlite:k.sqlite", "--store", "sqlite:other.sqlite"], ["--store", "more than once"]),
+                (["keys", "add", "--store", "sqlite:k.sqlite", "--name", "a", "--name=b"], ["--name", "more than once"]),
+                (["keys", "list", "--store", "sqlite:k.sqlite", "--json", "--json"], ["--json", "more than once"]),
+                (["serve", "--port", "0", "--port", "0"], ["--port", "more than once"]),
                 (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--lambda", "0"],
                  ["--lambda", "positive"]),
                 (["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "q", "--output-dir", "o",
@@ -87,6 +92,35 @@ struct InputHandlingTests {
                 (["calibrate", "--pool", "p.npy", "--task", "w=w", "--output-dir", "o", "--tolerance", "1e-20"], ["--tolerance must be in [1e-06, 1)"]),
             ]
             for (arguments, keywords) in cases { try expectRefusal(arguments, in: dir, keywords) }
+            // The refused `keys` commands created no store.
+            #expect(!exists(dir, "k.sqlite") && !exists(dir, "other.sqlite"))
+        }
+    }
+
+    @Test("square systems beyond this machine's memory are refused with the option that sets their size, not a crash")
+    func squareSystemsBeyondMemoryAreRefused() throws {
+        try withWorkDirectory { dir in
+            // 200000 columns: a d x d system of floats would take 480 GB (three of them).
+            let wide = Matrix(rows: 4, columns: 200_000) { i, j in Float((i * 7 + j) % 13) - 6 }
+            try NPY.write(wide, to: dir.appendingPathComponent("wide.npy").path)
+            try NPY.write(labels: [0, 1, 0, 1], to: dir.appendingPathComponent("labels.npy").path)
+            let task = ["--train", "wide.npy", "--train-labels", "labels.npy", "--test", "wide.npy", "--test-labels", "labels.npy"]
+            try expectRefusal(["probe"] + task + ["--classifier", "ridge", "--output-dir", "o"], in: dir,
+                              ["the ridge classifier on --train 'wide.npy' (200000 features)", "more than this machine's"])
+            try expectRefusal(["coverage", "--data", "w=wide.npy", "--hashers", "principal", "--ablation", "none", "--output-dir", "o"], in: dir,
+                              ["the principal hasher on --data w (200000 columns)", "more than this machine's"])
+            try expectRefusal(["calibrate", "--pool", "wide.npy", "--task", "w=w", "--output-dir", "o"], in: dir,
+                              ["the principal hasher on --pool 'wide.npy' (200000 columns)"])
+            try expectRefusal(["remap", "--queries", "wide.npy", "--output-dir", "o"] + task, in: dir,
+                              ["remapping answers of --train 'wide.npy' (200000 columns)"])
+            #expect(!exists(dir, "o"))
+            // A matrix without columns is named as such.
+            try NPY.write(Matrix(rows: 3, columns: 0), to: dir.appendingPathComponent("empty.npy").path)
+            try expectRefusal(["coverage", "--data", "e=empty.npy", "--output-dir", "o"], in: dir, ["--data e: 'empty.npy' has no columns"])
+            // protect names its input, not the configuration that takes the input's dimension.
+            let noColumns = try expectRefusal(["protect", "--input", "empty.npy", "--user", "u", "--output-dir", "o"], in: dir,
+                                              ["--input 'empty.npy' has 0 columns"])
+            #expect(!noColumns.standardError.contains("configuration"), "\(noColumns.standardError)")
         }
     }
 

@@ -199,4 +199,18 @@ struct MeasurementCommandTests {
             #expect(!unknown.succeeded && unknown.standardError.contains("--probe-task"))
         }
     }
+
+    @Test("calibrate's help lists exactly the hashers --hasher accepts")
+    func calibrateHelpListsItsHashers() throws {
+        try withWorkDirectory { dir in
+            let help = try runB4B(["help", "calibrate"], in: dir)
+            #expect(help.succeeded)
+            // The parser wraps the list: compare it with the line breaks taken out.
+            let text = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("(values: origin, centred, signs-origin, signs-centred, principal; default: principal)"), "\(text)")
+            #expect(!text.contains("fitted"), "\(text)")
+            let fitted = try runB4B(["calibrate", "--pool", "pool.npy", "--task", "task=task", "--output-dir", "out", "--hasher", "fitted"], in: dir)
+            #expect(!fitted.succeeded && fitted.standardError.contains("--hasher"), "\(fitted.standardError)")
+        }
+    }
 }

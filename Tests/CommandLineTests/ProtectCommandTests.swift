@@ -85,6 +85,99 @@ struct ProtectCommandTests {
         }
     }
 
+    /// Starts `b4b protect` on `rows` x 128 generated rows, one row per request (about a
+    /// second of work), and returns once its output file is being written: the state and the
+    /// secret have then been read.
+    private func startLongProtect(_ dir: URL, rows: Int, extra: [String]) throws -> Process {
+        let input = dir.appendingPathComponent("long.npy").path
+        if !FileManager.default.fileExists(atPath: input) {
+            try NPY.write(spreadRows(rows, d: 128, seed: 9), to: input)
+        }
+        let process = Process()
+        process.executableURL = try b4bExecutable()
+        process.arguments = ["protect", "--input", "long.npy", "--user", "alice", "--batch", "1"] + extra
+        process.currentDirectoryURL = dir
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The protected rows stream into a staged file inside the output directory.
+        let out = dir.appendingPathComponent("long-out").path
+        while process.isRunning {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+            if names.contains(where: { $0.contains(".staged-") }) { break }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return process
+    }
+
+    @Test("a --state in use by another run is refused at once and left as it was")
+    func aLockedStateIsRefused() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(20, d: 16, seed: 3), to: dir.appendingPathComponent("x.npy").path)
+            let first = try runB4B(["protect", "--input", "x.npy", "--user", "alice", "--output-dir", "out",
+                                    "--secret", "s.bin", "--state", "state.json"], in: dir)
+            #expect(first.succeeded, "\(first.standardError)")
+            let statePath = dir.appendingPathComponent("state.json").path
+            let before = try Data(contentsOf: URL(fileURLWithPath: statePath))
+            // Another run holds the state's lock (as a running 'b4b protect' does).
+            let fd = open(statePath, O_RDONLY)
+            #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            let second = try runB4B(["protect", "--input", "x.npy", "--user", "bob", "--output-dir", "out2",
+                                     "--secret", "s.bin", "--state", "state.json"], in: dir)
+            close(fd)
+            #expect(second.status == 1)
+            #expect(second.standardError.contains("--state 'state.json' is in use by another run"), "\(second.standardError)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: statePath)) == before)
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out2").path))
+            // Released, the same run goes through and keeps alice's account beside bob's.
+            let third = try runB4B(["protect", "--input", "x.npy", "--user", "bob", "--output-dir", "out2",
+                                    "--secret", "s.bin", "--state", "state.json"], in: dir)
+            #expect(third.succeeded, "\(third.standardError)")
+            let accounts = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statePath))) as? [String: Any])
+            #expect(Set(accounts.keys) == ["alice", "bob"])
+        }
+    }
+
+    @Test("a state and secret another run created meanwhile are not replaced: the later run writes nothing")
+    func aStateCreatedMeanwhileIsNotReplaced() throws {
+        try withWorkDirectory { dir in
+            let process = try startLongProtect(dir, rows: 100_000, extra: ["--output-dir", "long-out", "--secret", "s.bin", "--state", "state.json"])
+            // While it runs, another run creates both files (a short one, to completion).
+            try NPY.write(spreadRows(20, d: 128, seed: 4), to: dir.appendingPathComponent("x.npy").path)
+            let other = try runB4B(["protect", "--input", "x.npy", "--user", "bob", "--output-dir", "out",
+                                    "--secret", "s.bin", "--state", "state.json"], in: dir)
+            #expect(other.succeeded, "\(other.standardError)")
+            #expect(process.isRunning, "the long run ended before the other run finished: the check below is moot")
+            let secret = try Data(contentsOf: dir.appendingPathComponent("s.bin"))
+            let state = try Data(contentsOf: dir.appendingPathComponent("state.json"))
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1)
+            #expect(try Data(contentsOf: dir.appendingPathComponent("s.bin")) == secret)
+            #expect(try Data(contentsOf: dir.appendingPathComponent("state.json")) == state)
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("long-out").path))
+            let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            #expect(left == ["long.npy", "out", "s.bin", "state.json", "x.npy"], "\(left)")
+        }
+    }
+
+    @Test("an interrupted run (SIGINT, SIGTERM) leaves no staged file and no directory it created")
+    func anInterruptedRunLeavesNothing() throws {
+        try withWorkDirectory { dir in
+            for (signal, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+                let process = try startLongProtect(dir, rows: 60_000, extra: ["--output-dir", "long-out", "--state", "state.json"])
+                // (The test runner may start it with these signals blocked, as its spawning
+                // thread has them: the run unblocks the signals it handles.)
+                #expect(process.isRunning, "\(name): the run ended before it could be interrupted")
+                kill(process.processIdentifier, signal)
+                process.waitUntilExit()
+                // Ended by the signal itself, as without the clean-up.
+                #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == signal, "\(name)")
+                let left = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+                #expect(left == ["long.npy"], "\(name): \(left)")
+            }
+        }
+    }
+
     @Test func badFilesAndOptionsAreNamed() throws {
         try withWorkDirectory { dir in
             try NPY.write(spreadRows(10, d: 8, seed: 4), to: dir.appendingPathComponent("x.npy").path)

@@ -114,4 +114,17 @@ struct ReproduceCommandTests {
             #expect(!seeds.succeeded && seeds.standardError.contains("--seeds"))
         }
     }
+
+    @Test("a --feature-count beyond this machine's memory is refused before anything is allocated, not a crash")
+    func featureCountBeyondMemoryIsRefused() throws {
+        try withWorkDirectory { dir in
+            try writeDataset(dir.appendingPathComponent("data"), poolRows: 400)
+            // 10^7 features: the thief's ridge system alone would be 10^14 floats.
+            let huge = try runB4B(["reproduce", "--data", "data", "--output-dir", "out", "--seeds", "1", "--feature-count", "10000000"], in: dir)
+            #expect(huge.status == 1, "status \(huge.status): \(huge.standardError)")
+            #expect(huge.standardError.contains("--feature-count 10000000") && huge.standardError.contains("more than this machine's"),
+                    "\(huge.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
+        }
+    }
 }

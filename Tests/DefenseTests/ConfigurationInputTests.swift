@@ -123,6 +123,20 @@ struct ConfigurationInputTests {
         let affine = try #require(refusal(#"{"dimension": 100000}"#))
         // 100000^2 floats: 38147 MiB.
         #expect(affine.contains("would take 38147 MiB per user"), "\(affine)")
+        // The largest dense transform (8192^2 = 2^26 values) passes; one dimension more does not.
+        #expect(refusal(#"{"dimension": 8192, "transforms": ["affine"]}"#) == nil)
+        #expect(refusal(#"{"dimension": 8193, "transforms": ["affine"]}"#)?.contains("transforms[0].affine") == true)
+    }
+
+    @Test("A binary transform's hyperplanes are bounded as a dense transform's: d x outputDimension at most 2^26 values")
+    func largeBinaryTransforms() throws {
+        // 10^6 x 65536 floats (250000 MiB) used to be allocated, and failed, per user.
+        let wide = try #require(refusal(#"{"dimension": 1000000, "transforms": [{"binary": {"outputDimension": 65536}}]}"#))
+        #expect(wide.contains("transforms[0].outputDimension") && wide.contains("250000 MiB"), "\(wide)")
+        // After a pad stage the binary transform's input is the padded dimension.
+        let padded = try #require(refusal(#"{"dimension": 1024, "transforms": [{"pad": {"count": 1}}, {"binary": {"outputDimension": 65536}}]}"#))
+        #expect(padded.contains("transforms[1].outputDimension") && padded.contains("input dimension 1025"), "\(padded)")
+        #expect(refusal(#"{"dimension": 1024, "transforms": [{"binary": {"outputDimension": 65536}}]}"#) == nil)
     }
 
     @Test("Scales beyond 1e6 are refused; noise the transforms would carry past Float32 is drawn smaller: answers stay finite")

@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import NumericKernels
+import Synchronization
 import Testing
 
 /// Fixtures written by `Tests/Fixtures/make_npy_fixtures.py` (NumPy 2.x).
@@ -235,6 +236,30 @@ struct NPYErrorTests {
         }
         // A directory is not a file.
         expectNPYError(path: fixtures.path, ["directory"]) { _ = try NPY.readMatrix(fixtures.path) }
+    }
+
+    @Test("a FIFO is refused at once as not a regular file, not waited on for a writer")
+    func fifoIsRefused() throws {
+        try withTemporaryDirectory { directory throws in
+            let path = directory.appendingPathComponent("pipe.npy").path
+            guard mkfifo(path, 0o600) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            let outcome = Mutex<(any Error)?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                do { _ = try NPY.readMatrix(path) } catch { outcome.withLock { $0 = error } }
+                done.signal()
+            }
+            // The read must not wait for a writer. Should it block (the regression this
+            // guards against), a writer's open releases it so that the test ends, failing.
+            if done.wait(timeout: .now() + 60) == .timedOut {
+                Issue.record("reading a FIFO waited for a writer")
+                let writer = open(path, O_WRONLY | O_NONBLOCK)
+                if writer >= 0 { close(writer) }
+                done.wait()
+            }
+            let error = outcome.withLock { $0 }
+            #expect((error as? NPYError)?.message.contains("not a regular file") == true, "\(String(describing: error))")
+        }
     }
 
     static let malformed: [(String, [UInt8], [String])] = {

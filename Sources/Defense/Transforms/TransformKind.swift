@@ -45,6 +45,10 @@ public enum TransformKind: Sendable, Codable, Equatable {
     /// The largest scale, translation or padding magnitude a transform takes (configured units).
     public static let largestMagnitude: Float = 1e6
 
+    /// The most values a per-user transform matrix may hold: 2^26 floats, 256 MiB (a dense
+    /// affine transform of dimension 8192, or a binary transform of 2^26 / d outputs).
+    public static let largestMatrixValues = 1 << 26
+
     func validate(position i: Int, inputDimension d: Int) throws {
         func fail(_ field: String, _ m: String) -> ConfigurationError {
             ConfigurationError(field: "transforms[\(i)].\(field)", message: m)
@@ -58,7 +62,7 @@ public enum TransformKind: Sendable, Codable, Equatable {
             guard t.isFinite, t >= 0, t <= Self.largestMagnitude else {
                 throw fail("translation", "must be finite, in 0...\(Self.largestMagnitude), got \(t)")
             }
-            if case .affine = self, d > 8192 {
+            if case .affine = self, d * d > Self.largestMatrixValues {
                 let mebibytes = Double(d) * Double(d) * Double(MemoryLayout<Float>.stride) / 1_048_576
                 throw fail("affine", String(format: "a dense transform of dimension %d would take %.0f MiB per user (at most 8192 dimensions: 256 MiB); use scaleShift", d, mebibytes))
             }
@@ -71,6 +75,11 @@ public enum TransformKind: Sendable, Codable, Equatable {
             break
         case .binary(let m):
             guard (1...65536).contains(m) else { throw fail("outputDimension", "must be in 1...65536, got \(m)") }
+            // Its hyperplanes are a d x m matrix per user: the dense affine's bound applies.
+            guard d * m <= Self.largestMatrixValues else {
+                let mebibytes = Double(d) * Double(m) * Double(MemoryLayout<Float>.stride) / 1_048_576
+                throw fail("outputDimension", String(format: "%d from input dimension %d would take %.0f MiB of hyperplanes per user (at most 2^26 values, 256 MiB: the most a dense affine transform takes)", m, d, mebibytes))
+            }
         }
     }
 

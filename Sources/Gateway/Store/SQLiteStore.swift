@@ -21,10 +21,16 @@ public final class SQLiteStore: SynchronousCommitStore {
     public let location: String
     private let pool: DatabasePool
 
-    /// Opens (creating if missing) the database at `path`.
-    /// - Throws: ``StoreError`` when the file cannot be opened.
+    /// Opens (creating if missing) the database at `path`: a new file, an empty one, an empty
+    /// SQLite database or a b4b store, never another application's database.
+    /// - Throws: ``StoreError`` when the file cannot be opened or holds something else.
     public init(path: String) throws {
         location = "sqlite:\(path)"
+        if let present = try Self.tableNames(path: path), !present.isEmpty,
+           !StoreLocation.tables.contains(where: present.contains) {
+            let found = present.sorted().prefix(5).joined(separator: ", ")
+            throw StoreError("'\(path)' is another application's SQLite database (tables: \(found)), not a b4b store; give the path of a b4b store or of a new file")
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -32,6 +38,8 @@ public final class SQLiteStore: SynchronousCommitStore {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+            throw StoreError("cannot open SQLite store '\(path)': the file and its directory must be writable, also to list keys (SQLite keeps its write-ahead log and index beside the file): \(error.message ?? "\(error)")")
         } catch {
             throw StoreError("cannot open SQLite store '\(path)': \(error)")
         }
@@ -42,32 +50,41 @@ public final class SQLiteStore: SynchronousCommitStore {
     /// - Parameter creator: the command that would create the store, for the messages.
     /// - Throws: ``StoreError`` naming what is wrong.
     public static func checkIsStore(path: String, creator: String) throws {
+        guard let present = try tableNames(path: path) else { throw StoreError("no store at '\(path)'; \(creator) creates it") }
+        if let missing = StoreLocation.tables.first(where: { !present.contains($0) }) {
+            throw StoreError("'\(path)' is not a b4b store (no \(missing) table); 'b4b keys add' or 'b4b serve' creates one")
+        }
+    }
+
+    /// The tables of the SQLite database at `path`, read without creating or changing
+    /// anything; nil when there is no file, empty for an empty file.
+    /// - Throws: ``StoreError`` for a directory, a special file, a file that is not a SQLite
+    ///   database, or one that cannot be read.
+    static func tableNames(path: String) throws -> Set<String>? {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let code = errno
-            if code == ENOENT { throw StoreError("no store at '\(path)'; \(creator) creates it") }
+            if code == ENOENT { return nil }
             throw StoreError("cannot open SQLite store '\(path)': \(String(cString: strerror(code)).lowercased())")
         }
         if info.st_mode & S_IFMT == S_IFDIR { throw StoreError("store '\(path)' is a directory, not a SQLite file") }
         guard info.st_mode & S_IFMT == S_IFREG else { throw StoreError("store '\(path)' is not a regular file") }
+        guard info.st_size > 0 else { return [] }
         // A read-only connection: it neither creates tables nor switches the journal mode.
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        let present: Set<String>
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
-            present = try queue.read { db in
+            let present = try queue.read { db in
                 Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
             }
             try queue.close()
+            return present
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
             throw StoreError("'\(path)' is not a b4b store (not a SQLite database)")
         } catch {
             throw StoreError("cannot read SQLite store '\(path)': \(error)")
-        }
-        if let missing = StoreLocation.tables.first(where: { !present.contains($0) }) {
-            throw StoreError("'\(path)' is not a b4b store (no \(missing) table); 'b4b keys add' or 'b4b serve' creates one")
         }
     }
 
