@@ -91,6 +91,16 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         Float(min(CostFunction.largestSigma, Double(Float.greatestFiniteMagnitude) / (64 * noiseAmplification)))
     }
 
+    /// The largest input magnitude (representation units) whose answers stay finite: a
+    /// quarter of Float32's range over the transforms' ``noiseAmplification``, so that scaled
+    /// and mixed coordinates, translations and noise together stay inside the range. Embedding
+    /// values are many orders of magnitude below it (about 3.4e38 / 4 without a scaling stage,
+    /// 1.9e31 with the default dense affine transform at d = 2048); the gateway refuses larger
+    /// values, and a library caller passing larger ones may get infinite answers.
+    public var largestInputMagnitude: Float {
+        Float(Double(Float.greatestFiniteMagnitude) / (4 * noiseAmplification))
+    }
+
     /// Output dimension of the transform pipeline for inputs of ``dimension``.
     public var outputDimension: Int {
         transforms.reduce(dimension) { $1.outputDimension(forInput: $0) }

@@ -159,7 +159,8 @@ public final class EmbeddingsGateway: Sendable {
         do {
             let body = try await upstream.post(parsed.upstreamBody(defaultModel: configuration.upstreamModel))
             answer = try body.withUnsafeBytes {
-                try UpstreamEmbeddings(body: $0, expectedCount: parsed.texts.count, dimension: configuration.defense.dimension)
+                try UpstreamEmbeddings(body: $0, expectedCount: parsed.texts.count, dimension: configuration.defense.dimension,
+                                       largestMagnitude: configuration.defense.largestInputMagnitude)
             }
             metrics.upstream(seconds: (ContinuousClock.now - started).seconds, error: nil)
         } catch let failure as UpstreamClient.Failure {
@@ -202,7 +203,8 @@ public final class EmbeddingsGateway: Sendable {
 
     private func protect(_ request: GatewayRequest, user: String) async throws -> GatewayResponse {
         let parsed = try request.body.withUnsafeBytes {
-            try ProtectRequest(body: $0, dimension: configuration.defense.dimension, maxInputs: configuration.maxInputs)
+            try ProtectRequest(body: $0, dimension: configuration.defense.dimension, maxInputs: configuration.maxInputs,
+                               largestMagnitude: configuration.defense.largestInputMagnitude)
         }
         return try await protectAndAnswer(parsed.vectors, user: user, format: parsed.format, model: "b4b-protect", promptTokens: 0)
     }

@@ -163,15 +163,23 @@ public struct GatewayConfiguration: Sendable, Equatable {
             c.commitPolicy = policy
         }
         c.queryFlushMilliseconds = try integer(.queryFlushMilliseconds, in: 1...60_000) ?? c.queryFlushMilliseconds
-        if let defense = (try? JSONSerialization.jsonObject(with: data)).flatMap({ ($0 as? [String: Any])?[Key.defense.rawValue] }),
-           !(defense is NSNull) {
-            guard case .object? = object[Key.defense.rawValue], JSONSerialization.isValidJSONObject(defense),
+        switch object[Key.defense.rawValue] {
+        case nil, .null?:
+            break
+        case .object?:
+            // The section is handed to the defense's own decoder as JSON of its own. Foundation's
+            // parser refuses what the project's accepts only for numbers beyond a double's
+            // range: such a section must be refused, never dropped for the defaults.
+            guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let defense = root[Key.defense.rawValue], JSONSerialization.isValidJSONObject(defense),
                   let d = try? JSONSerialization.data(withJSONObject: defense) else {
-                throw GatewayConfigurationError(message: "'defense' must be a JSON object")
+                throw GatewayConfigurationError(message: "'defense' holds a number beyond the range of a double")
             }
             do { c.defense = try DefenseConfiguration.decode(from: d) } catch {
                 throw GatewayConfigurationError(message: "'defense': \(error)")
             }
+        case let other?:
+            throw GatewayConfigurationError(message: "'defense' must be a JSON object, got \(other.typeName)")
         }
         return c
     }

@@ -111,12 +111,19 @@ struct ProtectCommand: ParsableCommand {
         var snapshots = try loadState(defense: defense)
         try stateLock?.checkUnchanged()
 
+        let largestValue = configuration.largestInputMagnitude
         let progress = ProgressReporter("protect", total: rows)
         var requests = CSVTable(columns: ["first_row", "rows", "coverage", "sigma"])
         let protectedPath = try directory.streamingPath(for: "protected.npy")
         try NPY.writeMatrix(to: protectedPath, rows: rows, columns: configuration.outputDimension, creatingNew: true) { append in
             do {
                 try NPY.forEachRowBlock(input, blockRows: requestRows) { first, block in
+                // Values the transforms could overflow into infinite answers (finite ones only:
+                // a NaN or an infinity is the defense's to report).
+                if let k = block.withUnsafeBufferPointer({ $0.firstIndex { $0.isFinite && abs($0) > largestValue } }) {
+                    let (row, column) = (k / block.columns, k % block.columns)
+                    throw CommandError("--input '\(input)' has \(block[row, column]) at row \(first + row), column \(column); the defense takes values of magnitude at most \(largestValue) (larger ones could overflow its transforms)")
+                }
                 let answer: ProtectedBatch
                 do { answer = try defense.protect(block, user: user) } catch let error as ProtectError {
                     throw CommandError("--input '\(input)': \(describe(error, block: block, firstRow: first, storedAs: header.descr))")

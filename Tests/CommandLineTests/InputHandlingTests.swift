@@ -124,6 +124,17 @@ struct InputHandlingTests {
         }
     }
 
+    @Test("protect refuses values its transforms could overflow, naming the row and column, and writes nothing")
+    func protectRefusesValuesBeyondTheDefensesRange() throws {
+        try withWorkDirectory { dir in
+            let rows = Matrix(rows: 6, columns: 8) { i, j in i == 3 && j == 2 ? 1e38 : Float(i + j) * 0.1 }
+            try NPY.write(rows, to: dir.appendingPathComponent("x.npy").path)
+            try expectRefusal(["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--state", "st.json", "--secret", "s.bin"],
+                              in: dir, ["--input 'x.npy' has 1e+38 at row 3, column 2", "at most"])
+            #expect(!exists(dir, "out") && !exists(dir, "st.json") && !exists(dir, "s.bin"))
+        }
+    }
+
     @Test func protectRefusesCostsThatWouldAnswerNaN() throws {
         try withWorkDirectory { dir in
             try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)

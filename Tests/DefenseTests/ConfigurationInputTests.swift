@@ -158,6 +158,29 @@ struct ConfigurationInputTests {
         #expect(finite)
     }
 
+    @Test("Inputs at the largest input magnitude get finite answers through every kind of transform, at the largest sigma",
+          arguments: [
+            #"{"dimension":16,"transforms":["affine"]}"#,
+            #"{"dimension":16,"transforms":[{"affine":{"minScale":1e6,"maxScale":1e6,"translation":1e6}}]}"#,
+            #"{"dimension":16,"transforms":[{"scaleShift":{"minScale":1e6,"maxScale":1e6,"translation":1e6}},{"affine":{"minScale":1e6,"maxScale":1e6}},"shuffle"]}"#,
+            #"{"dimension":16,"transforms":[{"pad":{"count":8,"magnitude":1e6}},{"addConstants":{"count":4,"magnitude":1e6}},"shuffle"]}"#,
+            #"{"dimension":16,"transforms":[]}"#,
+          ])
+    func inputsAtTheBoundStayFinite(json: String) throws {
+        var configuration = try DefenseConfiguration.decode(from: Data(json.utf8))
+        configuration.cost = .constant(sigma: 1e30)  // drawn at the cap the amplification allows
+        configuration.hashBits = 4
+        let largest = configuration.largestInputMagnitude
+        let defense = try B4BDefense(configuration: configuration, secret: ServerSecret(bytes: [UInt8](repeating: 9, count: 32)))
+        // Rows of one sign (every product adds up) and of alternating signs, at the bound.
+        let rows = Matrix(rows: 8, columns: 16) { i, j in i % 2 == 0 ? largest : (j % 2 == 0 ? largest : -largest) }
+        for user in ["u", "v", "w"] {
+            let answer = try defense.protect(rows, user: user)
+            let bad = answer.representations.elements.firstIndex { !$0.isFinite }
+            #expect(bad == nil, "\(user): \(bad.map { "\(answer.representations.elements[$0]) at \($0)" } ?? "")")
+        }
+    }
+
     @Test("A constant sigma of exactly 1e30 is accepted, one above it refused")
     func constantSigmaBound() {
         #expect(refusal(#"{"cost":{"constant":{"sigma":1e30}}}"#) == nil)

@@ -56,6 +56,56 @@ import Gateway
         await reopened.close()
     }
 
+    @Test("a NULL or blob account id in the occupancy table is reported, not a trap", arguments: ["NULL", "x'00ff'"])
+    func aCorruptAccountIdIsReportedNotFatal(value: String) async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        let snapshot = OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: 1, words: [3], queryCount: 0)
+        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 2)])
+        await store.close()
+        try corrupt(path, "UPDATE b4b_occupancy SET user_id = \(value)")
+        let reopened = try SQLiteStore(path: path)
+        do {
+            _ = try await reopened.occupancies()
+            Issue.record("a corrupt row was read")
+        } catch let error as StoreError {
+            #expect(error.message.contains("column user_id of table b4b_occupancy"), "\(error.message)")
+        }
+        await reopened.close()
+    }
+
+    @Test("a store whose file is deleted or replaced while open refuses to commit (the commits would be lost)", arguments: [false, true])
+    func aDeletedStoreFileRefusesCommits(replaced: Bool) async throws {
+        let (path, cleanup) = temporaryStorePath()
+        defer { cleanup() }
+        let store = try SQLiteStore(path: path)
+        try await store.prepare()
+        let snapshot = OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: 1, words: [3], queryCount: 0)
+        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 2)])
+        for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+        if replaced {
+            // Another store made at the same path: still not the file this one has open.
+            let other = try SQLiteStore(path: path)
+            try await other.prepare()
+            await other.close()
+        }
+        do {
+            _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 1)])
+            Issue.record("a commit into a deleted store file succeeded")
+        } catch let error as StoreError {
+            #expect(error.message.contains("deleted or replaced while open"), "\(error.message)")
+        }
+        do {
+            _ = try await store.keys()
+            Issue.record("keys were read from a deleted store file")
+        } catch let error as StoreError {
+            #expect(error.message.contains("deleted or replaced while open"), "\(error.message)")
+        }
+        await store.close()
+    }
+
     @Test func aGatewayAnswersACorruptKeyRowWithoutDying() async throws {
         let (path, cleanup) = temporaryStorePath()
         defer { cleanup() }

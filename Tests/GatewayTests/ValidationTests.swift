@@ -42,6 +42,18 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(message { _ = try decode("{\"\(field)\": true}") }?.contains("'\(field)' must be a number") == true)
     }
 
+    @Test("a defense section is read or refused, never dropped for the defaults")
+    func theDefenseSectionIsNeverDropped() throws {
+        // A number beyond a double's range used to make the section vanish without a word.
+        let huge = message { _ = try decode(#"{"defense": {"dimension": 384, "hashBits": 1e400}}"#) }
+        #expect(huge?.contains("'defense' holds a number beyond the range of a double") == true, "\(huge ?? "accepted")")
+        let notObject = message { _ = try decode(#"{"defense": [1, 2]}"#) }
+        #expect(notObject?.contains("'defense' must be a JSON object, got an array") == true, "\(notObject ?? "accepted")")
+        let read = try decode(#"{"defense": {"dimension": 384, "hashBits": 10}}"#)
+        #expect(read.defense.dimension == 384 && read.defense.hashBits == 10)
+        #expect(try decode(#"{"defense": null}"#).defense.dimension == GatewayConfiguration().defense.dimension)
+    }
+
     @Test func durationsAreBounded() throws {
         for (field, value) in [("keyCacheSeconds", "1e10"), ("keyCacheSeconds", "1e12"), ("upstreamTimeoutSeconds", "1e10"),
                                ("idleTimeoutSeconds", "1e10"), ("shutdownGraceSeconds", "1e10"), ("shutdownGraceSeconds", "-1")] {

@@ -1,3 +1,4 @@
+import Defense
 import Foundation
 import NumericKernels
 import Testing
@@ -113,6 +114,32 @@ import Gateway
         #expect(kind { try parse(#"{"data": [{"embedding": [1, 2]}]}"#) } == .badUpstream)
         #expect(kind { try parse(#"{"data": [{"embedding": [1, 2]}, {"embedding": [1]}]}"#) } == .badUpstream)
         #expect(kind { try parse(#"{"data": [{"index": 0, "embedding": [1, 2]}, {"index": 0, "embedding": [1, 2]}]}"#) } == .badUpstream)
+    }
+
+    @Test("values the defense's transforms could overflow are refused by name, in requests (400) and upstream answers (502)")
+    func valuesBeyondTheDefensesRangeAreRefused() throws {
+        var configuration = DefenseConfiguration()
+        configuration.dimension = 3
+        let largest = configuration.largestInputMagnitude
+        // The default dense affine (maxScale 2) at d = 3: a quarter of the range over 2 sqrt(3).
+        #expect(abs(Double(largest) - Double(Float.greatestFiniteMagnitude) / (4 * 2 * 3.0.squareRoot())) <= Double(largest) * 1e-6)
+        func protectBounded(_ json: String) throws -> ProtectRequest {
+            try Array(json.utf8).withUnsafeBytes { try ProtectRequest(body: $0, dimension: 3, maxInputs: 8, largestMagnitude: largest) }
+        }
+        // Finite float32 values the reviewer sent (3e38): answered with infinities before.
+        do {
+            _ = try protectBounded(#"{"input": [[1, 2, 3], [1, -3e38, 2]]}"#)
+            Issue.record("a value beyond the bound was accepted")
+        } catch let error as GatewayError {
+            #expect(error.kind == .invalidVectors && error.message.contains("'input[1][1]' is -3e+38") && error.message.contains("at most"), "\(error.message)")
+        }
+        let b64 = [Float(1), 1e38, 3].withUnsafeBufferPointer { Data(buffer: $0).base64EncodedString() }
+        #expect(kind { try protectBounded(#"{"input": ["\#(b64)"]}"#) } == .invalidVectors)
+        #expect(try protectBounded(#"{"input": [[1, 2, 3e30]]}"#).vectors.rows == 1)
+        let upstream = #"{"data": [{"index": 0, "embedding": [1, 2, 3e38]}]}"#
+        #expect(kind {
+            try Array(upstream.utf8).withUnsafeBytes { try UpstreamEmbeddings(body: $0, expectedCount: 1, dimension: 3, largestMagnitude: largest) }
+        } == .badUpstream)
     }
 
     @Test func errorBodyHasTheOpenAIShape() throws {

@@ -20,6 +20,10 @@ import Darwin
 public final class SQLiteStore: SynchronousCommitStore {
     public let location: String
     private let pool: DatabasePool
+    private let path: String
+    /// The opened file's device and inode: a store whose file was deleted or replaced while
+    /// open would take commits into a file nobody will find again.
+    private let identity: (device: UInt64, inode: UInt64)
 
     /// Opens (creating if missing) the database at `path`: a new file, an empty one, an empty
     /// SQLite database or a b4b store, never another application's database.
@@ -36,12 +40,27 @@ public final class SQLiteStore: SynchronousCommitStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        self.path = path
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
             throw StoreError("cannot open SQLite store '\(path)': the file and its directory must be writable, also to list keys (SQLite keeps its write-ahead log and index beside the file): \(error.message ?? "\(error)")")
         } catch {
             throw StoreError("cannot open SQLite store '\(path)': \(error)")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw StoreError("cannot open SQLite store '\(path)': \(String(cString: strerror(errno)).lowercased())")
+        }
+        identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+    }
+
+    /// Fails when the store's file is no longer the one opened (deleted, or replaced by
+    /// another file): its commits would then be lost with the process.
+    private func checkFileIsOpened() throws {
+        var info = stat()
+        guard stat(path, &info) == 0, UInt64(info.st_dev) == identity.device, UInt64(info.st_ino) == identity.inode else {
+            throw StoreError("\(location): the store's file was deleted or replaced while open; nothing is written to it (restore the file, or restart on a store)")
         }
     }
 
@@ -89,6 +108,7 @@ public final class SQLiteStore: SynchronousCommitStore {
     }
 
     private func run<T: Sendable>(_ what: String, _ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try checkFileIsOpened()
         do {
             return try await pool.write(body)
         } catch let error as StoreError {
@@ -181,7 +201,9 @@ public final class SQLiteStore: SynchronousCommitStore {
         return try await run("loading occupancy") { db in
             var result: [String: OccupancySnapshot] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT user_id, fingerprint, hash_bits, table_count, bits, query_count FROM b4b_occupancy") {
-                let user: String = row["user_id"]
+                // Read through the checked accessor: the column is not NOT NULL, and a NULL or
+                // a blob there must be reported, not trap.
+                let user: String = try StoredRow(row: row, table: "b4b_occupancy", what: "occupancy", location: location).value("user_id", of: "?")
                 result[user] = try Self.snapshot(row, location: location)
             }
             return result
@@ -213,6 +235,7 @@ public final class SQLiteStore: SynchronousCommitStore {
     public func commitSynchronously(_ updates: [OccupancyUpdate]) throws -> [String: OccupancySnapshot] {
         let location = self.location
         let now = Date().timeIntervalSince1970
+        try checkFileIsOpened()
         do {
             return try pool.write { db in
                 var merged: [String: OccupancySnapshot] = [:]

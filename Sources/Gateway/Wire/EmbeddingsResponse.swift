@@ -52,9 +52,11 @@ public struct UpstreamEmbeddings: Sendable {
     /// `usage.prompt_tokens` (0 when absent).
     public var promptTokens: Int
 
-    /// Parses an upstream body.
+    /// Parses an upstream body; every value must be finite and of magnitude at most
+    /// `largestMagnitude` (the defense's ``DefenseConfiguration/largestInputMagnitude``).
     /// - Throws: ``GatewayError`` (502) naming what is wrong with the answer.
-    public init(body: UnsafeRawBufferPointer, expectedCount: Int, dimension: Int) throws {
+    public init(body: UnsafeRawBufferPointer, expectedCount: Int, dimension: Int,
+                largestMagnitude: Float = .greatestFiniteMagnitude) throws {
         func garbage(_ why: String) -> GatewayError { GatewayError(.badUpstream, "upstream answered an unusable body: \(why)") }
         let document: JSONValue
         do { document = try JSONValue.parse(body) } catch { throw garbage("\(error)") }
@@ -79,6 +81,9 @@ public struct UpstreamEmbeddings: Sendable {
                 throw garbage("embedding \(index) has dimension \(values.count), the gateway is configured for \(dimension)")
             }
             guard values.allSatisfy(\.isFinite) else { throw garbage("embedding \(index) holds NaN or infinity") }
+            if let j = values.firstIndex(where: { abs($0) > largestMagnitude }) {
+                throw garbage("embedding \(index) holds \(values[j]) at position \(j), beyond the magnitude \(largestMagnitude) the defense takes")
+            }
             rows[index] = values
         }
         var elements: [Float] = []

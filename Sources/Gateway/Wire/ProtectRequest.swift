@@ -16,9 +16,14 @@ public struct ProtectRequest: Sendable {
     /// - Parameters:
     ///   - dimension: the dimension every vector must have.
     ///   - maxInputs: the largest number of vectors accepted in one request.
-    /// - Throws: ``GatewayError``: 400 for malformed bodies, a wrong dimension or a non-finite
-    ///   value (naming the vector and position), 413 above `maxInputs`.
-    public init(body: UnsafeRawBufferPointer, dimension: Int, maxInputs: Int) throws {
+    ///   - largestMagnitude: the largest value magnitude accepted (the defense's
+    ///     ``DefenseConfiguration/largestInputMagnitude``: larger values could overflow its
+    ///     transforms into infinite answers).
+    /// - Throws: ``GatewayError``: 400 for malformed bodies, a wrong dimension, a non-finite
+    ///   value or one beyond `largestMagnitude` (naming the vector and position), 413 above
+    ///   `maxInputs`.
+    public init(body: UnsafeRawBufferPointer, dimension: Int, maxInputs: Int,
+                largestMagnitude: Float = .greatestFiniteMagnitude) throws {
         let document: JSONValue
         do { document = try JSONValue.parse(body) } catch let error as JSONParseError {
             throw GatewayError(.malformedRequest, "request body is not valid JSON: \(error)")
@@ -74,6 +79,9 @@ public struct ProtectRequest: Sendable {
             let row = elements[(elements.count - count)...]
             if let j = row.firstIndex(where: { !$0.isFinite }) {
                 throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)", param: "input[\(i)]")
+            }
+            if let j = row.firstIndex(where: { abs($0) > largestMagnitude }) {
+                throw GatewayError(.invalidVectors, "'input[\(i)][\(j - row.startIndex)]' is \(row[j]); the defense takes values of magnitude at most \(largestMagnitude) (larger ones could overflow its transforms)", param: "input[\(i)][\(j - row.startIndex)]")
             }
         }
         vectors = Matrix(rows: items.count, columns: dimension, elements: elements)
