@@ -46,6 +46,27 @@ import Gateway
         await server.close()
     }
 
+    @Test("a request pipelined after a too-large one is never handled: the connection closes after the 413")
+    func aRequestPipelinedAfterATooLargeOneIsDropped() async throws {
+        let seen = Counter()
+        let server = try await server(seen: seen)
+        let port = server.localAddress.port!
+        let (response, rest) = try await blocking { () -> (RawHTTPConnection.Response?, [UInt8]) in
+            let c = try RawHTTPConnection(port: port)
+            // A body over the limit, then at once a second, valid request on the same connection.
+            let big = String(repeating: "a", count: 2000)
+            try c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.count)\r\n\r\n\(big)"
+                       + "POST /y HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+            let response = try c.readResponse()
+            return (response, try c.readUntilClosed())
+        }
+        #expect(response?.status == 413 && response?.headers["connection"] == "close")
+        // Nothing after the 413 (the connection closed), and the handler saw only the first.
+        #expect(rest.isEmpty, "\(String(decoding: rest, as: UTF8.self))")
+        #expect(seen.value == 1)
+        await server.close()
+    }
+
     @Test func aBodyFarAboveTheLimitStillGetsItsAnswer() async throws {
         let server = try await server()
         let port = server.localAddress.port!

@@ -222,6 +222,10 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     private var earlyRequestEnded = false
     /// A handler is working on a request of this connection (the idle timeout then waits).
     private var handling = false
+    /// A request answered early has been received as far as it will be: the connection closes
+    /// after its answer, and anything pipelined after it is dropped unread (never handled, so
+    /// a client that resends after the `Connection: close` is not counted twice).
+    private var discardRest = false
 
     /// Whether a request is being received (its head read, its end not yet) with no handler
     /// working on this connection: nothing is in flight.
@@ -239,6 +243,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !discardRest else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
@@ -288,6 +293,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             self.head = nil
             if answeredEarly {
                 earlyRequestEnded = true
+                discardRest = true
                 if earlyAnswerWritten { context.close(promise: nil) }
                 return
             }
@@ -304,6 +310,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     private func dispatchTooLarge(head: HTTPRequestHead, context: ChannelHandlerContext, bodyWillFollow: Bool) {
         answeredEarly = true
         earlyRequestEnded = !bodyWillFollow
+        discardRest = !bodyWillFollow
         let request = GatewayRequest(method: head.method.rawValue, path: Self.path(of: head.uri),
                                      authorization: head.headers.first(name: "authorization"), bodyTooLarge: true)
         dispatch(request, head: head, keepAlive: false, early: true, context: context)
@@ -313,6 +320,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     private func answerEarly(_ response: GatewayResponse, head: HTTPRequestHead, context: ChannelHandlerContext, bodyWillFollow: Bool) {
         answeredEarly = true
         earlyRequestEnded = !bodyWillFollow
+        discardRest = !bodyWillFollow
         write(response, head: head, keepAlive: false, early: true, context: context, started: headRead)
     }
 
