@@ -95,7 +95,7 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     /// quarter of Float32's range over the transforms' ``noiseAmplification``, so that scaled
     /// and mixed coordinates, translations and noise together stay inside the range. Embedding
     /// values are many orders of magnitude below it (about 3.4e38 / 4 without a scaling stage,
-    /// 1.9e31 with the default dense affine transform at d = 2048); the gateway refuses larger
+    /// 9.4e35 with the default dense affine transform at d = 2048); the gateway refuses larger
     /// values, and a library caller passing larger ones may get infinite answers.
     public var largestInputMagnitude: Float {
         Float(Double(Float.greatestFiniteMagnitude) / (4 * noiseAmplification))

@@ -51,7 +51,9 @@ public enum GatewayServer {
         }
         let port = server.localAddress.port ?? configuration.port
         logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
-        announce("listening on http://\(configuration.host):\(port)")
+        // An IPv6 address goes in brackets, as in any URL (`http://[::1]:8080`).
+        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        announce("listening on http://\(host):\(port)")
 
         let (signals, continuation) = AsyncStream.makeStream(of: Int32.self)
         let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
