@@ -7,7 +7,8 @@ import Foundation
 /// ```json
 /// {"host": "127.0.0.1", "port": 8080, "upstream": "http://127.0.0.1:8000/v1",
 ///  "store": "sqlite:b4b-state.sqlite", "maxInputs": 256, "maxBodyBytes": 16777216,
-///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60, "shutdownGraceSeconds": 25,
+///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60, "maxConnections": 4096,
+///  "shutdownGraceSeconds": 25,
 ///  "defense": {"dimension": 384}}
 /// ```
 public struct GatewayConfiguration: Sendable, Equatable {
@@ -41,6 +42,11 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// answer is never timed out by this. Default 60; in
     /// ``minimumIdleTimeoutSeconds``...``maximumSeconds``.
     public var idleTimeoutSeconds = 60.0
+    /// The most connections open at once; one accepted beyond that is closed at once. Default
+    /// 4096; in 1...``maximumConnections``. The gateway lowers it to what its file descriptor
+    /// limit (`ulimit -n`) leaves room for, keeping 64 descriptors for its store, upstream and
+    /// logs, and says so at start-up.
+    public var maxConnections = 4096
     /// Seconds a stop (SIGINT, SIGTERM) lets the requests in flight finish before their
     /// connections are closed; the queued counts are then committed and the store closed.
     /// Default 25, under the 30 s an orchestrator such as Kubernetes waits before killing the
@@ -75,6 +81,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     /// The most inputs one request may be allowed: 65536.
     public static let maximumInputs = 65_536
+    /// The largest ``maxConnections``.
+    public static let maximumConnections = 1_000_000
 
     /// The smallest body limit: 1024 bytes.
     public static let minimumBodyBytes = 1024
@@ -84,7 +92,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     enum Key: String, CaseIterable {
         case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
-        case idleTimeoutSeconds, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense
+        case idleTimeoutSeconds, maxConnections, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense
     }
 
     /// The names of the commit policies, as written in the configuration and on the command line.
@@ -155,6 +163,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         c.maxBodyBytes = try integer(.maxBodyBytes, in: Self.minimumBodyBytes...Self.maximumBodyBytes) ?? c.maxBodyBytes
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
         c.idleTimeoutSeconds = try number(.idleTimeoutSeconds) ?? c.idleTimeoutSeconds
+        c.maxConnections = try integer(.maxConnections, in: 1...Self.maximumConnections) ?? c.maxConnections
         c.shutdownGraceSeconds = try number(.shutdownGraceSeconds) ?? c.shutdownGraceSeconds
         if let name = try string(.commitPolicy) {
             guard let policy = CommitPolicyName(rawValue: name) else {
@@ -204,6 +213,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard idleTimeoutSeconds >= Self.minimumIdleTimeoutSeconds, idleTimeoutSeconds <= most else {
             throw fail("idleTimeoutSeconds must be in \(Self.minimumIdleTimeoutSeconds)...\(Int(most)) (one day), got \(idleTimeoutSeconds)")
         }
+        guard (1...Self.maximumConnections).contains(maxConnections) else {
+            throw fail("maxConnections must be in 1...\(Self.maximumConnections), got \(maxConnections)")
+        }
         guard shutdownGraceSeconds >= 0, shutdownGraceSeconds <= most else {
             throw fail("shutdownGraceSeconds must be in 0...\(Int(most)) (one day), got \(shutdownGraceSeconds)")
         }
@@ -237,7 +249,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         return """
             listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
-            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s; shutdown grace \(shutdownGraceSeconds) s
+            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s; at most \(maxConnections) connections; shutdown grace \(shutdownGraceSeconds) s
             commit policy \(commitPolicy.rawValue)\(commitPolicy == .newBuckets ? " (query counts committed within \(queryFlushMilliseconds) ms; buckets before the answer)" : " (every answer after its commit)")
             defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
             cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]

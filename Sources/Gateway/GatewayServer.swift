@@ -16,6 +16,36 @@ import Darwin
 /// requests are already durable, so a hard kill loses at most the deferred query counts the
 /// commit policy allows.
 public enum GatewayServer {
+    /// File descriptors kept for everything but client connections: the store's files and
+    /// connections, the upstream's connections, the event loops' own, standard streams.
+    public static let reservedDescriptors = 64
+
+    /// `configured`, or fewer when the process's file descriptor limit (`RLIMIT_NOFILE`) leaves
+    /// room for fewer connections beside ``reservedDescriptors``: with every descriptor taken,
+    /// accepting fails again and again and the accept loop spins instead of serving.
+    static func connectionLimit(_ configured: Int) -> Int {
+        connectionLimit(configured, descriptorLimit: descriptorLimit())
+    }
+
+    /// `configured`, lowered to leave ``reservedDescriptors`` of `descriptorLimit` (nil: no
+    /// limit) for everything else; at least 1.
+    public static func connectionLimit(_ configured: Int, descriptorLimit: Int?) -> Int {
+        guard let descriptorLimit else { return configured }
+        return max(1, min(configured, descriptorLimit - reservedDescriptors))
+    }
+
+    /// The process's soft limit on open file descriptors (nil when unlimited or unknown).
+    static func descriptorLimit() -> Int? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// Serves until a termination signal.
     /// - Parameter announce: receives the start-up lines (settings without secrets, then
     ///   `listening on http://HOST:PORT`, which scripts wait for).
@@ -40,9 +70,14 @@ public enum GatewayServer {
         announce(configuration.summary)
         let server: HTTPServer
         do {
+            let connections = connectionLimit(configuration.maxConnections)
+            if connections < configuration.maxConnections {
+                announce("at most \(connections) connections (maxConnections \(configuration.maxConnections) is more than the file descriptor limit leaves room for; raise it with ulimit -n)")
+            }
             server = try await HTTPServer.start(host: configuration.host, port: configuration.port,
                                                 maxBodyBytes: configuration.maxBodyBytes,
                                                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)),
+                                                maxConnections: connections,
                                                 observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()

@@ -24,7 +24,7 @@ struct ServeCommand: ParsableCommand {
             printed at start-up without secrets. Stop with SIGINT or SIGTERM: requests in flight are answered, then the queued query counts are committed and the store is closed.
             """)
 
-    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, maxConnections, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
     var config: String?
 
     @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
@@ -60,6 +60,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds a connection may stay silent while the gateway waits for its request before it is closed (default 60; 0.1...86400).")
     var idleTimeout: Double?
 
+    @Option(parsing: .unconditional, help: "Most connections open at once (default 4096, at most 1000000; lowered to what the file descriptor limit, ulimit -n, leaves room for); one beyond is closed at once.")
+    var maxConnections: Int?
+
     @Option(parsing: .unconditional, help: "Seconds a stop (SIGINT, SIGTERM) lets requests in flight finish before closing their connections and the store (default 25, under Kubernetes' 30 s before a kill; at most 86400).")
     var shutdownGrace: Double?
 
@@ -90,6 +93,9 @@ struct ServeCommand: ParsableCommand {
     func validate() throws {
         try refuseRepeatedOptions()
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        if let maxConnections, !(1...GatewayConfiguration.maximumConnections).contains(maxConnections) {
+            throw ValidationError("--max-connections must be in 1...\(GatewayConfiguration.maximumConnections), got \(maxConnections)")
+        }
         if let maxInputs, !(1...GatewayConfiguration.maximumInputs).contains(maxInputs) {
             throw ValidationError("--max-inputs must be in 1...\(GatewayConfiguration.maximumInputs), got \(maxInputs)")
         }
@@ -144,6 +150,7 @@ struct ServeCommand: ParsableCommand {
         if let maxBodyBytes { c.maxBodyBytes = maxBodyBytes }
         if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
         if let idleTimeout { c.idleTimeoutSeconds = idleTimeout }
+        if let maxConnections { c.maxConnections = maxConnections }
         if let shutdownGrace { c.shutdownGraceSeconds = shutdownGrace }
         if let policy = commitPolicy.flatMap(GatewayConfiguration.CommitPolicyName.init(rawValue:)) { c.commitPolicy = policy }
         if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }

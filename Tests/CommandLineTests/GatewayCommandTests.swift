@@ -202,6 +202,7 @@ import Testing
         (["--upstream-timeout", "-1"], "upstreamTimeoutSeconds"),
         (["--idle-timeout", "0"], "idleTimeoutSeconds"),
         (["--max-inputs", "-3"], "max-inputs"),
+        (["--max-connections", "0"], "--max-connections must be in 1...1000000, got 0"),
         (["--port", "-1"], "port"),
         (["--transforms", ""], "is empty"),
         (["--transforms", "affine,,pad"], "item 2"),

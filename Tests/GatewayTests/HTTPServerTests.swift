@@ -18,9 +18,10 @@ import Gateway
 
     /// A server with a 1024-byte body limit answering 413 for too-large bodies, 200 with the
     /// body's length otherwise.
-    func server(idleTimeout: TimeAmount = .seconds(60), seen: Counter = Counter(),
+    func server(idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = HTTPServer.defaultMaxConnections, seen: Counter = Counter(),
                 gate: Gate? = nil, arrived: Gate? = nil) async throws -> HTTPServer {
-        try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 1024, idleTimeout: idleTimeout) { request in
+        try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 1024, idleTimeout: idleTimeout,
+                                   maxConnections: maxConnections) { request in
             seen.increment()
             if request.bodyTooLarge { return GatewayResponse(GatewayError(.tooLarge, "too large")) }
             if request.path == "/slow" {
@@ -64,6 +65,65 @@ import Gateway
         // Nothing after the 413 (the connection closed), and the handler saw only the first.
         #expect(rest.isEmpty, "\(String(decoding: rest, as: UTF8.self))")
         #expect(seen.value == 1)
+        await server.close()
+    }
+
+    @Test("connections beyond maxConnections are closed on accept, and a freed place is taken again")
+    func connectionsBeyondTheLimitAreClosed() async throws {
+        let seen = Counter()
+        let server = try await server(maxConnections: 2, seen: seen)
+        let port = server.localAddress.port!
+        let (third, later) = try await blocking { () -> ([UInt8], RawHTTPConnection.Response?) in
+            let first = try RawHTTPConnection(port: port)
+            let second = try RawHTTPConnection(port: port)
+            // Both held (a request answered on each proves they were accepted before the third).
+            for c in [first, second] {
+                try c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+                _ = try c.readResponse()
+            }
+            let extra = try RawHTTPConnection(port: port)
+            _ = try extra.send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            let third = try extra.readUntilClosed()
+            first.closeConnection()
+            // Once the server has seen the first one close, a new connection is served.
+            var later: RawHTTPConnection.Response?
+            for _ in 0 ..< 200 where later == nil {
+                let c = try RawHTTPConnection(port: port)
+                if (try? c.send(Array("GET /c HTTP/1.1\r\nHost: x\r\n\r\n".utf8))) == true { later = try? c.readResponse() }
+                if later == nil { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            return (third, later)
+        }
+        #expect(third.isEmpty, "the connection beyond the limit was answered: \(String(decoding: third, as: UTF8.self))")
+        #expect(later?.status == 200)
+        #expect(seen.value == 3)
+        await server.close()
+    }
+
+    @Test("a request head trickled byte by byte is cut off at the idle timeout, first or after an answer")
+    func aTrickledHeadIsCutOff() async throws {
+        let server = try await server(idleTimeout: .milliseconds(500))
+        let port = server.localAddress.port!
+        for answeredFirst in [false, true] {
+            let closed = try await blocking { () -> Bool in
+                let c = try RawHTTPConnection(port: port)
+                if answeredFirst {
+                    try c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+                    _ = try c.readResponse()
+                }
+                // One byte every 0.1 s (the idle timeout never passes between two) for 4 s,
+                // eight times the timeout: the head never completes.
+                let head = Array("GET /b HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 40)
+                // A send fails once the server has closed (the first after the close draws a
+                // reset, the next fails): that must happen while the head is still trickling.
+                for byte in head {
+                    guard (try? c.send([byte])) == true else { return true }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                return false
+            }
+            #expect(closed, "answered first: \(answeredFirst)")
+        }
         await server.close()
     }
 

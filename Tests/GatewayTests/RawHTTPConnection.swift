@@ -59,7 +59,16 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
-    deinit { close(fd) }
+    private var closed = false
+
+    deinit { if !closed { close(fd) } }
+
+    /// Closes the connection now (the client's side).
+    func closeConnection() {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+    }
 
     /// Sends `text` (UTF-8).
     func send(_ text: String) throws { try send(Array(text.utf8)) }

@@ -14,7 +14,7 @@ private func message(_ body: () throws -> Void) -> String? {
     }
 
     static let numericFields = ["port", "upstreamTimeoutSeconds", "maxInputs", "maxBodyBytes", "keyCacheSeconds",
-                                "idleTimeoutSeconds", "shutdownGraceSeconds", "queryFlushMilliseconds"]
+                                "idleTimeoutSeconds", "maxConnections", "shutdownGraceSeconds", "queryFlushMilliseconds"]
 
     func value(_ c: GatewayConfiguration, _ field: String) -> Double {
         switch field {
@@ -24,6 +24,7 @@ private func message(_ body: () throws -> Void) -> String? {
         case "maxBodyBytes": Double(c.maxBodyBytes)
         case "keyCacheSeconds": c.keyCacheSeconds
         case "idleTimeoutSeconds": c.idleTimeoutSeconds
+        case "maxConnections": Double(c.maxConnections)
         case "shutdownGraceSeconds": c.shutdownGraceSeconds
         default: Double(c.queryFlushMilliseconds)
         }
@@ -52,6 +53,18 @@ private func message(_ body: () throws -> Void) -> String? {
         let read = try decode(#"{"defense": {"dimension": 384, "hashBits": 10}}"#)
         #expect(read.defense.dimension == 384 && read.defense.hashBits == 10)
         #expect(try decode(#"{"defense": null}"#).defense.dimension == GatewayConfiguration().defense.dimension)
+    }
+
+    @Test("maxConnections is bounded, and lowered to what the file descriptor limit leaves room for")
+    func connectionsAreBoundedByDescriptors() throws {
+        #expect(message { _ = try decode(#"{"maxConnections": 0}"#).validated() }?.contains("maxConnections must be in 1...1000000") == true)
+        #expect(message { _ = try decode(#"{"maxConnections": 2000000}"#).validated() }?.contains("maxConnections must be in 1...1000000") == true)
+        #expect(try decode(#"{"maxConnections": 100}"#).validated().maxConnections == 100)
+        let reserved = GatewayServer.reservedDescriptors
+        #expect(GatewayServer.connectionLimit(4096, descriptorLimit: nil) == 4096)
+        #expect(GatewayServer.connectionLimit(4096, descriptorLimit: 1024) == 1024 - reserved)
+        #expect(GatewayServer.connectionLimit(100, descriptorLimit: 1024) == 100)
+        #expect(GatewayServer.connectionLimit(100, descriptorLimit: 10) == 1)
     }
 
     @Test func durationsAreBounded() throws {

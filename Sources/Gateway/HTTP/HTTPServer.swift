@@ -72,7 +72,13 @@ public struct GatewayResponse: Sendable {
 /// - `HEAD` requests get the headers their `GET` would get, without the body.
 /// - A connection silent for `idleTimeout` while the server waits for it (between requests, or
 ///   within a request's head or body) is closed, a partly received request first answered 408;
-///   a connection whose request is being handled is never timed out.
+///   a connection whose request is being handled is never timed out. A request's head must
+///   also arrive whole within `idleTimeout` of the connection's start or of the previous
+///   answer, however its bytes trickle in (else the connection is closed): a client sending a
+///   byte now and then cannot hold a connection open forever.
+/// - At most `maxConnections` connections are open at once; one accepted beyond that is closed
+///   at once (so that the process never runs out of file descriptors, which would leave its
+///   accept loop spinning on the error).
 /// - ``shutdown(gracePeriod:)`` stops accepting, closes idle connections, lets requests in
 ///   flight finish (their answers carry `Connection: close`) and takes no further request.
 public final class HTTPServer: Sendable {
@@ -82,37 +88,43 @@ public final class HTTPServer: Sendable {
     public let localAddress: SocketAddress
     /// Requests with bodies up to this many bytes are handled on their event loop (see above).
     public static let inlineBodyBytes = 128 << 10
-    /// The default ``start(host:port:maxBodyBytes:idleTimeout:group:observe:handler:)`` idle timeout.
+    /// The default ``start(host:port:maxBodyBytes:idleTimeout:maxConnections:group:observe:handler:)`` idle timeout.
     public static let defaultIdleTimeout = TimeAmount.seconds(60)
+    /// The default most open connections.
+    public static let defaultMaxConnections = 4096
 
     /// Binds and starts serving.
     /// - Parameters:
     ///   - maxBodyBytes: larger bodies reach `handler` as a request with
     ///     ``GatewayRequest/bodyTooLarge`` set and an empty body (see above).
-    ///   - idleTimeout: how long a connection may stay silent while the server waits for it.
+    ///   - idleTimeout: how long a connection may stay silent while the server waits for it,
+    ///     and the longest a request's head may take to arrive.
+    ///   - maxConnections: the most connections open at once (more are closed on accept).
     ///   - observe: called after each answer is written with the request's path and the
     ///     seconds from reading its head to handing the whole answer to the socket (the time the
     ///     request spent in this process).
     ///   - handler: answers one request; must not throw (errors are answers).
     public static func start(host: String, port: Int, maxBodyBytes: Int, idleTimeout: TimeAmount = defaultIdleTimeout,
+                             maxConnections: Int = defaultMaxConnections,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              observe: @escaping @Sendable (_ path: String, _ seconds: Double) -> Void = { _, _ in },
                              handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> HTTPServer {
-        let connections = ConnectionRegistry()
+        precondition(maxConnections >= 1, "HTTPServer.start: maxConnections must be at least 1")
+        let connections = ConnectionRegistry(limit: maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                // A connection accepted while shutting down is closed at once.
+                // A connection accepted while shutting down, or beyond the limit, is closed at once.
                 guard connections.add(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     // Parse errors are answered by RequestHandler, in the OpenAI error shape.
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
-                    try pipeline.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, observe: observe, handler: handler))
+                    try pipeline.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, headTimeout: idleTimeout, observe: observe, handler: handler))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -177,12 +189,16 @@ private final class ConnectionRegistry: Sendable {
         var channels: [ObjectIdentifier: any Channel] = [:]
     }
     private let state = Mutex(State())
+    private let limit: Int
 
-    /// Registers an accepted connection (removed when it closes); false when shutting down.
+    init(limit: Int) { self.limit = limit }
+
+    /// Registers an accepted connection (removed when it closes); false when shutting down or
+    /// when `limit` connections are open.
     func add(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
         let added = state.withLock { s -> Bool in
-            if s.draining { return false }
+            if s.draining || s.channels.count >= limit { return false }
             s.channels[id] = channel
             return true
         }
@@ -207,6 +223,10 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPServerResponsePart
 
     private let maxBodyBytes: Int
+    private let headTimeout: TimeAmount
+    /// Closes the connection unless the next request's head arrives in time (armed while the
+    /// server waits for a head, cancelled when it arrives).
+    private var headDeadline: Scheduled<Void>?
     private let observe: @Sendable (String, Double) -> Void
     private let handler: @Sendable (GatewayRequest) async -> GatewayResponse
     private var head: HTTPRequestHead?
@@ -231,11 +251,42 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     /// working on this connection: nothing is in flight.
     var isReceiving: Bool { head != nil && !handling }
 
-    init(maxBodyBytes: Int, observe: @escaping @Sendable (String, Double) -> Void,
+    init(maxBodyBytes: Int, headTimeout: TimeAmount, observe: @escaping @Sendable (String, Double) -> Void,
          handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
         self.maxBodyBytes = maxBodyBytes
+        self.headTimeout = headTimeout
         self.observe = observe
         self.handler = handler
+    }
+
+    /// Arms the head deadline: the connection is closed unless a request's head arrives within
+    /// `headTimeout` (the decoder hands over a head only once it is whole).
+    private func awaitHead(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        headDeadline = context.eventLoop.scheduleTask(in: headTimeout) {
+            bound.value.close(promise: nil)
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { awaitHead(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        awaitHead(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        headDeadline = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        headDeadline = nil
+        context.fireChannelInactive()
     }
 
     private static func path(of uri: String) -> String {
@@ -246,6 +297,8 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         guard !discardRest else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
+            headDeadline?.cancel()
+            headDeadline = nil
             head = h
             headRead = .now()
             received = 0
@@ -376,6 +429,9 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         } else if !keepAlive {
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        } else if self.head == nil {
+            // Kept alive and no next request begun: its head has the same time to arrive.
+            awaitHead(context: context)
         }
     }
 
