@@ -142,6 +142,34 @@ import Gateway
         } == .badUpstream)
     }
 
+    @Test("a body of many tiny values is refused (413) while it is parsed, before it takes memory")
+    func manyTinyValuesAreRefusedWhileParsing() throws {
+        // 100 000 one-letter texts (400 KB of body) against a limit of 8 inputs.
+        let many = "{\"input\": [" + Array(repeating: "\"a\"", count: 100_000).joined(separator: ",") + "]}"
+        do {
+            _ = try embeddings(many)
+            Issue.record("accepted")
+        } catch let error as GatewayError {
+            #expect(error.kind == .tooLarge && error.message.contains("at most 8 inputs per request"), "\(error.message)")
+        }
+        let rows = "{\"input\": [" + Array(repeating: "[1,2,3]", count: 100_000).joined(separator: ",") + "]}"
+        #expect(kind { try protect(rows) } == .tooLarge)
+        // The budget counts what the parser stores: a mixed array's numbers count, an all-number
+        // array's do not.
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array("[1, 2, 3, \"a\"]".utf8), maxValues: 4) }
+        #expect(try JSONValue.parse(Array("[1, 2, 3, \"a\"]".utf8), maxValues: 5) != .null)
+        #expect(try JSONValue.parse(Array("[[1, 2, 3, 4, 5, 6, 7, 8]]".utf8), maxValues: 2) == .array([.numbers([1, 2, 3, 4, 5, 6, 7, 8])]))
+        do {
+            _ = try JSONValue.parse(Array("[true, false, null]".utf8), maxValues: 3)
+            Issue.record("accepted")
+        } catch let error as JSONParseError {
+            #expect(error.valueBudgetExceeded && error.description.contains("more than 3 values"), "\(error)")
+        }
+        // Every parameter of a full request fits beside its inputs.
+        let full = #"{"input": ["a","b","c","d","e","f","g","h"], "model": "m", "encoding_format": "float", "user": "u", "input_type": "query"}"#
+        #expect(try embeddings(full).texts.count == 8)
+    }
+
     @Test func errorBodyHasTheOpenAIShape() throws {
         let body = try JSONValue.parse(GatewayError(.invalidKey, "no \"key\"").jsonBody)
         #expect(body["error"]?["message"] == .string("no \"key\""))

@@ -13,6 +13,10 @@ public struct EmbeddingsRequest: Sendable, Equatable {
     /// Optional `input_type` (`query`/`passage`), forwarded to upstreams that use it.
     public var inputType: String?
 
+    /// JSON values a request may hold besides its inputs (the body object, its members'
+    /// values, nested parameters): the parse stops beyond `maxInputs` plus this many values.
+    public static let otherValues = 64
+
     /// Parses and checks a body.
     /// - Parameters:
     ///   - maxInputs: the largest number of texts accepted in one request.
@@ -22,7 +26,11 @@ public struct EmbeddingsRequest: Sendable, Equatable {
     ///   413 above `maxInputs`.
     public init(body: UnsafeRawBufferPointer, maxInputs: Int, outputDimension: Int? = nil) throws {
         let document: JSONValue
-        do { document = try JSONValue.parse(body) } catch let error as JSONParseError {
+        // Each input is one value; the other members a few dozen at most.
+        do { document = try JSONValue.parse(body, maxValues: maxInputs + Self.otherValues) } catch let error as JSONParseError {
+            if error.valueBudgetExceeded {
+                throw GatewayError(.tooLarge, "the request holds more values than \(maxInputs) inputs and their parameters can (at most \(maxInputs) inputs per request)", param: "input")
+            }
             throw GatewayError(.malformedRequest, "request body is not valid JSON: \(error)")
         }
         guard case .object = document else {

@@ -25,10 +25,16 @@ public indirect enum JSONValue: Sendable, Equatable {
     case object([String: JSONValue])
 
     /// Parses a complete document.
-    /// - Throws: ``JSONParseError`` naming the byte offset of the problem.
+    /// - Parameter maxValues: the most values the document may hold outside arrays of numbers
+    ///   (each array, object, string, boolean, null and lone number counts one; the numbers of
+    ///   an all-number array are stored compactly and do not count). A body of millions of tiny
+    ///   values would otherwise take some 30 times its size in memory before its size could be
+    ///   judged; requests bound it by what they may hold.
+    /// - Throws: ``JSONParseError`` naming the byte offset of the problem
+    ///   (``JSONParseError/valueBudgetExceeded`` when `maxValues` is passed).
     /// - Complexity: O(n) in the document's length; nesting deeper than 64 levels is refused.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxValues: Int = .max) throws -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxValues: maxValues)
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             throw parser.error("a byte-order mark is not allowed")
         }
@@ -40,8 +46,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     /// Parses a complete document held in an array.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try bytes.withUnsafeBytes { try parse($0) }
+    public static func parse(_ bytes: [UInt8], maxValues: Int = .max) throws -> JSONValue {
+        try bytes.withUnsafeBytes { try parse($0, maxValues: maxValues) }
     }
 
     /// The member `key` of an object (nil for other values or a missing key).
@@ -69,14 +75,32 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public let offset: Int
     /// What is wrong there.
     public let message: String
-    public var description: String { "invalid JSON at byte \(offset): \(message)" }
+    /// The document holds more values than the parse allowed (it may be valid JSON).
+    public let valueBudgetExceeded: Bool
+
+    public init(offset: Int, message: String, valueBudgetExceeded: Bool = false) {
+        self.offset = offset
+        self.message = message
+        self.valueBudgetExceeded = valueBudgetExceeded
+    }
+
+    public var description: String {
+        valueBudgetExceeded ? "\(message) (at byte \(offset))" : "invalid JSON at byte \(offset): \(message)"
+    }
 }
 
 struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     var position = 0
+    /// Values left to the document (see ``JSONValue/parse(_:maxValues:)``).
+    var valuesLeft: Int
+    let maxValues: Int
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, maxValues: Int = .max) {
+        self.bytes = bytes
+        self.maxValues = maxValues
+        self.valuesLeft = maxValues
+    }
 
     func error(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
 
@@ -103,6 +127,10 @@ struct JSONParser {
 
     mutating func value(depth: Int) throws -> JSONValue {
         guard depth < 64 else { throw error("nesting deeper than 64 levels") }
+        guard valuesLeft > 0 else {
+            throw JSONParseError(offset: position, message: "the document holds more than \(maxValues) values (arrays of numbers aside)", valueBudgetExceeded: true)
+        }
+        valuesLeft -= 1
         guard let c = peek else { throw error("unexpected end of data") }
         switch c {
         case UInt8(ascii: "{"): return try object(depth: depth)
@@ -156,7 +184,12 @@ struct JSONParser {
                 skipSpace()
                 guard let c = peek else { throw error("unexpected end of data") }
                 guard c == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) else {
-                    // A mixed array: continue generically with what was read so far.
+                    // A mixed array: continue generically with what was read so far (each
+                    // number now a value of its own, counted as such).
+                    guard numbers.count <= valuesLeft else {
+                        throw JSONParseError(offset: position, message: "the document holds more than \(maxValues) values (arrays of numbers aside)", valueBudgetExceeded: true)
+                    }
+                    valuesLeft -= numbers.count
                     var elements = numbers.map { JSONValue.number($0) }
                     return try arrayTail(&elements, depth: depth)
                 }

@@ -25,7 +25,12 @@ public struct ProtectRequest: Sendable {
     public init(body: UnsafeRawBufferPointer, dimension: Int, maxInputs: Int,
                 largestMagnitude: Float = .greatestFiniteMagnitude) throws {
         let document: JSONValue
-        do { document = try JSONValue.parse(body) } catch let error as JSONParseError {
+        // Each vector is one value (an array of numbers or a base64 string); the other members
+        // a few dozen at most.
+        do { document = try JSONValue.parse(body, maxValues: maxInputs + EmbeddingsRequest.otherValues) } catch let error as JSONParseError {
+            if error.valueBudgetExceeded {
+                throw GatewayError(.tooLarge, "the request holds more values than \(maxInputs) vectors and their parameters can (at most \(maxInputs) vectors per request)", param: "input")
+            }
             throw GatewayError(.malformedRequest, "request body is not valid JSON: \(error)")
         }
         guard case .object = document else {
@@ -49,6 +54,10 @@ public struct ProtectRequest: Sendable {
             let count: Int
             switch item {
             case .numbers(let values):
+                // The length first: a vector of the wrong dimension is not copied.
+                guard values.count == dimension else {
+                    throw GatewayError(.invalidVectors, "'input[\(i)]' has dimension \(values.count), expected \(dimension)", param: "input[\(i)]")
+                }
                 for (j, v) in values.enumerated() {
                     let f = Float(v)
                     // JSON numbers are finite; one beyond float32's range would become infinity.
