@@ -17,7 +17,7 @@ struct ConfigurationKey: CodingKey, Hashable {
 ///
 /// Errors are `DecodingError`s whose path and message ``DefenseConfiguration/decode(from:)``
 /// reports, so a file's reader learns where the problem is and what was expected there.
-enum ConfigurationJSON {
+public enum ConfigurationJSON {
     /// The object `decoder` stands at, after checking that each of its keys is one of `known`.
     static func object(_ decoder: any Decoder, known: [String]) throws -> KeyedDecodingContainer<ConfigurationKey> {
         let c = try decoder.container(keyedBy: ConfigurationKey.self)
@@ -110,7 +110,7 @@ extension ConfigurationJSON {
     /// Refuses a document in which an object states a key twice (JSON readers keep one of
     /// the two without a word), naming the key and where it is, e.g. `cost.exponential.alpha`.
     /// The document must be valid JSON; keys are compared after their escapes are decoded.
-    static func checkDuplicateKeys(_ data: Data) throws {
+    public static func checkDuplicateKeys(_ data: Data) throws {
         enum Frame {
             case object(path: String, keys: Set<String>, key: String?, expectingKey: Bool)
             case array(path: String, index: Int)

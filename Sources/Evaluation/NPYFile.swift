@@ -133,7 +133,7 @@ public enum NPY {
                 }
             }
             if let badIndex {
-                throw NPYError(path: path, message: "label \(badIndex) of dtype '\(header.descr)' does not fit in Int")
+                throw NPYError(path: path, message: "the label at index \(badIndex) (dtype '\(header.descr)') is beyond Int's range: it does not fit in Int")
             }
             return labels
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `b4b` command line.
 @main
@@ -12,4 +13,23 @@ struct B4B: ParsableCommand {
         ],
         defaultSubcommand: Demo.self
     )
+
+    /// Runs the command line. A first argument that is neither an option nor a subcommand is
+    /// named as an unknown subcommand: the parser would otherwise hand it to the default
+    /// subcommand (`demo`) and answer with demo's usage.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        if let first = arguments.first, !first.hasPrefix("-"), !names.contains(first) {
+            var standardError = StandardError()
+            print("Error: unknown subcommand '\(first)'; the subcommands are \(names.dropLast().joined(separator: ", ")) (see 'b4b --help')", to: &standardError)
+            exit(withError: ExitCode(64))
+        }
+        main(nil)
+    }
+}
+
+/// Standard error as a `TextOutputStream`.
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
 }

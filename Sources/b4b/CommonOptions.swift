@@ -275,7 +275,12 @@ func loadLabelledTask(_ named: NamedDataset, option: String = "--task") throws -
     guard train.columns == test.columns else {
         throw CommandError("\(option): train.npy has \(train.columns) columns but test.npy has \(test.columns)")
     }
+    let trainLabels = try readLabels(file("train_labels.npy"), option: option, rows: train.rows)
+    // A probe needs two classes to separate; named here rather than by the classifier's fit.
+    if let only = trainLabels.first, trainLabels.allSatisfy({ $0 == only }) {
+        throw CommandError("\(option): '\(file("train_labels.npy"))' holds one class only (every label is \(only)); a probe needs two classes or more")
+    }
     return LabelledTask(name: named.name,
-                        train: train, trainLabels: try readLabels(file("train_labels.npy"), option: option, rows: train.rows),
+                        train: train, trainLabels: trainLabels,
                         test: test, testLabels: try readLabels(file("test_labels.npy"), option: option, rows: test.rows))
 }

@@ -15,20 +15,20 @@ struct Demo: ParsableCommand {
             lambda = 1e-6, alpha = 1, beta = 0.8) unless options say otherwise.
             """)
 
-    @Option(parsing: .unconditional, help: "Queries each user sends in total.")
+    @Option(parsing: .unconditional, help: "Queries each user sends in total (1...10000000, and within 80 % of memory with --dimension).")
     var queries: Int = 4000
 
-    @Option(parsing: .unconditional, help: "Queries per request (batch size).")
+    @Option(parsing: .unconditional, help: "Queries per request (batch size; 1...--queries).")
     var batch: Int = 250
 
-    @Option(parsing: .unconditional, help: "Representation dimension d.")
+    @Option(parsing: .unconditional, help: "Representation dimension d (2...8192: the demo gives each user a dense affine transform).")
     var dimension: Int = 2048
 
     @Option(parsing: .unconditional, help: "Number of clusters the legitimate user's queries come from.")
     var clusters: Int = 3
 
     @Option(parsing: .unconditional, help: "Angular spread of each legitimate cluster (noise norm relative to the unit centre).")
-    var clusterSpread: Float = 0.3
+    var clusterSpread: Double = 0.3
 
     @Option(parsing: .unconditional, help: "Hyperplanes per hash table k (2^k buckets).")
     var hashBits: Int = 12
@@ -53,7 +53,9 @@ struct Demo: ParsableCommand {
         // Both users' queries are generated up front (and copied per request): about 4 copies.
         try requireMemory(4 * 2 * Double(queries) * Double(dimension) * Double(MemoryLayout<Float>.stride),
                           for: "--queries \(queries) at --dimension \(dimension)", validating: true)
-        guard clusterSpread >= 0, clusterSpread.isFinite else { throw ValidationError("--cluster-spread must be a non-negative number") }
+        guard clusterSpread >= 0, clusterSpread <= Double(Float.greatestFiniteMagnitude) else {
+            throw ValidationError("--cluster-spread must be a non-negative number within float32's range (at most 3.4e38), got \(clusterSpread)")
+        }
         guard (1...24).contains(hashBits) else { throw ValidationError("--hash-bits must be in 1...24, got \(hashBits)") }
     }
 
@@ -64,7 +66,7 @@ struct Demo: ParsableCommand {
         configuration.hashBits = hashBits
         configuration.maxBatchRows = max(batch, configuration.maxBatchRows)
         let defense = try B4BDefense(configuration: configuration, secret: ServerSecret.generate())
-        let legitimate = SyntheticQueries.clustered(count: queries, dimension: dimension, clusters: clusters, spread: clusterSpread, seed: seed)
+        let legitimate = SyntheticQueries.clustered(count: queries, dimension: dimension, clusters: clusters, spread: Float(clusterSpread), seed: seed)
         let thief = SyntheticQueries.spread(count: queries, dimension: dimension, seed: seed &+ 1000)
 
         print("B4B demo: d = \(dimension), \(1 << hashBits) buckets, cost = exponential(lambda 1e-6, alpha 1, beta 0.8), transform = dense affine per user")

@@ -98,6 +98,22 @@ struct KeysCommand: ParsableCommand {
         @Flag(help: "Print JSON Lines instead of a table.")
         var json = false
 
+        /// A stored name as the table shows it: control and format characters (which `add`
+        /// refuses, but a hand-edited store may hold) escaped as `\u{...}`, so that a name can
+        /// never forge or rewrite lines of the listing. (JSON Lines escape them by themselves.)
+        static func printable(_ name: String) -> String {
+            var shown = ""
+            for c in name.unicodeScalars {
+                let category = c.properties.generalCategory
+                if category == .control || (category == .format && c.value != 0x200D) {
+                    shown += "\\u{\(String(c.value, radix: 16))}"
+                } else {
+                    shown.unicodeScalars.append(c)
+                }
+            }
+            return shown
+        }
+
         func run() throws {
             let (store, json) = (storeOptions, json)
             try runAsync {
@@ -125,7 +141,7 @@ struct KeysCommand: ParsableCommand {
                         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                         print(String(decoding: data, as: UTF8.self))
                     } else {
-                        print("\(k.id)  \(status.padding(toLength: 7, withPad: " ", startingAt: 0))  \(String(format: "%8.5f", o?.coverage ?? 0))  \(String(format: "%7d", o?.queryCount ?? 0))  \(dates.string(from: k.createdAt))  \(k.name)")
+                        print("\(k.id)  \(status.padding(toLength: 7, withPad: " ", startingAt: 0))  \(String(format: "%8.5f", o?.coverage ?? 0))  \(String(format: "%7d", o?.queryCount ?? 0))  \(dates.string(from: k.createdAt))  \(Self.printable(k.name))")
                     }
                 }
             }

@@ -23,11 +23,11 @@ struct ProbeCommand: ParsableCommand {
     @Option(help: "Which probe to train: logistic, ridge, or both.")
     var classifier: ProbeChoice = .both
 
-    @Option(name: .customLong("C"), parsing: .unconditional, help: "Inverse L2 regularisation strength C of the logistic probe (larger: less regularised).")
+    @Option(name: .customLong("C"), parsing: .unconditional, help: "Inverse L2 regularisation strength C of the logistic probe (larger: less regularised; 1e-8...1e8).")
     var inverseRegularization: Double = 1
 
-    @Option(parsing: .unconditional, help: "Ridge penalty lambda of the ridge classifier (positive).")
-    var lambda: Float = 1
+    @Option(parsing: .unconditional, help: "Ridge penalty lambda of the ridge classifier (positive, within float32's range: 1.2e-38...3.4e38).")
+    var lambda: Double = 1
 
     @Option(parsing: .unconditional, help: "Largest number of L-BFGS iterations of the logistic probe.")
     var maxIterations: Int = 1000
@@ -49,7 +49,11 @@ struct ProbeCommand: ParsableCommand {
         guard inverseRegularization.isFinite, (1e-8...1e8).contains(inverseRegularization) else {
             throw ValidationError("--C must be in 1e-8...1e8, got \(inverseRegularization)")
         }
-        guard lambda.isFinite, lambda > 0 else { throw ValidationError("--lambda must be a positive number, got \(lambda)") }
+        // Parsed as a double so that the message repeats the value given (a float would have
+        // turned 1e308 into inf and 1e-50 into 0).
+        guard lambda.isFinite, lambda >= Double(Float.leastNormalMagnitude), lambda <= Double(Float.greatestFiniteMagnitude) else {
+            throw ValidationError("--lambda must be a positive number within float32's range (1.2e-38...3.4e38), got \(lambda)")
+        }
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard tolerance.isFinite, tolerance >= 0 else { throw ValidationError("--tolerance must be a non-negative number, got \(tolerance)") }
     }
@@ -84,7 +88,7 @@ struct ProbeCommand: ParsableCommand {
         }
         if classifier != .logistic {
             let started = clock.now
-            let options = RidgeClassifier.Options(lambda: lambda, standardize: !noStandardize)
+            let options = RidgeClassifier.Options(lambda: Float(lambda), standardize: !noStandardize)
             let ridge = try fit { try RidgeClassifier.fit(features: x, labels: y, classCount: classCount, options: options) }
             let seconds = (clock.now - started) / .seconds(1)
             results.append(ProbeResult(

@@ -175,9 +175,21 @@ struct ProtectCommand: ParsableCommand {
         guard let state, Files.kind(state) != .missing else { return [:] }
         let data = try Files.read(state, what: "--state '\(state)'")
         let snapshots: [String: OccupancySnapshot]
+        let valid = (try? JSONSerialization.jsonObject(with: data)) != nil
+        if valid {
+            // A reader keeps one of two equal keys without a word: an account given twice
+            // (or a field of one) would silently lose the other.
+            do { try ConfigurationJSON.checkDuplicateKeys(data) } catch let error as ConfigurationError {
+                throw CommandError("--state '\(state)': not a valid occupancy state file: '\(error.field)' \(error.message)")
+            }
+        }
         do {
             snapshots = try JSONDecoder().decode([String: OccupancySnapshot].self, from: data)
         } catch let error as DecodingError {
+            if valid, case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                // Foundation's decoder reports a number that does not fit its field as invalid JSON.
+                throw CommandError("--state '\(state)': not a valid occupancy state file: a number does not fit its field (negative, fractional or too large where a count or a word of bucket bits is expected)")
+            }
             throw CommandError("--state '\(state)': not a valid occupancy state file: \(error.locatedDescription)")
         }
         if let snapshot = snapshots[user] {

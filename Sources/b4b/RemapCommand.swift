@@ -47,7 +47,7 @@ struct RemapCommand: ParsableCommand {
     var noise: NoiseSetting = .both
 
     @Option(help: ArgumentHelp(
-        "How the mapper is fitted: auto (QR least squares above the dimension, minimum-norm SVD at or below it), least-squares, minimum-norm, or ridge=LAMBDA.",
+        "How the mapper is fitted: auto (QR least squares above the dimension, minimum-norm SVD at or below it), least-squares, minimum-norm, or ridge=LAMBDA (LAMBDA in 1e-8...1e8).",
         valueName: "method"))
     var fit: String = "auto"
 

@@ -195,6 +195,24 @@ import Testing
         }
     }
 
+    @Test("a name with control characters written into the store by hand is listed escaped, never as raw lines")
+    func handEditedNamesCannotForgeListLines() throws {
+        try withWorkDirectory { dir in
+            _ = try addKey(in: dir)
+            let sql = Process()
+            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            sql.arguments = ["sqlite3", dir.appendingPathComponent("s.sqlite").path,
+                             "UPDATE b4b_keys SET name = 'eve' || char(10) || '000000000000  active   1.00000' || char(27) || '[2K'"]
+            try sql.run()
+            sql.waitUntilExit()
+            try #require(sql.terminationStatus == 0, "sqlite3 is needed to edit a store on purpose")
+            let r = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
+            #expect(r.status == 0, "\(r.output)")
+            #expect(r.output.contains("eve\\u{a}000000000000  active   1.00000\\u{1b}[2K"), "\(r.output)")
+            #expect(!r.output.contains("\u{1b}") && !r.output.contains("\n000000000000"), "\(r.output)")
+        }
+    }
+
     @Test(arguments: [
         (["--max-body-bytes", "-5"], "--max-body-bytes must be in 1024...1073741824, got -5"),
         (["--key-cache-seconds", "-1"], "keyCacheSeconds"),

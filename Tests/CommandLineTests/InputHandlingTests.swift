@@ -42,6 +42,17 @@ struct InputHandlingTests {
         return ["--train", "train.npy", "--train-labels", "train_labels.npy", "--test", "test.npy", "--test-labels", "test_labels.npy"]
     }
 
+    @Test("a task whose training labels hold one class is named by the task and its file")
+    func aOneClassTaskIsNamed() throws {
+        try withWorkDirectory { dir in
+            _ = try writeTask(dir, labels: [Int](repeating: 2, count: 60))
+            try NPY.write(spreadRows(100, d: 8, seed: 3), to: dir.appendingPathComponent("p.npy").path)
+            try expectRefusal(["calibrate", "--pool", "p.npy", "--task", "w=.", "--output-dir", "out"], in: dir,
+                              ["--task w: './train_labels.npy' holds one class only (every label is 2)"])
+            #expect(!exists(dir, "out"))
+        }
+    }
+
     @Test func probeRefusesHugeLabelsWithoutTrapping() throws {
         try withWorkDirectory { dir in
             for huge in [Int.max, 1_000_000_000_000] {
@@ -75,10 +86,18 @@ struct InputHandlingTests {
                 (["protect", "--input", "x.npy", "--user", "a", "--batch", "10", "--batch=20", "--output-dir", "o"], ["--batch", "more than once"]),
                 (["protect", "--input", "x.npy", "--user", "a", "--batch", "-1", "--output-dir", "o"], ["--batch must be at least 1"]),
                 (["demo", "--dimension", "16", "--dimension", "32"], ["--dimension", "more than once"]),
+                // A mistyped subcommand is named, not taken for demo's (the default's) argument.
+                (["protec", "--input", "x.npy"], ["unknown subcommand 'protec'", "demo, protect, remap"]),
                 (["keys", "add", "--store", "sqlite:k.sqlite", "--store", "sqlite:other.sqlite"], ["--store", "more than once"]),
                 (["keys", "add", "--store", "sqlite:k.sqlite", "--name", "a", "--name=b"], ["--name", "more than once"]),
                 (["keys", "list", "--store", "sqlite:k.sqlite", "--json", "--json"], ["--json", "more than once"]),
                 (["serve", "--port", "0", "--port", "0"], ["--port", "more than once"]),
+                // The value given is repeated as given (it was read as a float: 1e308 came back as inf).
+                (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--lambda", "1e308"],
+                 ["--lambda must be a positive number within float32's range", "got 1e+308"]),
+                (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--lambda", "1e-50"],
+                 ["got 1e-50"]),
+                (["demo", "--cluster-spread", "1e39"], ["--cluster-spread", "got 1e+39"]),
                 (["probe", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--output-dir", "o", "--lambda", "0"],
                  ["--lambda", "positive"]),
                 (["remap", "--train", "t", "--train-labels", "t", "--test", "t", "--test-labels", "t", "--queries", "q", "--output-dir", "o",
@@ -132,6 +151,27 @@ struct InputHandlingTests {
             try expectRefusal(["protect", "--input", "x.npy", "--user", "u", "--output-dir", "out", "--state", "st.json", "--secret", "s.bin"],
                               in: dir, ["--input 'x.npy' has 1e+38 at row 3, column 2", "at most"])
             #expect(!exists(dir, "out") && !exists(dir, "st.json") && !exists(dir, "s.bin"))
+        }
+    }
+
+    @Test("a state file with an account given twice, or a number that does not fit its field, is refused as such and kept")
+    func protectRefusesAmbiguousOrMistypedStates() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(20, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            let base = ["protect", "--input", "x.npy", "--user", "a", "--secret", "s.bin", "--output-dir"]
+            #expect(try runB4B(base + ["out", "--state", "st.json"], in: dir).succeeded)
+            let stored = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("st.json"))) as? [String: Any])
+            let snapshot = String(decoding: try JSONSerialization.data(withJSONObject: try #require(stored["a"]), options: [.sortedKeys]), as: UTF8.self)
+            try write("{\"a\": \(snapshot), \"a\": \(snapshot)}", dir, "dup.json")
+            let fractional = snapshot.replacingOccurrences(of: "\"queryCount\":20", with: "\"queryCount\":20.5")
+            try #require(fractional != snapshot, "\(snapshot)")
+            try write(fractional.wrappedAsState(), dir, "frac.json")
+            for (file, expected) in [("dup.json", "'a' is given more than once"), ("frac.json", "a number does not fit its field")] {
+                let before = try Data(contentsOf: dir.appendingPathComponent(file))
+                try expectRefusal(base + ["out2", "--state", file], in: dir, ["--state '\(file)': not a valid occupancy state file", expected])
+                #expect(try Data(contentsOf: dir.appendingPathComponent(file)) == before)
+            }
+            #expect(!exists(dir, "out2"))
         }
     }
 
@@ -353,4 +393,9 @@ struct InputHandlingTests {
             #expect((try? files.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("out-link").path)) == "real/made")
         }
     }
+}
+
+private extension String {
+    /// A snapshot's JSON as the state file of one account named "a".
+    func wrappedAsState() -> String { "{\"a\": \(self)}" }
 }

@@ -324,7 +324,7 @@ struct NPYErrorTests {
             npyBytes("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }", data: data)
         }
         try withFile(labelsFile("<u8", shape: "(1,)", data: [UInt8](repeating: 0xFF, count: 8))) { path throws in
-            expectNPYError(path: path, ["does not fit in Int"]) { _ = try NPY.readLabels(path) }
+            expectNPYError(path: path, ["the label at index 0", "does not fit in Int"]) { _ = try NPY.readLabels(path) }
         }
         try withFile(labelsFile(">i8", shape: "(1,)", data: [UInt8](repeating: 0, count: 8))) { path throws in
             expectNPYError(path: path, ["big-endian"]) { _ = try NPY.readLabels(path) }
