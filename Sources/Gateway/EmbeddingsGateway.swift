@@ -78,10 +78,14 @@ public final class EmbeddingsGateway: Sendable {
         }
     }
 
-    /// Records the time a request spent in the process, HTTP included (the HTTP server calls
-    /// it once the answer is written).
-    public func recordInProcess(path: String, seconds: Double) {
-        metrics.inProcess(route: Self.route(of: path), seconds: seconds)
+    /// Records an answer once the HTTP server has written it: the time the request spent in
+    /// the process, HTTP included, and, for an answer the HTTP layer gave without the handler
+    /// (a malformed or timed-out request, a failed expectation), its count by status, which
+    /// ``handle(_:)`` records for the others.
+    public func record(_ answer: HTTPServer.Answered) {
+        let route = Self.route(of: answer.path)
+        metrics.inProcess(route: route, seconds: answer.seconds)
+        if !answer.byHandler { metrics.request(route: route, status: answer.status, seconds: answer.seconds) }
     }
 
     /// Answers one request; never throws (every failure is an answer).

@@ -199,6 +199,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         func fail(_ m: String) -> GatewayConfigurationError { GatewayConfigurationError(message: m) }
         guard (0...65535).contains(port) else { throw fail("port must be in 0...65535, got \(port)") }
         guard !host.isEmpty else { throw fail("host must not be empty") }
+        // Printed at start-up and sent upstream: a control character could forge log lines.
+        if let model = upstreamModel, let c = model.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            throw fail("upstreamModel must not contain control characters (found U+\(String(format: "%04X", c.value)))")
+        }
         guard (1...Self.maximumInputs).contains(maxInputs) else { throw fail("maxInputs must be in 1...\(Self.maximumInputs), got \(maxInputs)") }
         guard (Self.minimumBodyBytes...Self.maximumBodyBytes).contains(maxBodyBytes) else {
             throw fail("maxBodyBytes must be in \(Self.minimumBodyBytes)...\(Self.maximumBodyBytes), got \(maxBodyBytes)")

@@ -78,7 +78,7 @@ public enum GatewayServer {
                                                 maxBodyBytes: configuration.maxBodyBytes,
                                                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)),
                                                 maxConnections: connections,
-                                                observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
+                                                observe: { gateway.record($0) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()
             removeStore(created)

@@ -162,7 +162,7 @@ import Gateway
         let configuration = smallConfiguration(upstream: "http://127.0.0.1:\(upstream.localAddress.port!)/v1", store: "sqlite:\(path)")
         let gateway = try await EmbeddingsGateway(configuration: configuration, store: store, logger: quietLogger)
         let server = try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 4096,
-                                                observe: { gateway.recordInProcess(path: $0, seconds: $1) }) { await gateway.handle($0) }
+                                                observe: { gateway.record($0) }) { await gateway.handle($0) }
         let port = server.localAddress.port!
         let key = try await addKey(store)
 
@@ -206,6 +206,25 @@ import Gateway
         }
         #expect(text.contains("b4b_http_request_duration_seconds_count{route=\"/v1/embeddings\"} 8"))
         #expect(!text.contains("b4b_http_request_duration_seconds_count{route=\"other\"}"))
+
+        // Answers the HTTP layer gives without the handler are counted by status too: a failed
+        // expectation (417) and a request that is not HTTP (400).
+        _ = try await blocking {
+            let expect = try RawHTTPConnection(port: port)
+            try expect.send("POST /v1/protect HTTP/1.1\r\nHost: x\r\nExpect: something\r\nContent-Length: 2\r\n\r\n")
+            _ = try expect.readResponse()
+            let garbage = try RawHTTPConnection(port: port)
+            try garbage.send("NOT HTTP AT ALL\r\n\r\n")
+            _ = try garbage.readResponse()
+        }
+        for _ in 0..<100 {
+            text = String(decoding: await gateway.handle(GatewayRequest(method: "GET", path: "/metrics")).body, as: UTF8.self)
+            if text.contains("b4b_requests_total{route=\"/v1/protect\",status=\"417\"} 1")
+                && text.contains("b4b_requests_total{route=\"other\",status=\"400\"} 1") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(text.contains("b4b_requests_total{route=\"/v1/protect\",status=\"417\"} 1"), "\(text)")
+        #expect(text.contains("b4b_requests_total{route=\"other\",status=\"400\"} 1"), "\(text)")
         await server.close()
         await gateway.close()
     }

@@ -67,6 +67,12 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(GatewayServer.connectionLimit(100, descriptorLimit: 10) == 1)
     }
 
+    @Test func upstreamModelsWithControlCharactersAreRefused() throws {
+        let m = message { _ = try decode(#"{"upstreamModel": "e5\nlisten on http://evil"}"#).validated() }
+        #expect(m?.contains("upstreamModel must not contain control characters (found U+000A)") == true, "\(m ?? "accepted")")
+        #expect(try decode(#"{"upstreamModel": "intfloat/e5-large-v2"}"#).validated().upstreamModel == "intfloat/e5-large-v2")
+    }
+
     @Test func durationsAreBounded() throws {
         for (field, value) in [("keyCacheSeconds", "1e10"), ("keyCacheSeconds", "1e12"), ("upstreamTimeoutSeconds", "1e10"),
                                ("idleTimeoutSeconds", "1e10"), ("shutdownGraceSeconds", "1e10"), ("shutdownGraceSeconds", "-1")] {

@@ -85,6 +85,15 @@ import Gateway
         #expect(kind { try embeddings(#"{"input": [1, 2]}"#) } == .malformedRequest)
         #expect(kind { try embeddings(#"{"input": "a", "encoding_format": "int8"}"#) } == .malformedRequest)
         #expect(kind { try embeddings(#"{"input": ["a","b","c"]}"#, maxInputs: 2) } == .tooLarge)
+        func message(_ json: String) -> String? {
+            do { _ = try embeddings(json); return nil } catch { return (error as? GatewayError)?.message }
+        }
+        // Empty texts have no embedding; an object is not a token array; integers are shown whole.
+        #expect(message(#"{"input": ""}"#) == "'input' must not be an empty string")
+        #expect(message(#"{"input": ["a", ""]}"#) == "'input[1]' must not be an empty string")
+        #expect(message(#"{"input": [{}]}"#) == "'input[0]' must be a string, got an object")
+        #expect(message(#"{"input": [[1, 2]]}"#) == "'input[0]' must be a string, got an array (token arrays are not supported)")
+        #expect(message(#"{"input": "a", "dimensions": -1}"#) == "'dimensions' must be a positive integer, got -1")
     }
 
     @Test func protectFloatAndBase64Vectors() throws {

@@ -93,6 +93,19 @@ public final class HTTPServer: Sendable {
     /// The default most open connections.
     public static let defaultMaxConnections = 4096
 
+    /// One answer written, for the server's observer.
+    public struct Answered: Sendable {
+        /// The request's path (`/` for a request too malformed to have one).
+        public let path: String
+        /// The answer's status.
+        public let status: Int
+        /// Seconds from reading the request's head to handing the whole answer to the socket.
+        public let seconds: Double
+        /// Whether the handler answered (false: the HTTP layer did, for a request that never
+        /// reached it: a malformed or timed-out request, a failed expectation).
+        public let byHandler: Bool
+    }
+
     /// Binds and starts serving.
     /// - Parameters:
     ///   - maxBodyBytes: larger bodies reach `handler` as a request with
@@ -100,14 +113,15 @@ public final class HTTPServer: Sendable {
     ///   - idleTimeout: how long a connection may stay silent while the server waits for it,
     ///     and the longest a request's head may take to arrive.
     ///   - maxConnections: the most connections open at once (more are closed on accept).
-    ///   - observe: called after each answer is written with the request's path and the
+    ///   - observe: called after each answer is written (``Answered``: the request's path, the
+    ///     status, whether the handler gave it, and the
     ///     seconds from reading its head to handing the whole answer to the socket (the time the
     ///     request spent in this process).
     ///   - handler: answers one request; must not throw (errors are answers).
     public static func start(host: String, port: Int, maxBodyBytes: Int, idleTimeout: TimeAmount = defaultIdleTimeout,
                              maxConnections: Int = defaultMaxConnections,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                             observe: @escaping @Sendable (_ path: String, _ seconds: Double) -> Void = { _, _ in },
+                             observe: @escaping @Sendable (Answered) -> Void = { _ in },
                              handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> HTTPServer {
         precondition(maxConnections >= 1, "HTTPServer.start: maxConnections must be at least 1")
         let connections = ConnectionRegistry(limit: maxConnections)
@@ -227,7 +241,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Closes the connection unless the next request's head arrives in time (armed while the
     /// server waits for a head, cancelled when it arrives).
     private var headDeadline: Scheduled<Void>?
-    private let observe: @Sendable (String, Double) -> Void
+    private let observe: @Sendable (HTTPServer.Answered) -> Void
     private let handler: @Sendable (GatewayRequest) async -> GatewayResponse
     private var head: HTTPRequestHead?
     private var headRead = NIODeadline.now()
@@ -251,7 +265,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     /// working on this connection: nothing is in flight.
     var isReceiving: Bool { head != nil && !handling }
 
-    init(maxBodyBytes: Int, headTimeout: TimeAmount, observe: @escaping @Sendable (String, Double) -> Void,
+    init(maxBodyBytes: Int, headTimeout: TimeAmount, observe: @escaping @Sendable (HTTPServer.Answered) -> Void,
          handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
         self.maxBodyBytes = maxBodyBytes
         self.headTimeout = headTimeout
@@ -374,7 +388,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         answeredEarly = true
         earlyRequestEnded = !bodyWillFollow
         discardRest = !bodyWillFollow
-        write(response, head: head, keepAlive: false, early: true, context: context, started: headRead)
+        write(response, head: head, keepAlive: false, early: true, context: context, started: headRead, byHandler: false)
     }
 
     private func dispatch(_ request: GatewayRequest, head: HTTPRequestHead, keepAlive: Bool, early: Bool, context: ChannelHandlerContext) {
@@ -389,7 +403,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             let answer: @Sendable () -> Void = {
                 let (me, context) = bound.value
                 me.handling = false
-                me.write(response, head: head, keepAlive: keepAlive, early: early, context: context, started: started)
+                me.write(response, head: head, keepAlive: keepAlive, early: early, context: context, started: started, byHandler: true)
             }
             // A task on the loop's own executor answers in place; any other hops to the loop.
             if loop.inEventLoop { answer() } else { loop.execute(answer) }
@@ -397,7 +411,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     private func write(_ response: GatewayResponse, head request: HTTPRequestHead, keepAlive: Bool, early: Bool,
-                       context: ChannelHandlerContext, started: NIODeadline) {
+                       context: ChannelHandlerContext, started: NIODeadline, byHandler: Bool) {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.reserveCapacity(4 + response.headers.count)
@@ -417,7 +431,11 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         let observe = self.observe
         let path = Self.path(of: request.uri)
-        done.futureResult.whenSuccess { observe(path, Double((NIODeadline.now() - started).nanoseconds) * 1e-9) }
+        let status = response.status
+        done.futureResult.whenSuccess {
+            observe(HTTPServer.Answered(path: path, status: status, seconds: Double((NIODeadline.now() - started).nanoseconds) * 1e-9,
+                                        byHandler: byHandler))
+        }
         if early {
             // Close once the client has sent its whole request (so it reads this answer rather
             // than a reset); if that has happened already, now.
@@ -448,7 +466,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             answeredEarly = true
             earlyRequestEnded = true
             write(GatewayResponse(GatewayError(.requestTimeout, "the request was not received completely within the idle timeout")),
-                  head: head, keepAlive: false, early: true, context: context, started: headRead)
+                  head: head, keepAlive: false, early: true, context: context, started: headRead, byHandler: false)
         } else {
             context.close(promise: nil)
         }
@@ -467,7 +485,14 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         case .invalidContentLength:
             answer = GatewayError(.malformedHTTP, "the request's Content-Length is not a valid length")
         case .unexpectedContentLength:
-            answer = GatewayError(.malformedHTTP, "the request has both Content-Length and Transfer-Encoding, or a Content-Length where none is allowed")
+            answer = GatewayError(.malformedHTTP, "the request's Content-Length is given twice with different values, or where none is allowed")
+        case .unknown:
+            // What the parser reports for Content-Length beside Transfer-Encoding, or a
+            // transfer coding other than chunked.
+            answer = GatewayError(.malformedHTTP, "the request's framing is invalid (Content-Length beside Transfer-Encoding, or a Transfer-Encoding other than chunked), or it is not HTTP/1.1")
+        case .paused:
+            // The parser stops at an upgrade such as HTTP/2's connection preface.
+            answer = GatewayError(.malformedHTTP, "the request asks for another protocol (HTTP/2's preface or an upgrade); the gateway speaks HTTP/1.1")
         default:
             answer = GatewayError(.malformedHTTP, "the request is not valid HTTP/1.1 (\(parseError))")
         }
@@ -476,7 +501,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         body = nil
         answeredEarly = true
         earlyRequestEnded = true
-        write(GatewayResponse(answer), head: head, keepAlive: false, early: true, context: context, started: .now())
+        write(GatewayResponse(answer), head: head, keepAlive: false, early: true, context: context, started: .now(), byHandler: false)
     }
 }
 

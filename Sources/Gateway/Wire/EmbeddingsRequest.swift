@@ -40,14 +40,19 @@ public struct EmbeddingsRequest: Sendable, Equatable {
         case nil, .null?:
             throw GatewayError(.malformedRequest, "missing required parameter 'input'", param: "input")
         case .string(let s)?:
+            guard !s.isEmpty else { throw GatewayError(.malformedRequest, "'input' must not be an empty string", param: "input") }
             texts = [s]
         case .array(let items)?:
             var texts: [String] = []
             texts.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
                 guard case .string(let s) = item else {
-                    throw GatewayError(.malformedRequest, "'input[\(i)]' must be a string, got \(item.typeName) (token arrays are not supported)", param: "input[\(i)]")
+                    // Only arrays of numbers are token arrays; other kinds are just wrong.
+                    let note = if case .numbers = item { " (token arrays are not supported)" } else { "" }
+                    throw GatewayError(.malformedRequest, "'input[\(i)]' must be a string, got \(item.typeName)\(note)", param: "input[\(i)]")
                 }
+                // An empty text has no embedding (OpenAI refuses it too).
+                guard !s.isEmpty else { throw GatewayError(.malformedRequest, "'input[\(i)]' must not be an empty string", param: "input[\(i)]") }
                 texts.append(s)
             }
             self.texts = texts
@@ -75,7 +80,9 @@ public struct EmbeddingsRequest: Sendable, Equatable {
         case nil, .null?: break
         case .number(let n)?:
             guard n >= 1, n == n.rounded(), n < 1e9 else {
-                throw GatewayError(.malformedRequest, "'dimensions' must be a positive integer, got \(n)", param: "dimensions")
+                // Whole numbers shown without a fraction ("got -1", not "got -1.0").
+                let shown = n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : "\(n)"
+                throw GatewayError(.malformedRequest, "'dimensions' must be a positive integer, got \(shown)", param: "dimensions")
             }
             if let outputDimension, Int(n) != outputDimension {
                 throw GatewayError(.malformedRequest, "'dimensions' must be \(outputDimension), the size of the vectors this gateway serves (it cannot shorten them), got \(Int(n))", param: "dimensions")
