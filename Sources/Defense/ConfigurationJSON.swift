@@ -107,6 +107,32 @@ extension ConfigurationJSON {
         return "\(number) is out of the range of \(T.self) (largest magnitude \(Float.greatestFiniteMagnitude))"
     }
 
+    /// The path (`calibration.centre[7]`) and value of the first number in the document, in
+    /// document order of objects' sorted keys, whose magnitude exceeds float32's range; nil
+    /// when there is none or the document is not valid JSON.
+    static func firstNumberBeyondFloat(_ data: Data) -> (path: String, value: Double)? {
+        guard let root = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else { return nil }
+        func search(_ value: Any, _ path: String) -> (String, Double)? {
+            switch value {
+            case let object as [String: Any]:
+                for key in object.keys.sorted() {
+                    if let found = search(object[key]!, path.isEmpty ? key : "\(path).\(key)") { return found }
+                }
+            case let array as [Any]:
+                for (i, element) in array.enumerated() {
+                    if let found = search(element, "\(path)[\(i)]") { return found }
+                }
+            case let number as NSNumber:  // booleans too: 0 or 1, never beyond the range
+                let v = number.doubleValue
+                if !v.isFinite || abs(v) > Double(Float.greatestFiniteMagnitude) { return (path.isEmpty ? "json" : path, v) }
+            default:
+                break
+            }
+            return nil
+        }
+        return search(root, "")
+    }
+
     /// Refuses a document in which an object states a key twice (JSON readers keep one of
     /// the two without a word), naming the key and where it is, e.g. `cost.exponential.alpha`.
     /// The document must be valid JSON; keys are compared after their escapes are decoded.

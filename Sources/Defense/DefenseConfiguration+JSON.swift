@@ -25,7 +25,12 @@ extension DefenseConfiguration {
             configuration = try decoder.decode(DefenseConfiguration.self, from: data)
         } catch let error as DecodingError {
             if valid, case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
-                // Foundation's decoder reports a number that does not fit its type as invalid JSON.
+                // Foundation's decoder reports a number that does not fit its type as invalid
+                // JSON, naming no field: a number beyond float32's range (every number field
+                // here is float32 or narrower) is found and named by its path.
+                if let (path, value) = ConfigurationJSON.firstNumberBeyondFloat(data) {
+                    throw ConfigurationError(field: path, message: "is \(value), beyond float32's range (largest magnitude \(Float.greatestFiniteMagnitude))")
+                }
                 throw ConfigurationError(field: "json", message: "a number does not fit its field (a fraction where an integer is expected, or a value out of range): \(context.debugDescription)")
             }
             throw ConfigurationError(field: "json", message: error.locatedDescription)

@@ -92,6 +92,8 @@ struct ConfigurationInputTests {
               (#"{"hashBits": 12.5}"#, ["hashBits", "integer"]),
               (#"{"hashBits": 99999999999999999999999}"#, ["hashBits", "range"]),
               (#"{"cost":{"constant":{"sigma":1e300}}}"#, ["cost.constant.sigma", "range"]),
+              // Inside an array, where the decoder's own message named no field at all.
+              (#"{"dimension":8,"calibration":{"centre":[0,0,0,0,0,0,0,1e39],"spread":1}}"#, ["calibration.centre[7] is 1e+39", "float32"]),
           ])
     func numbersThatDoNotFit(_ json: String, _ words: [String]) throws {
         let message = try #require(refusal(json))
