@@ -134,7 +134,7 @@ let package = Package(
         // Runs the built `b4b` executable end to end (`swift build --build-tests` builds it).
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["Evaluation", "NumericKernels"]
+            dependencies: ["Evaluation", "NumericKernels", "TestSupport"]
         ),
         .testTarget(
             name: "GatewayTests",
@@ -142,6 +142,7 @@ let package = Package(
                 "Gateway",
                 "Defense",
                 "NumericKernels",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

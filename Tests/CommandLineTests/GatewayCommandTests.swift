@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 
 /// `b4b keys` and the refusals of `b4b serve` that come before it listens.
 @Suite struct GatewayCommandTests {
@@ -51,12 +52,7 @@ import Testing
         try withWorkDirectory { dir in
             let empty = dir.appendingPathComponent("empty.sqlite"), foreign = dir.appendingPathComponent("foreign.sqlite")
             _ = FileManager.default.createFile(atPath: empty.path, contents: Data())
-            let sql = Process()
-            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            sql.arguments = ["sqlite3", foreign.path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
-            try sql.run()
-            sql.waitUntilExit()
-            try #require(sql.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+            try runSQLiteShell(foreign.path, "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
             for name in ["empty.sqlite", "foreign.sqlite"] {
                 let before = FileManager.default.contents(atPath: dir.appendingPathComponent(name).path)
                 for arguments in [["keys", "list"], ["keys", "revoke", "0123456789ab"]] {
@@ -78,12 +74,7 @@ import Testing
     func addingRefusesAForeignDatabase() throws {
         try withWorkDirectory { dir in
             let foreign = dir.appendingPathComponent("foreign.sqlite"), text = dir.appendingPathComponent("text.sqlite")
-            let sql = Process()
-            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            sql.arguments = ["sqlite3", foreign.path, "CREATE TABLE foo(x); INSERT INTO foo VALUES (1);"]
-            try sql.run()
-            sql.waitUntilExit()
-            try #require(sql.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+            try runSQLiteShell(foreign.path, "CREATE TABLE foo(x); INSERT INTO foo VALUES (1);")
             _ = FileManager.default.createFile(atPath: text.path, contents: Data("hello\n".utf8))
             for (name, expected) in [("foreign.sqlite", "'foreign.sqlite' is another application's SQLite database (tables: foo)"),
                                      ("text.sqlite", "'text.sqlite' is not a b4b store (not a SQLite database)")] {
@@ -184,12 +175,7 @@ import Testing
     @Test func corruptRowsAreReportedNotFatal() throws {
         try withWorkDirectory { dir in
             _ = try addKey(in: dir)
-            let sql = Process()
-            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            sql.arguments = ["sqlite3", dir.appendingPathComponent("s.sqlite").path, "UPDATE b4b_keys SET revoked_at = 'yesterday'"]
-            try sql.run()
-            sql.waitUntilExit()
-            try #require(sql.terminationStatus == 0, "sqlite3 is needed to corrupt a store on purpose")
+            try runSQLiteShell(dir.appendingPathComponent("s.sqlite").path, "UPDATE b4b_keys SET revoked_at = 'yesterday'")
             let r = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
             #expect(r.status == 1 && r.output.contains("column revoked_at") && r.output.contains("'yesterday'"), "\(r.output)")
         }
@@ -199,13 +185,8 @@ import Testing
     func handEditedNamesCannotForgeListLines() throws {
         try withWorkDirectory { dir in
             _ = try addKey(in: dir)
-            let sql = Process()
-            sql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            sql.arguments = ["sqlite3", dir.appendingPathComponent("s.sqlite").path,
-                             "UPDATE b4b_keys SET name = 'eve' || char(10) || '000000000000  active   1.00000' || char(27) || '[2K'"]
-            try sql.run()
-            sql.waitUntilExit()
-            try #require(sql.terminationStatus == 0, "sqlite3 is needed to edit a store on purpose")
+            try runSQLiteShell(dir.appendingPathComponent("s.sqlite").path,
+                        "UPDATE b4b_keys SET name = 'eve' || char(10) || '000000000000  active   1.00000' || char(27) || '[2K'")
             let r = try run(["keys", "list", "--store", "sqlite:s.sqlite"], in: dir)
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("eve\\u{a}000000000000  active   1.00000\\u{1b}[2K"), "\(r.output)")

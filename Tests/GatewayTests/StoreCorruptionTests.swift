@@ -1,20 +1,14 @@
 import Defense
 import Foundation
 import Testing
+import TestSupport
 import Gateway
 
 /// Stores holding rows edited by hand: reported, naming row, column and value, never fatal.
 @Suite struct CorruptStoreTests {
     /// Runs SQL on the store file with the sqlite3 shell (the gateway offers no way to write
     /// garbage, which is the point).
-    func corrupt(_ path: String, _ sql: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", path, sql]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "sqlite3 is needed to corrupt a store on purpose")
-    }
+    func corrupt(_ path: String, _ sql: String) throws { try runSQLiteShell(path, sql) }
 
     @Test func aNonNumericRevocationTimeIsReportedNotFatal() async throws {
         let (path, cleanup) = temporaryStorePath()
@@ -37,41 +31,33 @@ import Gateway
         await reopened.close()
     }
 
-    @Test func aNonIntegerQueryCountIsReportedNotFatal() async throws {
-        let (path, cleanup) = temporaryStorePath()
-        defer { cleanup() }
+    /// A closed store holding one account, "a", with its occupancy.
+    func storeWithOneAccount(_ path: String) async throws -> OccupancySnapshot {
         let store = try SQLiteStore(path: path)
         try await store.prepare()
         let snapshot = OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: 1, words: [3], queryCount: 0)
         _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 2)])
         await store.close()
-        try corrupt(path, "UPDATE b4b_occupancy SET query_count = 'many'")
-        let reopened = try SQLiteStore(path: path)
-        do {
-            _ = try await reopened.occupancies()
-            Issue.record("a corrupt row was read")
-        } catch let error as StoreError {
-            #expect(error.message.contains("column query_count") && error.message.contains("'many'"), "\(error.message)")
-        }
-        await reopened.close()
+        return snapshot
     }
 
-    @Test("a NULL or blob account id in the occupancy table is reported, not a trap", arguments: ["NULL", "x'00ff'"])
-    func aCorruptAccountIdIsReportedNotFatal(value: String) async throws {
+    @Test("a corrupt occupancy row is reported, naming its column, not read and not a trap", arguments: [
+        ("query_count = 'many'", ["column query_count", "'many'"]),
+        // The account id column is not NOT NULL: reading it without the check trapped.
+        ("user_id = NULL", ["column user_id of table b4b_occupancy", "NULL"]),
+        ("user_id = x'00ff'", ["column user_id of table b4b_occupancy", "a blob of 2 bytes"]),
+    ])
+    func aCorruptOccupancyRowIsReportedNotFatal(assignment: String, words: [String]) async throws {
         let (path, cleanup) = temporaryStorePath()
         defer { cleanup() }
-        let store = try SQLiteStore(path: path)
-        try await store.prepare()
-        let snapshot = OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: 1, words: [3], queryCount: 0)
-        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 2)])
-        await store.close()
-        try corrupt(path, "UPDATE b4b_occupancy SET user_id = \(value)")
+        _ = try await storeWithOneAccount(path)
+        try corrupt(path, "UPDATE b4b_occupancy SET \(assignment)")
         let reopened = try SQLiteStore(path: path)
         do {
             _ = try await reopened.occupancies()
             Issue.record("a corrupt row was read")
         } catch let error as StoreError {
-            #expect(error.message.contains("column user_id of table b4b_occupancy"), "\(error.message)")
+            for word in words { #expect(error.message.contains(word), "\(error.message) lacks \(word)") }
         }
         await reopened.close()
     }
@@ -81,9 +67,7 @@ import Gateway
         let (path, cleanup) = temporaryStorePath()
         defer { cleanup() }
         let store = try SQLiteStore(path: path)
-        try await store.prepare()
-        let snapshot = OccupancySnapshot(hasherFingerprint: 42, hashBits: 6, tableCount: 1, words: [3], queryCount: 0)
-        _ = try await store.commit([OccupancyUpdate(user: "a", snapshot: snapshot, queryDelta: 2)])
+        let snapshot = try await storeWithOneAccount(path)
         for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
         if replaced {
             // Another store made at the same path: still not the file this one has open.

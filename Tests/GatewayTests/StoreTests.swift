@@ -2,6 +2,7 @@ import Defense
 import Foundation
 import NumericKernels
 import Testing
+import TestSupport
 import Gateway
 
 @Suite struct SQLiteStoreTests {
@@ -112,12 +113,7 @@ import Gateway
         let empty = dir + "/empty.sqlite", foreign = dir + "/foreign.sqlite", text = dir + "/text.sqlite"
         _ = FileManager.default.createFile(atPath: empty, contents: Data())
         _ = FileManager.default.createFile(atPath: text, contents: Data("hello\n".utf8))
-        let other = Process()
-        other.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        other.arguments = ["sqlite3", foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]
-        try other.run()
-        other.waitUntilExit()
-        try #require(other.terminationStatus == 0, "sqlite3 is needed to make a foreign database")
+        try runSQLiteShell(foreign, "CREATE TABLE t(x); INSERT INTO t VALUES (1);")
         for (file, expected) in [(empty, "(no b4b_keys table)"), (foreign, "(no b4b_keys table)"), (text, "(not a SQLite database)")] {
             let before = state(file)
             var m: String?
