@@ -289,18 +289,34 @@ public final class StagedFiles: Sendable {
                 throw FileError("cannot write \(e.option) '\(e.target)': it is a directory")
             }
             var linked: [String] = []
+            var moved: Set<String> = []
             for e in state.entries where e.createOnly {
-                guard link(e.temporary, e.target) == 0 else {
-                    let code = errno
-                    for target in linked { unlink(target) }
-                    if code == EEXIST {
-                        throw FileError("\(e.option) '\(e.target)' was created by another run while this one ran; nothing was written (run again to build on it)")
-                    }
-                    throw FileError("cannot write \(e.option) '\(e.target)': \(String(cString: strerror(code)))")
+                if link(e.temporary, e.target) == 0 {
+                    linked.append(e.target)
+                    continue
                 }
-                linked.append(e.target)
+                var code = errno
+                // A file system without hard links: the check and the rename are then two
+                // steps (another run could still slip in between, as before create-only).
+                if code != EEXIST, [EPERM, EOPNOTSUPP, ENOTSUP, EMLINK].contains(code) {
+                    if Files.kind(e.target) == .missing {
+                        if rename(e.temporary, e.target) == 0 {
+                            linked.append(e.target)
+                            moved.insert(e.temporary)
+                            continue
+                        }
+                        code = errno
+                    } else {
+                        code = EEXIST
+                    }
+                }
+                for target in linked { unlink(target) }
+                if code == EEXIST {
+                    throw FileError("\(e.option) '\(e.target)' was created by another run while this one ran; nothing was written (run again to build on it)")
+                }
+                throw FileError("cannot write \(e.option) '\(e.target)': \(String(cString: strerror(code)))")
             }
-            for e in state.entries where e.createOnly { unlink(e.temporary) }
+            for e in state.entries where e.createOnly && !moved.contains(e.temporary) { unlink(e.temporary) }
             for e in state.entries where !e.createOnly {
                 // A result replaced keeps its permissions.
                 if let mode = Files.mode(e.target), chmod(e.temporary, mode) != 0 {
