@@ -434,7 +434,7 @@ nonisolated(unsafe) private var interruptPipe: Int32 = -1
 /// locked: stage it with `createOnly` instead, so that the commit refuses to replace a file
 /// another run created meanwhile. Held until the lock is released (deinit) or the process ends.
 public final class ReplacementLock {
-    private let fd: Int32
+    private var fd: Int32
     private let path: String
     private let option: String
     private let identity: (device: UInt64, inode: UInt64)
@@ -470,7 +470,16 @@ public final class ReplacementLock {
         self.identity = (UInt64(status.st_dev), UInt64(status.st_ino))
     }
 
-    deinit { close(fd) }
+    deinit { release() }
+
+    /// Releases the lock. Call it after the replacement is committed: Swift may end an
+    /// object's life after its last use, so a lock only held by a variable could be released
+    /// before the commit it guards.
+    public func release() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+    }
 
     /// Checks that `path` still names the file locked: not replaced since (by a writer that
     /// does not take the lock). Call after reading the file, and again before replacing it.

@@ -149,6 +149,7 @@ struct ProtectCommand: ParsableCommand {
         if let state { try stageState(snapshots, to: state, createOnly: stateLock == nil, staged: directory.staged) }
         try stateLock?.checkUnchanged()
         try directory.commit()
+        stateLock?.release()  // only now: the lock covers the commit
         if let secret, newSecret {
             note("created a new server secret in '\(secret)' (keep it: it fixes every account's transform)")
         }
