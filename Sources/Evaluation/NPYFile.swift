@@ -496,17 +496,6 @@ extension NPY {
     /// `path` (or, `creatingNew`, into `path` itself, created exclusively). On any failure the
     /// file written is removed.
     fileprivate static func writeAtomically(path: String, creatingNew: Bool = false, _ body: (FileSink) throws -> Void) throws {
-        if creatingNew {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw NPYError(path: path, message: "cannot create file: \(systemError(errno))") }
-            var written = false
-            defer { if !written { unlink(path) } }
-            defer { close(fd) }
-            try body(FileSink(fd: fd, path: path))
-            guard fsync(fd) == 0 else { throw NPYError(path: path, message: "cannot flush file: \(systemError(errno))") }
-            written = true
-            return
-        }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -515,13 +504,19 @@ extension NPY {
 
         var fd: Int32 = -1
         var temporary = ""
-        for _ in 0..<16 {
-            temporary = directoryPrefix + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else {
-            throw NPYError(path: path, message: "cannot create a temporary file in directory '\(directory)': \(systemError(errno))")
+        if creatingNew {
+            temporary = path
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw NPYError(path: path, message: "cannot create file: \(systemError(errno))") }
+        } else {
+            for _ in 0..<16 {
+                temporary = directoryPrefix + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+                fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                if fd >= 0 || errno != EEXIST { break }
+            }
+            guard fd >= 0 else {
+                throw NPYError(path: path, message: "cannot create a temporary file in directory '\(directory)': \(systemError(errno))")
+            }
         }
         var committed = false
         defer { if !committed { unlink(temporary) } }
@@ -530,7 +525,7 @@ extension NPY {
             try body(FileSink(fd: fd, path: path))
             guard fsync(fd) == 0 else { throw NPYError(path: path, message: "cannot flush file: \(systemError(errno))") }
         }
-        guard rename(temporary, path) == 0 else {
+        guard creatingNew || rename(temporary, path) == 0 else {
             throw NPYError(path: path, message: "cannot move the finished file into place: \(systemError(errno))")
         }
         committed = true

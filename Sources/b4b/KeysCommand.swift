@@ -17,6 +17,13 @@ struct KeysCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Revoke.self])
 
     /// Where the keys are stored.
+    /// A control or format character (the zero-width joiner of emoji sequences aside): `add`
+    /// refuses names holding one, `list` escapes them in names edited into the store by hand.
+    static func isUnprintable(_ c: Unicode.Scalar) -> Bool {
+        let category = c.properties.generalCategory
+        return category == .control || (category == .format && c.value != 0x200D)
+    }
+
     struct StoreOptions: ParsableArguments {
         @Option(help: ArgumentHelp("State store of the gateway: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
         var store: String = GatewayConfiguration().store
@@ -59,7 +66,7 @@ struct KeysCommand: ParsableCommand {
 
         func validate() throws {
             // A newline or an escape sequence in a name would forge lines of 'keys list'.
-            if let c = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format && $0.value != 0x200D }) {
+            if let c = name.unicodeScalars.first(where: KeysCommand.isUnprintable) {
                 throw ValidationError("--name must not contain control characters (found U+\(String(c.value, radix: 16, uppercase: true).leftPadded(to: 4)))")
             }
             if name.count > 200 { throw ValidationError("--name must be at most 200 characters, got \(name.count)") }
@@ -104,8 +111,7 @@ struct KeysCommand: ParsableCommand {
         static func printable(_ name: String) -> String {
             var shown = ""
             for c in name.unicodeScalars {
-                let category = c.properties.generalCategory
-                if category == .control || (category == .format && c.value != 0x200D) {
+                if KeysCommand.isUnprintable(c) {
                     shown += "\\u{\(String(c.value, radix: 16))}"
                 } else {
                     shown.unicodeScalars.append(c)

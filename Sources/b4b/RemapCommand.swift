@@ -92,7 +92,8 @@ struct RemapCommand: ParsableCommand {
         }
         // The remapping fits a linear map between two accounts' answer spaces: a square system
         // as wide as the widest answers (the binary scenario's, or padded ones).
-        let widest = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension).map { scenario in
+        let scenarioList = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension)
+        let widest = scenarioList.map { scenario in
             scenario.transforms.reduce(trainMatrix.columns) { $1.outputDimension(forInput: $0) }
         }.reduce(trainMatrix.columns, max)
         try requireMemory(squareSystemBytes(widest), for: "remapping answers of --train '\(task.train)' (\(trainMatrix.columns) columns)")
@@ -110,7 +111,7 @@ struct RemapCommand: ParsableCommand {
             settings.units = .calibrationSpread
         }
         var experiment = SybilRemapping(configuration: settings, secret: SecretFile.experiment(seed: seed))
-        experiment.scenarios = try Self.parseScenarios(scenarios, binaryDimension: binaryDimension)
+        experiment.scenarios = scenarioList
         experiment.queryCounts = try parseCounts(counts, option: "--counts")
         experiment.noiseSettings = noise.settings
         experiment.fit = try Self.parseFit(fit)

@@ -80,8 +80,9 @@ public struct UpstreamEmbeddings: Sendable {
             guard values.count == dimension else {
                 throw garbage("embedding \(index) has dimension \(values.count), the gateway is configured for \(dimension)")
             }
-            guard values.allSatisfy(\.isFinite) else { throw garbage("embedding \(index) holds NaN or infinity") }
-            if let j = values.firstIndex(where: { abs($0) > largestMagnitude }) {
+            // One pass: NaN fails the comparison too, infinity exceeds any bound.
+            if let j = values.firstIndex(where: { !(abs($0) <= largestMagnitude) }) {
+                guard values[j].isFinite else { throw garbage("embedding \(index) holds NaN or infinity") }
                 throw garbage("embedding \(index) holds \(values[j]) at position \(j), beyond the magnitude \(largestMagnitude) the defense takes")
             }
             rows[index] = values

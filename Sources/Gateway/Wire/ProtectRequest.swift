@@ -86,10 +86,11 @@ public struct ProtectRequest: Sendable {
                 throw GatewayError(.invalidVectors, "'input[\(i)]' has dimension \(count), expected \(dimension)", param: "input[\(i)]")
             }
             let row = elements[(elements.count - count)...]
-            if let j = row.firstIndex(where: { !$0.isFinite }) {
-                throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)", param: "input[\(i)]")
-            }
-            if let j = row.firstIndex(where: { abs($0) > largestMagnitude }) {
+            // One pass: NaN fails the comparison too, infinity exceeds any bound.
+            if let j = row.firstIndex(where: { !(abs($0) <= largestMagnitude) }) {
+                guard row[j].isFinite else {
+                    throw GatewayError(.invalidVectors, "'input[\(i)]' holds a non-finite value (\(row[j])) at position \(j - row.startIndex)", param: "input[\(i)]")
+                }
                 throw GatewayError(.invalidVectors, "'input[\(i)][\(j - row.startIndex)]' is \(row[j]); the defense takes values of magnitude at most \(largestMagnitude) (larger ones could overflow its transforms)", param: "input[\(i)][\(j - row.startIndex)]")
             }
         }
