@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 
 /// The `b4b` command line.
 @main
@@ -21,15 +20,9 @@ struct B4B: ParsableCommand {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let names = configuration.subcommands.map { $0._commandName } + ["help"]
         if let first = arguments.first, !first.hasPrefix("-"), !names.contains(first) {
-            var standardError = StandardError()
-            print("Error: unknown subcommand '\(first)'; the subcommands are \(names.dropLast().joined(separator: ", ")) (see 'b4b --help')", to: &standardError)
+            note("Error: unknown subcommand '\(first)'; the subcommands are \(names.dropLast().joined(separator: ", ")) (see 'b4b --help')")
             exit(withError: ExitCode(64))
         }
         main(nil)
     }
-}
-
-/// Standard error as a `TextOutputStream`.
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
 }
