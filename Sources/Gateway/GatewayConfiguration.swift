@@ -8,7 +8,7 @@ import Foundation
 /// {"host": "127.0.0.1", "port": 8080, "upstream": "http://127.0.0.1:8000/v1",
 ///  "store": "sqlite:b4b-state.sqlite", "maxInputs": 256, "maxBodyBytes": 16777216,
 ///  "upstreamTimeoutSeconds": 30, "keyCacheSeconds": 2, "idleTimeoutSeconds": 60, "maxConnections": 4096,
-///  "shutdownGraceSeconds": 25,
+///  "minBodyBytesPerSecond": 1024, "shutdownGraceSeconds": 25,
 ///  "defense": {"dimension": 384}}
 /// ```
 public struct GatewayConfiguration: Sendable, Equatable {
@@ -47,6 +47,12 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// limit (`ulimit -n`) leaves room for, keeping 64 descriptors for its store, upstream and
     /// logs, and says so at start-up.
     public var maxConnections = 4096
+    /// The slowest average rate, in bytes per second, at which a request's body may arrive,
+    /// counted from ``idleTimeoutSeconds`` after its head (a grace for the first bytes); a body
+    /// that falls behind is answered 408 and its connection closed, so a client trickling a
+    /// body holds its connection for about the body's size over this rate at most. Default
+    /// 1024 (8 kbit/s); 0 turns the check off; at most ``maximumBodyBytes``.
+    public var minBodyBytesPerSecond = 1024
     /// Seconds a stop (SIGINT, SIGTERM) lets the requests in flight finish before their
     /// connections are closed; the queued counts are then committed and the store closed.
     /// Default 25, under the 30 s an orchestrator such as Kubernetes waits before killing the
@@ -92,7 +98,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
 
     enum Key: String, CaseIterable {
         case host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds
-        case idleTimeoutSeconds, maxConnections, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense
+        case idleTimeoutSeconds, maxConnections, minBodyBytesPerSecond, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense
     }
 
     /// The names of the commit policies, as written in the configuration and on the command line.
@@ -164,6 +170,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         c.keyCacheSeconds = try number(.keyCacheSeconds) ?? c.keyCacheSeconds
         c.idleTimeoutSeconds = try number(.idleTimeoutSeconds) ?? c.idleTimeoutSeconds
         c.maxConnections = try integer(.maxConnections, in: 1...Self.maximumConnections) ?? c.maxConnections
+        c.minBodyBytesPerSecond = try integer(.minBodyBytesPerSecond, in: 0...Self.maximumBodyBytes) ?? c.minBodyBytesPerSecond
         c.shutdownGraceSeconds = try number(.shutdownGraceSeconds) ?? c.shutdownGraceSeconds
         if let name = try string(.commitPolicy) {
             guard let policy = CommitPolicyName(rawValue: name) else {
@@ -220,6 +227,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         guard (1...Self.maximumConnections).contains(maxConnections) else {
             throw fail("maxConnections must be in 1...\(Self.maximumConnections), got \(maxConnections)")
         }
+        guard (0...Self.maximumBodyBytes).contains(minBodyBytesPerSecond) else {
+            throw fail("minBodyBytesPerSecond must be in 0...\(Self.maximumBodyBytes), got \(minBodyBytesPerSecond)")
+        }
         guard shutdownGraceSeconds >= 0, shutdownGraceSeconds <= most else {
             throw fail("shutdownGraceSeconds must be in 0...\(Int(most)) (one day), got \(shutdownGraceSeconds)")
         }
@@ -253,7 +263,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
         }
         return """
             listen \(host):\(port); upstream \(upstream ?? "none") (timeout \(upstreamTimeoutSeconds) s\(upstreamModel.map { ", default model \($0)" } ?? ""))
-            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s; at most \(maxConnections) connections; shutdown grace \(shutdownGraceSeconds) s
+            store \(StoreLocation.redacted(store)); limits: \(maxInputs) inputs, \(maxBodyBytes) bytes per request; key cache \(keyCacheSeconds) s; idle timeout \(idleTimeoutSeconds) s; at most \(maxConnections) connections; bodies \(minBodyBytesPerSecond == 0 ? "at any rate" : "at \(minBodyBytesPerSecond) bytes/s or more"); shutdown grace \(shutdownGraceSeconds) s
             commit policy \(commitPolicy.rawValue)\(commitPolicy == .newBuckets ? " (query counts committed within \(queryFlushMilliseconds) ms; buckets before the answer)" : " (every answer after its commit)")
             defense: dimension \(d.dimension) -> \(d.outputDimension), \(d.tableCount) table(s) of 2^\(d.hashBits) buckets, hasher \(hasher), \
             cost \(cost)\(d.relativeCost == nil ? "" : " + relative price"), units \(d.units.rawValue), transforms [\(d.transforms.map(\.name).joined(separator: ", "))]

@@ -78,6 +78,7 @@ public enum GatewayServer {
                                                 maxBodyBytes: configuration.maxBodyBytes,
                                                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeoutSeconds * 1e9)),
                                                 maxConnections: connections,
+                                                minBodyBytesPerSecond: configuration.minBodyBytesPerSecond,
                                                 observe: { gateway.record($0) }) { await gateway.handle($0) }
         } catch {
             await gateway.close()

@@ -24,7 +24,7 @@ struct ServeCommand: ParsableCommand {
             printed at start-up without secrets. Stop with SIGINT or SIGTERM: requests in flight are answered, then the queued query counts are committed and the store is closed.
             """)
 
-    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, maxConnections, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
+    @Option(help: ArgumentHelp("Gateway configuration (JSON: host, port, upstream, upstreamModel, upstreamTimeoutSeconds, store, maxInputs, maxBodyBytes, keyCacheSeconds, idleTimeoutSeconds, maxConnections, minBodyBytesPerSecond, shutdownGraceSeconds, commitPolicy, queryFlushMilliseconds, defense). Default: built-in defaults.", valueName: "json"))
     var config: String?
 
     @Option(help: ArgumentHelp("Defense configuration (JSON, as for 'b4b protect'); replaces the config file's 'defense'.", valueName: "json"))
@@ -63,6 +63,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Most connections open at once (default 4096, at most 1000000; lowered to what the file descriptor limit, ulimit -n, leaves room for); one beyond is closed at once.")
     var maxConnections: Int?
 
+    @Option(name: .customLong("min-body-rate"), parsing: .unconditional, help: ArgumentHelp("Slowest average rate (bytes per second, counted from the idle timeout after a request's head) at which a request's body may arrive; a slower one is answered 408 and closed (default 1024; 0 turns the check off; at most 1073741824).", valueName: "bytes/s"))
+    var minBodyBytesPerSecond: Int?
+
     @Option(parsing: .unconditional, help: "Seconds a stop (SIGINT, SIGTERM) lets requests in flight finish before closing their connections and the store (default 25, under Kubernetes' 30 s before a kill; at most 86400).")
     var shutdownGrace: Double?
 
@@ -95,6 +98,9 @@ struct ServeCommand: ParsableCommand {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, got \(port)") }
         if let maxConnections, !(1...GatewayConfiguration.maximumConnections).contains(maxConnections) {
             throw ValidationError("--max-connections must be in 1...\(GatewayConfiguration.maximumConnections), got \(maxConnections)")
+        }
+        if let minBodyBytesPerSecond, !(0...GatewayConfiguration.maximumBodyBytes).contains(minBodyBytesPerSecond) {
+            throw ValidationError("--min-body-rate must be in 0...\(GatewayConfiguration.maximumBodyBytes), got \(minBodyBytesPerSecond)")
         }
         if let maxInputs, !(1...GatewayConfiguration.maximumInputs).contains(maxInputs) {
             throw ValidationError("--max-inputs must be in 1...\(GatewayConfiguration.maximumInputs), got \(maxInputs)")
@@ -151,6 +157,7 @@ struct ServeCommand: ParsableCommand {
         if let keyCacheSeconds { c.keyCacheSeconds = keyCacheSeconds }
         if let idleTimeout { c.idleTimeoutSeconds = idleTimeout }
         if let maxConnections { c.maxConnections = maxConnections }
+        if let minBodyBytesPerSecond { c.minBodyBytesPerSecond = minBodyBytesPerSecond }
         if let shutdownGrace { c.shutdownGraceSeconds = shutdownGrace }
         if let policy = commitPolicy.flatMap(GatewayConfiguration.CommitPolicyName.init(rawValue:)) { c.commitPolicy = policy }
         if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }

@@ -202,6 +202,7 @@ import TestSupport
         (["--idle-timeout", "0"], "idleTimeoutSeconds"),
         (["--max-inputs", "-3"], "max-inputs"),
         (["--max-connections", "0"], "--max-connections must be in 1...1000000, got 0"),
+        (["--min-body-rate", "-1"], "--min-body-rate must be in 0...1073741824, got -1"),
         (["--port", "-1"], "port"),
         (["--transforms", ""], "is empty"),
         (["--transforms", "affine,,pad"], "item 2"),

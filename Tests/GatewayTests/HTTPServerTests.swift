@@ -18,10 +18,11 @@ import Gateway
 
     /// A server with a 1024-byte body limit answering 413 for too-large bodies, 200 with the
     /// body's length otherwise.
-    func server(idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = HTTPServer.defaultMaxConnections, seen: Counter = Counter(),
+    func server(idleTimeout: TimeAmount = .seconds(60), maxConnections: Int = HTTPServer.defaultMaxConnections,
+                minBodyBytesPerSecond: Int = HTTPServer.defaultMinBodyBytesPerSecond, seen: Counter = Counter(),
                 gate: Gate? = nil, arrived: Gate? = nil) async throws -> HTTPServer {
         try await HTTPServer.start(host: "127.0.0.1", port: 0, maxBodyBytes: 1024, idleTimeout: idleTimeout,
-                                   maxConnections: maxConnections) { request in
+                                   maxConnections: maxConnections, minBodyBytesPerSecond: minBodyBytesPerSecond) { request in
             seen.increment()
             if request.bodyTooLarge { return GatewayResponse(GatewayError(.tooLarge, "too large")) }
             if request.path == "/slow" {
@@ -125,6 +126,46 @@ import Gateway
             #expect(closed, "answered first: \(answeredFirst)")
         }
         await server.close()
+    }
+
+    /// Sends a request whose `count`-byte body goes out `step` bytes at a time, 0.1 s apart,
+    /// and returns the answer, or nil if the connection closed without one. Stops sending as
+    /// soon as the server answers or closes.
+    func trickleBody(port: Int, count: Int, step: Int) async throws -> RawHTTPConnection.Response? {
+        try await blocking {
+            let c = try RawHTTPConnection(port: port)
+            try c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: \(count)\r\n\r\n")
+            var sent = 0
+            while sent < count {
+                let n = min(step, count - sent)
+                guard try c.send([UInt8](repeating: UInt8(ascii: "a"), count: n)) else { break }
+                sent += n
+                if c.waitReadable(seconds: 0.1) { break }
+            }
+            return try c.readResponse()
+        }
+    }
+
+    @Test("a body trickled slower than minBodyBytesPerSecond is answered 408 once the grace has passed")
+    func aTrickledBodyIsCutOff() async throws {
+        // Idle timeout 0.5 s (never reached between two sends), at least 100 bytes per second
+        // after it: a byte per 0.1 s falls behind soon after the grace.
+        let seen = Counter()
+        let strict = try await server(idleTimeout: .milliseconds(500), minBodyBytesPerSecond: 100, seen: seen)
+        let slow = try await trickleBody(port: strict.localAddress.port!, count: 40, step: 1)
+        #expect(slow?.status == 408, "\(String(describing: slow?.status))")
+        #expect(slow?.errorMessage?.contains("slower than 100 bytes per second") == true, "\(slow?.errorMessage ?? "no message")")
+        #expect(slow?.headers["connection"] == "close")
+        // A body at ten times the rate is received whole and handled.
+        let quick = try await trickleBody(port: strict.localAddress.port!, count: 1000, step: 100)
+        #expect(quick?.status == 200 && quick?.json?["length"] == .number(1000), "\(String(describing: quick?.status))")
+        #expect(seen.value == 1)
+        await strict.close()
+        // With the check off, the same trickle is received whole (4 s, eight idle timeouts).
+        let lenient = try await server(idleTimeout: .milliseconds(500), minBodyBytesPerSecond: 0)
+        let whole = try await trickleBody(port: lenient.localAddress.port!, count: 40, step: 1)
+        #expect(whole?.status == 200 && whole?.json?["length"] == .number(40), "\(String(describing: whole?.status))")
+        await lenient.close()
     }
 
     @Test func aBodyFarAboveTheLimitStillGetsItsAnswer() async throws {

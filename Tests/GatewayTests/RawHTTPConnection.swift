@@ -85,6 +85,13 @@ final class RawHTTPConnection: @unchecked Sendable {
         return true
     }
 
+    /// Waits up to `seconds` for the server to send something or close; true if it did.
+    func waitReadable(seconds: Double) -> Bool {
+        if !buffer.isEmpty { return true }
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, Int32(seconds * 1000)) > 0
+    }
+
     /// Reads more bytes; false at the end of the stream (or a reset).
     private func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

@@ -14,7 +14,8 @@ private func message(_ body: () throws -> Void) -> String? {
     }
 
     static let numericFields = ["port", "upstreamTimeoutSeconds", "maxInputs", "maxBodyBytes", "keyCacheSeconds",
-                                "idleTimeoutSeconds", "maxConnections", "shutdownGraceSeconds", "queryFlushMilliseconds"]
+                                "idleTimeoutSeconds", "maxConnections", "minBodyBytesPerSecond", "shutdownGraceSeconds",
+                                "queryFlushMilliseconds"]
 
     func value(_ c: GatewayConfiguration, _ field: String) -> Double {
         switch field {
@@ -25,6 +26,7 @@ private func message(_ body: () throws -> Void) -> String? {
         case "keyCacheSeconds": c.keyCacheSeconds
         case "idleTimeoutSeconds": c.idleTimeoutSeconds
         case "maxConnections": Double(c.maxConnections)
+        case "minBodyBytesPerSecond": Double(c.minBodyBytesPerSecond)
         case "shutdownGraceSeconds": c.shutdownGraceSeconds
         default: Double(c.queryFlushMilliseconds)
         }
@@ -65,6 +67,15 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(GatewayServer.connectionLimit(4096, descriptorLimit: 1024) == 1024 - reserved)
         #expect(GatewayServer.connectionLimit(100, descriptorLimit: 1024) == 100)
         #expect(GatewayServer.connectionLimit(100, descriptorLimit: 10) == 1)
+    }
+
+    @Test func theSlowestBodyRateIsBounded() throws {
+        #expect(GatewayConfiguration().minBodyBytesPerSecond == HTTPServer.defaultMinBodyBytesPerSecond)
+        #expect(try decode(#"{"minBodyBytesPerSecond": 0}"#).validated().minBodyBytesPerSecond == 0)
+        #expect(message { _ = try decode(#"{"minBodyBytesPerSecond": -1}"#).validated() }?
+            .contains("minBodyBytesPerSecond must be in 0...1073741824, got -1") == true)
+        #expect(message { _ = try decode(#"{"minBodyBytesPerSecond": 2e9}"#).validated() }?
+            .contains("minBodyBytesPerSecond must be in 0...1073741824, got 2000000000") == true)
     }
 
     @Test func upstreamModelsWithControlCharactersAreRefused() throws {

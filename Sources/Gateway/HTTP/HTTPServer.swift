@@ -76,6 +76,12 @@ public struct GatewayResponse: Sendable {
 ///   also arrive whole within `idleTimeout` of the connection's start or of the previous
 ///   answer, however its bytes trickle in (else the connection is closed): a client sending a
 ///   byte now and then cannot hold a connection open forever.
+/// - A request's body, likewise, must keep arriving at `minBodyBytesPerSecond` on average,
+///   counted from `idleTimeout` after its head (a grace for the first bytes): a body that falls
+///   behind is answered 408 and the connection closed (a body being dropped after an early
+///   answer is cut off). So a client sending a byte just within each idle timeout holds a
+///   connection for at most about its body's size over this rate, not its size times the idle
+///   timeout. 0 turns the check off.
 /// - At most `maxConnections` connections are open at once; one accepted beyond that is closed
 ///   at once (so that the process never runs out of file descriptors, which would leave its
 ///   accept loop spinning on the error).
@@ -92,6 +98,9 @@ public final class HTTPServer: Sendable {
     public static let defaultIdleTimeout = TimeAmount.seconds(60)
     /// The default most open connections.
     public static let defaultMaxConnections = 4096
+    /// The default slowest average rate (bytes per second) at which a request's body may
+    /// arrive: 1024 (8 kbit/s, far below any real client's upload).
+    public static let defaultMinBodyBytesPerSecond = 1024
 
     /// One answer written, for the server's observer.
     public struct Answered: Sendable {
@@ -113,6 +122,9 @@ public final class HTTPServer: Sendable {
     ///   - idleTimeout: how long a connection may stay silent while the server waits for it,
     ///     and the longest a request's head may take to arrive.
     ///   - maxConnections: the most connections open at once (more are closed on accept).
+    ///   - minBodyBytesPerSecond: the slowest average rate, in bytes per second from
+    ///     `idleTimeout` after a request's head, at which its body may arrive (see above); 0
+    ///     turns the check off.
     ///   - observe: called after each answer is written (``Answered``: the request's path, the
     ///     status, whether the handler gave it, and the
     ///     seconds from reading its head to handing the whole answer to the socket (the time the
@@ -120,10 +132,12 @@ public final class HTTPServer: Sendable {
     ///   - handler: answers one request; must not throw (errors are answers).
     public static func start(host: String, port: Int, maxBodyBytes: Int, idleTimeout: TimeAmount = defaultIdleTimeout,
                              maxConnections: Int = defaultMaxConnections,
+                             minBodyBytesPerSecond: Int = defaultMinBodyBytesPerSecond,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              observe: @escaping @Sendable (Answered) -> Void = { _ in },
                              handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> HTTPServer {
         precondition(maxConnections >= 1, "HTTPServer.start: maxConnections must be at least 1")
+        precondition(minBodyBytesPerSecond >= 0, "HTTPServer.start: minBodyBytesPerSecond must not be negative")
         let connections = ConnectionRegistry(limit: maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
@@ -138,7 +152,9 @@ public final class HTTPServer: Sendable {
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     // Parse errors are answered by RequestHandler, in the OpenAI error shape.
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
-                    try pipeline.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, headTimeout: idleTimeout, observe: observe, handler: handler))
+                    try pipeline.addHandler(RequestHandler(maxBodyBytes: maxBodyBytes, headTimeout: idleTimeout,
+                                                             minBodyBytesPerSecond: minBodyBytesPerSecond,
+                                                             observe: observe, handler: handler))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
@@ -241,6 +257,11 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Closes the connection unless the next request's head arrives in time (armed while the
     /// server waits for a head, cancelled when it arrives).
     private var headDeadline: Scheduled<Void>?
+    /// Slowest average body rate (bytes per second, from `headTimeout` after the head); 0: off.
+    private let minBodyBytesPerSecond: Int
+    /// The next check that the body being received keeps up with ``minBodyBytesPerSecond``
+    /// (armed from a head until the request's end).
+    private var bodyCheck: Scheduled<Void>?
     private let observe: @Sendable (HTTPServer.Answered) -> Void
     private let handler: @Sendable (GatewayRequest) async -> GatewayResponse
     private var head: HTTPRequestHead?
@@ -265,10 +286,12 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     /// working on this connection: nothing is in flight.
     var isReceiving: Bool { head != nil && !handling }
 
-    init(maxBodyBytes: Int, headTimeout: TimeAmount, observe: @escaping @Sendable (HTTPServer.Answered) -> Void,
+    init(maxBodyBytes: Int, headTimeout: TimeAmount, minBodyBytesPerSecond: Int,
+         observe: @escaping @Sendable (HTTPServer.Answered) -> Void,
          handler: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
         self.maxBodyBytes = maxBodyBytes
         self.headTimeout = headTimeout
+        self.minBodyBytesPerSecond = minBodyBytesPerSecond
         self.observe = observe
         self.handler = handler
     }
@@ -293,14 +316,49 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        headDeadline?.cancel()
-        headDeadline = nil
+        cancelTimers()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    private func cancelTimers() {
         headDeadline?.cancel()
         headDeadline = nil
-        context.fireChannelInactive()
+        bodyCheck?.cancel()
+        bodyCheck = nil
+    }
+
+    /// Arms the body's next rate check at `time`: by then the body (of the request whose head
+    /// was read at ``headRead``) must have reached ``minBodyBytesPerSecond`` times the seconds
+    /// since the grace ended, or the request is timed out.
+    private func checkBody(at time: NIODeadline, context: ChannelHandlerContext) {
+        bodyCheck?.cancel()
+        bodyCheck = nil
+        guard minBodyBytesPerSecond > 0 else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        bodyCheck = context.eventLoop.scheduleTask(deadline: time) {
+            let (me, context) = bound.value
+            me.bodyCheck = nil
+            me.checkBodyRate(context: context)
+        }
+    }
+
+    private func checkBodyRate(context: ChannelHandlerContext) {
+        // The request has ended (or is handled): nothing to check.
+        guard head != nil || (answeredEarly && !earlyRequestEnded) else { return }
+        let graceEnds = headRead + headTimeout
+        let elapsed = Double((NIODeadline.now() - graceEnds).nanoseconds) * 1e-9
+        let owed = Double(minBodyBytesPerSecond) * max(0, elapsed)
+        if Double(received) >= owed {
+            // Next check when the body received so far stops covering the rate (at least 10 ms on).
+            let due = graceEnds + .nanoseconds(Int64((Double(received) / Double(minBodyBytesPerSecond) * 1e9).rounded(.up)))
+            checkBody(at: max(due, .now() + .milliseconds(10)), context: context)
+            return
+        }
+        timeOut(context: context, reason: "the request's body arrived slower than \(minBodyBytesPerSecond) bytes per second")
     }
 
     private static func path(of uri: String) -> String {
@@ -316,6 +374,7 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
             head = h
             headRead = .now()
             received = 0
+            checkBody(at: headRead + headTimeout, context: context)
             body = nil
             answeredEarly = false
             earlyAnswerWritten = false
@@ -356,6 +415,8 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
                 body!.writeBuffer(&chunk)
             }
         case .end:
+            bodyCheck?.cancel()
+            bodyCheck = nil
             guard let head else { return }
             self.head = nil
             if answeredEarly {
@@ -460,12 +521,20 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         // A request being handled may wait long for its upstream: not idle.
         if handling { return }
+        timeOut(context: context, reason: "the request was not received completely within the idle timeout")
+    }
+
+    /// Ends a connection whose client is too slow: a request partly received (not yet
+    /// answered) is answered 408 first; otherwise the connection is closed at once.
+    private func timeOut(context: ChannelHandlerContext, reason: String) {
+        bodyCheck?.cancel()
+        bodyCheck = nil
         if let head, !answeredEarly {
             self.head = nil
             body = nil
             answeredEarly = true
             earlyRequestEnded = true
-            write(GatewayResponse(GatewayError(.requestTimeout, "the request was not received completely within the idle timeout")),
+            write(GatewayResponse(GatewayError(.requestTimeout, reason)),
                   head: head, keepAlive: false, early: true, context: context, started: headRead, byHandler: false)
         } else {
             context.close(promise: nil)
