@@ -90,6 +90,31 @@ struct CoverageTests {
         }
     }
 
+    @Test("Rows so small that their squares underflow get the double-precision definition's ids on every path, also on a hyperplane",
+          arguments: [300, 2048])
+    func tinyRowsKeepTheirBound(dimension d: Int) throws {
+        let hasher = RandomProjectionLSH(randomWithDimension: d, hashBits: 12, seed: RandomSeed(5, 7, 9, 11))
+        var rows = gaussianMatrix(rows: 96, columns: d, seed: 79)
+        // Every other row onto a hyperplane, then every row scaled by 2^-100 (exact): each square
+        // (about 1e-61) rounds to 0 in single precision, so the float sum of squares is 0 while the
+        // row is not. The projections' rounding must still be bounded by the row's true size.
+        for i in stride(from: 0, to: 96, by: 2) { moveOntoHyperplane(&rows, row: i, hyperplane: (i / 2) % 12, of: hasher) }
+        for i in 0..<96 { for c in 0..<d { rows[i, c] = rows[i, c] * 0x1p-100 } }
+        let expected = (0..<96).map { referenceBucketID(rows, row: $0, normals: hasher.normals, thresholds: hasher.thresholds, table: 0, hashBits: 12) }
+        var runs: [(String, [UInt32])] = []
+        for path in [ProjectionPath.kernel, .blas, .wideKernel, .wideKernelDescending].filter(\.isAvailable) {
+            runs.append(("\(path)", try #require(try bucketIDs(hasher, rows, path: path))))
+        }
+        for screening in [Screening.halfPrecision, .integers] {
+            if let ids = try bucketIDs(hasher, rows, path: nil, screening: screening) { runs.append(("\(screening)", ids)) }
+        }
+        runs.append(("lone rows", (0..<96).flatMap { bucketIDs(hasher, rows.rows($0 ..< $0 + 1).copy()) }))
+        for (name, ids) in runs {
+            let wrong = (0..<96).filter { ids[$0] != expected[$0] }
+            #expect(wrong.isEmpty, "\(name): rows \(wrong) differ from the definition")
+        }
+    }
+
     @Test("Screened rows (half-precision first pass) get the ids of the kernel and BLAS paths, also on and near a hyperplane",
           .enabled(if: ProjectionPath.kernel.isAvailable,
                    "this CPU lacks AVX2, FMA or F16C: screening cannot run here, it is untested"),

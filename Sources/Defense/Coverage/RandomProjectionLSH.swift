@@ -82,7 +82,15 @@ public struct RandomProjectionLSH: Sendable {
         self.fingerprint = Self.fingerprint(normals: normals, thresholds: thresholds, hashBits: hashBits, tableCount: tableCount)
         self.columnNorms = norms.map { $0.squareRoot() }
         self.thresholdsDouble = thresholds.map(Double.init)
-        self.thresholdSlack = thresholds.map { Double(Float.ulpOfOne) * abs(Double($0)) + Double(Float.leastNormalMagnitude) }
+        // Each threshold's slack also covers what a row's float sum of squares can lose to
+        // underflow (``underflowNorm(dimension:)``) times the hyperplane's norm and a rounding
+        // factor above every path's (`γ_{d+8}`): the C decision computes its bound from the
+        // float sum alone. Doubled, a margin for the roundings of this term itself. (About
+        // 1e-23 at d = 2048: only rows of values below about 1e-20 ever meet it.)
+        let underflow = Self.gamma(roundingTerms: d + 8) * Self.underflowNorm(dimension: d)
+        self.thresholdSlack = zip(thresholds, norms).map { t, squaredNorm in
+            Double(Float.ulpOfOne) * abs(Double(t)) + Double(Float.leastNormalMagnitude) + underflow * squaredNorm.squareRoot() * 2
+        }
     }
 
     /// Random hyperplanes from `seed` (normals with i.i.d. entries drawn as `entries` says:
@@ -224,10 +232,21 @@ public struct RandomProjectionLSH: Sendable {
         return (row.reduce(0.0) { $0 + Double($1) * Double($1) } * normInflation).squareRoot()
     }
 
-    /// The norm bound of a row whose single-precision sum of squares `s` is finite (the value
-    /// `b4b_threshold_bits_rows` computes for its bound, before the factor `gamma`).
+    /// The norm bound of a row whose single-precision sum of squares `s` is finite: the value
+    /// `b4b_threshold_bits_rows` computes for its bound before the factor `gamma`, plus
+    /// ``underflowNorm(dimension:)`` (which the thresholds' slack covers for that C path).
     @inline(__always)
-    private func norm(ofFiniteSumOfSquares s: Float) -> Double { (Double(s) * normInflation).squareRoot() }
+    private func norm(ofFiniteSumOfSquares s: Float) -> Double {
+        (Double(s) * normInflation).squareRoot() + Self.underflowNorm(dimension: dimension)
+    }
+
+    /// What a float sum of squares of `d` values can lose to underflow, as a norm: each square
+    /// (or each fused sum) below Float32's normal range is rounded by at most half of
+    /// `2^-149`, so the exact sum is at most the float one (inflated) plus `d 2^-149`, and
+    /// `sqrt(a + b) <= sqrt(a) + sqrt(b)`. Without it a row of values below about 1e-23,
+    /// whose squares all round to 0, would get a rounding band of nothing and projections
+    /// trusted on the wrong side.
+    static func underflowNorm(dimension d: Int) -> Double { (Double(d) * 0x1p-149).squareRoot() }
 
     /// The factor that turns a single-precision sum of squares into an upper bound on the exact
     /// one: a float sum of d non-negative terms is within a factor (1 + γ_d) of the exact sum (in
