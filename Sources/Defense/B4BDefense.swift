@@ -70,6 +70,8 @@ public final class B4BDefense: Sendable {
     /// - Complexity: one `B x d x kT` GEMM for hashing, O(B d) for the noise, plus the
     ///   transforms (one `B x d x d` GEMM for a dense affine).
     public func protect(_ batch: MatrixView, user: String) throws -> ProtectedBatch {
+        // Checked before anything sized by the batch is allocated.
+        try validate(batch, user: user)
         var output = Matrix(uninitializedRows: batch.rows, columns: configuration.outputDimension)
         let (coverage, sigma) = try output.withMutableView { out in
             try protect(batch, user: user, into: out)
@@ -92,7 +94,8 @@ public final class B4BDefense: Sendable {
     /// - Throws: ``ProtectError`` (`outputMismatch` when `output` is not `B x outputDimension`);
     ///   on any error the user's state and `output` are unchanged.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
-        try withPrices(rows: batch.rows) { coverage, sigma in
+        try validate(batch, user: user)
+        return try withPrices(rows: batch.rows) { coverage, sigma in
             try protect(batch, user: user, into: output, coverage: coverage, sigma: sigma)
         }
     }
@@ -165,7 +168,8 @@ public final class B4BDefense: Sendable {
     /// - Returns: each row's coverage and the sigma the cost assigns to it.
     /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
     public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
-        try withPrices(rows: batch.rows) { coverage, sigma in
+        try validate(batch, user: user)
+        return try withPrices(rows: batch.rows) { coverage, sigma in
             try track(batch, user: user, coverage: coverage, sigma: sigma)
         }
     }
@@ -373,7 +377,9 @@ public final class B4BDefense: Sendable {
             throw OccupancyError(message: "snapshot was recorded under a different hasher (fingerprint \(snapshot.hasherFingerprint), this defense uses \(hasher.fingerprint)): another dimension, hasher, calibration or secret")
         }
         let loaded = try Occupancy(hashBits: snapshot.hashBits, tableCount: snapshot.tableCount, rawWords: snapshot.words)
-        guard snapshot.queryCount >= 0 else { throw OccupancyError(message: "snapshot has a negative query count \(snapshot.queryCount)") }
+        guard (0...OccupancySnapshot.largestQueryCount).contains(snapshot.queryCount) else {
+            throw OccupancyError(message: "snapshot has query count \(snapshot.queryCount), outside 0...\(OccupancySnapshot.largestQueryCount) (2^53)")
+        }
         accounts.withTable(of: user) { $0.load(loaded, queryCount: snapshot.queryCount, for: $1, merging: mode == .merge) }
     }
 

@@ -10,6 +10,11 @@ public struct Calibration: Sendable, Codable, Equatable {
     /// `sqrt(mean_j var_j)`. Noise of sigma = spread has the same energy as the sample's own variation.
     public var spread: Float
 
+    /// A calibration from known values (checked by ``validate(dimension:)``, or by the
+    /// configuration that holds it).
+    /// - Parameters:
+    ///   - centre: the sample's mean, `d` values, representation units.
+    ///   - spread: the sample's spread, representation units (finite, positive).
     public init(centre: [Float], spread: Float) {
         self.centre = centre
         self.spread = spread
@@ -24,6 +29,7 @@ public struct Calibration: Sendable, Codable, Equatable {
             throw ConfigurationError(field: "calibration", message: "needs a sample of at least 2 rows, got \(sample.rows)")
         }
         let (n, d) = (sample.rows, sample.columns)
+        guard d >= 1 else { throw ConfigurationError(field: "calibration", message: "needs a sample with at least one column, got \(n) x 0") }
         var sum = [Double](repeating: 0, count: d)
         var sumSquares = [Double](repeating: 0, count: d)
         try sample.withUnsafeBufferPointer { x in
@@ -52,7 +58,11 @@ public struct Calibration: Sendable, Codable, Equatable {
         self.init(centre: centre, spread: spread)
     }
 
-    func validate(dimension: Int) throws {
+    /// Checks the calibration for representations of `dimension` (as
+    /// ``DefenseConfiguration/validated()`` does): a centre of that many finite values, a
+    /// finite positive spread.
+    /// - Throws: ``ConfigurationError`` naming the field.
+    public func validate(dimension: Int) throws {
         guard centre.count == dimension else {
             throw ConfigurationError(field: "calibration.centre", message: "has \(centre.count) values, expected dimension \(dimension)")
         }

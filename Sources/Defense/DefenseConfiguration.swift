@@ -16,6 +16,10 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     /// The largest representation dimension (2^20: encoders' are in the thousands, and the
     /// hyperplanes of a larger one alone would take gigabytes).
     public static let largestDimension = 1 << 20
+
+    /// The most hyperplane values (`dimension x hashBits x tableCount`) a configuration may
+    /// ask of its hasher: 2^26 floats, 256 MiB (the bound on a per-user transform matrix).
+    public static let largestHyperplaneValues = 1 << 26
     /// Hyperplanes per hash table `k`; each table has `2^k` buckets. Valid: 1...24.
     public var hashBits: Int = 12
     /// Independent hash tables whose coverages are averaged (the reference evaluation uses 20). Valid: 1...64.
@@ -71,17 +75,24 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
     /// dimension for a dense affine transform (its output coordinate sums the whole row, whose
     /// norm its largest scale bounds). 1 without scaling stages.
     public var noiseAmplification: Double {
+        stageAmplifications.reduce(1, *)
+    }
+
+    /// Each transform stage's largest factor on a coordinate's magnitude: its largest scale,
+    /// times the square root of its input dimension for a dense affine transform; 1 for the
+    /// stages that do not scale.
+    private var stageAmplifications: [Double] {
         var d = dimension
-        var factor = 1.0
+        var factors: [Double] = []
         for t in transforms {
             switch t {
-            case .affine(_, let hi, _): factor *= Double(hi) * Double(d).squareRoot()
-            case .scaleShift(_, let hi, _): factor *= Double(hi)
-            default: break
+            case .affine(_, let hi, _): factors.append(Double(hi) * Double(d).squareRoot())
+            case .scaleShift(_, let hi, _): factors.append(Double(hi))
+            default: factors.append(1)
             }
             d = t.outputDimension(forInput: d)
         }
-        return factor
+        return factors
     }
 
     /// The largest sigma noise is drawn with, representation units: ``CostFunction/largestSigma``,
@@ -114,6 +125,13 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         }
         guard (1...24).contains(hashBits) else { throw fail("hashBits", "must be in 1...24, got \(hashBits)") }
         guard (1...64).contains(tableCount) else { throw fail("tableCount", "must be in 1...64, got \(tableCount)") }
+        // The hasher holds d x k x T floats (and builds them through doubles): bounded like a
+        // per-user transform matrix, so that no configuration that validates fails to build.
+        guard dimension * hashBits * tableCount <= Self.largestHyperplaneValues else {
+            let mebibytes = Double(dimension) * Double(hashBits * tableCount) * Double(MemoryLayout<Float>.stride) / 1_048_576
+            throw fail("tableCount", String(format: "%d tables of %d hyperplanes at dimension %d would take %.0f MiB of hyperplanes (at most 2^26 values, 256 MiB)",
+                                            tableCount, hashBits, dimension, mebibytes))
+        }
         guard maxBatchRows >= 1 else { throw fail("maxBatchRows", "must be at least 1, got \(maxBatchRows)") }
         guard transformCacheBytes >= 0 else { throw fail("transformCacheBytes", "must be non-negative, got \(transformCacheBytes)") }
         try cost.validate()
@@ -137,7 +155,46 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
             try t.validate(position: i, inputDimension: d)
             d = t.outputDimension(forInput: d)
         }
+        let constants = constantContributions
+        let reach = constantReach
+        if reach > Self.largestConstantReach, let largest = constants.max(by: { $0.reach < $1.reach }) {
+            throw fail("transforms[\(largest.position)]", String(
+                format: "adds constants that reach %.3g in representation units after the later stages' scales (all stages together %.3g, at most a quarter of Float32's range, %.3g): lower the translations or padded magnitudes, or the calibration spread they are multiplied by (%.3g)",
+                largest.reach, reach, Self.largestConstantReach, Double(unitScale)))
+        }
         return self
+    }
+
+    /// The most the transforms' constants (translations, padded and inserted constants) may
+    /// add to an output coordinate, representation units: a quarter of Float32's range, so
+    /// that with inputs below ``largestInputMagnitude`` (another quarter) and the noise,
+    /// answers stay finite.
+    public static let largestConstantReach = Double(Float.greatestFiniteMagnitude) / 4
+
+    /// The most the transforms' constants (translations, padded and inserted constants) can
+    /// add to an output coordinate, representation units: each constant's magnitude times
+    /// ``unitScale`` times what the scaling stages after it can multiply a value by, summed
+    /// over the stages. At most ``largestConstantReach`` in a valid configuration.
+    public var constantReach: Double {
+        constantContributions.reduce(0) { $0 + $1.reach }
+    }
+
+    /// For each stage that adds constants, the most they can add to an output coordinate
+    /// (representation units): the constant's magnitude times ``unitScale`` times what the
+    /// scaling stages after it can multiply a value by (as in ``noiseAmplification``).
+    var constantContributions: [(position: Int, reach: Double)] {
+        let factors = stageAmplifications
+        var result: [(position: Int, reach: Double)] = []
+        for (i, t) in transforms.enumerated() {
+            let constant: Float
+            switch t {
+            case .affine(_, _, let c), .scaleShift(_, _, let c), .pad(_, let c), .addConstants(_, let c): constant = c
+            case .shuffle, .binary: continue
+            }
+            let after = factors[(i + 1)...].reduce(1, *)
+            result.append((i, Double(constant) * Double(unitScale) * after))
+        }
+        return result
     }
 }
 
@@ -148,6 +205,7 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     /// What is wrong with it.
     public let message: String
 
+    /// An error naming `field` and what is wrong with it.
     public init(field: String, message: String) {
         self.field = field
         self.message = message

@@ -8,6 +8,14 @@ public struct ProtectedBatch: Sendable {
     public let coverage: [Double]
     /// Row `i`'s noise standard deviation, representation units (before the transform).
     public let sigma: [Float]
+
+    /// A batch's answers as ``B4BDefense/protect(_:user:)`` returns them (for callers that
+    /// assemble one themselves, such as test doubles of the defense).
+    public init(representations: Matrix, coverage: [Double], sigma: [Float]) {
+        self.representations = representations
+        self.coverage = coverage
+        self.sigma = sigma
+    }
 }
 
 /// Why ``B4BDefense/protect(_:user:)`` rejected a batch. The user's state is unchanged.
@@ -55,10 +63,15 @@ public struct OccupancySnapshot: Sendable, Codable, Equatable {
     public let tableCount: Int
     /// The occupancy bits (see ``Occupancy/rawWords``).
     public let words: [UInt64]
-    /// Rows the user has sent (the relative price's query count). Snapshots written before
-    /// this field existed decode with 0.
+    /// Rows the user has sent (the relative price's query count), in
+    /// 0...``largestQueryCount``. Snapshots written before this field existed decode with 0.
     public let queryCount: Int
 
+    /// The largest query count a snapshot may carry: 2^53 (every count up to it is exact in a
+    /// double, as JSON readers hold numbers, and later queries cannot overflow the counter).
+    public static let largestQueryCount = 1 << 53
+
+    /// A snapshot from its fields (checked when imported, ``B4BDefense/importOccupancy(_:for:mode:)``).
     public init(hasherFingerprint: UInt64, hashBits: Int, tableCount: Int, words: [UInt64], queryCount: Int = 0) {
         self.hasherFingerprint = hasherFingerprint
         self.hashBits = hashBits

@@ -225,7 +225,7 @@ public struct CoverageCurveError: Error, Sendable, Equatable, CustomStringConver
         case .nonPositiveQueryCount(let q): what = "query counts must be positive, got \(q)"
         case .queryCountsNotIncreasing(let a, let b): what = "query counts must be strictly increasing, got \(a) then \(b)"
         case .hashBitsOutOfRange(let k): what = "hashBits must be in 1...24 (2 to 16777216 buckets), got \(k)"
-        case .invalidTableCount(let t): what = "tableCount must be at least 1, got \(t)"
+        case .invalidTableCount(let t): what = "tableCount must be in 1...\(Occupancy.largestTableCount), got \(t)"
         case .invalidRepetitions(let r): what = "repetitions must be at least 1, got \(r)"
         case .centreDimension(let e, let a): what = "the centre has \(a) values but the data has dimension \(e)"
         case .nonFiniteCentre: what = "the centre contains NaN or infinity"
@@ -258,7 +258,7 @@ public struct CoverageCurveError: Error, Sendable, Equatable, CustomStringConver
 public struct CoverageExperiment: Sendable {
     /// Hyperplanes per table `k` (`2^k` buckets), in 1...24. Default 12 (the paper's 4096 buckets).
     public var hashBits: Int
-    /// Hash tables `T`, at least 1. Default 1 (the paper's setting).
+    /// Hash tables `T`, in 1...``Occupancy/largestTableCount``. Default 1 (the paper's setting).
     public var tableCount: Int
     /// Independent repetitions `R`, at least 1. Default 5.
     public var repetitions: Int
@@ -360,7 +360,7 @@ public struct CoverageExperiment: Sendable {
 
     private func validateConfiguration(dimension d: Int) throws {
         guard (1...24).contains(hashBits) else { throw CoverageCurveError(.hashBitsOutOfRange(hashBits)) }
-        guard tableCount >= 1 else { throw CoverageCurveError(.invalidTableCount(tableCount)) }
+        guard (1...Occupancy.largestTableCount).contains(tableCount) else { throw CoverageCurveError(.invalidTableCount(tableCount)) }
         guard repetitions >= 1 else { throw CoverageCurveError(.invalidRepetitions(repetitions)) }
         switch hasher {
         case .throughOrigin, .signsThroughOrigin: break

@@ -16,6 +16,8 @@ public struct Matrix: Sendable, Equatable {
     @usableFromInline var storage: [Float]
 
     /// A `rows x columns` matrix with every element equal to `value`.
+    /// - Precondition: `rows` and `columns` are non-negative and `rows * columns` elements fit
+    ///   in memory (a product beyond `Int.max` traps).
     public init(rows: Int, columns: Int, repeating value: Float = 0) {
         precondition(rows >= 0 && columns >= 0, "Matrix shape must be non-negative, got \(rows) x \(columns)")
         self.rows = rows
@@ -24,7 +26,7 @@ public struct Matrix: Sendable, Equatable {
     }
 
     /// A matrix over existing row-major elements.
-    /// - Precondition: `elements.count == rows * columns`.
+    /// - Precondition: `rows` and `columns` are non-negative and `elements.count == rows * columns`.
     public init(rows: Int, columns: Int, elements: [Float]) {
         precondition(rows >= 0 && columns >= 0, "Matrix shape must be non-negative, got \(rows) x \(columns)")
         precondition(

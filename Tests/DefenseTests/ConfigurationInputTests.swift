@@ -183,6 +183,61 @@ struct ConfigurationInputTests {
         }
     }
 
+    @Test("Constants multiplied by a huge calibration spread are refused beyond the bound, and answers within it stay finite",
+          arguments: [
+            #"[{"scaleShift":{"minScale":1,"maxScale":1,"translation":1e6}}]"#,
+            #"[{"pad":{"count":4,"magnitude":1e6}}]"#,
+            #"[{"scaleShift":{"minScale":2,"maxScale":1e3,"translation":1e6}},{"affine":{"maxScale":1e3,"translation":1e6}},{"addConstants":{"count":4,"magnitude":1e6}},"shuffle"]"#,
+          ])
+    func constantsTimesTheSpreadAreBounded(transforms: String) throws {
+        func configuration(spread: Double) throws -> DefenseConfiguration {
+            let centre = [String](repeating: "0", count: 16).joined(separator: ",")
+            // Read with spread 1 (reading validates), then given the spread asked for.
+            var c = try DefenseConfiguration.decode(from: Data(#"{"dimension":16,"units":"calibrationSpread","calibration":{"centre":[\#(centre)],"spread":1},"transforms":\#(transforms)}"#.utf8))
+            c.calibration?.spread = Float(spread)
+            c.cost = .constant(sigma: 1e30)
+            c.hashBits = 4
+            return c
+        }
+        let perUnit = try configuration(spread: 1).constantReach
+        #expect(perUnit > 0)
+        // Beyond the bound: refused, naming a stage that adds constants.
+        let over = try configuration(spread: 1.5 * DefenseConfiguration.largestConstantReach / perUnit)
+        #expect { try over.validated() } throws: { error in
+            guard let e = error as? ConfigurationError else { return false }
+            return e.field.hasPrefix("transforms[") && e.message.contains("quarter of Float32's range")
+        }
+        // Within it: inputs at the largest input magnitude, at the largest sigma, answer finite values.
+        let within = try configuration(spread: 0.9 * DefenseConfiguration.largestConstantReach / perUnit)
+        let defense = try B4BDefense(configuration: within, secret: ServerSecret(bytes: [UInt8](repeating: 9, count: 32)))
+        let largest = within.largestInputMagnitude
+        let rows = Matrix(rows: 8, columns: 16) { i, j in i % 2 == 0 ? largest : (j % 2 == 0 ? largest : -largest) }
+        for user in ["u", "v", "w"] {
+            let answer = try defense.protect(rows, user: user)
+            let bad = answer.representations.elements.firstIndex { !$0.isFinite }
+            #expect(bad == nil, "\(user): \(bad.map { "\(answer.representations.elements[$0]) at \($0)" } ?? "")")
+        }
+    }
+
+    @Test("The hasher's hyperplanes are bounded like a transform matrix")
+    func hyperplaneMemoryIsBounded() throws {
+        var c = DefenseConfiguration()
+        c.transforms = []
+        c.dimension = 1 << 20
+        c.hashBits = 24
+        c.tableCount = 64
+        #expect { try c.validated() } throws: { error in
+            guard let e = error as? ConfigurationError else { return false }
+            return e.field == "tableCount" && e.message.contains("would take 6144 MiB of hyperplanes")
+        }
+        // 2^26 values exactly is accepted: 2^20 dimensions, 16 bits, 4 tables.
+        c.hashBits = 16
+        c.tableCount = 4
+        _ = try c.validated()
+        c.tableCount = 5
+        #expect(throws: ConfigurationError.self) { try c.validated() }
+    }
+
     @Test("A constant sigma of exactly 1e30 is accepted, one above it refused")
     func constantSigmaBound() {
         #expect(refusal(#"{"cost":{"constant":{"sigma":1e30}}}"#) == nil)

@@ -88,5 +88,23 @@ struct ConfigurationTests {
         #expect(out.sigma == [Float](repeating: 0.5 * calibration.spread, count: 3))
         #expect(throws: ConfigurationError.self) { try Calibration(sample: Matrix(rows: 1, columns: 4)) }
         #expect(throws: ConfigurationError.self) { try Calibration(sample: Matrix(rows: 5, columns: 4, repeating: 2)) }
+        #expect { try Calibration(sample: Matrix(rows: 5, columns: 0)) } throws: {
+            "\($0)".contains("needs a sample with at least one column, got 5 x 0")
+        }
+    }
+
+    @Test("The building blocks' own checks are public and name the field, as the configuration's do")
+    func buildingBlocksCheckThemselves() throws {
+        func field(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch { return (error as? ConfigurationError)?.field ?? "\(error)" }
+        }
+        #expect(field { try TransformKind.affine(minScale: 2, maxScale: 1).validate(inputDimension: 16) } == "transforms[0].minScale")
+        #expect(field { try TransformKind.pad(count: -1).validate(position: 3, inputDimension: 16) } == "transforms[3].count")
+        #expect(field { try TransformKind.scaleShift().validate(inputDimension: 16) } == nil)
+        #expect(field { try RelativeCoverageCost(queryCounts: [10, 20], poolCoverage: [0.1], cost: .none).validate() } == "relativeCost.queryCounts")
+        #expect(field { try Calibration(centre: [0, 0], spread: 1).validate(dimension: 3) } == "calibration.centre")
+        #expect(field { try Calibration(centre: [0, 0], spread: .infinity).validate(dimension: 2) } == "calibration.spread")
+        let fitted = FittedProjection(dimension: 4, hashBits: 2, tableCount: 1, normals: [Float](repeating: 1, count: 7), thresholds: [0, 0])
+        #expect(field { try fitted.validate(dimension: 4, hashBits: 2, tableCount: 1) } == "hasher.fitted")
     }
 }

@@ -214,6 +214,16 @@ struct ProtectTests {
             #expect(defense.exportOccupancy(of: "u") == before, "state changed after \(code)")
         }
         #expect(defense.userCount == 1)
+        // A view of more rows than memory could answer is refused by its shape, before anything
+        // sized by it is allocated (the array forms used to allocate first).
+        let huge = MatrixView(start: nil, rows: 100_000_000_000, columns: 0, rowStride: 1)
+        #expect { try defense.protect(huge, user: "u") } throws: { ($0 as? ProtectError)?.code == .batchTooLarge }
+        #expect { try defense.track(huge, user: "u") } throws: { ($0 as? ProtectError)?.code == .batchTooLarge }
+        var small = Matrix(rows: 1, columns: 1)
+        _ = small.withMutableView { out in
+            #expect { try defense.protect(huge, user: "u", into: out) } throws: { ($0 as? ProtectError)?.code == .batchTooLarge }
+        }
+        #expect(defense.exportOccupancy(of: "u") == before)
         // The messages name the problem.
         #expect { try defense.protect(withNaN, user: "u") } throws: {
             ($0 as? ProtectError)?.message.contains("row 13, column 7") == true

@@ -117,6 +117,24 @@ struct RelativeCostTests {
         let before = b.exportOccupancy(of: "u")
         #expect(throws: OccupancyError.self) { try b.importOccupancy(negative, for: "u", mode: .replace) }
         #expect(b.exportOccupancy(of: "u") == before)
+        // A count so large that the next query would overflow the counter is refused, in both
+        // modes; the largest count allowed is taken, and the account keeps working.
+        for count in [Int.max, Int.max - 1, OccupancySnapshot.largestQueryCount + 1] {
+            let huge = OccupancySnapshot(hasherFingerprint: snapshot.hasherFingerprint, hashBits: snapshot.hashBits,
+                                         tableCount: snapshot.tableCount, words: snapshot.words, queryCount: count)
+            for mode in [B4BDefense.ImportMode.merge, .replace] {
+                #expect { try b.importOccupancy(huge, for: "u", mode: mode) } throws: {
+                    "\($0)".contains("query count \(count), outside 0...9007199254740992")
+                }
+                #expect(b.exportOccupancy(of: "u") == before)
+            }
+        }
+        let largest = OccupancySnapshot(hasherFingerprint: snapshot.hasherFingerprint, hashBits: snapshot.hashBits,
+                                        tableCount: snapshot.tableCount, words: snapshot.words, queryCount: OccupancySnapshot.largestQueryCount)
+        try b.importOccupancy(largest, for: "u", mode: .replace)
+        _ = try b.protect(spreadQueries(count: 3, dimension: d, seed: 97), user: "u")
+        #expect(b.queryCount(of: "u") == OccupancySnapshot.largestQueryCount + 3)
+        #expect(b.currentSigma(of: "u").isFinite)
     }
 
     @Test func configurationIsValidatedAndRoundTrips() throws {

@@ -252,6 +252,9 @@ struct CoverageCurveTests {
         var noTables = good
         noTables.tableCount = 0
         expectError(.invalidTableCount(0), mentioning: "tableCount", noTables, data: data)
+        // More tables than an occupancy holds: refused, not trapped in the occupancy.
+        noTables.tableCount = 70_000
+        expectError(.invalidTableCount(70_000), mentioning: "tableCount must be in 1...65535, got 70000", noTables, data: data)
         var noRepetitions = good
         noRepetitions.repetitions = 0
         expectError(.invalidRepetitions(0), mentioning: "repetitions", noRepetitions, data: data)

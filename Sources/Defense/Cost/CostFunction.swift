@@ -70,6 +70,10 @@ public struct ExponentialCost: Sendable, Codable, Equatable {
     /// Coverage at which sigma reaches `alpha`; in (0, 1].
     public var beta: Double
 
+    /// The cost with the given parameters (configured units; checked by
+    /// ``CostFunction/validate()``). Sigma is 0 at no coverage, grows exponentially (the
+    /// smaller `lambda`, the flatter at first and the steeper later) and reaches `alpha` at
+    /// coverage `beta`.
     public init(lambda: Double = 1e-6, alpha: Double = 1, beta: Double = 0.8) {
         self.lambda = lambda
         self.alpha = alpha

@@ -30,6 +30,7 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
     /// The default of ``minimumQueries``: 500 queries.
     public static let defaultMinimumQueries = 500
 
+    /// The price from a measured pool curve (checked by ``validate()``).
     public init(queryCounts: [Int], poolCoverage: [Double], cost: CostFunction, minimumQueries: Int = RelativeCoverageCost.defaultMinimumQueries) {
         self.queryCounts = queryCounts
         self.poolCoverage = poolCoverage
@@ -41,6 +42,7 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
     /// coverage at 0 queries), the last measured value beyond the last count (the pool's
     /// coverage only grows, so this under-estimates it and errs towards a higher relative
     /// coverage, that is, towards charging more).
+    /// - Precondition: the price passes ``validate()``.
     public func poolCoverage(atQueries queries: Int) -> Double {
         guard let last = queryCounts.last, queries < last else { return poolCoverage.last ?? 1 }
         guard queries > 0 else { return 0 }
@@ -63,7 +65,11 @@ public struct RelativeCoverageCost: Sendable, Codable, Equatable {
         relativeCoverage(coverage: coverage, queries: queries).map { cost.sigma(coverage: $0) } ?? 0
     }
 
-    func validate() throws {
+    /// Checks the price (as ``DefenseConfiguration/validated()`` does): measured query counts
+    /// and pool coverages of equal, non-zero length, counts positive and strictly increasing,
+    /// coverages non-decreasing in (0, 1], a minimum query count of at least 1, a valid cost. ``poolCoverage(atQueries:)`` expects one that passes.
+    /// - Throws: ``ConfigurationError`` naming the field.
+    public func validate() throws {
         func fail(_ field: String, _ why: String) -> ConfigurationError {
             ConfigurationError(field: "relativeCost.\(field)", message: why)
         }

@@ -58,6 +58,8 @@ public struct FittedProjection: Sendable, Codable, Equatable {
     /// `k * T` thresholds, representation units.
     public var thresholds: [Float]
 
+    /// A projection from its fields as described above (checked by
+    /// ``validate(dimension:hashBits:tableCount:)``, or by the configuration that holds it).
     public init(dimension: Int, hashBits: Int, tableCount: Int, normals: [Float], thresholds: [Float]) {
         self.dimension = dimension
         self.hashBits = hashBits
@@ -88,8 +90,8 @@ public struct FittedProjection: Sendable, Codable, Equatable {
         guard hashBits <= d else {
             throw ConfigurationError(field: "hashBits", message: "principal hashing needs hashBits <= dimension (\(d)), got \(hashBits)")
         }
-        guard tableCount >= 1 else {
-            throw ConfigurationError(field: "tableCount", message: "must be at least 1, got \(tableCount)")
+        guard (1...Occupancy.largestTableCount).contains(tableCount) else {
+            throw ConfigurationError(field: "tableCount", message: "must be in 1...\(Occupancy.largestTableCount), got \(tableCount)")
         }
         let calibration = try Calibration(sample: sample)
         // Centred sample and its covariance (d x d) by one GEMM.
@@ -134,7 +136,10 @@ public struct FittedProjection: Sendable, Codable, Equatable {
                                 normals: normals.elements, thresholds: thresholds)
     }
 
-    func validate(dimension expected: Int, hashBits k: Int, tableCount t: Int) throws {
+    /// Checks that the projection fits a configuration of `expected` dimensions, `k`
+    /// hyperplanes per table and `t` tables, with finite normals and thresholds.
+    /// - Throws: ``ConfigurationError`` naming the field.
+    public func validate(dimension expected: Int, hashBits k: Int, tableCount t: Int) throws {
         func fail(_ m: String) -> ConfigurationError { ConfigurationError(field: "hasher.fitted", message: m) }
         guard dimension == expected else { throw fail("has dimension \(dimension), configuration has \(expected)") }
         guard hashBits == k else { throw fail("has \(hashBits) bits per table, configuration has \(k)") }

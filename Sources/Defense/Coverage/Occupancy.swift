@@ -29,10 +29,13 @@ public struct Occupancy: Sendable {
     /// Number of tables `T`.
     public var tableCount: Int { Int(tables) }
 
-    /// An empty occupancy of `tableCount` tables of `2^hashBits` buckets
-    /// (`hashBits` in 1...24, `tableCount` in 1...65535).
+    /// The most tables an occupancy holds: 65535.
+    public static let largestTableCount = Int(UInt16.max)
+
+    /// An empty occupancy of `tableCount` tables of `2^hashBits` buckets.
+    /// - Precondition: `hashBits` in 1...24, `tableCount` in 1...``largestTableCount``.
     public init(hashBits: Int, tableCount: Int) {
-        precondition((1...24).contains(hashBits) && (1...Int(UInt16.max)).contains(tableCount),
+        precondition((1...24).contains(hashBits) && (1...Self.largestTableCount).contains(tableCount),
                      "Occupancy of \(tableCount) tables of 2^\(hashBits) buckets")
         self.bits = UInt8(hashBits)
         self.tables = UInt16(tableCount)
@@ -97,6 +100,7 @@ public struct Occupancy: Sendable {
     }
 
     /// Marks `bucket` of table `t` occupied; returns whether it was newly occupied.
+    /// - Precondition: `bucket < bucketCount` and `t` in `0..<tableCount`.
     /// - Complexity: O(log n + n) sparse (n ≤ `T · 2^k / 32` keys, a short move), O(1) dense;
     ///   the insert that switches to the dense form is O(T · 2^k / 64).
     @discardableResult
@@ -329,6 +333,9 @@ extension Occupancy: Equatable {
 
 /// Persisted occupancy that does not fit the expected shape.
 public struct OccupancyError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong with the occupancy or snapshot.
     public let message: String
     public var description: String { "invalid occupancy: \(message)" }
+    /// An error with `message` (for callers that check snapshots of their own).
+    public init(message: String) { self.message = message }
 }

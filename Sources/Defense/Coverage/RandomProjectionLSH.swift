@@ -54,10 +54,14 @@ public struct RandomProjectionLSH: Sendable {
     private let thresholdSlack: [Double]
 
     /// A hasher over explicit hyperplanes.
-    /// - Precondition: `normals` is `d x (hashBits * tableCount)` and `thresholds` has
-    ///   `hashBits * tableCount` values; `hashBits` in 1...24.
+    /// - Precondition: `normals` is `d x (hashBits * tableCount)` with `d >= 1`, and
+    ///   `thresholds` has `hashBits * tableCount` values; `hashBits` in 1...24, `tableCount` in
+    ///   1...``Occupancy/largestTableCount``.
     public init(normals: Matrix, thresholds: [Float], hashBits: Int, tableCount: Int = 1) {
         precondition((1...24).contains(hashBits), "hashBits must be in 1...24, got \(hashBits)")
+        precondition((1...Occupancy.largestTableCount).contains(tableCount),
+                     "tableCount must be in 1...\(Occupancy.largestTableCount), got \(tableCount)")
+        precondition(normals.rows >= 1, "the hyperplanes need a dimension of at least 1, got \(normals.rows)")
         precondition(normals.columns == hashBits * tableCount,
                      "normals have \(normals.columns) columns, expected \(hashBits) x \(tableCount)")
         precondition(thresholds.count == normals.columns,
@@ -96,8 +100,14 @@ public struct RandomProjectionLSH: Sendable {
     /// Random hyperplanes from `seed` (normals with i.i.d. entries drawn as `entries` says:
     /// N(0, 1) by default, or ±1), through `centre` if given (threshold `centre · p`), else
     /// through the origin.
+    /// - Precondition: `d >= 1`, `hashBits` in 1...24, `tableCount` in
+    ///   1...``Occupancy/largestTableCount``, `d * hashBits * tableCount` values fit in memory,
+    ///   and `centre` (if given) has `d` values.
     public init(randomWithDimension d: Int, hashBits: Int, tableCount: Int = 1, seed: RandomSeed, centre: [Float]? = nil,
                 entries: NormalEntries = .gaussian) {
+        precondition(d >= 1, "the hyperplanes need a dimension of at least 1, got \(d)")
+        precondition((1...24).contains(hashBits) && (1...Occupancy.largestTableCount).contains(tableCount),
+                     "hashBits must be in 1...24 and tableCount in 1...\(Occupancy.largestTableCount), got \(hashBits) and \(tableCount)")
         precondition(centre == nil || centre!.count == d, "centre has \(centre!.count) values, expected \(d)")
         var normals = Matrix(rows: d, columns: hashBits * tableCount)
         var generator = RandomGenerator(seed: seed)
@@ -153,6 +163,7 @@ public struct RandomProjectionLSH: Sendable {
     /// - Parameters:
     ///   - batch: `B x d` representations.
     ///   - ids: output, `B x T` row-major: `ids[i * T + t]` is row `i`'s bucket in table `t`.
+    /// - Precondition: `batch` has ``dimension`` columns and `ids` holds exactly `B x T` values.
     /// - Throws: ``NonFiniteValue`` at the first row holding a NaN or an infinity; `ids` is
     ///   then partly written.
     /// - Complexity: `2 B d k T` flops in the projection, plus O(d) for each projection within

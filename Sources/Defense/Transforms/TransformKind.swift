@@ -49,7 +49,13 @@ public enum TransformKind: Sendable, Codable, Equatable {
     /// affine transform of dimension 8192, or a binary transform of 2^26 / d outputs).
     public static let largestMatrixValues = 1 << 26
 
-    func validate(position i: Int, inputDimension d: Int) throws {
+    /// Checks the stage's parameters for inputs of dimension `d` (as
+    /// ``DefenseConfiguration/validated()`` does for each stage): scales, translations and
+    /// magnitudes in range, counts and matrix sizes within bounds. ``make(inputDimension:seed:unitScale:centre:)``
+    /// expects a stage that passes.
+    /// - Parameter i: the stage's position in its pipeline, for the error's field name.
+    /// - Throws: ``ConfigurationError`` naming the field (`transforms[i].maxScale`, ...).
+    public func validate(position i: Int = 0, inputDimension d: Int) throws {
         func fail(_ field: String, _ m: String) -> ConfigurationError {
             ConfigurationError(field: "transforms[\(i)].\(field)", message: m)
         }
@@ -84,6 +90,8 @@ public enum TransformKind: Sendable, Codable, Equatable {
     }
 
     /// Derives this stage for one user.
+    /// - Precondition: the stage passes ``validate(position:inputDimension:)`` for `d`, and
+    ///   `unitScale` is finite and positive.
     /// - Parameters:
     ///   - d: the stage's input dimension.
     ///   - seed: the user's seed for this stage.

@@ -11,9 +11,11 @@ public enum BLASThreads {
     /// The current OpenBLAS thread count.
     public static var count: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the OpenBLAS thread count (at least 1).
+    /// Sets the OpenBLAS thread count. OpenBLAS caps it at the number of threads it was built
+    /// for (``processorCount`` or its build's maximum).
+    /// - Precondition: `n` in 1...`Int32.max`.
     public static func set(_ n: Int) {
-        precondition(n >= 1, "BLAS thread count must be at least 1, got \(n)")
+        precondition((1...Int(Int32.max)).contains(n), "BLAS thread count must be in 1...\(Int32.max), got \(n)")
         openblas_set_num_threads(Int32(n))
     }
 

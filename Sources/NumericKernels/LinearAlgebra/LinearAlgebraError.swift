@@ -35,7 +35,7 @@ public struct LinearAlgebraError: Error, Sendable, Equatable, CustomStringConver
         case .rankDeficient: "\(routine): matrix is rank deficient (info \(info)); use the SVD (minimum-norm) solver or ridge"
         case .notPositiveDefinite: "\(routine): matrix is not positive definite (leading minor \(info))"
         case .noConvergence: "\(routine): did not converge (info \(info))"
-        case .nonFiniteInput: "\(routine): input contains NaN or infinity"
+        case .nonFiniteInput: "\(routine): input contains NaN or infinity (where it was computed from finite data, such as a Gram matrix, its products overflowed Float32: scale the data down)"
         case .illegalArgument: "\(routine): illegal value in argument \(-info)"
         }
     }
