@@ -30,6 +30,8 @@ public final class B4BDefense: Sendable {
     private let unitScale: Float
     /// ``DefenseConfiguration/largestNoiseSigma``, computed once.
     private let largestNoiseSigma: Float
+    /// The sigmas noise is drawn at (each row's sigma is rounded down to a rung).
+    public let noiseLadder: NoiseLadder
     private let rowHash: RowHash
     private let accounts: AccountRegistry
     private let materials: UserMaterialCache
@@ -42,6 +44,7 @@ public final class B4BDefense: Sendable {
         self.secret = secret
         self.unitScale = configuration.unitScale
         self.largestNoiseSigma = configuration.largestNoiseSigma
+        self.noiseLadder = NoiseLadder(configuration: configuration)
         switch configuration.hasher {
         case .random(let centred), .signs(let centred):
             hasher = RandomProjectionLSH(
@@ -131,7 +134,8 @@ public final class B4BDefense: Sendable {
         let material = materials.material(for: user) { deriveMaterial(user) }
         record(ids, user: user, coverage: coverage, sigma: sigma)
 
-        // Noise keyed by the exact clean row, written straight into the output when there is
+        // Noise keyed by the exact clean row and the sigma it is drawn with (a rung of the
+        // noise ladder: see ``NoiseLadder`` for why the sigma), written straight into the output when there is
         // no transform, else into a scratch block that the transforms read. Row-local
         // pipelines run over blocks of rows small enough to stay in cache (about 64 KiB of
         // input each); GEMM transforms take the whole batch in one call.
@@ -145,9 +149,10 @@ public final class B4BDefense: Sendable {
             func addNoise(_ target: MutableMatrixView) {
                 target.copy(from: source)
                 for i in 0..<rows.count where sigma[rows.lowerBound + i] > 0 {
-                    let seed = material.noiseSeed.mixed(with: rowKeys[rows.lowerBound + i])
+                    let deviation = sigma[rows.lowerBound + i]
+                    let seed = material.noiseSeed.mixed(with: rowKeys[rows.lowerBound + i]).mixed(with: UInt64(deviation.bitPattern))
                     var generator = RandomGenerator(seed: seed)
-                    generator.addGaussian(to: target.row(i), standardDeviation: sigma[rows.lowerBound + i])
+                    generator.addGaussian(to: target.row(i), standardDeviation: deviation)
                 }
             }
             if pipeline.stages.isEmpty {
@@ -165,7 +170,8 @@ public final class B4BDefense: Sendable {
     /// Records a batch in `user`'s occupancy and prices it, without producing
     /// representations: coverage tracking alone (Block 1 and 2), e.g. to charge queries
     /// ("bucks") instead of noising them. Same checks and semantics as ``protect(_:user:)``.
-    /// - Returns: each row's coverage and the sigma the cost assigns to it.
+    /// - Returns: each row's coverage and the sigma the cost assigns to it (rounded down to a
+    ///   rung of ``noiseLadder``: the sigma ``protect(_:user:)`` would draw the row's noise with).
     /// - Throws: ``ProtectError``; on any error the user's state is unchanged.
     public func track(_ batch: MatrixView, user: String) throws -> (coverage: [Double], sigma: [Float]) {
         try validate(batch, user: user)
@@ -268,12 +274,14 @@ public final class B4BDefense: Sendable {
 
     /// Sigma (representation units) of a user at `coverage` after `queries` queries: the
     /// paper's cost, or the larger of it and `relative` (the configured relative cost, if any),
-    /// at most ``DefenseConfiguration/largestNoiseSigma`` (a steeper curve would overflow
-    /// Float32 noise, or the transforms' output).
+    /// rounded down to a rung of ``noiseLadder``, at most
+    /// ``DefenseConfiguration/largestNoiseSigma`` (a steeper curve would overflow Float32
+    /// noise, or the transforms' output).
     private func price(coverage: Double, queries: Int, relative: RelativeCoverageCost?) -> Float {
         var sigma = configuration.cost.sigma(coverage: coverage)
         if let relative { sigma = max(sigma, relative.sigma(coverage: coverage, queries: queries)) }
-        return min(sigma * unitScale, largestNoiseSigma)
+        let rung = noiseLadder.roundedDown(Double(sigma) * Double(unitScale))
+        return min(Float(rung), largestNoiseSigma)
     }
 
     // MARK: Per-user material

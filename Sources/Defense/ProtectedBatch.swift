@@ -6,7 +6,8 @@ public struct ProtectedBatch: Sendable {
     public let representations: Matrix
     /// Row `i`'s coverage, in [0, 1]: the user's fraction of occupied buckets after rows `0...i`.
     public let coverage: [Double]
-    /// Row `i`'s noise standard deviation, representation units (before the transform).
+    /// Row `i`'s noise standard deviation, representation units (before the transform): the
+    /// cost's sigma rounded down to a rung of ``B4BDefense/noiseLadder``.
     public let sigma: [Float]
 
     /// A batch's answers as ``B4BDefense/protect(_:user:)`` returns them (for callers that

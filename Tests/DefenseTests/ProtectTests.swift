@@ -143,7 +143,58 @@ struct ProtectTests {
         #expect(out.coverage[0] == 1.0 / 4096)
         #expect(zip(out.coverage, out.coverage.dropFirst()).allSatisfy { $0 <= $1 })
         #expect(out.coverage.last! == defense.coverage(of: "u"))
-        for (c, s) in zip(out.coverage, out.sigma) { #expect(s == configuration.cost.sigma(coverage: c)) }
+        // The cost's sigma rounded down to the noise ladder (unit scale 1 here).
+        for (c, s) in zip(out.coverage, out.sigma) {
+            let cost = Double(configuration.cost.sigma(coverage: c))
+            #expect(s == Float(defense.noiseLadder.roundedDown(cost)))
+            #expect(Double(s) <= cost * (1 + 1e-7) && Double(s) >= cost / 2.0.squareRoot() * (1 - 1e-7))
+        }
+    }
+
+    @Test("One row answered at two sigmas: the answers' noise is independent, so combining them does not give the clean answer back")
+    func twoSigmasDoNotRevealTheCleanAnswer() throws {
+        // The default cost; the affine transform and no transform (gathers behave as no transform).
+        for transforms in [[TransformKind.affine()], []] {
+            let configuration = smallConfiguration(transforms: transforms)
+            let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+            var clean = configuration
+            clean.cost = .none
+            let cleanDefense = try B4BDefense(configuration: clean, secret: testSecret)
+            let x = spreadQueries(count: 1, dimension: 64, seed: 140)
+            // Other rows that raise the coverage, then x; more of them, then x again (so that
+            // both answers carry noise well above Float32's rounding of the clean answer).
+            var answers: [(answer: [Float], sigma: Float)] = []
+            let filler = spreadQueries(count: 3000, dimension: 64, seed: 141)
+            for round in 0..<2 {
+                try filler.withView { v in
+                    for start in stride(from: round * 1500, to: (round + 1) * 1500, by: 250) {
+                        _ = try defense.protect(v.rows(start ..< start + 250), user: "thief")
+                    }
+                }
+                let a = try defense.protect(x, user: "thief")
+                answers.append((a.representations.elements, a.sigma[0]))
+            }
+            let (a1, s1) = (answers[0].answer, Double(answers[0].sigma))
+            let (a2, s2) = (answers[1].answer, Double(answers[1].sigma))
+            try #require(s1 > 1e-5 && s2 > s1 * 4, "sigmas \(s1) and \(s2)")
+            let truth = try cleanDefense.protect(x, user: "thief").representations.elements
+            func distance(_ u: [Float], _ v: [Float]) -> Double {
+                var total = 0.0
+                for (p, q) in zip(u, v) { total += Double(p - q) * Double(p - q) }
+                return total.squareRoot()
+            }
+            // The combination that would cancel noise pointing the same way at both sigmas.
+            var combined = [Float]()
+            for (p, q) in zip(a1, a2) { combined.append(Float((s2 * Double(p) - s1 * Double(q)) / (s2 - s1))) }
+            let lowest = distance(a1, truth)
+            #expect(distance(combined, truth) > 0.5 * lowest,
+                    "\(transforms): the combination is \(distance(combined, truth)) from the clean answer, the lower-sigma answer \(lowest)")
+            // The two noise vectors are far from parallel.
+            var dot = 0.0
+            for i in truth.indices { dot += Double(a1[i] - truth[i]) * Double(a2[i] - truth[i]) }
+            let cosine = dot / (distance(a1, truth) * distance(a2, truth))
+            #expect(abs(cosine) < 0.5, "\(transforms): cosine \(cosine)")
+        }
     }
 
     @Test("Repeated-query resistance: repeating a query returns the same noisy answer, so averaging removes nothing")
