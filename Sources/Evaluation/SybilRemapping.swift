@@ -79,6 +79,11 @@ public struct RemappingPoint: Sendable, Codable, Equatable {
     /// The same distance after undoing account 1's transform on both (``AffineInverse``);
     /// `nil` when the transform is not invertible (binary).
     public var cosineDistanceInEncoderSpace: Double?
+    /// Mean cosine distance between account 2's remapped test representations and account 1's
+    /// *noiseless* ones (account 1's transform applied to the clean test rows): the remapping's
+    /// own error. With noise on, ``cosineDistance`` also counts account 1's noise, which grows
+    /// with its coverage; this one does not. Without noise the two are the same up to rounding.
+    public var cosineDistanceToNoiseless: Double
     /// Accuracy (fraction) of the reference classifier, trained on account 1's training
     /// representations, on account 2's remapped test representations.
     public var accuracyRemapped: Double
@@ -240,6 +245,8 @@ public struct SybilRemapping: Sendable {
         let sybil = try defense.answers(data.test, user: second, requestRows: batchRows)
         let remapped = mapper.apply(sybil.representations)
 
+        // Account 1's answers without noise: its transform on the clean test rows.
+        let noiseless = defense.transform(for: first).apply(data.test)
         var encoderSpace: Double?
         if let inverse = try? AffineInverse(of: defense.transform(for: first)) {
             encoderSpace = meanCosineDistance(try inverse.undo(reference.representations), try inverse.undo(remapped))
@@ -249,6 +256,7 @@ public struct SybilRemapping: Sendable {
             scenario: scenario, noise: noise, queries: n, fit: Self.describe(mapper.fit),
             cosineDistance: meanCosineDistance(reference.representations, remapped),
             cosineDistanceInEncoderSpace: encoderSpace,
+            cosineDistanceToNoiseless: meanCosineDistance(noiseless, remapped),
             accuracyRemapped: accuracy(try model.predict(remapped), data.testLabels),
             accuracyAccount1: accuracy(try model.predict(reference.representations), data.testLabels),
             coverageAccount1: defense.coverage(of: first), coverageAccount2: defense.coverage(of: second),

@@ -15,7 +15,8 @@ struct RemapCommand: ParsableCommand {
             training set (a reference classifier is trained on its answers); both accounts query \
             the same n queries drawn from --queries and a linear mapper from account 2 to account 1 \
             is fitted on them; both query the test set, and account 2's remapped answers are \
-            compared with account 1's. Writes remap.csv, remap.json, remap.svg (cosine distance \
+            compared with account 1's (its answers as given, and its noiseless ones: the \
+            remapping's own error, without account 1's noise). Writes remap.csv, remap.json, remap.svg (cosine distance \
             vs n in the transformed space, one line per transform and noise setting) and \
             remap-encoder-space.svg (the same after undoing account 1's transform, for invertible \
             transforms).
@@ -169,7 +170,7 @@ struct RemapCommand: ParsableCommand {
 
     static let columns = [
         "scenario", "noise", "queries", "fit", "cosine_distance", "cosine_distance_encoder_space",
-        "accuracy_remapped", "accuracy_account1", "coverage_account1", "coverage_account2",
+        "cosine_distance_to_noiseless", "accuracy_remapped", "accuracy_account1", "coverage_account1", "coverage_account2",
         "sigma_account1", "sigma_account2",
     ]
 
@@ -179,7 +180,7 @@ struct RemapCommand: ParsableCommand {
             table.append([
                 .text(p.scenario), .text(p.noise ? "on" : "off"), .integer(p.queries), .text(p.fit),
                 .number(p.cosineDistance), .optional(p.cosineDistanceInEncoderSpace),
-                .number(p.accuracyRemapped), .number(p.accuracyAccount1),
+                .number(p.cosineDistanceToNoiseless), .number(p.accuracyRemapped), .number(p.accuracyAccount1),
                 .number(p.coverageAccount1), .number(p.coverageAccount2),
                 .number(Double(p.sigmaAccount1)), .number(Double(p.sigmaAccount2)),
             ])
@@ -209,16 +210,16 @@ struct RemapCommand: ParsableCommand {
     private static func key(_ p: RemappingPoint) -> String { p.scenario + (p.noise ? " + B4B noise" : "") }
 
     static func summary(_ points: [RemappingPoint]) -> String {
-        let widths = [20, 6, 7, 14, 11, 11, 10, 10, 10, 10]
+        let widths = [20, 6, 7, 14, 11, 11, 11, 10, 10, 10, 10]
         func line(_ cells: [String]) -> String {
             zip(cells, widths).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
         }
-        var lines = [line(["scenario", "noise", "n", "fit", "cos.dist", "enc.space", "acc.remap", "acc.acct1", "sigma1", "sigma2"])]
+        var lines = [line(["scenario", "noise", "n", "fit", "cos.dist", "enc.space", "noiseless", "acc.remap", "acc.acct1", "sigma1", "sigma2"])]
         for p in points {
             lines.append(line([
                 p.scenario, p.noise ? "on" : "off", String(p.queries), p.fit, String(format: "%.3e", p.cosineDistance),
                 p.cosineDistanceInEncoderSpace.map { String(format: "%.3e", $0) } ?? "-",
-                String(format: "%.4f", p.accuracyRemapped), String(format: "%.4f", p.accuracyAccount1),
+                String(format: "%.3e", p.cosineDistanceToNoiseless), String(format: "%.4f", p.accuracyRemapped), String(format: "%.4f", p.accuracyAccount1),
                 String(format: "%.3e", Double(p.sigmaAccount1)), String(format: "%.3e", Double(p.sigmaAccount2)),
             ]))
         }

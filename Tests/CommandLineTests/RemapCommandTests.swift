@@ -26,7 +26,7 @@ struct RemapCommandTests {
             #expect(r.succeeded, "\(r.standardError)")
             let out = dir.appendingPathComponent("out")
             let lines = try text(out, "remap.csv").split(separator: "\n")
-            #expect(lines.first == "scenario,noise,queries,fit,cosine_distance,cosine_distance_encoder_space,accuracy_remapped,accuracy_account1,coverage_account1,coverage_account2,sigma_account1,sigma_account2")
+            #expect(lines.first == "scenario,noise,queries,fit,cosine_distance,cosine_distance_encoder_space,cosine_distance_to_noiseless,accuracy_remapped,accuracy_account1,coverage_account1,coverage_account2,sigma_account1,sigma_account2")
             // 4 scenarios x 2 noise settings x 3 counts (1000 capped to the pool's 300).
             #expect(lines.count == 1 + 24)
             let points = try #require((try json(out, "remap.json") as? [String: Any])?["points"] as? [[String: Any]])

@@ -78,6 +78,10 @@ struct RemappingTests {
                 let clean = try #require(points.first { $0.scenario == scenario.name && !$0.noise && $0.queries == n })
                 let noisy = try #require(points.first { $0.scenario == scenario.name && $0.noise && $0.queries == n })
                 #expect(noisy.cosineDistance > clean.cosineDistance + 1e-3, "\(scenario.name) n = \(n)")
+                // Against account 1's noiseless answers the distance leaves its noise out: smaller
+                // than against its noisy answers. Without noise the two measure the same.
+                #expect(noisy.cosineDistanceToNoiseless < noisy.cosineDistance, "\(scenario.name) n = \(n)")
+                #expect(abs(clean.cosineDistanceToNoiseless - clean.cosineDistance) < 1e-5, "\(scenario.name) n = \(n)")
                 #expect(noisy.sigmaAccount1 > 0 && noisy.sigmaAccount2 > 0)
                 // Coverage is tracked in both settings; only the price differs.
                 #expect(noisy.coverageAccount1 == clean.coverageAccount1)
