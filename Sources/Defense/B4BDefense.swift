@@ -93,7 +93,9 @@ public final class B4BDefense: Sendable {
     }
 
     /// Protects a batch into caller-provided memory (`B x outputDimension`), for pipelines
-    /// that reuse their output buffers. Returns each row's coverage and sigma.
+    /// that reuse their output buffers. Returns each row's coverage and sigma. `output` may be
+    /// the batch's own memory (in place, when `outputDimension` equals `dimension`: every row
+    /// is read before it is written); any other overlap of the two is not allowed.
     /// - Throws: ``ProtectError`` (`outputMismatch` when `output` is not `B x outputDimension`);
     ///   on any error the user's state and `output` are unchanged.
     public func protect(_ batch: MatrixView, user: String, into output: MutableMatrixView) throws -> (coverage: [Double], sigma: [Float]) {
@@ -306,7 +308,10 @@ public final class B4BDefense: Sendable {
     }
 
     /// The transform pipeline of `user` (derived or from the cache). Evaluators use it to
-    /// undo an account's transform; it is secret in deployment.
+    /// undo an account's transform; it is secret in deployment. Any string is derived (the
+    /// user id checks of ``protect(_:user:)`` do not apply), and a cold derivation takes time
+    /// (up to about a second for the dense affine transform at d = 2048) and a place in the
+    /// cache.
     public func transform(for user: String) -> TransformPipeline {
         materials.material(for: user) { deriveMaterial(user) }.pipeline
     }

@@ -83,6 +83,20 @@ struct ProtectTests {
         #expect(arrays.queryCount(of: "first") == 65 && buffers.queryCount(of: "first") == 65)
     }
 
+    @Test("Protecting in place (the output is the batch's own memory) gives the out-of-place answers",
+          arguments: [[TransformKind.affine()], [.scaleShift(), .shuffle], []])
+    func inPlace(transforms: [TransformKind]) throws {
+        let configuration = smallConfiguration(transforms: transforms, cost: .constant(sigma: 0.3))
+        let rows = spreadQueries(count: 70, dimension: 64, seed: 150)
+        let apart = try B4BDefense(configuration: configuration, secret: testSecret).protect(rows, user: "u")
+        let defense = try B4BDefense(configuration: configuration, secret: testSecret)
+        var buffer = rows
+        let prices = try buffer.withMutableView { v in try defense.protect(v.readOnly, user: "u", into: v) }
+        #expect(prices.sigma == apart.sigma && prices.coverage == apart.coverage)
+        let largest = zip(buffer.elements, apart.representations.elements).map { abs($0 - $1) }.max() ?? 0
+        #expect(largest <= 1e-5, "in place differs by \(largest)")
+    }
+
     @Test("Caller buffers that do not fit the batch are rejected (outputMismatch) before any state or buffer changes")
     func callerBufferMismatch() throws {
         let configuration = smallConfiguration()
