@@ -141,8 +141,17 @@ class Parameters:
 
 
 def cost_sigma(coverage):
-    """Exponential cost: ``lam * (exp(ln(alpha/lam) * c / beta) - 1)``, float64 in, float64 out."""
-    return LAMBDA * np.expm1((math.log(ALPHA / LAMBDA) / BETA) * coverage)
+    """Exponential cost: ``lam * (exp(ln(alpha/lam) * c / beta) - 1)``, float64 in, float64 out,
+    rounded down to the engine's noise ladder (rungs ``alpha * 2**(k/2)``: see the engine's
+    ``NoiseLadder``), so that both pipelines draw the same sigmas."""
+    sigma = LAMBDA * np.expm1((math.log(ALPHA / LAMBDA) / BETA) * coverage)
+    with np.errstate(divide="ignore"):
+        k = np.floor(2 * np.log2(sigma / ALPHA))
+    rung = np.where(sigma > 0, ALPHA * np.exp2(k / 2), 0.0)
+    # Correct the logarithm's rounding against the rungs themselves, as the engine does.
+    rung = np.where(rung > sigma, rung / math.sqrt(2), rung)
+    rung = np.where((sigma > 0) & (rung * math.sqrt(2) <= sigma), rung * math.sqrt(2), rung)
+    return rung
 
 
 # MARK: - One user's pipeline
@@ -287,7 +296,8 @@ class Pipeline:
         return out
 
     def noise_keyed(self, X, sigma):
-        """Like ``noise``, but row ``i``'s stream is keyed by its exact bytes and the user key.
+        """Like ``noise``, but row ``i``'s stream is keyed by its exact bytes, its sigma (a rung
+        of the noise ladder) and the user key.
 
         HMAC-SHA256 (OpenSSL, SHA-NI here: about 2x faster than keyed BLAKE2b) gives 256
         bits: 128 for the PCG64 state and 128 for its (odd) increment. One bit generator is
@@ -302,7 +312,7 @@ class Pipeline:
         bitgen = self.keyed_bitgen
         gen = self.keyed_generator
         for i in range(B):
-            digest = hmac.digest(key, X[i], "sha256")
+            digest = hmac.digest(key, X[i].tobytes() + sigma[i].tobytes(), "sha256")
             inner["state"] = int.from_bytes(digest[:16], "little")
             inner["inc"] = int.from_bytes(digest[16:], "little") | 1
             bitgen.state = state
