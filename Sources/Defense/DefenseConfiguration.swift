@@ -155,9 +155,14 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
             try t.validate(position: i, inputDimension: d)
             d = t.outputDimension(forInput: d)
         }
+        // Enough scaling stages multiply past a double's range: no finite bound on the answers
+        // (and `0 x infinity` below would be NaN, which no comparison refuses).
+        guard noiseAmplification.isFinite else {
+            throw fail("transforms", "their scales together multiply values by more than a double holds (\(transforms.count) stages); use fewer or smaller scales")
+        }
         let constants = constantContributions
         let reach = constantReach
-        if reach > Self.largestConstantReach, let largest = constants.max(by: { $0.reach < $1.reach }) {
+        if !(reach <= Self.largestConstantReach), let largest = constants.max(by: { $0.reach < $1.reach }) {
             throw fail("transforms[\(largest.position)]", String(
                 format: "adds constants that reach %.3g in representation units after the later stages' scales (all stages together %.3g, at most a quarter of Float32's range, %.3g): lower the translations or padded magnitudes, or the calibration spread they are multiplied by (%.3g)",
                 largest.reach, reach, Self.largestConstantReach, Double(unitScale)))

@@ -219,6 +219,23 @@ struct ConfigurationInputTests {
         }
     }
 
+    @Test("Scales that together pass a double's range are refused, also behind a zero translation")
+    func unboundedAmplificationIsRefused() throws {
+        var c = DefenseConfiguration()
+        c.dimension = 16
+        // 60 stages of scale 1e6: 1e360. The first stage's translation of 0 would make its reach
+        // 0 x infinity, NaN, which a plain comparison lets through.
+        c.transforms = [.scaleShift(minScale: 1, maxScale: 1e6, translation: 0)]
+            + [TransformKind](repeating: .scaleShift(minScale: 1, maxScale: 1e6, translation: 0), count: 59)
+        #expect(!c.noiseAmplification.isFinite)
+        #expect { try c.validated() } throws: { error in
+            guard let e = error as? ConfigurationError else { return false }
+            return e.field == "transforms" && e.message.contains("more than a double holds")
+        }
+        c.transforms = [TransformKind](repeating: .scaleShift(minScale: 1, maxScale: 1e6, translation: 0), count: 5)
+        _ = try c.validated()
+    }
+
     @Test("The hasher's hyperplanes are bounded like a transform matrix")
     func hyperplaneMemoryIsBounded() throws {
         var c = DefenseConfiguration()

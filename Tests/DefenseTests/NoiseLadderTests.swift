@@ -32,10 +32,25 @@ struct NoiseLadderTests {
             }
         }
         let ladder = NoiseLadder(anchor: 1)
-        #expect(ladder.roundedDown(0) == 0 && ladder.roundedDown(-1) == 0 && ladder.roundedDown(.nan) == 0)
+        // NaN fails closed: the largest noise, never none.
+        #expect(ladder.roundedDown(0) == 0 && ladder.roundedDown(-1) == 0 && ladder.roundedDown(.nan) == .infinity)
         #expect(ladder.roundedDown(.infinity) == .infinity)
         #expect(ladder.roundedDown(.leastNonzeroMagnitude) <= .leastNonzeroMagnitude)
         #expect(NoiseLadder(anchor: 0).anchor == 1 && NoiseLadder(anchor: .nan).anchor == 1)
+    }
+
+    @Test("Extreme anchors and sigmas still give the largest rung at most sigma (no ratio overflows or underflows)")
+    func extremes() {
+        for (anchor, sigma) in [(1e-300, 1e10), (1e300, 1e-10), (1.3e308, 5e307), (Double.greatestFiniteMagnitude, 1),
+                                (Double.leastNormalMagnitude, 1e300), (1, Double.leastNormalMagnitude), (Double.leastNonzeroMagnitude, 1)] {
+            let ladder = NoiseLadder(anchor: anchor)
+            let r = ladder.roundedDown(sigma)
+            #expect(r.isFinite && r > 0 && r <= sigma, "anchor \(anchor), sigma \(sigma) -> \(r)")
+            #expect(r > sigma / 2.0.squareRoot() * (1 - 1e-15) || sigma < 1e-290, "anchor \(anchor), sigma \(sigma) -> \(r)")
+        }
+        // Odd rungs of a huge anchor stay finite.
+        let huge = NoiseLadder(anchor: 1.3e308)
+        #expect(huge.rung(-1).isFinite && huge.rung(-1) < huge.anchor && huge.rung(-1) > huge.rung(-2))
     }
 
     @Test("The ladder is anchored at the cost's reference sigma, times the unit scale")

@@ -11,8 +11,11 @@
 /// `s / sqrt(1 + 1/2 + 1/4 + ...) = s / sqrt(2)`: never less than 0.71 × its lowest rung.
 ///
 /// Rounding down keeps every sigma at most the cost's (a legitimate user never gets more noise
-/// than the cost function promises) and at least `1/√2` of it. The anchor is the cost's own
-/// reference value (its `alpha`, or a constant sigma), so that value is a rung exactly.
+/// than the cost function promises) and above `1/√2` of it (about 0.85 of it on average); so an
+/// account combining rungs keeps at least half the cost's sigma at its lowest answer. The anchor
+/// is the cost's own reference value (its `alpha`, or a constant sigma), so that value is a rung
+/// exactly; the exponential cost reaches `alpha - lambda` at coverage `beta`, just under `alpha`,
+/// so rows there get `alpha / √2`.
 public struct NoiseLadder: Sendable, Equatable {
     /// The rung `k = 0` (representation units, finite and positive).
     public let anchor: Double
@@ -38,24 +41,28 @@ public struct NoiseLadder: Sendable, Equatable {
     }
 
     /// Rung `k`: `anchor · 2^(k/2)`, computed with correctly rounded operations only (a square
-    /// root and a power-of-two scaling), so that every machine derives the same bits.
+    /// root, a product and a power-of-two scaling), so that every machine derives the same bits.
+    /// An odd rung scales `anchor · √2/2`, which stays finite for any finite anchor.
     public func rung(_ k: Int) -> Double {
         let half = k >> 1  // floor(k / 2), also for negative k
-        let base = k & 1 == 0 ? anchor : anchor * 2.0.squareRoot()
-        return Double(sign: .plus, exponent: half, significand: base)
+        if k & 1 == 0 { return Double(sign: .plus, exponent: half, significand: anchor) }
+        return Double(sign: .plus, exponent: half + 1, significand: anchor * (2.0.squareRoot() / 2))
     }
 
-    /// The largest rung at most `sigma` (0 for a sigma of 0 or below, or NaN; `sigma` itself
-    /// when infinite).
+    /// The largest rung at most `sigma`: 0 for a sigma of 0 or below, `sigma` itself when
+    /// infinite, and infinity for NaN (so that a broken price never means no noise).
     public func roundedDown(_ sigma: Double) -> Double {
+        if sigma.isNaN { return .infinity }
         guard sigma > 0 else { return 0 }
         guard sigma.isFinite else { return sigma }
-        // From the ratio's binary exponent and significand (no logarithm: this runs for every
-        // row): `2 log2(r) = 2 e + 2 log2(m)`, whose floor is `2 e` or, for `m >= √2`, one more.
-        // The ratio's own rounding is then corrected against the rungs themselves.
-        let ratio = sigma / anchor
-        guard ratio.isNormal else { return ratio > 1 ? sigma : 0 }
-        var k = 2 * Int(ratio.exponent) + (ratio.significand >= 2.0.squareRoot() ? 1 : 0)
+        // From the binary exponents and significands (no division, so no overflow or
+        // underflow of a ratio; no logarithm: this runs for every row): with
+        // `sigma / anchor = 2^e m`, `floor(2 log2) = 2 e + floor(2 log2 m)`, `m` in (1/2, 2).
+        // The estimate's own rounding is then corrected against the rungs themselves.
+        let e = Int(sigma.exponent) - Int(anchor.exponent)
+        let m = sigma.significand / anchor.significand
+        let root = 2.0.squareRoot()
+        var k = 2 * e + (m >= root ? 1 : m >= 1 ? 0 : m >= 1 / root ? -1 : -2)
         while rung(k) > sigma { k -= 1 }
         while rung(k + 1) <= sigma { k += 1 }
         return rung(k)

@@ -93,10 +93,16 @@ public struct RandomProjectionLSH: Sendable {
         // underflow (``underflowNorm(dimension:)``) times the hyperplane's norm and a rounding
         // factor above every path's (`γ_{d+8}`): the C decision computes its bound from the
         // float sum alone. Doubled, a margin for the roundings of this term itself. (About
-        // 1e-23 at d = 2048: only rows of values below about 1e-20 ever meet it.)
+        // 1e-19 at d = 2048, far below a real embedding's projections.)
+        // A host that flushes subnormal results (or inputs) to zero (FTZ/DAZ, set by some math
+        // libraries for their threads) also loses each product below Float32's normal range,
+        // up to 2^-126 times the largest normal entry per term: the last term covers that.
         let underflow = Self.gamma(roundingTerms: d + 8) * Self.underflowNorm(dimension: d)
-        self.thresholdSlack = zip(thresholds, norms).map { t, squaredNorm in
-            Double(Float.ulpOfOne) * abs(Double(t)) + Double(Float.leastNormalMagnitude) + underflow * squaredNorm.squareRoot() * 2
+        var largestEntries = [Double](repeating: 0, count: m)
+        for i in 0..<d { for j in 0..<m { largestEntries[j] = max(largestEntries[j], abs(Double(normals[i, j]))) } }
+        self.thresholdSlack = (0..<m).map { c in
+            Double(Float.ulpOfOne) * abs(Double(thresholds[c])) + Double(Float.leastNormalMagnitude)
+                + underflow * norms[c].squareRoot() * 2 + Double(d) * 0x1p-125 * (1 + largestEntries[c])
         }
     }
 
@@ -255,12 +261,13 @@ public struct RandomProjectionLSH: Sendable {
     }
 
     /// What a float sum of squares of `d` values can lose to underflow, as a norm: each square
-    /// (or each fused sum) below Float32's normal range is rounded by at most half of
-    /// `2^-149`, so the exact sum is at most the float one (inflated) plus `d 2^-149`, and
-    /// `sqrt(a + b) <= sqrt(a) + sqrt(b)`. Without it a row of values below about 1e-23,
+    /// and each sum below Float32's normal range is rounded by at most half of `2^-149`, or,
+    /// on a host that flushes subnormals to zero (FTZ/DAZ), lost whole, less than `2^-126`
+    /// each; so the exact sum is at most the float one (inflated) plus `d 2^-125`, and
+    /// `sqrt(a + b) <= sqrt(a) + sqrt(b)`. Without it a row of values below about 1e-19,
     /// whose squares all round to 0, would get a rounding band of nothing and projections
     /// trusted on the wrong side.
-    static func underflowNorm(dimension d: Int) -> Double { (Double(d) * 0x1p-149).squareRoot() }
+    static func underflowNorm(dimension d: Int) -> Double { (Double(d) * 0x1p-125).squareRoot() }
 
     /// The factor that turns a single-precision sum of squares into an upper bound on the exact
     /// one: a float sum of d non-negative terms is within a factor (1 + γ_d) of the exact sum (in

@@ -354,8 +354,10 @@ private final class RequestHandler: ChannelInboundHandler, RemovableChannelHandl
         let owed = Double(minBodyBytesPerSecond) * max(0, elapsed)
         if Double(received) >= owed {
             // Next check when the body received so far stops covering the rate (at least 10 ms on).
-            let due = graceEnds + .nanoseconds(Int64((Double(received) / Double(minBodyBytesPerSecond) * 1e9).rounded(.up)))
-            checkBody(at: max(due, .now() + .milliseconds(10)), context: context)
+            // At most a day on: a huge body at a tiny rate must not overflow the nanosecond count.
+            let seconds = min(Double(received) / Double(minBodyBytesPerSecond), 86_400)
+            let due = max(graceEnds + .nanoseconds(Int64((seconds * 1e9).rounded(.up))), .now() + .milliseconds(10))
+            checkBody(at: due, context: context)
             return
         }
         timeOut(context: context, reason: "the request's body arrived slower than \(minBodyBytesPerSecond) bytes per second")
