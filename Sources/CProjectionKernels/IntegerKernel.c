@@ -178,8 +178,9 @@ B4B_VNNI static inline __attribute__((always_inline)) void group_pass(const floa
 /// The largest scale the row allows (see the header: `s ‖x‖ < 65536 - 0.51 sqrt(d)` with an upper
 /// bound on `‖x‖` from the float sum of squares, `s max|x_k| < 32767`, at most 2^100), in double.
 static double largest_scale(float squares, float widest, size_t d) {
-    // The float sum is within (1 + γ_d) of the exact one, less what underflowed (at most 2^-149 per square).
-    const double norm = sqrt((double)squares * (1 + 2.0 * (double)d * 0x1p-24) + (double)d * 0x1p-148) * (1 + 0x1p-50);
+    // The float sum is within (1 + γ_d) of the exact one, less what underflowed: at most 2^-149 per
+    // square and sum, or under 2^-126 each on a host that flushes subnormals to zero (FTZ/DAZ).
+    const double norm = sqrt((double)squares * (1 + 2.0 * (double)d * 0x1p-24) + (double)d * 0x1p-124) * (1 + 0x1p-50);
     double target = 0x1p100;
     if (norm > 0) target = fmin(target, (ROW_NORM_LIMIT - 0.51 * sqrt((double)d)) / (norm * (1 + 0x1p-20)));
     if (widest > 0) target = fmin(target, 32767.0 / ((double)widest * (1 + 0x1p-20)));
