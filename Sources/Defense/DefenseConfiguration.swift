@@ -128,9 +128,8 @@ public struct DefenseConfiguration: Sendable, Codable, Equatable {
         // The hasher holds d x k x T floats (and builds them through doubles): bounded like a
         // per-user transform matrix, so that no configuration that validates fails to build.
         guard dimension * hashBits * tableCount <= Self.largestHyperplaneValues else {
-            let mebibytes = Double(dimension) * Double(hashBits * tableCount) * Double(MemoryLayout<Float>.stride) / 1_048_576
             throw fail("tableCount", String(format: "%d tables of %d hyperplanes at dimension %d would take %.0f MiB of hyperplanes (at most 2^26 values, 256 MiB)",
-                                            tableCount, hashBits, dimension, mebibytes))
+                                            tableCount, hashBits, dimension, TransformKind.mebibytes(floats: dimension, times: hashBits * tableCount)))
         }
         guard maxBatchRows >= 1 else { throw fail("maxBatchRows", "must be at least 1, got \(maxBatchRows)") }
         guard transformCacheBytes >= 0 else { throw fail("transformCacheBytes", "must be non-negative, got \(transformCacheBytes)") }

@@ -55,6 +55,8 @@ public struct RandomProjectionLSH: Sendable {
     private let thresholdsDouble: [Double]
     private let columnNorms: [Double]
     private let thresholdSlack: [Double]
+    // ``underflowNorm(dimension:)`` at this dimension, computed once.
+    private let underflowNorm: Double
 
     /// A hasher over explicit hyperplanes.
     /// - Precondition: `normals` is `d x (hashBits * tableCount)` with `d >= 1`, and
@@ -77,11 +79,13 @@ public struct RandomProjectionLSH: Sendable {
         let (d, m) = (normals.rows, normals.columns)
         var byColumn = [Double](repeating: 0, count: m * d)
         var norms = [Double](repeating: 0, count: m)
+        var largestEntries = [Double](repeating: 0, count: m)
         for i in 0..<d {
             for j in 0..<m {
                 let v = Double(normals[i, j])
                 byColumn[j * d + i] = v
                 norms[j] += v * v
+                largestEntries[j] = max(largestEntries[j], abs(v))
             }
         }
         self.normalsByColumn = byColumn
@@ -97,9 +101,8 @@ public struct RandomProjectionLSH: Sendable {
         // A host that flushes subnormal results (or inputs) to zero (FTZ/DAZ, set by some math
         // libraries for their threads) also loses each product below Float32's normal range,
         // up to 2^-126 times the largest normal entry per term: the last term covers that.
-        let underflow = Self.gamma(roundingTerms: d + 8) * Self.underflowNorm(dimension: d)
-        var largestEntries = [Double](repeating: 0, count: m)
-        for i in 0..<d { for j in 0..<m { largestEntries[j] = max(largestEntries[j], abs(Double(normals[i, j]))) } }
+        self.underflowNorm = Self.underflowNorm(dimension: d)
+        let underflow = Self.gamma(roundingTerms: d + 8) * underflowNorm
         self.thresholdSlack = (0..<m).map { c in
             Double(Float.ulpOfOne) * abs(Double(thresholds[c])) + Double(Float.leastNormalMagnitude)
                 + underflow * norms[c].squareRoot() * 2 + Double(d) * 0x1p-125 * (1 + largestEntries[c])
@@ -257,7 +260,7 @@ public struct RandomProjectionLSH: Sendable {
     /// ``underflowNorm(dimension:)`` (which the thresholds' slack covers for that C path).
     @inline(__always)
     private func norm(ofFiniteSumOfSquares s: Float) -> Double {
-        (Double(s) * normInflation).squareRoot() + Self.underflowNorm(dimension: dimension)
+        (Double(s) * normInflation).squareRoot() + underflowNorm
     }
 
     /// What a float sum of squares of `d` values can lose to underflow, as a norm: each square

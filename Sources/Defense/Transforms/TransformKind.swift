@@ -49,6 +49,12 @@ public enum TransformKind: Sendable, Codable, Equatable {
     /// affine transform of dimension 8192, or a binary transform of 2^26 / d outputs).
     public static let largestMatrixValues = 1 << 26
 
+    /// The MiB that `a x b` floats take, for the size messages (in double: the product may
+    /// not fit an Int).
+    static func mebibytes(floats a: Int, times b: Int) -> Double {
+        Double(a) * Double(b) * Double(MemoryLayout<Float>.stride) / 1_048_576
+    }
+
     /// Checks the stage's parameters for inputs of dimension `d` (as
     /// ``DefenseConfiguration/validated()`` does for each stage): scales, translations and
     /// magnitudes in range, counts and matrix sizes within bounds. ``make(inputDimension:seed:unitScale:centre:)``
@@ -69,8 +75,7 @@ public enum TransformKind: Sendable, Codable, Equatable {
                 throw fail("translation", "must be finite, in 0...\(Self.largestMagnitude), got \(t)")
             }
             if case .affine = self, d * d > Self.largestMatrixValues {
-                let mebibytes = Double(d) * Double(d) * Double(MemoryLayout<Float>.stride) / 1_048_576
-                throw fail("affine", String(format: "a dense transform of dimension %d would take %.0f MiB per user (at most 8192 dimensions: 256 MiB); use scaleShift", d, mebibytes))
+                throw fail("affine", String(format: "a dense transform of dimension %d would take %.0f MiB per user (at most 8192 dimensions: 256 MiB); use scaleShift", d, Self.mebibytes(floats: d, times: d)))
             }
         case .pad(let count, let magnitude), .addConstants(let count, let magnitude):
             guard (0...65536).contains(count) else { throw fail("count", "must be in 0...65536, got \(count)") }
@@ -83,8 +88,7 @@ public enum TransformKind: Sendable, Codable, Equatable {
             guard (1...65536).contains(m) else { throw fail("outputDimension", "must be in 1...65536, got \(m)") }
             // Its hyperplanes are a d x m matrix per user: the dense affine's bound applies.
             guard d * m <= Self.largestMatrixValues else {
-                let mebibytes = Double(d) * Double(m) * Double(MemoryLayout<Float>.stride) / 1_048_576
-                throw fail("outputDimension", String(format: "%d from input dimension %d would take %.0f MiB of hyperplanes per user (at most 2^26 values, 256 MiB: the most a dense affine transform takes)", m, d, mebibytes))
+                throw fail("outputDimension", String(format: "%d from input dimension %d would take %.0f MiB of hyperplanes per user (at most 2^26 values, 256 MiB: the most a dense affine transform takes)", m, d, Self.mebibytes(floats: d, times: m)))
             }
         }
     }
