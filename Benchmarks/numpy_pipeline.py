@@ -181,6 +181,7 @@ class Pipeline:
         # lookup (the same float64 formula as `cost_sigma`, rounded to float32 once).
         self.sigma_table = cost_sigma(np.arange(BUCKETS + 1) * (1.0 / BUCKETS)).astype(np.float32)
         self.sigma = np.empty((n, 1), dtype=np.float32)
+        self.counts = np.empty((n, 1), dtype=np.int64)
         # Noise.
         self.noise_out = np.empty((n, d), dtype=np.float32)
         # SFC64: about 10% faster than PCG64 for float32 normals here.
@@ -211,14 +212,14 @@ class Pipeline:
         runners = {
             "hash": self.hash,
             "hash-reference": self.hash_reference,
-            "noise": lambda X: self.noise(X, self.hash(X)),
-            "noise-keyed": lambda X: self.noise_keyed(X, self.hash(X)),
-            "affine": lambda X: self.affine(noise(X, self.hash(X))),
-            "scale-shift": lambda X: self.scale_shift(noise(X, self.hash(X))),
-            "pad-shuffle": lambda X: self.pad_shuffle(noise(X, self.hash(X))),
-            "binary": lambda X: self.binary(noise(X, self.hash(X))),
-            "full": lambda X: self.affine(noise(X, self.hash(X))),
-            "full-keyed": lambda X: self.affine(noise(X, self.hash(X))),
+            "noise": lambda X: self.noise(X, self.priced(X)),
+            "noise-keyed": lambda X: self.noise_keyed(X, self.priced(X)),
+            "affine": lambda X: self.affine(noise(X, self.priced(X))),
+            "scale-shift": lambda X: self.scale_shift(noise(X, self.priced(X))),
+            "pad-shuffle": lambda X: self.pad_shuffle(noise(X, self.priced(X))),
+            "binary": lambda X: self.binary(noise(X, self.priced(X))),
+            "full": lambda X: self.affine(noise(X, self.priced(X))),
+            "full-keyed": lambda X: self.affine(noise(X, self.priced(X))),
         }
         self.run = runners[stage]
 
@@ -256,10 +257,11 @@ class Pipeline:
         self.occupied_count = int(counts[-1])
         return counts
 
-    def hash(self, X):
-        """``hash`` stage: per-row sigma as a ``B x 1`` float32 column (a scratch view)."""
+    def track(self, X):
+        """Occupied-bucket count after each row (that row included), a ``B x 1`` int64 column
+        (a scratch view); updates the user's occupancy."""
         B = X.shape[0]
-        sigma = self.sigma[:B]
+        counts = self.counts[:B]
         if B == 1:
             # Single-query path: the batched code's bookkeeping costs more than the work.
             proj = np.matmul(X, self.p.P, out=self.proj[:1])
@@ -268,22 +270,35 @@ class Pipeline:
             if not self.occupied[i]:
                 self.occupied[i] = True
                 self.occupied_count += 1
-            sigma[0, 0] = self.sigma_table[self.occupied_count]
-            return sigma
-        counts = self.coverage_counts(self.bucket_ids(X))
-        np.take(self.sigma_table, counts, out=sigma[:, 0])
+            counts[0, 0] = self.occupied_count
+            return counts
+        counts[:, 0] = self.coverage_counts(self.bucket_ids(X))
+        return counts
+
+    def hash(self, X):
+        """``hash`` stage: tracking only (no price: the paper's reference computes none, and the
+        Swift benchmark's hash stage runs without a cost)."""
+        return self.track(X)
+
+    def priced(self, X):
+        """Tracking, then each row's sigma as a ``B x 1`` float32 column (a scratch view): what
+        the noise stages start from."""
+        counts = self.track(X)
+        sigma = self.sigma[: X.shape[0]]
+        np.take(self.sigma_table, counts[:, 0], out=sigma[:, 0])
         return sigma
 
     def hash_reference(self, X):
-        """``hash-reference`` stage: the research code's per-row tuple-in-a-set tracking."""
+        """``hash-reference`` stage: the research code's per-row tuple-in-a-set tracking (each
+        row's occupied-bucket count, no price, as ``hash``)."""
         proj = X @ self.p.P
         t = self.p.thresholds
         seen = self.reference_buckets
-        coverage = []
+        counts = []
         for i in range(proj.shape[0]):
             seen.add(tuple(proj[i] > t))
-            coverage.append(len(seen) / BUCKETS)
-        return cost_sigma(np.array(coverage)).astype(np.float32)[:, None]
+            counts.append(len(seen))
+        return np.array(counts)[:, None]
 
     # -- Block 2: noise ---------------------------------------------------------------
 
@@ -440,6 +455,7 @@ class PointTimer:
         run = self.run
         lat = [0] * len(self.batches)
         sink = None
+        self.started_ns = time.monotonic_ns()
         t0 = clock()
         prev = t0
         for j, X in enumerate(self.batches):
@@ -447,31 +463,43 @@ class PointTimer:
             now = clock()
             lat[j] = now - prev
             prev = now
+        self.ended_ns = time.monotonic_ns()
         self.rep_ns.append(prev - t0)
         self.latencies.extend(lat)
-        self.checksum += float(sink[0, 0])     # keep the last output referenced and read
+        self.checksum += float(sink.flat[0])     # keep the last output referenced and read
         return self.rows_per_rep * 1e9 / max(prev - t0, 1)
 
-    def result(self) -> dict:
-        """The point's figures: median embeddings/s over the repetitions, latency percentiles over all calls."""
+    def result(self, latencies=False) -> dict:
+        """The point's figures: median embeddings/s over the repetitions, latency percentiles over
+        all calls (nearest rank, as the Swift benchmark takes them); with ``latencies`` also every
+        call's latency in microseconds (``latencies_us``), for a caller that merges processes."""
         if not math.isfinite(self.checksum):
             print(f"warning: non-finite output in {self.stage} d={self.params.d} batch={self.batch}", file=sys.stderr)
         eps = sorted(self.rows_per_rep * 1e9 / max(ns, 1) for ns in self.rep_ns)
-        mid = len(eps) // 2
-        median_eps = eps[mid] if len(eps) % 2 else 0.5 * (eps[mid - 1] + eps[mid])
-        lat_us = np.asarray(self.latencies, dtype=np.float64) / 1e3
-        return {
+        median_eps = nearest_rank(eps, 0.5)
+        lat_us = sorted(ns / 1e3 for ns in self.latencies)
+        figures = {
             "stage": self.stage,
             "dimension": self.params.d,
             "batch": self.batch,
             "threads": self.threads,
             "embeddings_per_second": median_eps,
             "ns_per_embedding": 1e9 / median_eps,
-            "p50_us": float(np.percentile(lat_us, 50)),
-            "p99_us": float(np.percentile(lat_us, 99)),
+            "p50_us": nearest_rank(lat_us, 0.5),
+            "p99_us": nearest_rank(lat_us, 0.99),
             "repetitions": len(self.rep_ns),
             "rows_per_repetition": self.rows_per_rep,
         }
+        if latencies:
+            figures["latencies_us"] = lat_us
+        return figures
+
+
+def nearest_rank(sorted_values, p):
+    """The nearest-rank ``p``-quantile of sorted values (the Swift benchmark's ``percentile``):
+    the smallest value with at least a fraction ``p`` of the values at or below it."""
+    rank = math.ceil(p * len(sorted_values)) - 1
+    return sorted_values[min(max(rank, 0), len(sorted_values) - 1)]
 
 
 def measure_point(params, stage, batch, pool, args):
@@ -508,9 +536,13 @@ def serve(args, stdin=None, stdout=None) -> int:
       answers ``{"ok": true, "rows_per_repetition": R}``. An ID already prepared (and not yet
       forgotten by ``result``) is refused.
     * ``{"op": "repetition", "id": ID}``: times one repetition of ID, waits until this
-      process's BLAS threads are idle, answers ``{"ok": true, "embeddings_per_second": E}``.
+      process's BLAS threads are idle, answers ``{"ok": true, "embeddings_per_second": E,
+      "rows": R, "started_ns": S, "ended_ns": T}`` (S and T: ``time.monotonic_ns()`` when the
+      timed calls began and ended, one clock for every process on the machine, so that a caller
+      running several processes at once can time them together).
     * ``{"op": "result", "id": ID}``: answers ``{"ok": true, "result": {...}}`` (the figures
-      ``--json`` writes for a point) and forgets ID.
+      ``--json`` writes for a point) and forgets ID; with ``"latencies": true`` the result also
+      lists every call's latency (``latencies_us``, sorted).
 
     A bad request (not one JSON object on a line of UTF-8, an unknown op, a missing or mistyped
     field, an unknown id, an id prepared twice, a dimension over MAX_DIMENSION, a batch or pool over MAX_BATCH, a
@@ -609,12 +641,13 @@ def serve(args, stdin=None, stdout=None) -> int:
                 _, timer = point(request)
                 rate = timer.repetition()
                 wait_until_quiet()
-                answer({"ok": True, "embeddings_per_second": rate})
+                answer({"ok": True, "embeddings_per_second": rate, "rows": timer.rows_per_rep,
+                        "started_ns": timer.started_ns, "ended_ns": timer.ended_ns})
             elif op == "result":
                 key, timer = point(request)
                 if not timer.rep_ns:
                     raise ValueError(f"point {key!r} has no timed repetition yet: ask for a 'repetition' of it first")
-                answer({"ok": True, "result": timer.result()})
+                answer({"ok": True, "result": timer.result(latencies=request.get("latencies") is True)})
                 del points[key]
             elif "op" not in request:
                 raise ValueError("'op' is missing; known: prepare, repetition, result")
@@ -750,8 +783,8 @@ def self_check(dimensions, normals="gaussian") -> int:
             pos += B
             ids = fast.bucket_ids(X)
             counts = fast.coverage_counts(ids)
-            check(np.array_equal(staged.hash(X)[:, 0], fast.sigma_table[counts]),
-                  f"d={d} batch={B}: hash() sigma differs from the counted coverage")
+            check(np.array_equal(staged.priced(X)[:, 0], fast.sigma_table[counts]),
+                  f"d={d} batch={B}: priced() sigma differs from the counted coverage")
             proj = X @ params.P
             for i in range(B):
                 ref.reference_buckets.add(tuple(proj[i] > params.thresholds))
@@ -765,22 +798,26 @@ def self_check(dimensions, normals="gaussian") -> int:
         check({tuple(bool(b) for b in key) for key in ref.reference_buckets}
               == {tuple(bool((i >> j) & 1) for j in range(HASH_BITS)) for i in np.flatnonzero(fast.occupied)},
               f"d={d}: occupied bucket sets differ")
-        # sigma through the two hash stages on fresh users, in batches, rows identical.
+        # Coverage through the two hash stages on fresh users, in batches, rows identical.
         a = Pipeline(params, "hash", 512)
         b = Pipeline(params, "hash-reference", 512)
         for s in range(0, 4096, 512):
             sa = a.run(data[s : s + 512])
             sb = b.run(data[s : s + 512])
-            check(np.array_equal(sa, sb), f"d={d}: sigma differs between hash and hash-reference at rows {s}..")
+            check(np.array_equal(sa, sb), f"d={d}: coverage differs between hash and hash-reference at rows {s}..")
         print(f"d={d}: coverage after {sum(sizes)} rows = {fast.occupied_count}/{BUCKETS}; "
-              f"final sigma = {float(sa[-1, 0]):.4g}", file=sys.stderr)
+              f"final sigma = {float(fast.sigma_table[fast.occupied_count]):.4g}", file=sys.stderr)
 
         # Batching must not change the result: per-row coverage includes that row.
         one = Pipeline(params, "hash", 1)
         whole = Pipeline(params, "hash", 300)
         s1 = np.concatenate([one.run(data[i : i + 1]).copy() for i in range(300)])
         s2 = whole.run(data[:300])
-        check(np.array_equal(s1, s2), f"d={d}: sigma depends on batching")
+        check(np.array_equal(s1, s2), f"d={d}: coverage depends on batching")
+        p1 = Pipeline(params, "noise", 1)
+        p2 = Pipeline(params, "noise", 300)
+        q1 = np.concatenate([p1.priced(data[i : i + 1]).copy() for i in range(300)])
+        check(np.array_equal(q1, p2.priced(data[:300])), f"d={d}: sigma depends on batching")
 
         # Keyed noise: same row -> same noise whatever its batch/position; other user differs.
         X = broad[:64].copy()

@@ -241,25 +241,25 @@ struct BenchCommand: ParsableCommand {
         print(report.machine.markdown)
         if let warning = BLASLibrary.genericKernelsWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
 
-        // One NumPy worker per thread count, each with its BLAS set to that many threads.
-        var workers: [Int: NumPyWorker] = [:]
+        // As many NumPy processes as the most threads, each with one BLAS thread: a point at t
+        // threads is timed by the first t of them at once (see NumPyPoint).
+        var workers: [NumPyWorker] = []
         if numpy {
-            for t in plan.threads {
+            for _ in 0..<plan.threads.max()! {
                 // The script's own warm-up per point: its default, shorter for --quick (as its --quick).
-                workers[t] = try NumPyWorker(script: numpyScript ?? "Benchmarks/numpy_pipeline.py", python: python ?? "python3",
-                                             threads: t, plan: plan, warmup: quick ? "0.05s" : "0.25s")
+                workers.append(try NumPyWorker(script: numpyScript ?? "Benchmarks/numpy_pipeline.py", python: python ?? "python3",
+                                               threads: 1, plan: plan, warmup: quick ? "0.05s" : "0.25s"))
             }
-            let first = workers[plan.threads[0]]!
-            print("NumPy \(first.version) (\(first.blas)) takes turns with each point.\n")
+            print("NumPy \(workers[0].version) (\(workers[0].blas)) takes turns with each point: at t threads, t processes at one BLAS thread each.\n")
         }
 
         let runner = BenchmarkRunner(plan: plan)
         let (results, numpyRows) = try runner.runSweep(numpy: workers, progress: { print($0) })
         report.results = results
-        if let first = workers[plan.threads[0]] {
+        if let first = workers.first {
             report.numpy = NumPyResults(version: first.version, blas: first.blas, results: numpyRows)
         }
-        workers = [:]
+        workers = []
         if !sweepOnly {
             report.userSweep = runner.runUserSweep(progress: { print($0) })
             report.coldAffine = runner.measureColdAffine(dimension: plan.dimensions[0])

@@ -64,10 +64,10 @@ struct BenchmarkRunner {
     }
 
     /// Measures every (dimension, stage, batch) of the plan. The points of one stage and batch
-    /// (each thread count, the bare sgemms of its shape, NumPy's counterparts from `numpy`, one
-    /// worker per thread count) are prepared, then take turns, one repetition each per round, so
+    /// (each thread count, the bare sgemms of its shape, NumPy's counterparts from `numpy`: the
+    /// first t processes for t threads) are prepared, then take turns, one repetition each per round, so
     /// that every ratio between them is taken within rounds. Returns our rows and NumPy's.
-    func runSweep(numpy: [Int: NumPyWorker] = [:], progress: (String) -> Void) throws -> ([ResultRow], [NumPyResults.Row]) {
+    func runSweep(numpy: [NumPyWorker] = [], progress: (String) -> Void) throws -> ([ResultRow], [NumPyResults.Row]) {
         var rows: [ResultRow] = []
         var numpyRows: [NumPyResults.Row] = []
         for d in plan.dimensions {
@@ -98,9 +98,10 @@ struct BenchmarkRunner {
                         let projection = plan.measureKernel && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
                         let read = plan.measureKernel && stage == .hash ? rowReadPoint(batch: b, workers: t, pools: pools) : nil
                         var counterparts: [String: NumPyPoint] = [:]
-                        if let worker = numpy[t] {
+                        if numpy.count >= t {
                             for name in [stage.rawValue] + stage.numpyReferences {
-                                counterparts[name] = try worker.prepare(stage: name, dimension: d, batch: b, poolRows: poolRows)
+                                counterparts[name] = try NumPyPoint(workers: Array(numpy.prefix(t)), stage: name, dimension: d,
+                                                                    batch: b, poolRows: poolRows)
                             }
                         }
                         points.append((t, point, bare, projection, read, counterparts))

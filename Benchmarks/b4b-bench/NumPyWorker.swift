@@ -66,24 +66,35 @@ final class NumPyWorker {
         process.waitUntilExit()
     }
 
-    /// Warms up and sizes a NumPy point (a fresh user) that repetitions can then be asked of.
-    func prepare(stage: String, dimension: Int, batch: Int, poolRows: Int) throws -> NumPyPoint {
+    /// Warms up and sizes a NumPy point (a fresh user) that repetitions can then be asked of;
+    /// returns its id in this worker.
+    func prepare(stage: String, dimension: Int, batch: Int, poolRows: Int) throws -> String {
         nextID += 1
         let id = "\(stage)-\(dimension)-\(batch)-\(nextID)"
         _ = try request(["op": "prepare", "id": id, "stage": stage, "dimension": dimension, "batch": batch, "pool_rows": poolRows])
-        return NumPyPoint(worker: self, id: id)
+        return id
     }
 
     /// Sends one request and returns the answer, or throws the worker's error.
     func request(_ message: [String: Any]) throws -> [String: Any] {
+        try send(message)
+        return try receive()
+    }
+
+    /// Sends one request without waiting for its answer (see ``receive()``).
+    func send(_ message: [String: Any]) throws {
         var line = try JSONSerialization.data(withJSONObject: message)
         line.append(UInt8(ascii: "\n"))
         do {
             try input.write(contentsOf: line)
         } catch {
-            throw Failure(description: "the NumPy worker (\(threads) threads) no longer takes requests: \(error)")
+            throw Failure(description: "the NumPy worker no longer takes requests: \(error)")
         }
-        return try Self.answer(Self.readLine(from: output, pending: &pending), from: "the NumPy worker (\(threads) threads)")
+    }
+
+    /// The answer to the oldest request not yet answered, or the worker's error.
+    func receive() throws -> [String: Any] {
+        try Self.answer(Self.readLine(from: output, pending: &pending), from: "the NumPy worker")
     }
 
     private static func answer(_ line: Data?, from who: String) throws -> [String: Any] {
@@ -113,33 +124,72 @@ final class NumPyWorker {
     }
 }
 
-/// A point the NumPy worker has prepared: each repetition is one request.
+/// NumPy's counterpart of one of our points at `t` threads: `t` worker processes, each with
+/// one BLAS thread (as each of our `t` callers calls BLAS single-threaded) and its own user,
+/// timing the point at the same time. A NumPy service uses `t` cores this way, with one process
+/// per core: within one process the Python code around the products (the reference's set of
+/// tuples, the noise draw, the elementwise transforms) runs on one core whatever BLAS's threads.
+/// Each repetition request goes to every process before any answer is read; the repetition's
+/// throughput is all their rows over the span from the first start to the last end (one
+/// monotonic clock for every process), so a process that starts late or ends early never
+/// counts as running in parallel when it did not.
 final class NumPyPoint: RepetitionTimer {
-    private let worker: NumPyWorker
-    private let id: String
-    /// Embeddings per second of each repetition so far.
+    private let workers: [NumPyWorker]
+    private let ids: [String]
+    /// Embeddings per second of each repetition so far (all processes together).
     private(set) var rates: [Double] = []
+    private var rowsPerRepetition = 0
 
-    fileprivate init(worker: NumPyWorker, id: String) {
-        self.worker = worker
-        self.id = id
+    /// Prepares the point in each of `workers` (their warm-ups run one after another).
+    init(workers: [NumPyWorker], stage: String, dimension: Int, batch: Int, poolRows: Int) throws {
+        precondition(!workers.isEmpty, "a NumPy point needs at least one process")
+        self.workers = workers
+        ids = try workers.map { try $0.prepare(stage: stage, dimension: dimension, batch: batch, poolRows: poolRows) }
     }
 
     func runRepetition() throws -> Double {
-        let answer = try worker.request(["op": "repetition", "id": id])
-        guard let rate = answer["embeddings_per_second"] as? Double, rate > 0 else {
-            throw NumPyWorker.Failure(description: "the NumPy worker's repetition of \(id) gave no throughput: \(answer)")
+        for (worker, id) in zip(workers, ids) { try worker.send(["op": "repetition", "id": id]) }
+        let answers = try workers.map { try $0.receive() }
+        var (rows, first, last) = (0, Int.max, Int.min)
+        for answer in answers {
+            guard let r = answer["rows"] as? Int, r > 0, let started = answer["started_ns"] as? Int,
+                  let ended = answer["ended_ns"] as? Int, ended > started else {
+                throw NumPyWorker.Failure(description: "the NumPy worker's repetition gave no rows or times: \(answer)")
+            }
+            (rows, first, last) = (rows + r, min(first, started), max(last, ended))
         }
+        let rate = Double(rows) * 1e9 / Double(last - first)
+        rowsPerRepetition = rows
         rates.append(rate)
         return rate
     }
 
-    /// The point's figures over its repetitions (the worker then forgets the point).
+    /// The point's figures over its repetitions: the median of the repetitions' joint
+    /// throughput, latency percentiles over every process's calls (the workers then forget
+    /// the point).
     func result() throws -> NumPyResults.Row {
-        let answer = try worker.request(["op": "result", "id": id])
-        guard let figures = answer["result"] else {
-            throw NumPyWorker.Failure(description: "the NumPy worker's result of \(id) is missing")
+        var latencies: [Double] = []
+        var rows: [NumPyResults.Row] = []
+        for (worker, id) in zip(workers, ids) {
+            let answer = try worker.request(["op": "result", "id": id, "latencies": true])
+            guard let figures = answer["result"] as? [String: Any], let values = figures["latencies_us"] as? [Double] else {
+                throw NumPyWorker.Failure(description: "the NumPy worker's result of \(id) is missing or lacks its latencies")
+            }
+            latencies += values
+            var trimmed = figures
+            trimmed["latencies_us"] = nil
+            rows.append(try JSONDecoder().decode(NumPyResults.Row.self, from: JSONSerialization.data(withJSONObject: trimmed)))
         }
-        return try JSONDecoder().decode(NumPyResults.Row.self, from: JSONSerialization.data(withJSONObject: figures))
+        latencies.sort()
+        var row = rows[0]
+        row.threads = workers.count
+        row.processes = workers.count
+        row.embeddingsPerSecond = median(rates)
+        row.nsPerEmbedding = 1e9 / row.embeddingsPerSecond
+        row.p50Us = percentile(latencies, 0.5)
+        row.p99Us = percentile(latencies, 0.99)
+        row.repetitions = rates.count
+        row.rowsPerRepetition = rowsPerRepetition
+        return row
     }
 }

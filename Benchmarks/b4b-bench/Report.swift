@@ -107,9 +107,11 @@ struct BenchmarkReport: Codable, Sendable {
         }
         if let numpy {
             s += "\n## NumPy reference (\(numpy.version), \(numpy.blas))\n\n"
-            s += "| stage | d | batch | threads | emb/s | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            s += "At t threads: t NumPy processes at one BLAS thread each, timed together (all their rows over the span of their repetition).\n\n"
+            s += "| stage | d | batch | threads | emb/s | ns/emb | p50 µs | p99 µs |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
             for r in numpy.results {
-                s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.embeddingsPerSecond, "%.0f")) | \(f(r.p50Us, "%.1f")) | \(f(r.p99Us, "%.1f")) |\n"
+                s += "| \(r.stage) | \(r.dimension) | \(r.batch) | \(r.threads) | \(f(r.embeddingsPerSecond, "%.0f")) | \(f(r.nsPerEmbedding, "%.0f")) "
+                s += "| \(f(r.p50Us, "%.1f")) | \(f(r.p99Us, "%.1f")) |\n"
             }
             s += "\n## Ratios to NumPy\n\n"
             s += "| comparison | d | batch | threads | ratio |\n|---|---:|---:|---:|---:|\n"
@@ -188,20 +190,31 @@ struct BenchmarkReport: Codable, Sendable {
 
 /// The NumPy counterpart's figures (`Benchmarks/numpy_pipeline.py`), one row per point it measured.
 struct NumPyResults: Codable, Sendable {
+    /// One NumPy point: `processes` worker processes at one BLAS thread each, timed together
+    /// (see ``NumPyPoint``); `threads` is that count, the thread count of our point it pairs with.
     struct Row: Codable, Sendable {
         var stage: String
         var dimension: Int
         var batch: Int
         var threads: Int
+        var processes: Int?
+        /// Median over repetitions of all processes' rows per second together.
         var embeddingsPerSecond: Double
+        var nsPerEmbedding: Double?
+        /// Latency of one batch call over every process's calls, microseconds (nearest rank).
         var p50Us: Double
         var p99Us: Double
+        var repetitions: Int?
+        /// Rows of the last repetition, all processes together.
+        var rowsPerRepetition: Int?
 
         enum CodingKeys: String, CodingKey {
-            case stage, dimension, batch, threads
+            case stage, dimension, batch, threads, processes, repetitions
             case embeddingsPerSecond = "embeddings_per_second"
+            case nsPerEmbedding = "ns_per_embedding"
             case p50Us = "p50_us"
             case p99Us = "p99_us"
+            case rowsPerRepetition = "rows_per_repetition"
         }
     }
 

@@ -3,7 +3,8 @@ import Defense
 /// One point of the pipeline the benchmark measures; each stage includes the ones before it.
 enum Stage: String, CaseIterable, Codable, Sendable {
     /// Validation, LSH hashing (the projection kernel) and occupancy tracking (`track`):
-    /// coverage and sigma per row, no representations produced.
+    /// coverage per row, no price (the stage runs without a cost, as NumPy's hash stage and the
+    /// reference tracking price nothing), no representations produced.
     case hash = "hash"
     /// + Gaussian noise keyed by (secret, user, row).
     case noise = "noise"

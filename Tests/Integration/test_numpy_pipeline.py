@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Benchmarks", "numpy_pipeline.py")
 
@@ -126,12 +127,20 @@ def check_serve(results, script):
         # 32 rows at least per repetition, in batches of 4: 8 calls, no time limits given.
         results.check("serve: prepare sizes a repetition from --min-rows",
                       prepared == {"ok": True, "rows_per_repetition": 32}, str(prepared))
-        rates = []
+        rates, spans = [], []
         for _ in range(2):
+            before = time.monotonic_ns()
             answer = w.send({"op": "repetition", "id": "p"})
+            after = time.monotonic_ns()
             if answer and answer.get("ok") and answer.get("embeddings_per_second", 0) > 0:
                 rates.append(answer["embeddings_per_second"])
+                spans.append((before, answer.get("started_ns"), answer.get("ended_ns"), after, answer.get("rows")))
         results.check("serve: each repetition answers its throughput", len(rates) == 2, str(rates))
+        # The times are on this process's monotonic clock (one clock for every process), within
+        # the request's round trip, and the rows are the repetition's.
+        results.check("serve: each repetition answers its rows and when its calls began and ended (the machine's monotonic clock)",
+                      len(spans) == 2 and all(isinstance(s, int) and isinstance(e, int) and b <= s < e <= a and rows == 32
+                                              for b, s, e, a, rows in spans), str(spans))
 
         refusals = [
             ("not JSON", "this is not json", "one JSON object per line"),
@@ -159,13 +168,19 @@ def check_serve(results, script):
         answer = w.send({"op": "repetition", "id": "p"})
         if answer and answer.get("ok"):
             rates.append(answer["embeddings_per_second"])
-        result = w.send({"op": "result", "id": "p"})
+        result = w.send({"op": "result", "id": "p", "latencies": True})
         figures = (result or {}).get("result", {})
         results.check("serve: the result covers exactly the three repetitions, its rate their median",
                       len(rates) == 3 and figures.get("repetitions") == 3 and figures.get("stage") == "hash"
                       and figures.get("dimension") == 64 and figures.get("batch") == 4
                       and abs(figures.get("embeddings_per_second", 0) - statistics.median(rates)) <= 1e-9 * statistics.median(rates)
                       and 0 < figures.get("p50_us", 0) <= figures.get("p99_us", 0), str(result))
+        # Asked for them, every call's latency (3 repetitions of 8 calls), sorted, with the
+        # percentiles taken from them by nearest rank: p50 the 12th of 24, p99 the 24th.
+        lat = figures.get("latencies_us")
+        results.check("serve: a result asked with latencies lists every call's, sorted, and its percentiles are their nearest ranks",
+                      isinstance(lat, list) and len(lat) == 24 and lat == sorted(lat)
+                      and figures.get("p50_us") == lat[11] and figures.get("p99_us") == lat[23], str(figures)[:400])
         again = w.send({"op": "result", "id": "p"})
         results.check("serve: a point is forgotten once its result is taken",
                       again is not None and again.get("ok") is False and "no prepared point" in again.get("error", ""), str(again))
