@@ -14,7 +14,8 @@ struct ResultRow: Codable, Sendable {
     /// Useful GFLOP/s of the stage's GEMMs (GEMM-dominated stages only).
     var gflops: Double?
     /// Throughput of a bare `cblas_sgemm` of the stage's main shape, same threads, timed in turns
-    /// with the stage (rows/s; median over rounds of the orientation with the higher median).
+    /// with the stage (rows/s; median over rounds of the candidate with the highest median: the
+    /// sgemm's two orientations, and under ``smallBatchRows`` rows one sgemv per row).
     var bareSgemmEmbeddingsPerSecond: Double?
     /// Median over rounds of the stage's throughput over the bare sgemm's in the same round.
     var ratioToBareSgemm: Double?
@@ -91,9 +92,12 @@ struct BenchmarkRunner {
                                   numpy: [String: NumPyPoint])] = []
                     for t in plan.threads {
                         let point = stagePoint(stage, defense: defense, batch: b, workers: t, pools: pools)
-                        // The limit is the faster of the two orientations of the same product.
+                        // The limit is the faster of the two orientations of the same product,
+                        // and below smallBatchRows of one sgemv per row (what the transforms run
+                        // there: a GEMM of one row pays for packing the whole weight matrix).
                         let bare = plan.measureBare ? stage.bareShape(dimension: d).map { (k, n) in
                             [false, true].map { bareSgemmPoint(k: k, n: n, batch: b, workers: t, pools: pools, transposed: $0) }
+                                + (b < smallBatchRows ? [bareGemvPoint(k: k, n: n, batch: b, workers: t, pools: pools)] : [])
                         } ?? [] : []
                         let projection = plan.measureKernel && stage == .hash ? bareProjectionPoint(dimension: d, batch: b, workers: t, pools: pools) : nil
                         let read = plan.measureKernel && stage == .hash ? rowReadPoint(batch: b, workers: t, pools: pools) : nil
@@ -110,11 +114,11 @@ struct BenchmarkRunner {
                     try interleave(timers, repetitions: plan.repetitions)
 
                     let single = points.first { $0.threads == 1 }
-                    // The bare sgemm's faster orientation: the one with the higher median; the
-                    // larger of the two in each round would be biased upwards by the rounds'
-                    // noise (the larger of two equal, noisy readings).
+                    // The fastest bare product: the one with the highest median; the largest in
+                    // each round would be biased upwards by the rounds' noise (the larger of two
+                    // equal, noisy readings).
                     func fasterOrientation(_ bare: [TimedPoint]) -> [Double]? {
-                        bare.count == 2 ? (median(bare[0].rates) >= median(bare[1].rates) ? bare[0].rates : bare[1].rates) : nil
+                        bare.max { median($0.rates) < median($1.rates) }?.rates
                     }
                     for (t, point, bare, projection, read, counterparts) in points {
                         let m = point.measurement()
@@ -203,6 +207,21 @@ struct BenchmarkRunner {
             weights.withView { p in
                 outputs.withBuffers(w) { out, _, _ in
                     if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
+                }
+            }
+        }
+    }
+
+    /// The physical limit of a batch of a few rows, prepared: a bare `(k x n)ᵀ x` sgemv per row
+    /// on every worker, as the dense transforms compute batches under ``smallBatchRows`` rows.
+    func bareGemvPoint(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
+        let weights = SharedMatrix(gaussianRows: k, columns: n, seed: 99)
+        let outputs = OutputBuffers(workers: workers, rows: b, columns: n, pages: plan.pages)
+        return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
+            let x = batch.columns(0 ..< k)
+            weights.withView { p in
+                outputs.withBuffers(w) { out, _, _ in
+                    for i in 0..<b { gemv(p, .transpose, x.row(i), into: out.row(i)) }
                 }
             }
         }

@@ -50,8 +50,8 @@ public struct AffineTransform: RepresentationTransform {
         }
         matrix.withView { a in
             if input.rows < smallBatchRows {
-                // y = Aᵀ x per row: GEMV streams A once per row without GEMM's packing copy of
-                // the whole d x d matrix, which dominates a GEMM of one or two rows.
+                // y = Aᵀ x: GEMV streams A once without GEMM's packing copy of the whole d x d
+                // matrix, which dominates a GEMM of one row.
                 for i in 0..<input.rows { gemv(a, .transpose, input.row(i), into: output.row(i), beta: 1) }
             } else {
                 gemm(input, .none, a, .none, into: output, beta: 1)
@@ -60,9 +60,12 @@ public struct AffineTransform: RepresentationTransform {
     }
 }
 
-/// Below this many rows the dense transforms use one GEMV per row instead of a GEMM
-/// (measured with b4b-bench: GEMM's packing of the whole weight matrix dominates at 1 row).
-let smallBatchRows = 4
+/// Below this many rows the dense transforms use one GEMV per row instead of a GEMM: a lone
+/// row. Measured with b4b-bench at d = 2048 (dense affine and binary, 1 and 2 threads, against
+/// the bare sgemm and sgemv in turns): one GEMV beats a GEMM of one row, whose packing of the
+/// whole weight matrix dominates, but a GEMM of two rows already beats two GEMVs (1067 against
+/// 722 rows/s on one thread for the affine), each of which streams the whole matrix.
+public let smallBatchRows = 2
 
 /// `count` scales, log-uniform in `range`.
 func randomScales(count: Int, range: ClosedRange<Float>, generator: inout RandomGenerator) -> [Float] {
