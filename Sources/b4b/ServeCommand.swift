@@ -78,19 +78,19 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Representation dimension of the upstream's embeddings (overrides the defense configuration).")
     var dimension: Int?
 
-    @Option(parsing: .unconditional, help: "Cost lambda of Eq. (1) (exponential cost; overrides the defense configuration).")
+    @Option(parsing: .unconditional, help: "Cost lambda of Eq. (1) (overrides the defense configuration's; only with the exponential cost, the default: refused when the configuration has a constant or no cost).")
     var lambda: Double?
 
-    @Option(parsing: .unconditional, help: "Cost alpha of Eq. (1): sigma reached at coverage beta.")
+    @Option(parsing: .unconditional, help: "Cost alpha of Eq. (1): sigma reached at coverage beta (exponential cost only, as --lambda).")
     var alpha: Double?
 
-    @Option(parsing: .unconditional, help: "Cost beta of Eq. (1): the coverage at which sigma reaches alpha.")
+    @Option(parsing: .unconditional, help: "Cost beta of Eq. (1): the coverage at which sigma reaches alpha (exponential cost only, as --lambda).")
     var beta: Double?
 
     @Option(help: ArgumentHelp("Per-account transforms, comma-separated, each with its defaults: affine, scale-shift, pad, add-constants, shuffle, binary; 'none' for no transform.", valueName: "list"))
     var transforms: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
@@ -163,8 +163,13 @@ struct ServeCommand: ParsableCommand {
         if let queryFlushMilliseconds { c.queryFlushMilliseconds = queryFlushMilliseconds }
         if let dimension { c.defense.dimension = dimension }
         if lambda != nil || alpha != nil || beta != nil {
-            var cost = ExponentialCost()
-            if case .exponential(let e) = c.defense.cost { cost = e }
+            // Flags set the exponential cost's parameters; a configured constant or absent cost
+            // is refused rather than silently replaced by an exponential one.
+            guard case .exponential(var cost) = c.defense.cost else {
+                let flag = lambda != nil ? "--lambda" : alpha != nil ? "--alpha" : "--beta"
+                let kind = if case .constant(let sigma) = c.defense.cost { "a constant cost (sigma \(sigma))" } else { "no cost" }
+                throw CommandError("\(flag) sets a parameter of the exponential cost, but the defense configuration has \(kind); leave the flag out or set \"cost\" to \"exponential\" in the configuration")
+            }
             if let lambda { cost.lambda = lambda }
             if let alpha { cost.alpha = alpha }
             if let beta { cost.beta = beta }

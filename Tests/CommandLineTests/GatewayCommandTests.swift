@@ -136,6 +136,21 @@ import TestSupport
         }
     }
 
+    /// `--lambda`, `--alpha` and `--beta` set the exponential cost's parameters: with a constant
+    /// or no cost configured they are refused by name (they used to replace that cost with an
+    /// exponential one without a word), and nothing is created.
+    @Test(arguments: [("{\"cost\": {\"constant\": {\"sigma\": 0.1}}}", "--alpha", "a constant cost (sigma 0.1)"),
+                      ("{\"cost\": \"none\"}", "--lambda", "no cost"), ("{\"cost\": \"none\"}", "--beta", "no cost")])
+    func costFlagsNeedTheExponentialCost(_ defense: String, _ flag: String, _ kind: String) throws {
+        try withWorkDirectory { dir in
+            try Data(defense.utf8).write(to: dir.appendingPathComponent("defense.json"))
+            let r = try run(["serve", "--store", "sqlite:s.sqlite", "--dimension", "8", "--port", "0",
+                             "--defense-config", "defense.json", flag, "0.5"], in: dir)
+            #expect(r.status == 1 && r.output.contains("\(flag) sets a parameter of the exponential cost") && r.output.contains(kind), "\(r.output)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.sqlite").path))
+        }
+    }
+
     @Test func unknownStoreSchemesAreNamed() throws {
         try withWorkDirectory { dir in
             for arguments in [["keys", "list", "--store", "mysql://x"], ["keys", "add", "--store", "mysql://x"],
