@@ -284,3 +284,21 @@ func loadLabelledTask(_ named: NamedDataset, option: String = "--task") throws -
                         train: train, trainLabels: trainLabels,
                         test: test, testLabels: try readLabels(file("test_labels.npy"), option: option, rows: test.rows))
 }
+
+extension Unicode.Scalar {
+    /// A control or format character (the zero-width joiner of emoji sequences aside): names
+    /// and ids holding one are refused (a newline or an escape sequence would forge lines of
+    /// the commands' output and files), and escaped where one edited into a store is printed.
+    var isUnprintable: Bool {
+        let category = properties.generalCategory
+        return category == .control || (category == .format && value != 0x200D)
+    }
+}
+
+/// Refuses `text`, given as `option`, if it holds a control or format character (see
+/// `Unicode.Scalar.isUnprintable`), naming the first one.
+func refuseUnprintable(_ text: String, option: String) throws {
+    if let c = text.unicodeScalars.first(where: \.isUnprintable) {
+        throw ValidationError("\(option) must not contain control characters (found U+\(String(format: "%04X", c.value)))")
+    }
+}

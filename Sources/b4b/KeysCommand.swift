@@ -17,13 +17,6 @@ struct KeysCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Revoke.self])
 
     /// Where the keys are stored.
-    /// A control or format character (the zero-width joiner of emoji sequences aside): `add`
-    /// refuses names holding one, `list` escapes them in names edited into the store by hand.
-    static func isUnprintable(_ c: Unicode.Scalar) -> Bool {
-        let category = c.properties.generalCategory
-        return category == .control || (category == .format && c.value != 0x200D)
-    }
-
     struct StoreOptions: ParsableArguments {
         @Option(help: ArgumentHelp("State store of the gateway: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.", valueName: "location"))
         var store: String = GatewayConfiguration().store
@@ -66,9 +59,7 @@ struct KeysCommand: ParsableCommand {
 
         func validate() throws {
             // A newline or an escape sequence in a name would forge lines of 'keys list'.
-            if let c = name.unicodeScalars.first(where: KeysCommand.isUnprintable) {
-                throw ValidationError("--name must not contain control characters (found U+\(String(c.value, radix: 16, uppercase: true).leftPadded(to: 4)))")
-            }
+            try refuseUnprintable(name, option: "--name")
             if name.count > 200 { throw ValidationError("--name must be at most 200 characters, got \(name.count)") }
         }
 
@@ -111,7 +102,7 @@ struct KeysCommand: ParsableCommand {
         static func printable(_ name: String) -> String {
             var shown = ""
             for c in name.unicodeScalars {
-                if KeysCommand.isUnprintable(c) {
+                if c.isUnprintable {
                     shown += "\\u{\(String(c.value, radix: 16))}"
                 } else {
                     shown.unicodeScalars.append(c)
@@ -199,8 +190,4 @@ struct KeysCommand: ParsableCommand {
             }
         }
     }
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -54,6 +54,8 @@ struct ProtectCommand: ParsableCommand {
         try refuseRepeatedOptions()
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
         guard !user.isEmpty else { throw ValidationError("--user must not be empty") }
+        // It is printed and written into --state and protect.json as given.
+        try refuseUnprintable(user, option: "--user")
         guard user.utf8.count <= B4BDefense.maxUserIDBytes else {
             throw ValidationError("--user is \(user.utf8.count) bytes of UTF-8, the limit is \(B4BDefense.maxUserIDBytes)")
         }
@@ -84,6 +86,10 @@ struct ProtectCommand: ParsableCommand {
         do { header = try NPY.header(input) } catch { throw CommandError("--input: \(error)") }
         guard header.shape.count == 2 else {
             throw CommandError("--input '\(input)': expected a 2-D array (rows x d), found shape \(header.shape)")
+        }
+        // Checked before the state is read, whose snapshots would otherwise be blamed.
+        guard ["<f4", "<f8"].contains(header.descr) else {
+            throw CommandError("--input '\(input)' has dtype '\(header.descr)'; representations are float32 or float64 ('<f4' or '<f8')")
         }
         let (rows, dimension) = (header.shape[0], header.shape[1])
         guard rows > 0 else { throw CommandError("--input '\(input)' has no rows") }
@@ -195,7 +201,7 @@ struct ProtectCommand: ParsableCommand {
         }
         if let snapshot = snapshots[user] {
             do { try defense.importOccupancy(snapshot, for: user, mode: .replace) } catch {
-                throw CommandError("--state '\(state)': the snapshot of '\(user)' does not fit this configuration: \(error)")
+                throw CommandError("--state '\(state)': the snapshot of '\(user)' does not fit this configuration (dimension \(defense.configuration.dimension), the columns of --input): \(error)")
             }
         }
         return snapshots

@@ -301,6 +301,39 @@ struct InputHandlingTests {
         }
     }
 
+    /// An input of the wrong dtype or width is named as the input's fault, not blamed on the
+    /// state recorded by an earlier run (which the configuration's dimension, taken from the
+    /// input, no longer fits), and the state is kept.
+    @Test func aBadInputIsNamedBeforeTheStateIsBlamed() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(50, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            try NPY.write(spreadRows(50, d: 12, seed: 2), to: dir.appendingPathComponent("wide.npy").path)
+            // A 2-D array of 32-bit integers: the float32 file with '<i4' in its header.
+            var ints = try Data(contentsOf: dir.appendingPathComponent("x.npy"))
+            let descr = try #require(ints.range(of: Data("'<f4'".utf8)))
+            ints.replaceSubrange(descr, with: Data("'<i4'".utf8))
+            try ints.write(to: dir.appendingPathComponent("ints.npy"))
+            let base = ["--user", "u", "--output-dir", "out", "--secret", "s.bin", "--state", "st.json"]
+            #expect(try runB4B(["protect", "--input", "x.npy"] + base, in: dir).succeeded)
+            let state = try Data(contentsOf: dir.appendingPathComponent("st.json"))
+            try expectRefusal(["protect", "--input", "ints.npy"] + base, in: dir,
+                              ["--input 'ints.npy' has dtype '<i4'", "float32 or float64"])
+            try expectRefusal(["protect", "--input", "wide.npy"] + base, in: dir,
+                              ["dimension 12, the columns of --input", "different hasher"])
+            #expect(try Data(contentsOf: dir.appendingPathComponent("st.json")) == state)
+        }
+    }
+
+    @Test(arguments: ["a\nb", "tab\there", "esc\u{1B}[2J"])
+    func protectRefusesUsersWithControlCharacters(_ user: String) throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(10, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            try expectRefusal(["protect", "--input", "x.npy", "--user", user, "--output-dir", "out", "--state", "st.json"], in: dir,
+                              ["--user must not contain control characters"])
+            #expect(!exists(dir, "out") && !exists(dir, "st.json"))
+        }
+    }
+
     @Test func nonFiniteInputsAreNamedByOptionAndFile() throws {
         try withWorkDirectory { dir in
             let task = try writeTask(dir)
