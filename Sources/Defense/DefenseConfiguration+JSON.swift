@@ -17,14 +17,24 @@ extension DefenseConfiguration {
     ///   `null` for a value, a number that does not fit its field included).
     public static func decode(from data: Data, dimension: Int? = nil) throws -> DefenseConfiguration {
         let configuration: DefenseConfiguration
-        let valid = (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) != nil
-        if valid { try ConfigurationJSON.checkDuplicateKeys(data) }
+        // The syntax is checked first, for a message with the parser's position (the decoder's
+        // says only that the data is not valid JSON), then that the document is an object.
+        let document: Any
+        do { document = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw ConfigurationError(field: "json", message: "is not valid JSON: \(reason)")
+        }
+        guard document is [String: Any] else {
+            let found = document is [Any] ? "an array" : document is String ? "a string" : document is NSNull ? "null" : "a number or a boolean"
+            throw ConfigurationError(field: "json", message: "must be one JSON object ({...}) of settings, found \(found)")
+        }
+        try ConfigurationJSON.checkDuplicateKeys(data)
         do {
             let decoder = JSONDecoder()
             if let dimension { decoder.userInfo[defaultDimensionKey] = dimension }
             configuration = try decoder.decode(DefenseConfiguration.self, from: data)
         } catch let error as DecodingError {
-            if valid, case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
                 // Foundation's decoder reports a number that does not fit its type as invalid
                 // JSON, naming no field: a number beyond float32's range (every number field
                 // here is float32 or narrower) is found and named by its path.

@@ -41,7 +41,7 @@ struct CalibrateCommand: ParsableCommand {
 
     @Option(name: .customLong("task"), help: ArgumentHelp(
         "A legitimate task as NAME=DIR (DIR holds train.npy, train_labels.npy, test.npy, test_labels.npy); repeat for several.",
-        valueName: "name=dir"))
+        valueName: "name=dir"), transform: { try NamedDataset.parse($0, option: "--task", example: "wordnet=tasks/wordnet, a directory") })
     var tasks: [NamedDataset] = []
 
     @Option(help: ArgumentHelp("The task whose probe fixes alpha and the tolerated sigma. Default: the first --task.", valueName: "name"))
@@ -127,6 +127,11 @@ struct CalibrateCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let directory = try output.prepare(files: Self.outputFiles)
         let poolMatrix = try readMatrix(pool, option: "--pool")
+        // The pool's coverage curve reaches as many queries as it has rows (no extrapolation):
+        // a larger budget is refused now, not after the sweep.
+        if let budget, budget > poolMatrix.rows {
+            throw CommandError("--budget \(budget) is beyond --pool '\(pool)', whose \(poolMatrix.rows) rows are the most queries its coverage curve reaches")
+        }
         if hasher == .principal || classifier == .ridge {
             let user = hasher == .principal ? "the principal hasher" : "the ridge classifier"
             try requireMemory(squareSystemBytes(poolMatrix.columns), for: "\(user) on --pool '\(pool)' (\(poolMatrix.columns) columns)")

@@ -17,6 +17,15 @@ struct NamedDataset: ExpressibleByArgument {
         name = String(argument[..<eq])
         path = String(argument[argument.index(after: eq)...])
     }
+
+    /// Parses `argument` of `option`, saying what the form is when it is not `NAME=PATH`
+    /// (the argument parser's own message only calls the value invalid).
+    static func parse(_ argument: String, option: String, example: String) throws -> NamedDataset {
+        guard let named = NamedDataset(argument: argument) else {
+            throw ValidationError("\(option) takes a name, '=', then a path (e.g. \(example)), got '\(argument)'")
+        }
+        return named
+    }
 }
 
 /// Which hashers a coverage run compares (`origin`, `centred`, `signs-origin`, `signs-centred`, `principal`).
@@ -63,7 +72,7 @@ struct CoverageCommand: ParsableCommand {
 
     @Option(name: .customLong("data"), help: ArgumentHelp(
         "A dataset as NAME=PATH (.npy, rows x d); repeat for several (e.g. --data pool=pool.npy --data task=train.npy).",
-        valueName: "name=npy"))
+        valueName: "name=npy"), transform: { try NamedDataset.parse($0, option: "--data", example: "pool=pool.npy") })
     var datasets: [NamedDataset] = []
 
     @Option(help: ArgumentHelp(

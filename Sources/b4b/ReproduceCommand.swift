@@ -152,7 +152,7 @@ struct ReproduceCommand: ParsableCommand {
         let thiefFeatures = quick ? min(featureCount, 1024) : featureCount
         let texts = dataset.poolTexts.count + dataset.taskTexts[stolenTask].train.count + dataset.taskTexts[stolenTask].test.count
         try requireMemory(squareSystemBytes(thiefFeatures) + Double(texts) * Double(thiefFeatures) * Double(MemoryLayout<Float>.stride),
-                          for: "--feature-count \(thiefFeatures) over \(texts) texts")
+                          for: "--feature-count \(thiefFeatures) (the thief's \(thiefFeatures) x \(thiefFeatures) ridge system and the features of \(texts) texts)")
         try requireMemory(squareSystemBytes(dataset.pool.columns), for: "--data '\(data)' (\(dataset.pool.columns) columns)")
 
         // 0. Thief features (the thief's own computation, independent of the seed).

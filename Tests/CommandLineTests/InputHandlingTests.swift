@@ -72,9 +72,23 @@ struct InputHandlingTests {
         }
     }
 
+    /// A budget beyond the pool's rows (the most queries its coverage curve reaches) is refused
+    /// by name as soon as the pool is read, before the tasks and the sweep.
+    @Test func calibrateRefusesABudgetBeyondThePool() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(20, d: 8, seed: 3), to: dir.appendingPathComponent("p.npy").path)
+            try expectRefusal(["calibrate", "--pool", "p.npy", "--task", "w=missing", "--output-dir", "out", "--budget", "21"], in: dir,
+                              ["--budget 21 is beyond --pool 'p.npy', whose 20 rows"])
+            #expect(!exists(dir, "out"))
+        }
+    }
+
     @Test func listsAndRepeatedOptionsAreRefused() throws {
         try withWorkDirectory { dir in
             let cases: [([String], [String])] = [
+                (["coverage", "--data", "a.npy", "--output-dir", "o"], ["--data takes a name, '=', then a path", "got 'a.npy'"]),
+                (["coverage", "--data", "=a.npy", "--output-dir", "o"], ["--data takes a name, '=', then a path", "got '=a.npy'"]),
+                (["calibrate", "--pool", "p.npy", "--task", "w", "--output-dir", "o"], ["--task takes a name, '=', then a path", "got 'w'"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", ","], ["--hashers", "empty"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", "origin,origin"], ["--hashers", "'origin' more than once"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--counts", "-5"], ["--counts", "positive"]),

@@ -87,6 +87,18 @@ struct ConfigurationInputTests {
         #expect(c.cost.sigma(coverage: 0.5).sign == .plus)
     }
 
+    @Test("Text that is not JSON gets the parser's position; a document that is not an object is called so",
+          arguments: [
+              (#"{"hashBits": 12,, }"#, ["is not valid JSON", "character 16"]),
+              (#"{"hashBits": 12"#, ["is not valid JSON", "end of file"]),
+              (#"[12, 1]"#, ["must be one JSON object", "found an array"]),
+              (#""hashBits""#, ["must be one JSON object", "found a string"]),
+          ])
+    func textThatIsNotAConfiguration(_ json: String, _ words: [String]) throws {
+        let message = try #require(refusal(json))
+        for word in words { #expect(message.contains(word), "\(message) lacks \(word)") }
+    }
+
     @Test("A number that does not fit its field is named, not called invalid JSON",
           arguments: [
               (#"{"hashBits": 12.5}"#, ["hashBits", "integer"]),
