@@ -6,6 +6,15 @@
 #                      gateway's integration tests (Tests/Integration/run.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
+source Tests/Integration/python-env.sh
+
+case "${1:-}" in
+demo | test) ;;
+*)
+    echo "usage: bash dev.sh demo [demo options] | bash dev.sh test [swift test options]" >&2
+    exit 2
+    ;;
+esac
 
 need_apt=()
 for pkg in libopenblas-dev liblapacke-dev pkg-config libsqlite3-dev sqlite3; do
@@ -30,6 +39,7 @@ demo)
         cat "$build_log"
         exit 1
     fi
+    rm -f "$build_log"  # exec skips the EXIT trap
     exec "$(swift build -c release --show-bin-path)/b4b" demo "$@"
     ;;
 test)
@@ -40,6 +50,8 @@ test)
         exit 1
     fi
     # The project's own code must build without warnings (dependencies' warnings are theirs).
+    # The log holds what this build compiled: everything in a fresh clone (as CI builds),
+    # only the changed files in an incremental build.
     if grep -E "^$(pwd)/(Sources|Tests|Benchmarks)/.*warning:" "$build_log"; then
         echo "FAIL: the release build has warnings in the project's own code (above)"
         exit 1
@@ -48,11 +60,10 @@ test)
     # The benchmark in its quick mode (no timing assertions: it must only keep working), with
     # its NumPy counterpart when Python is available.
     bench_args=(--quick)
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c "import numpy" >/dev/null 2>&1 || python3 -m pip install -q numpy >/dev/null 2>&1 \
-            || { [ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null 2>&1; } || true
-        if python3 -c "import numpy" >/dev/null 2>&1; then
-            bench_args+=(--numpy)
+    if python=$(b4b_python numpy=numpy); then
+        "$python" -c "import numpy" >/dev/null 2>&1 || { b4b_apt_install python3-numpy || true; python=$(b4b_python numpy=numpy); }
+        if "$python" -c "import numpy" >/dev/null 2>&1; then
+            bench_args+=(--numpy --python "$python")
         else
             echo "==> NumPy could not be installed: the quick benchmark runs without the NumPy comparison"
         fi
@@ -92,9 +103,5 @@ test)
     # skips (saying why) what cannot be installed.
     echo "==> gateway integration tests (Tests/Integration/run.sh)"
     bash Tests/Integration/run.sh "$(swift build -c release --show-bin-path)/b4b"
-    ;;
-*)
-    echo "usage: bash dev.sh demo [demo options] | bash dev.sh test [swift test options]" >&2
-    exit 2
     ;;
 esac

