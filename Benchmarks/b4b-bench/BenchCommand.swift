@@ -18,7 +18,8 @@ struct BenchCommand: ParsableCommand {
             calls. Worker threads each call protect() for their own users with OpenBLAS set to one \
             thread (the engine's threading model), so 'threads' is the number of concurrent callers. \
             The points of one stage and batch (each thread count, the bare sgemm of the same shape, \
-            and with --numpy the NumPy counterpart in a helper process) take turns, one repetition \
+            and with --numpy the NumPy counterpart: at t threads, t helper processes at one BLAS \
+            thread each, timed together) take turns, one repetition \
             each per round, and every ratio is the median over rounds of the ratio within a round: \
             a busy spell of a shared machine then slows both sides of a ratio alike. Compare \
             ratios, not absolute numbers across runs.
@@ -74,13 +75,13 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Measure the stage sweep only (skip the user sweep, the cold-transform cost and the memory measurement; their options are then refused).")
     var sweepOnly = false
 
-    @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare sgemms, and for the hash stage its projection kernel alone (not timed with --quick either); for profiling a stage alone.")
+    @Flag(help: "Skip the reference measurements timed in turns with the stages: the bare BLAS products (sgemm, and one sgemv per row under \(smallBatchRows) rows), and for the hash stage its projection kernel alone and the reading of its rows alone (neither timed with --quick either); for profiling a stage alone.")
     var noBare = false
 
-    @Flag(help: "A short run for CI (under a minute): the --quick defaults of the options above (d = 2048, batches 1, 16, 256, fewer rows, repetitions and users; options given explicitly still apply). It also leaves out the hash stage's kernel alone and shortens NumPy's warm-up per point to 0.05 s (from 0.25 s). NumPy runs only with --numpy, as without --quick.")
+    @Flag(help: "A short run for CI (under a minute): the --quick defaults of the options above (d = 2048, batches 1, 16, 256, fewer rows, repetitions and users; options given explicitly still apply). It also leaves out the hash stage's kernel alone and its rows' reading alone, and shortens NumPy's warm-up per point to 0.05 s (from 0.25 s). NumPy runs only with --numpy, as without --quick.")
     var quick = false
 
-    @Flag(help: "Also time Benchmarks/numpy_pipeline.py's counterpart of every point, in turns with ours (one helper process per thread count), and print the ratios.")
+    @Flag(help: "Also time Benchmarks/numpy_pipeline.py's counterpart of every point, in turns with ours, and print the ratios: as many helper processes as the most --threads, each with one BLAS thread; a point at t threads is timed on t of them at once.")
     var numpy = false
 
     @Option(help: "The NumPy counterpart script (with --numpy). Default Benchmarks/numpy_pipeline.py.")
@@ -186,6 +187,16 @@ struct BenchCommand: ParsableCommand {
         }
         try Limits.checkMemory(batches: batchSizes, dimensions: dimensionSizes, threads: threadCounts,
                                accounts: sweepOnly ? (0, 0) : (onePointUsers, onePointUsers > 0 ? denseAccounts : 0))
+        // Every stage's defense at every dimension must be one the engine accepts (a dense
+        // affine stops at 8192 dimensions, a binary transform at 2^26 values), and so must the
+        // user sweep's pad-shuffle at the first dimension.
+        var configurations = try parseStages(stageList).flatMap { stage in dimensionSizes.map { (stage, $0) } }
+        if !sweepOnly { configurations.append((.padShuffle, dimensionSizes[0])) }
+        for (stage, d) in configurations {
+            do { _ = try stage.configuration(dimension: d, maxBatch: batchSizes.max()!, normals: .gaussian).validated() } catch {
+                throw ValidationError("--stages \(stage.rawValue) at --dimensions \(d): the defense refuses this configuration: \(error)")
+            }
+        }
         // A sweep can take many minutes: a destination that cannot be written is reported now,
         // not after the run.
         var destinations: [(option: String, path: String)] = json.map { [("--json", $0)] } ?? []

@@ -1,6 +1,7 @@
 import Defense
 
-/// One point of the pipeline the benchmark measures; each stage includes the ones before it.
+/// One point of the pipeline the benchmark measures: hashing and tracking, then noise, then one
+/// transform (each transform stage is noise plus that transform alone), or the default pipeline.
 enum Stage: String, CaseIterable, Codable, Sendable {
     /// Validation, LSH hashing (the projection kernel) and occupancy tracking (`track`):
     /// coverage per row, no price (the stage runs without a cost, as NumPy's hash stage and the

@@ -36,8 +36,9 @@ extension DefenseConfiguration {
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
                 // Foundation's decoder reports a number that does not fit its type as invalid
-                // JSON, naming no field: a number beyond float32's range (every number field
-                // here is float32 or narrower) is found and named by its path.
+                // JSON, naming no field: the first number beyond float32's range is named by its
+                // path (most number fields are float32 or narrower; the cost's lambda, alpha
+                // and beta are doubles, whose range ends beyond float32's too).
                 if let (path, value) = ConfigurationJSON.firstNumberBeyondFloat(data) {
                     throw ConfigurationError(field: path, message: "is \(value), beyond float32's range (largest magnitude \(Float.greatestFiniteMagnitude))")
                 }

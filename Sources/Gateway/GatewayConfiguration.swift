@@ -68,8 +68,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// query count stays uncommitted; a crash can lose at most this much of query counts (never
     /// a bucket). Default 100.
     public var queryFlushMilliseconds = 100
-    /// The defense (dimension, hasher, cost, transforms, ...). Its `maxBatchRows` is raised to
-    /// ``maxInputs``.
+    /// The defense (dimension, hasher, cost, transforms, ...). Its `maxBatchRows` is set to
+    /// ``maxInputs`` (a request's inputs are one batch), whatever the defense file says.
     public var defense = DefenseConfiguration()
 
     public init() {}

@@ -32,8 +32,8 @@ struct ReproduceCommand: ParsableCommand {
 
             Every part runs for --seeds seeds (server secret and query order); tables give the mean \
             and the standard deviation. Writes report.md, results.json, CSV tables and SVG figures. \
-            --quick shrinks everything (pool, tasks, features, budgets) to finish in a few minutes \
-            at most; its numbers are a smoke test, not results. Lists given explicitly win over \
+            --quick shrinks everything (pool, tasks, features, budgets) to finish in seconds (about \
+            10 s on two cores); its numbers are a smoke test, not results. Lists given explicitly win over \
             --quick's; a combination that would run nothing (a sybil budget too small to pay for \
             the shared queries of every account, a padding above the budget) is refused before \
             the run.

@@ -36,7 +36,7 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "TCP port (default 8080; 0 picks a free one, printed at start-up).")
     var port: Int?
 
-    @Option(help: ArgumentHelp("Upstream OpenAI-compatible embeddings base URL, e.g. http://127.0.0.1:8000/v1 ('/embeddings' is appended).", valueName: "url"))
+    @Option(help: ArgumentHelp("Upstream OpenAI-compatible embeddings base URL, e.g. http://127.0.0.1:8000/v1 ('/embeddings' is appended unless the path already ends with it; trailing slashes are dropped).", valueName: "url"))
     var upstream: String?
 
     @Option(help: "Model name sent upstream when a request names none.")

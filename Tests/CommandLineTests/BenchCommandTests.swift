@@ -233,6 +233,11 @@ struct BenchCommandTests {
                 (["--sweep-only", "--users", "5"], "--sweep-only skips the user sweep and the memory measurement: --users would have no effect"),
                 (["--memory-users", "0", "--dense-memory-users", "10"], "--memory-users 0 skips the whole memory measurement: --dense-memory-users"),
                 (["--python", "python3"], "--python is for the NumPy comparison: give --numpy as well"),
+                // Configurations the defense refuses are named before anything runs (not a trap).
+                (["--sweep-only", "--stages", "hash,full", "--dimensions", "384,9000"],
+                 "--stages full at --dimensions 9000: the defense refuses this configuration"),
+                (["--sweep-only", "--stages", "binary", "--dimensions", "20000"],
+                 "--stages binary at --dimensions 20000: the defense refuses this configuration"),
             ]
             for (arguments, message) in cases {
                 let r = try runBench(arguments + ["--json", "r.json"], in: dir)
