@@ -265,15 +265,23 @@ struct BenchmarkRunner {
             let perWorker = max(1, u / workers)
             let calls = max(perWorker, callsPerWorker(batch: 1, workers: workers))
             let outputs = OutputBuffers(workers: workers, rows: 1, columns: defense.configuration.outputDimension, pages: plan.pages)
-            let m = measure(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1, secondsPerRepetition: .infinity) { w, c in
+            // The warm-up's calls go to users of their own, so that each timed user is new on
+            // its first timed call.
+            let phase = WarmupPhase()
+            let point = TimedPoint(workers: workers, batch: 1, callsPerWorker: calls, repetitions: 1,
+                                   secondsPerRepetition: .infinity) { w, c in
                 let pool = pools.pool(w)
+                let user = phase.timing ? "w\(w)-user\(c % perWorker)" : "w\(w)-warm-up\(c)"
                 pool.withView { v in
                     outputs.withBuffers(w) { out, coverage, sigma in
-                        try! defense.protect(v.rows(c % pool.rows ..< c % pool.rows + 1), user: "w\(w)-user\(c % perWorker)",
+                        try! defense.protect(v.rows(c % pool.rows ..< c % pool.rows + 1), user: user,
                                              into: out, coverage: coverage, sigma: sigma)
                     }
                 }
             }
+            phase.timing = true
+            point.runRepetition()
+            let m = point.measurement()
             progress(String(format: "  users=%-7d pad-shuffle batch=1 threads=%d  %10.0f emb/s", u, workers, m.embeddingsPerSecond))
             rows.append(ResultRow(stage: Stage.padShuffle.rawValue, dimension: d, batch: 1, threads: workers, users: u, measurement: m))
         }
@@ -483,6 +491,13 @@ final class OutputBuffers: @unchecked Sendable {
     func withBuffers<R>(_ worker: Int, _ body: (MutableMatrixView, UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Float>) -> R) -> R {
         body(MutableMatrixView(buffers[worker], rows: rows, columns: columns), coverages[worker], sigmas[worker])
     }
+}
+
+/// Whether a ``TimedPoint``'s calls are still its warm-up's (false) or timed (true). Set only
+/// between the point's rounds of concurrent calls, which the dispatch of each round orders
+/// before the calls read it.
+final class WarmupPhase: @unchecked Sendable {
+    var timing = false
 }
 
 /// Reading rows and nothing else, for ``BenchmarkRunner/rowReadPoint(batch:workers:pools:)``.

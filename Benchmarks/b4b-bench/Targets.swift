@@ -73,7 +73,7 @@ enum Targets {
             // The largest per-user state: every account holds a bit set. Bytes per account
             // times a million accounts, in MB of 10^6 bytes, is bytes per account.
             let judged = accounts >= memoryAccountsForVerdict
-            readings.append(TargetReading(target: "1 million accounts' state, MB", stage: "memory", batch: nil, threads: nil,
+            readings.append(TargetReading(target: "1 million accounts' occupancy state (transform cache excluded), MB", stage: "memory", batch: nil, threads: nil,
                                           value: judged ? bytes : nil, bound: 600, atMost: true,
                                           missing: judged ? nil : "at least \(memoryAccountsForVerdict) accounts (--dense-memory-users; this run had \(accounts))"))
         }

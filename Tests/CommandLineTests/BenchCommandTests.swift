@@ -388,7 +388,7 @@ struct BenchCommandTests {
             #expect(r.succeeded, "\(r.standardError)")
             let lines = r.standardOutput.split(separator: "\n").map(String.init)
             for row in ["| hash+track × reference tracking | hash | 256 | 1 | 5.50 | ≥ 10 | 0 of 3 |  |",
-                        "| 1 million accounts' state, MB | memory |  |  | 566 | < 600 | 1 of 1 (1 not measured) |  |"] {
+                        "| 1 million accounts' occupancy state (transform cache excluded), MB | memory |  |  | 566 | < 600 | 1 of 1 (1 not measured) |  |"] {
                 #expect(lines.contains(row), "missing \(row) in\n\(r.standardOutput)")
             }
         }
