@@ -95,6 +95,7 @@ GATHER_CHUNK_ROWS = 32
 # (or POOL_ROWS), so at most MAX_BATCH rows.
 MAX_DIMENSION = 65_536
 MAX_BATCH = 1 << 20
+MAX_CALLS = 1 << 30      # calls per repetition a serve 'prepare' may fix
 MAX_THREADS = 256
 MAX_MIN_ROWS = 1 << 30
 MAX_REPETITIONS = 10_000
@@ -284,8 +285,13 @@ class Pipeline:
         """Tracking, then each row's sigma as a ``B x 1`` float32 column (a scratch view): what
         the noise stages start from."""
         counts = self.track(X)
-        sigma = self.sigma[: X.shape[0]]
-        np.take(self.sigma_table, counts[:, 0], out=sigma[:, 0])
+        B = X.shape[0]
+        sigma = self.sigma[:B]
+        if B == 1:
+            # One row: a scalar lookup (np.take through views costs about 2 us more).
+            sigma[0, 0] = self.sigma_table[counts[0, 0]]
+        else:
+            np.take(self.sigma_table, counts[:, 0], out=sigma[:, 0])
         return sigma
 
     def hash_reference(self, X):
@@ -399,7 +405,8 @@ class PointTimer:
     back; the serve mode lets the Swift benchmark take turns with its own measurement.
     """
 
-    def __init__(self, params, stage, batch, pool, args):
+    def __init__(self, params, stage, batch, pool, args, calls=None):
+        fixed_calls = calls
         calls = max(1, -(-args.min_rows // batch))
         n_pool = pool.shape[0]
         batches = []
@@ -428,7 +435,11 @@ class PointTimer:
                 i += 1
                 if clock() >= deadline:
                     break
-        if args.max_seconds is not None or args.min_seconds > 0:
+        if fixed_calls is not None:
+            # Sized by the caller (the same number of calls in every process timed together).
+            batches = [batches[i % calls] for i in range(fixed_calls)]
+            calls = fixed_calls
+        elif args.max_seconds is not None or args.min_seconds > 0:
             # Size the repetitions as the Swift benchmark does: from one timed warm-up call.
             t0 = clock()
             sink = run(batches[0])
@@ -449,12 +460,18 @@ class PointTimer:
         self.rep_ns = []
         self.checksum = 0.0
 
-    def repetition(self) -> float:
-        """Times one pass over the point's batches; returns its embeddings/s."""
+    def repetition(self, start_at_ns=None) -> float:
+        """Times one pass over the point's batches; returns its embeddings/s. With ``start_at_ns``
+        (a ``time.monotonic_ns()`` value) the pass begins no earlier than that, so that processes
+        asked one after another start together."""
         clock = time.perf_counter_ns
         run = self.run
         lat = [0] * len(self.batches)
         sink = None
+        if start_at_ns is not None:
+            while (left := start_at_ns - time.monotonic_ns()) > 0:
+                if left > 2_000_000:
+                    time.sleep((left - 1_000_000) / 1e9)
         self.started_ns = time.monotonic_ns()
         t0 = clock()
         prev = t0
@@ -534,8 +551,10 @@ def serve(args, stdin=None, stdout=None) -> int:
     * ``{"op": "prepare", "id": ID, "stage": S, "dimension": D, "batch": B, "pool_rows": N}``:
       warms up and sizes point ID (a fresh user; rows cut from a pool of N generated rows);
       answers ``{"ok": true, "rows_per_repetition": R}``. An ID already prepared (and not yet
-      forgotten by ``result``) is refused.
-    * ``{"op": "repetition", "id": ID}``: times one repetition of ID, waits until this
+      forgotten by ``result``) is refused. With ``"calls": C`` a repetition makes exactly C calls
+      instead of being sized here (the caller gives every process it times together the same).
+    * ``{"op": "repetition", "id": ID[, "start_at_ns": T]}``: times one repetition of ID (from
+      ``time.monotonic_ns()`` T on, when given: at most a second ahead), waits until this
       process's BLAS threads are idle, answers ``{"ok": true, "embeddings_per_second": E,
       "rows": R, "started_ns": S, "ended_ns": T}`` (S and T: ``time.monotonic_ns()`` when the
       timed calls began and ended, one clock for every process on the machine, so that a caller
@@ -621,6 +640,7 @@ def serve(args, stdin=None, stdout=None) -> int:
                 rows = positive(request, "pool_rows", MAX_BATCH)
                 if batch > rows:
                     raise ValueError(f"batch {batch} is larger than the pool of {rows} rows")
+                calls = positive(request, "calls", MAX_CALLS) if "calls" in request else None
                 # Nothing is kept unless the whole point could be allocated and warmed up.
                 try:
                     params = parameters.get(d)
@@ -629,7 +649,7 @@ def serve(args, stdin=None, stdout=None) -> int:
                     pool = pools.get((d, rows))
                     if pool is None:
                         pool = np.random.default_rng([DATA_SEED, d]).standard_normal((rows, d), dtype=np.float32)
-                    timer = PointTimer(params, stage, batch, pool, args)
+                    timer = PointTimer(params, stage, batch, pool, args, calls=calls)
                 except MemoryError as error:
                     params = pool = None
                     raise ValueError(_memory_error(error, f"{stage} at dimension {d}, batch {batch}, pool of {rows} rows")) from None
@@ -639,7 +659,12 @@ def serve(args, stdin=None, stdout=None) -> int:
                 answer({"ok": True, "rows_per_repetition": timer.rows_per_rep})
             elif op == "repetition":
                 _, timer = point(request)
-                rate = timer.repetition()
+                start_at = request.get("start_at_ns")
+                if start_at is not None and (not isinstance(start_at, int) or isinstance(start_at, bool) or start_at < 0):
+                    raise ValueError(f"'start_at_ns' must be a time.monotonic_ns() value (a non-negative integer), got {start_at!r}")
+                if start_at is not None and start_at - time.monotonic_ns() > 10**9:
+                    raise ValueError(f"'start_at_ns' is more than a second ahead of this process's monotonic clock")
+                rate = timer.repetition(start_at_ns=start_at)
                 wait_until_quiet()
                 answer({"ok": True, "embeddings_per_second": rate, "rows": timer.rows_per_rep,
                         "started_ns": timer.started_ns, "ended_ns": timer.ended_ns})
@@ -785,6 +810,9 @@ def self_check(dimensions, normals="gaussian") -> int:
             counts = fast.coverage_counts(ids)
             check(np.array_equal(staged.priced(X)[:, 0], fast.sigma_table[counts]),
                   f"d={d} batch={B}: priced() sigma differs from the counted coverage")
+            # The table is the cost formula (rounded to the ladder) at each count.
+            check(np.array_equal(fast.sigma_table[counts], cost_sigma(counts / BUCKETS).astype(np.float32)),
+                  f"d={d} batch={B}: the sigma table differs from cost_sigma")
             proj = X @ params.P
             for i in range(B):
                 ref.reference_buckets.add(tuple(proj[i] > params.thresholds))

@@ -256,10 +256,10 @@ struct BenchCommand: ParsableCommand {
         // threads is timed by the first t of them at once (see NumPyPoint).
         var workers: [NumPyWorker] = []
         if numpy {
-            for _ in 0..<plan.threads.max()! {
+            for index in 1...plan.threads.max()! {
                 // The script's own warm-up per point: its default, shorter for --quick (as its --quick).
                 workers.append(try NumPyWorker(script: numpyScript ?? "Benchmarks/numpy_pipeline.py", python: python ?? "python3",
-                                               threads: 1, plan: plan, warmup: quick ? "0.05s" : "0.25s"))
+                                               threads: 1, plan: plan, warmup: quick ? "0.05s" : "0.25s", index: index))
             }
             print("NumPy \(workers[0].version) (\(workers[0].blas)) takes turns with each point: at t threads, t processes at one BLAS thread each.\n")
         }

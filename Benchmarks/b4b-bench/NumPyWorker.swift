@@ -7,6 +7,8 @@ import Foundation
 final class NumPyWorker {
     /// BLAS threads of this process (as NumPy's OpenBLAS reports them).
     let threads: Int
+    /// How messages name this process: "the NumPy worker N" (N from 1).
+    let name: String
     let version: String
     let blas: String
     private let process: Process
@@ -21,7 +23,8 @@ final class NumPyWorker {
 
     /// Starts the script with `threads` BLAS threads, the plan's repetition sizing and `warmup`
     /// (the script's `--warmup`: seconds of untimed calls per point, e.g. "0.25s"), and reads its greeting.
-    init(script: String, python: String, threads: Int, plan: BenchmarkPlan, warmup: String) throws {
+    init(script: String, python: String, threads: Int, plan: BenchmarkPlan, warmup: String, index: Int = 1) throws {
+        name = "the NumPy worker \(index)"
         guard FileManager.default.fileExists(atPath: script) else {
             throw Failure(description: "NumPy script not found at \(script) (run from the repository root or pass --numpy-script)")
         }
@@ -66,13 +69,19 @@ final class NumPyWorker {
         process.waitUntilExit()
     }
 
-    /// Warms up and sizes a NumPy point (a fresh user) that repetitions can then be asked of;
-    /// returns its id in this worker.
-    func prepare(stage: String, dimension: Int, batch: Int, poolRows: Int) throws -> String {
+    /// Warms up a NumPy point (a fresh user) that repetitions can then be asked of, sized by the
+    /// worker or, with `calls`, making exactly that many calls per repetition; returns its id in
+    /// this worker and the rows of one repetition.
+    func prepare(stage: String, dimension: Int, batch: Int, poolRows: Int, calls: Int? = nil) throws -> (id: String, rows: Int) {
         nextID += 1
         let id = "\(stage)-\(dimension)-\(batch)-\(nextID)"
-        _ = try request(["op": "prepare", "id": id, "stage": stage, "dimension": dimension, "batch": batch, "pool_rows": poolRows])
-        return id
+        var message: [String: Any] = ["op": "prepare", "id": id, "stage": stage, "dimension": dimension, "batch": batch, "pool_rows": poolRows]
+        if let calls { message["calls"] = calls }
+        let answer = try request(message)
+        guard let rows = answer["rows_per_repetition"] as? Int, rows > 0 else {
+            throw Failure(description: "\(name)'s answer to preparing \(id) gives no rows per repetition: \(answer)")
+        }
+        return (id, rows)
     }
 
     /// Sends one request and returns the answer, or throws the worker's error.
@@ -88,13 +97,15 @@ final class NumPyWorker {
         do {
             try input.write(contentsOf: line)
         } catch {
-            throw Failure(description: "the NumPy worker no longer takes requests: \(error)")
+            throw Failure(description: "\(name) no longer takes requests (\(message["op"] ?? "?") \(message["id"] ?? "")): \(error)")
         }
     }
 
-    /// The answer to the oldest request not yet answered, or the worker's error.
+    /// The answer to the oldest request not yet answered, or the worker's error. After an error
+    /// the workers are not used again (the benchmark stops), so that no answer left unread in
+    /// another worker can be paired with a later request.
     func receive() throws -> [String: Any] {
-        try Self.answer(Self.readLine(from: output, pending: &pending), from: "the NumPy worker")
+        try Self.answer(Self.readLine(from: output, pending: &pending), from: name)
     }
 
     private static func answer(_ line: Data?, from who: String) throws -> [String: Any] {
@@ -140,21 +151,36 @@ final class NumPyPoint: RepetitionTimer {
     private(set) var rates: [Double] = []
     private var rowsPerRepetition = 0
 
-    /// Prepares the point in each of `workers` (their warm-ups run one after another).
+    /// Prepares the point in each of `workers` (their warm-ups run one after another): the first
+    /// sizes its repetitions, and the others make the same number of calls, so that all do the
+    /// same work (each sizing itself, one would run on alone after the others and the span
+    /// would count it as parallel work that was not).
     init(workers: [NumPyWorker], stage: String, dimension: Int, batch: Int, poolRows: Int) throws {
         precondition(!workers.isEmpty, "a NumPy point needs at least one process")
         self.workers = workers
-        ids = try workers.map { try $0.prepare(stage: stage, dimension: dimension, batch: batch, poolRows: poolRows) }
+        let first = try workers[0].prepare(stage: stage, dimension: dimension, batch: batch, poolRows: poolRows)
+        let calls = first.rows / batch
+        ids = try [first.id] + workers.dropFirst().map {
+            try $0.prepare(stage: stage, dimension: dimension, batch: batch, poolRows: poolRows, calls: calls).id
+        }
     }
 
+    /// How far ahead of the requests a repetition's common start is set: sending them takes
+    /// microseconds, and each process is waiting on its input.
+    static let startDelayNanoseconds = 5_000_000
+
     func runRepetition() throws -> Double {
-        for (worker, id) in zip(workers, ids) { try worker.send(["op": "repetition", "id": id]) }
+        // Every process starts its calls at the same instant of the machine's monotonic clock.
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let startAt = Int(now.tv_sec) * 1_000_000_000 + Int(now.tv_nsec) + (workers.count > 1 ? Self.startDelayNanoseconds : 0)
+        for (worker, id) in zip(workers, ids) { try worker.send(["op": "repetition", "id": id, "start_at_ns": startAt]) }
         let answers = try workers.map { try $0.receive() }
         var (rows, first, last) = (0, Int.max, Int.min)
         for answer in answers {
             guard let r = answer["rows"] as? Int, r > 0, let started = answer["started_ns"] as? Int,
                   let ended = answer["ended_ns"] as? Int, ended > started else {
-                throw NumPyWorker.Failure(description: "the NumPy worker's repetition gave no rows or times: \(answer)")
+                throw NumPyWorker.Failure(description: "a NumPy worker's repetition of \(ids[0]) gave no rows or times: \(answer)")
             }
             (rows, first, last) = (rows + r, min(first, started), max(last, ended))
         }

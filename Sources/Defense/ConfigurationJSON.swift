@@ -18,6 +18,15 @@ struct ConfigurationKey: CodingKey, Hashable {
 /// Errors are `DecodingError`s whose path and message ``DefenseConfiguration/decode(from:)``
 /// reports, so a file's reader learns where the problem is and what was expected there.
 public enum ConfigurationJSON {
+    /// Line and column (both from 1; the column counts bytes) of byte `offset` (from 0) of `data`.
+    static func lineAndColumn(ofByte offset: Int, in data: Data) -> (line: Int, column: Int) {
+        var (line, column) = (1, 1)
+        for byte in data.prefix(max(0, offset)) {
+            if byte == UInt8(ascii: "\n") { (line, column) = (line + 1, 1) } else { column += 1 }
+        }
+        return (line, column)
+    }
+
     /// The object `decoder` stands at, after checking that each of its keys is one of `known`.
     static func object(_ decoder: any Decoder, known: [String]) throws -> KeyedDecodingContainer<ConfigurationKey> {
         let c = try decoder.container(keyedBy: ConfigurationKey.self)

@@ -22,11 +22,18 @@ extension DefenseConfiguration {
         let document: Any
         do { document = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw ConfigurationError(field: "json", message: "is not valid JSON: \(reason)")
+            // The parser names a byte offset from 0; a file written by `b4b calibrate` has
+            // thousands of lines, so the line and column say more.
+            var place = ""
+            if let match = reason.firstMatch(of: /around character (\d+)/), let offset = Int(match.1) {
+                let (line, column) = ConfigurationJSON.lineAndColumn(ofByte: offset, in: data)
+                place = " at line \(line), column \(column)"
+            }
+            throw ConfigurationError(field: "document", message: "is not valid JSON\(place): \(reason)")
         }
         guard document is [String: Any] else {
             let found = document is [Any] ? "an array" : document is String ? "a string" : document is NSNull ? "null" : "a number or a boolean"
-            throw ConfigurationError(field: "json", message: "must be one JSON object ({...}) of settings, found \(found)")
+            throw ConfigurationError(field: "document", message: "must be one JSON object ({...}) of settings, found \(found)")
         }
         try ConfigurationJSON.checkDuplicateKeys(data)
         do {

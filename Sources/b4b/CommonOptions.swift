@@ -286,12 +286,17 @@ func loadLabelledTask(_ named: NamedDataset, option: String = "--task") throws -
 }
 
 extension Unicode.Scalar {
-    /// A control or format character (the zero-width joiner of emoji sequences aside): names
-    /// and ids holding one are refused (a newline or an escape sequence would forge lines of
-    /// the commands' output and files), and escaped where one edited into a store is printed.
+    /// A character that could forge or reorder lines where names and ids are printed: a control
+    /// character (a newline, an escape sequence), a line or paragraph separator, or a
+    /// bidirectional embedding, override or isolate (U+202A-202E, U+2066-2069). Names and ids
+    /// holding one are refused, and one edited into a store is escaped where it is printed.
+    /// Other format characters (the zero-width joiner and non-joiner of many scripts' names, a
+    /// soft hyphen, emoji tags) are allowed.
     var isUnprintable: Bool {
-        let category = properties.generalCategory
-        return category == .control || (category == .format && value != 0x200D)
+        switch properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: true
+        default: (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value)
+        }
     }
 }
 
@@ -299,6 +304,6 @@ extension Unicode.Scalar {
 /// `Unicode.Scalar.isUnprintable`), naming the first one.
 func refuseUnprintable(_ text: String, option: String) throws {
     if let c = text.unicodeScalars.first(where: \.isUnprintable) {
-        throw ValidationError("\(option) must not contain control characters (found U+\(String(format: "%04X", c.value)))")
+        throw ValidationError("\(option) must not contain control, line-separator or bidirectional-control characters (found U+\(String(format: "%04X", c.value)))")
     }
 }

@@ -54,7 +54,7 @@ struct KeysCommand: ParsableCommand {
 
         @OptionGroup var storeOptions: StoreOptions
 
-        @Option(help: "A label for the account (e.g. its owner); no control characters, at most 200 characters.")
+        @Option(help: "A label for the account (e.g. its owner); no control, line-separator or bidirectional-control characters, at most 200 characters.")
         var name: String = ""
 
         func validate() throws {

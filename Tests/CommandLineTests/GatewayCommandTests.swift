@@ -178,7 +178,7 @@ import TestSupport
         }
     }
 
-    @Test(arguments: ["alice\nb4b-forged  active", "tab\there", "esc\u{1B}[2J"])
+    @Test(arguments: ["alice\nb4b-forged  active", "tab\there", "esc\u{1B}[2J", "rtl\u{202E}evitca", "line\u{2028}break"])
     func namesWithControlCharactersAreRefused(_ name: String) throws {
         try withWorkDirectory { dir in
             let r = try run(["keys", "add", "--store", "sqlite:s.sqlite", "--name", name], in: dir)

@@ -338,13 +338,23 @@ struct InputHandlingTests {
         }
     }
 
-    @Test(arguments: ["a\nb", "tab\there", "esc\u{1B}[2J"])
+    @Test(arguments: ["a\nb", "tab\there", "esc\u{1B}[2J", "isolate\u{2066}x\u{2069}"])
     func protectRefusesUsersWithControlCharacters(_ user: String) throws {
         try withWorkDirectory { dir in
             try NPY.write(spreadRows(10, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
             try expectRefusal(["protect", "--input", "x.npy", "--user", user, "--output-dir", "out", "--state", "st.json"], in: dir,
-                              ["--user must not contain control characters"])
+                              ["--user must not contain control, line-separator or bidirectional-control characters"])
             #expect(!exists(dir, "out") && !exists(dir, "st.json"))
+        }
+    }
+
+    /// Format characters that names in many scripts need (the zero-width non-joiner, a soft
+    /// hyphen) are accepted in a user id.
+    @Test func protectAcceptsUsersWithJoinersAndSoftHyphens() throws {
+        try withWorkDirectory { dir in
+            try NPY.write(spreadRows(10, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
+            let r = try runB4B(["protect", "--input", "x.npy", "--user", "mi\u{200C}xed\u{00AD}name", "--output-dir", "out"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
         }
     }
 

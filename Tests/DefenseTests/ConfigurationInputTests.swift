@@ -89,9 +89,10 @@ struct ConfigurationInputTests {
 
     @Test("Text that is not JSON gets the parser's position; a document that is not an object is called so",
           arguments: [
-              (#"{"hashBits": 12,, }"#, ["is not valid JSON", "character 16"]),
+              (#"{"hashBits": 12,, }"#, ["document is not valid JSON at line 1, column 17", "character 16"]),
+              ("{\n  \"hashBits\": 12,\n  \"tableCount\": x\n}", ["is not valid JSON at line 3, column 17"]),
               (#"{"hashBits": 12"#, ["is not valid JSON", "end of file"]),
-              (#"[12, 1]"#, ["must be one JSON object", "found an array"]),
+              (#"[12, 1]"#, ["document must be one JSON object", "found an array"]),
               (#""hashBits""#, ["must be one JSON object", "found a string"]),
           ])
     func textThatIsNotAConfiguration(_ json: String, _ words: [String]) throws {

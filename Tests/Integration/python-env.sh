@@ -1,8 +1,9 @@
 # Sourced by dev.sh and Tests/Integration/run.sh (bash): installing what the project's Python
 # parts need (the NumPy counterpart of the benchmark, the integration tests) when it is missing.
 #
-#   b4b_apt_install PACKAGE...   Debian packages, through sudo when not root; quiet; fails when
-#                                apt-get does.
+#   b4b_apt_install PACKAGE...   Debian packages, through sudo when not root (only when sudo
+#                                needs no password: never a prompt); quiet; fails when apt-get
+#                                does or cannot run.
 #   b4b_python MODULE=PACKAGE... prints the Python interpreter to use, after installing with pip
 #                                the PACKAGEs whose MODULEs it cannot import; fails only when
 #                                there is no python3 at all. The caller checks the imports again:
@@ -17,7 +18,10 @@
 
 b4b_apt_install() {
     local sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo -n true >/dev/null 2>&1 || return 1
+        sudo_cmd="sudo -n"
+    fi
     $sudo_cmd apt-get update -qq >/dev/null 2>&1 || true
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null 2>&1
 }

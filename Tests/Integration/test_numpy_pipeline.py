@@ -142,6 +142,23 @@ def check_serve(results, script):
                       len(spans) == 2 and all(isinstance(s, int) and isinstance(e, int) and b <= s < e <= a and rows == 32
                                               for b, s, e, a, rows in spans), str(spans))
 
+        # A point prepared with a fixed number of calls makes exactly that many, and a
+        # repetition given a start waits for it (processes timed together start together).
+        fixed = w.send({"op": "prepare", "id": "f", "stage": "hash", "dimension": 64, "batch": 4, "pool_rows": 16, "calls": 5})
+        results.check("serve: prepare with 'calls' makes exactly that many calls per repetition",
+                      fixed == {"ok": True, "rows_per_repetition": 20}, str(fixed))
+        start_at = time.monotonic_ns() + 300_000_000
+        waited = w.send({"op": "repetition", "id": "f", "start_at_ns": start_at})
+        results.check("serve: a repetition given start_at_ns begins no earlier than it",
+                      bool(waited) and waited.get("ok") is True and waited.get("rows") == 20
+                      and isinstance(waited.get("started_ns"), int) and waited["started_ns"] >= start_at, str(waited))
+        for bad, expected in [({"op": "repetition", "id": "f", "start_at_ns": -1}, "'start_at_ns' must be"),
+                              ({"op": "repetition", "id": "f", "start_at_ns": time.monotonic_ns() + 5 * 10**9}, "more than a second ahead"),
+                              ({"op": "prepare", "id": "g", "stage": "hash", "dimension": 64, "batch": 4, "pool_rows": 16, "calls": 0}, "'calls' must be a positive integer")]:
+            answer = w.send(bad)
+            results.check("serve: refuses %s" % expected, answer is not None and answer.get("ok") is False and expected in answer.get("error", ""), str(answer))
+        w.send({"op": "result", "id": "f"})
+
         refusals = [
             ("not JSON", "this is not json", "one JSON object per line"),
             ("not an object", "[1, 2]", "must be a JSON object"),

@@ -65,7 +65,7 @@ public struct AffineTransform: RepresentationTransform {
 /// the bare sgemm and sgemv in turns): one GEMV beats a GEMM of one row, whose packing of the
 /// whole weight matrix dominates, but a GEMM of two rows already beats two GEMVs (1067 against
 /// 722 rows/s on one thread for the affine), each of which streams the whole matrix.
-public let smallBatchRows = 2
+package let smallBatchRows = 2
 
 /// `count` scales, log-uniform in `range`.
 func randomScales(count: Int, range: ClosedRange<Float>, generator: inout RandomGenerator) -> [Float] {
