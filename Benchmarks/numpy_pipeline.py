@@ -211,7 +211,7 @@ class Pipeline:
 
         noise = self.noise_keyed if stage in ("noise-keyed", "full-keyed") else self.noise
         runners = {
-            "hash": self.hash,
+            "hash": self.track,
             "hash-reference": self.hash_reference,
             "noise": lambda X: self.noise(X, self.priced(X)),
             "noise-keyed": lambda X: self.noise_keyed(X, self.priced(X)),
@@ -259,8 +259,9 @@ class Pipeline:
         return counts
 
     def track(self, X):
-        """Occupied-bucket count after each row (that row included), a ``B x 1`` int64 column
-        (a scratch view); updates the user's occupancy."""
+        """``hash`` stage: the occupied-bucket count after each row (that row included), a
+        ``B x 1`` int64 column (a scratch view); updates the user's occupancy. No price: the
+        paper's reference computes none, and the Swift benchmark's hash stage runs without a cost."""
         B = X.shape[0]
         counts = self.counts[:B]
         if B == 1:
@@ -275,11 +276,6 @@ class Pipeline:
             return counts
         counts[:, 0] = self.coverage_counts(self.bucket_ids(X))
         return counts
-
-    def hash(self, X):
-        """``hash`` stage: tracking only (no price: the paper's reference computes none, and the
-        Swift benchmark's hash stage runs without a cost)."""
-        return self.track(X)
 
     def priced(self, X):
         """Tracking, then each row's sigma as a ``B x 1`` float32 column (a scratch view): what

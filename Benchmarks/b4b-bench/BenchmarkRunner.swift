@@ -117,7 +117,7 @@ struct BenchmarkRunner {
                     // The fastest bare product: the one with the highest median; the largest in
                     // each round would be biased upwards by the rounds' noise (the larger of two
                     // equal, noisy readings).
-                    func fasterOrientation(_ bare: [TimedPoint]) -> [Double]? {
+                    func fastestBare(_ bare: [TimedPoint]) -> [Double]? {
                         bare.max { median($0.rates) < median($1.rates) }?.rates
                     }
                     for (t, point, bare, projection, read, counterparts) in points {
@@ -126,10 +126,10 @@ struct BenchmarkRunner {
                         if let flops = stage.gemmFlopsPerRow(dimension: d) {
                             row.gflops = flops * m.embeddingsPerSecond / 1e9
                         }
-                        if let limit = fasterOrientation(bare) {
+                        if let limit = fastestBare(bare) {
                             row.bareSgemmEmbeddingsPerSecond = median(limit)
                             row.ratioToBareSgemm = pairedRatio(point.rates, limit)
-                            if t > 1, let one = single.flatMap({ fasterOrientation($0.bare) }) { row.bareSgemmRatioToOneThread = pairedRatio(limit, one) }
+                            if t > 1, let one = single.flatMap({ fastestBare($0.bare) }) { row.bareSgemmRatioToOneThread = pairedRatio(limit, one) }
                         }
                         if let projection {
                             row.bareProjectionEmbeddingsPerSecond = median(projection.rates)
