@@ -74,11 +74,7 @@ public enum NPY {
     private static func floatMatrixLayout(_ bytes: UnsafeRawBufferPointer, path: String) throws -> FloatMatrixLayout {
         let header = try parseHeader(bytes, path: path)
         try requireCOrder(header, path: path)
-        let kind: FloatKind
-        switch header.descr {
-        case "<f4": kind = .float32
-        case "<f8": kind = .float64
-        default:
+        guard let kind = FloatKind(descr: header.descr) else {
             throw NPYError(path: path, message: "\(dtypeProblem(header.descr)) for a float matrix (expected '<f4' or '<f8')")
         }
         guard header.shape.count == 2 else {
@@ -235,7 +231,19 @@ extension NPY {
     enum FloatKind {
         case float32, float64
         var size: Int { self == .float32 ? 4 : 8 }
+
+        init?(descr: String) {
+            switch descr {
+            case "<f4": self = .float32
+            case "<f8": self = .float64
+            default: return nil
+            }
+        }
     }
+
+    /// Whether a header's dtype is one ``readMatrix(_:)`` reads (`<f4` or `<f8`), so a caller can
+    /// name a wrong dtype before doing other work with the file.
+    public static func holdsFloats(_ header: NPYHeader) -> Bool { FloatKind(descr: header.descr) != nil }
 
     enum IntegerKind {
         case int8, uint8, bool, int16, uint16, int32, uint32, int64, uint64

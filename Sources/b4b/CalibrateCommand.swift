@@ -42,7 +42,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .customLong("task"), help: ArgumentHelp(
         "A legitimate task as NAME=DIR (DIR holds train.npy, train_labels.npy, test.npy, test_labels.npy); repeat for several.",
         valueName: "name=dir"), transform: { try NamedDataset.parse($0, option: "--task", example: "wordnet=tasks/wordnet, a directory") })
-    var tasks: [NamedDataset] = []
+    var tasks: [NamedDataset]
 
     @Option(help: ArgumentHelp("The task whose probe fixes alpha and the tolerated sigma. Default: the first --task.", valueName: "name"))
     var probeTask: String?

@@ -73,7 +73,7 @@ struct CoverageCommand: ParsableCommand {
     @Option(name: .customLong("data"), help: ArgumentHelp(
         "A dataset as NAME=PATH (.npy, rows x d); repeat for several (e.g. --data pool=pool.npy --data task=train.npy).",
         valueName: "name=npy"), transform: { try NamedDataset.parse($0, option: "--data", example: "pool=pool.npy") })
-    var datasets: [NamedDataset] = []
+    var datasets: [NamedDataset]
 
     @Option(help: ArgumentHelp(
         "Calibration sample for the centred (signs-centred) and principal hashers (.npy; at most its first 10000 rows are used). Default: the first --data.",

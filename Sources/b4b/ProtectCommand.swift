@@ -88,7 +88,7 @@ struct ProtectCommand: ParsableCommand {
             throw CommandError("--input '\(input)': expected a 2-D array (rows x d), found shape \(header.shape)")
         }
         // Checked before the state is read, whose snapshots would otherwise be blamed.
-        guard ["<f4", "<f8"].contains(header.descr) else {
+        guard NPY.holdsFloats(header) else {
             throw CommandError("--input '\(input)' has dtype '\(header.descr)'; representations are float32 or float64 ('<f4' or '<f8')")
         }
         let (rows, dimension) = (header.shape[0], header.shape[1])

@@ -89,6 +89,9 @@ struct InputHandlingTests {
                 (["coverage", "--data", "a.npy", "--output-dir", "o"], ["--data takes a name, '=', then a path", "got 'a.npy'"]),
                 (["coverage", "--data", "=a.npy", "--output-dir", "o"], ["--data takes a name, '=', then a path", "got '=a.npy'"]),
                 (["calibrate", "--pool", "p.npy", "--task", "w", "--output-dir", "o"], ["--task takes a name, '=', then a path", "got 'w'"]),
+                // The required lists are required by the parser, and shown so in the usage line.
+                (["coverage", "--output-dir", "o"], ["Missing expected argument '--data <name=npy> ...'", "Usage: b4b coverage --output-dir <dir> --data"]),
+                (["calibrate", "--pool", "p.npy", "--output-dir", "o"], ["Missing expected argument '--task <name=dir> ...'", "--pool <npy> --task <name=dir>"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", ","], ["--hashers", "empty"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--hashers", "origin,origin"], ["--hashers", "'origin' more than once"]),
                 (["coverage", "--data", "a=a.npy", "--output-dir", "o", "--counts", "-5"], ["--counts", "positive"]),
@@ -168,7 +171,7 @@ struct InputHandlingTests {
         }
     }
 
-    @Test("a state file with an account given twice, or a number that does not fit its field, is refused as such and kept")
+    @Test("a state file with an account given twice, a number that does not fit its field or a key it does not know is refused as such and kept")
     func protectRefusesAmbiguousOrMistypedStates() throws {
         try withWorkDirectory { dir in
             try NPY.write(spreadRows(20, d: 8, seed: 1), to: dir.appendingPathComponent("x.npy").path)
@@ -180,7 +183,11 @@ struct InputHandlingTests {
             let fractional = snapshot.replacingOccurrences(of: "\"queryCount\":20", with: "\"queryCount\":20.5")
             try #require(fractional != snapshot, "\(snapshot)")
             try write(fractional.wrappedAsState(), dir, "frac.json")
-            for (file, expected) in [("dup.json", "'a' is given more than once"), ("frac.json", "a number does not fit its field")] {
+            let misspelt = snapshot.replacingOccurrences(of: "\"queryCount\"", with: "\"querycount\"")
+            try #require(misspelt != snapshot, "\(snapshot)")
+            try write(misspelt.wrappedAsState(), dir, "misspelt.json")
+            for (file, expected) in [("dup.json", "'a' is given more than once"), ("frac.json", "a number does not fit its field"),
+                                     ("misspelt.json", "unknown key 'querycount'")] {
                 let before = try Data(contentsOf: dir.appendingPathComponent(file))
                 try expectRefusal(base + ["out2", "--state", file], in: dir, ["--state '\(file)': not a valid occupancy state file", expected])
                 #expect(try Data(contentsOf: dir.appendingPathComponent(file)) == before)

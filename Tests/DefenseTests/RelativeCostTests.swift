@@ -102,6 +102,11 @@ struct RelativeCostTests {
         object.removeValue(forKey: "queryCount")
         let old = try JSONDecoder().decode(OccupancySnapshot.self, from: JSONSerialization.data(withJSONObject: object))
         #expect(old.queryCount == 0 && old.words == snapshot.words)
+        // A misspelt key is refused, not read as a missing count (which would reset the price).
+        object["querycount"] = 700
+        #expect {
+            _ = try JSONDecoder().decode(OccupancySnapshot.self, from: JSONSerialization.data(withJSONObject: object))
+        } throws: { "\($0)".contains("unknown key 'querycount'") }
 
         let b = try B4BDefense(configuration: configuration, secret: testSecret)
         _ = try b.track(spreadQueries(count: 100, dimension: d, seed: 96), user: "u")
