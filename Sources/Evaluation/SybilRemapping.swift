@@ -24,7 +24,9 @@ public struct RemappingScenario: Sendable, Equatable {
     }
 
     /// The four settings of the paper's Figure 5: dense affine, pad+shuffle,
-    /// affine+pad+shuffle and binary, with the engine's default parameters.
+    /// affine+pad+shuffle and binary, with the engine's default parameters (which are not the
+    /// authors' code's: its affine is per-dimension with scales in [-1, 1], its padding `d`
+    /// constants, its binary `2d` bits; see the README's departures from the paper's code).
     public static let paper: [RemappingScenario] = [
         RemappingScenario(name: "affine", transforms: [.affine()]),
         RemappingScenario(name: "pad+shuffle", transforms: [.pad(), .shuffle]),
@@ -104,7 +106,9 @@ public struct RemappingError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "remapping: \(message)" }
 }
 
-/// The sybil remapping protocol of the paper's Figure 13.
+/// The sybil remapping protocol after the paper's Figure 13 (the authors' code takes the
+/// shared queries from the task's training set and trains its mapper with Adam; here they come
+/// from a separate pool and the mapper is the closed-form least-squares optimum).
 ///
 /// For each scenario, noise setting and `n`, a fresh defense (one server secret, so the
 /// same accounts get the same transforms throughout) serves two accounts:

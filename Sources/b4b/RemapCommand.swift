@@ -5,7 +5,7 @@ import Foundation
 import NumericKernels
 import Plots
 
-/// `b4b remap`: the sybil remapping experiment (the paper's Figure 13 protocol, Figure 5 curves).
+/// `b4b remap`: the sybil remapping experiment (after the paper's Figure 13 protocol; its Figure 5 curves).
 struct RemapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remap",

@@ -143,7 +143,7 @@ struct ReproductionReport {
         md.append("")
         md.append(String(format: "Chance on %@: %.1f %%. The same probe on the thief's own TF-IDF features (no API at all): %.1f %%.",
                          r.stealTask, 100 * r.chanceAccuracy, 100 * r.ownFeaturesAccuracy))
-        md.append(String(format: "Static noise sigmas: %.4g (the largest a legitimate user tolerates, from the calibration's sweep) and %.4g (the price B4B's paper cost charges at the pool's full coverage), in representation units.\n",
+        md.append(String(format: "Static noise sigmas: %.4g (the largest a legitimate user tolerates, from the calibration's sweep) and %.4g (Eq. (1) at the pool's full coverage, before B4B's rounding down to a rung), in representation units.\n",
                          r.staticSigmas.first ?? .nan, r.staticSigmas.last ?? .nan))
         md += targets()
         md += discussion()
