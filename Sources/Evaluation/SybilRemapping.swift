@@ -35,6 +35,22 @@ public struct RemappingScenario: Sendable, Equatable {
     ]
 }
 
+/// Where the `n` shared queries a sybil sends through both accounts come from, and how the
+/// remapping is then scored.
+public enum SharedQuerySource: String, Sendable, Codable, CaseIterable {
+    /// `n` rows of ``RemappingData/queries`` (a public pool, in a seeded random order), sent by
+    /// both accounts after account 1's training queries; both accounts then send the test set,
+    /// and their answers are compared as the API gave them (noise included), and account 1's
+    /// also without its noise.
+    case pool
+    /// The authors' code's protocol: the first `n` rows of the task's training set (in a seeded
+    /// random order), which account 1 has already sent, so only account 2 sends them (account
+    /// 1's answers to them are the ones it already got); the test set is not sent, and each
+    /// account's noiseless answers to it (its transform on the clean test rows) are compared,
+    /// so the distance measures what the mapper learnt from noisy training answers.
+    case train
+}
+
 /// How the remapping's linear mapper is fitted for each `n`.
 public enum RemappingFit: Sendable, Equatable {
     /// ``LinearMapper/fitAutomatically(source:target:)``: QR least squares above the
@@ -94,7 +110,9 @@ public struct RemappingPoint: Sendable, Codable, Equatable {
     /// Coverage (fraction of buckets) of each account after the run.
     public var coverageAccount1: Double
     public var coverageAccount2: Double
-    /// Noise standard deviation applied to each account's last test row (representation units).
+    /// Noise standard deviation (representation units) of each account's last test row with
+    /// ``SharedQuerySource/pool``; with ``SharedQuerySource/train``, which sends no test rows,
+    /// of account 1's last training row and account 2's last shared query.
     public var sigmaAccount1: Float
     public var sigmaAccount2: Float
 }
@@ -106,20 +124,21 @@ public struct RemappingError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "remapping: \(message)" }
 }
 
-/// The sybil remapping protocol after the paper's Figure 13 (the authors' code takes the
-/// shared queries from the task's training set and trains its mapper with Adam; here they come
-/// from a separate pool and the mapper is the closed-form least-squares optimum).
+/// The sybil remapping protocol after the paper's Figure 13 (its mapper is the closed-form
+/// least-squares optimum of the linear network the authors' code trains with Adam).
 ///
 /// For each scenario, noise setting and `n`, a fresh defense (one server secret, so the
 /// same accounts get the same transforms throughout) serves two accounts:
 /// 1. account 1 queries the task's training set; the reference classifier is trained on
 ///    its answers;
-/// 2. both accounts query the same `n` queries drawn from the pool (nested: the first `n`
-///    of one random order) and a ``LinearMapper`` from account 2's answers to account 1's
-///    is fitted on them;
-/// 3. both accounts query the task's test set; account 2's answers are remapped and
-///    compared with account 1's (cosine distance, in the transformed space and, where the
-///    transform is affine, in the encoder's space) and fed to the reference classifier.
+/// 2. `n` shared queries (nested: the first `n` of one random order) go through both accounts,
+///    from the pool or from the training set (``sharedQueries``), and a ``LinearMapper`` from
+///    account 2's answers to account 1's is fitted on them;
+/// 3. account 2's answers to the task's test set are remapped and compared with account 1's
+///    (cosine distance, in the transformed space and, where the transform is affine, in the
+///    encoder's space) and fed to the reference classifier: answers the accounts get from
+///    the defense with ``SharedQuerySource/pool``, noiseless ones with
+///    ``SharedQuerySource/train``.
 ///
 /// With noise on, every query is priced by the account's coverage at that time, so a
 /// larger `n` also means more noise: that is the price of the remapping.
@@ -129,8 +148,10 @@ public struct SybilRemapping: Sendable {
     public var configuration: DefenseConfiguration
     /// The transform settings compared.
     public var scenarios: [RemappingScenario] = RemappingScenario.paper
-    /// The overlap sizes `n`; values above the pool's size are capped to it.
+    /// The overlap sizes `n`; values above the shared queries' source's rows are capped to it.
     public var queryCounts: [Int] = [100, 250, 500, 1000, 2500, 5000, 10000]
+    /// Where the shared queries come from, and how the remapping is scored.
+    public var sharedQueries: SharedQuerySource = .pool
     /// Noise settings run (`false`: transforms only; `true`: the configuration's cost).
     public var noiseSettings: [Bool] = [false, true]
     /// How the mapper is fitted.
@@ -142,7 +163,7 @@ public struct SybilRemapping: Sendable {
     public var batchRows: Int = 256
     /// The server secret the accounts' transforms and noise derive from.
     public var secret: ServerSecret
-    /// Seed of the order in which the pool's queries are drawn.
+    /// Seed of the order in which the shared queries are drawn.
     public var sampleSeed: RandomSeed = RandomSeed(2023, 5, 13, 0)
 
     public init(configuration: DefenseConfiguration, secret: ServerSecret) {
@@ -155,7 +176,13 @@ public struct SybilRemapping: Sendable {
         Array(Set(queryCounts.map { min($0, available) })).sorted()
     }
 
-    /// Number of points ``run(_:trainClassifier:progress:)`` measures.
+    /// Rows of `data` the shared queries are drawn from (``sharedQueries``'s source).
+    public func sharedQueryRows(in data: RemappingData) -> Int {
+        sharedQueries == .pool ? data.queries.rows : data.train.rows
+    }
+
+    /// Number of points ``run(_:trainClassifier:progress:)`` measures with `available`
+    /// rows to draw shared queries from (``sharedQueryRows(in:)``).
     public func pointCount(available: Int) -> Int {
         scenarios.count * noiseSettings.count * effectiveQueryCounts(available: available).count
     }
@@ -169,12 +196,14 @@ public struct SybilRemapping: Sendable {
         progress: (RemappingPoint) -> Void = { _ in }
     ) throws -> [RemappingPoint] {
         try validate(data)
-        let counts = effectiveQueryCounts(available: data.queries.rows)
+        let source = sharedQueries == .pool ? data.queries : data.train
+        let counts = effectiveQueryCounts(available: source.rows)
         var generator = RandomGenerator(seed: sampleSeed)
-        var order = Array(0 ..< data.queries.rows)
+        var order = Array(0 ..< source.rows)
         order.shuffle(using: &generator)
         let largest = counts.last ?? 0
-        let overlap = Matrix(rows: largest, columns: data.queries.columns) { i, j in data.queries[order[i], j] }
+        let shared = Array(order.prefix(largest))
+        let overlap = Matrix(rows: largest, columns: source.columns) { i, j in source[shared[i], j] }
 
         var points: [RemappingPoint] = []
         for scenario in scenarios {
@@ -184,12 +213,12 @@ public struct SybilRemapping: Sendable {
                 settings.transforms = scenario.transforms
                 settings.maxBatchRows = max(settings.maxBatchRows, batchRows)
                 if !noise { settings.cost = .none }
-                var classifier: (any RepresentationClassifier)?
+                var account1: TrainingAnswers?
                 for n in counts {
                     let point = try measure(
                         scenario: scenario.name, noise: noise, n: n, settings: settings,
-                        data: data, overlap: overlap.rows(0 ..< n).copy(),
-                        classifier: &classifier, trainClassifier: trainClassifier)
+                        data: data, overlap: overlap.rows(0 ..< n).copy(), shared: Array(shared.prefix(n)),
+                        account1: &account1, trainClassifier: trainClassifier)
                     points.append(point)
                     progress(point)
                 }
@@ -220,51 +249,75 @@ public struct SybilRemapping: Sendable {
         guard batchRows >= 1 else { throw RemappingError("batch rows must be at least 1, got \(batchRows)") }
     }
 
+    /// Account 1's answers to the training set and the classifier trained on them: the same
+    /// for every `n` of a setting (same secret, same first queries), so computed once.
+    private struct TrainingAnswers {
+        let classifier: any RepresentationClassifier
+        /// Kept for ``SharedQuerySource/train``, whose shared queries are among these rows.
+        let representations: Matrix?
+        let lastSigma: Float
+    }
+
     private func measure(
         scenario: String, noise: Bool, n: Int, settings: DefenseConfiguration,
-        data: RemappingData, overlap: Matrix,
-        classifier: inout (any RepresentationClassifier)?, trainClassifier: ClassifierTrainer
+        data: RemappingData, overlap: Matrix, shared: [Int],
+        account1: inout TrainingAnswers?, trainClassifier: ClassifierTrainer
     ) throws -> RemappingPoint {
         let defense = try B4BDefense(configuration: settings, secret: secret)
         let (first, second) = ("sybil-1", "sybil-2")
+        let fromTraining = sharedQueries == .train
 
-        // 1. Account 1's training queries: the classifier is trained once per setting (the
-        //    answers do not depend on n: same secret, same first queries); later runs only
-        //    need the coverage they leave behind.
-        if let _ = classifier {
-            try defense.track(data.train, user: first, requestRows: batchRows)
-        } else {
+        // 1. Account 1's training queries; after the first n only the coverage they leave
+        //    behind is needed.
+        if account1 == nil {
             let answers = try defense.answers(data.train, user: first, requestRows: batchRows)
-            classifier = try trainClassifier(answers.representations, data.trainLabels)
+            account1 = TrainingAnswers(
+                classifier: try trainClassifier(answers.representations, data.trainLabels),
+                representations: fromTraining ? answers.representations : nil, lastSigma: answers.sigma.last ?? 0)
+        } else {
+            try defense.track(data.train, user: first, requestRows: batchRows)
         }
-        // 2. The overlapping queries through both accounts, and the mapper.
-        let source = try defense.answers(overlap, user: second, requestRows: batchRows).representations
-        let target = try defense.answers(overlap, user: first, requestRows: batchRows).representations
+        let trained = account1!
+        // 2. The shared queries through both accounts (account 1 has already answered
+        //    training rows), and the mapper.
+        let sybilShared = try defense.answers(overlap, user: second, requestRows: batchRows)
+        let target: Matrix
+        if fromTraining, let answered = trained.representations {
+            target = Matrix(rows: n, columns: answered.columns) { i, j in answered[shared[i], j] }
+        } else {
+            target = try defense.answers(overlap, user: first, requestRows: batchRows).representations
+        }
         let mapper: LinearMapper = switch fit {
-        case .automatic: try LinearMapper.fitAutomatically(source: source, target: target)
-        case .fixed(let method): try LinearMapper.fit(source: source, target: target, method: method)
+        case .automatic: try LinearMapper.fitAutomatically(source: sybilShared.representations, target: target)
+        case .fixed(let method): try LinearMapper.fit(source: sybilShared.representations, target: target, method: method)
         }
-        // 3. The test queries through both accounts.
-        let reference = try defense.answers(data.test, user: first, requestRows: batchRows)
-        let sybil = try defense.answers(data.test, user: second, requestRows: batchRows)
-        let remapped = mapper.apply(sybil.representations)
-
-        // Account 1's answers without noise: its transform on the clean test rows.
+        // 3. The test set: through both accounts, or each account's noiseless answers to it.
         let noiseless = defense.transform(for: first).apply(data.test)
+        let reference: Matrix, remapped: Matrix, sigmas: (Float, Float)
+        if fromTraining {
+            reference = noiseless
+            remapped = mapper.apply(defense.transform(for: second).apply(data.test))
+            sigmas = (trained.lastSigma, sybilShared.sigma.last ?? 0)
+        } else {
+            let answers1 = try defense.answers(data.test, user: first, requestRows: batchRows)
+            let answers2 = try defense.answers(data.test, user: second, requestRows: batchRows)
+            reference = answers1.representations
+            remapped = mapper.apply(answers2.representations)
+            sigmas = (answers1.sigma.last ?? 0, answers2.sigma.last ?? 0)
+        }
         var encoderSpace: Double?
         if let inverse = try? AffineInverse(of: defense.transform(for: first)) {
-            encoderSpace = meanCosineDistance(try inverse.undo(reference.representations), try inverse.undo(remapped))
+            encoderSpace = meanCosineDistance(try inverse.undo(reference), try inverse.undo(remapped))
         }
-        let model = classifier!
         return RemappingPoint(
             scenario: scenario, noise: noise, queries: n, fit: Self.describe(mapper.fit),
-            cosineDistance: meanCosineDistance(reference.representations, remapped),
+            cosineDistance: meanCosineDistance(reference, remapped),
             cosineDistanceInEncoderSpace: encoderSpace,
             cosineDistanceToNoiseless: meanCosineDistance(noiseless, remapped),
-            accuracyRemapped: accuracy(try model.predict(remapped), data.testLabels),
-            accuracyAccount1: accuracy(try model.predict(reference.representations), data.testLabels),
+            accuracyRemapped: accuracy(try trained.classifier.predict(remapped), data.testLabels),
+            accuracyAccount1: accuracy(try trained.classifier.predict(reference), data.testLabels),
             coverageAccount1: defense.coverage(of: first), coverageAccount2: defense.coverage(of: second),
-            sigmaAccount1: reference.sigma.last ?? 0, sigmaAccount2: sybil.sigma.last ?? 0)
+            sigmaAccount1: sigmas.0, sigmaAccount2: sigmas.1)
     }
 
     static func describe(_ fit: MapperFit) -> String {

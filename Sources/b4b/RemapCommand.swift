@@ -5,6 +5,8 @@ import Foundation
 import NumericKernels
 import Plots
 
+extension SharedQuerySource: ExpressibleByArgument {}
+
 /// `b4b remap`: the sybil remapping experiment (after the paper's Figure 13 protocol; its Figure 5 curves).
 struct RemapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,12 +14,16 @@ struct RemapCommand: ParsableCommand {
         abstract: "Measure how well a sybil remaps one account's answers into another's, per transform and number of shared queries.",
         discussion: """
             For each transform scenario, noise setting and n: account 1 queries the task's \
-            training set (a reference classifier is trained on its answers); both accounts query \
-            the same n queries drawn from --queries and a linear mapper from account 2 to account 1 \
-            is fitted on them; both query the test set, and account 2's remapped answers are \
-            compared with account 1's (its answers as given, and its noiseless ones: the \
-            remapping's own error, without account 1's noise). Writes remap.csv, remap.json, remap.svg (cosine distance \
-            vs n in the transformed space, one line per transform and noise setting) and \
+            training set (a reference classifier is trained on its answers); n shared queries go \
+            through both accounts and a linear mapper from account 2 to account 1 is fitted on \
+            them; account 2's remapped answers to the test set are compared with account 1's. \
+            With --shared-queries pool (the default) the shared queries come from --queries, both \
+            accounts then query the test set, and the distance is taken to account 1's answers as \
+            given and to its noiseless ones (the remapping's own error). With --shared-queries \
+            train (the authors' code's protocol) they are n rows of the training set, which only \
+            account 2 sends (account 1 has answered them already), and each account's noiseless \
+            answers to the test set are compared. Writes remap.csv, remap.json, remap.svg (cosine \
+            distance vs n in the transformed space, one line per transform and noise setting) and \
             remap-encoder-space.svg (the same after undoing account 1's transform, for invertible \
             transforms).
 
@@ -30,10 +36,15 @@ struct RemapCommand: ParsableCommand {
 
     @OptionGroup var task: TaskFileOptions
 
-    @Option(help: ArgumentHelp("Pool the overlapping queries are drawn from (.npy, rows x d).", valueName: "npy"))
+    @Option(help: ArgumentHelp(
+        "Public pool (.npy, rows x d): the shared queries with --shared-queries pool, and the calibration sample without --config.",
+        valueName: "npy"))
     var queries: String
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Numbers n of overlapping queries, comma-separated; capped by the pool's size.", valueName: "list"))
+    @Option(help: "Where the shared queries come from: pool (--queries; both accounts then query the test set) or train (the training set, as the authors' code does; noiseless test answers compared).")
+    var sharedQueries: SharedQuerySource = .pool
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Numbers n of shared queries, comma-separated; capped by the rows they are drawn from.", valueName: "list"))
     var counts: String = "100,250,500,1000,2500,5000,10000"
 
     @Option(help: ArgumentHelp(
@@ -58,7 +69,7 @@ struct RemapCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Defense configuration (JSON, partial allowed); its transforms are replaced by each scenario's.", valueName: "json"))
     var config: String?
 
-    @Option(parsing: .unconditional, help: "Seed of the experiment's server secret and of the order of the pool's queries.")
+    @Option(parsing: .unconditional, help: "Seed of the experiment's server secret and of the order of the shared queries.")
     var seed: UInt64 = 1
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
@@ -118,16 +129,18 @@ struct RemapCommand: ParsableCommand {
         experiment.fit = try Self.parseFit(fit)
         experiment.batchRows = batch ?? min(256, settings.maxBatchRows)
         experiment.sampleSeed = RandomSeed(seed, 0x5A3, 0, 0)
+        experiment.sharedQueries = sharedQueries
         let trainer = classifier.trainer
 
-        let progress = ProgressReporter("remap", total: experiment.pointCount(available: pool.rows))
+        let progress = ProgressReporter("remap", total: experiment.pointCount(available: experiment.sharedQueryRows(in: data)))
         let points = try experiment.run(data, trainClassifier: trainer) { point in
             progress.advance(String(format: "%@%@ n=%d: cosine distance %.4f", point.scenario, point.noise ? " +noise" : "",
                                     point.queries, point.cosineDistance))
         }
 
         try directory.write(Self.table(points).text, to: "remap.csv")
-        try directory.writeJSON(RemapReport(settings: settings, classifier: classifier.rawValue, points: points), to: "remap.json")
+        try directory.writeJSON(RemapReport(settings: settings, classifier: classifier.rawValue,
+                                            sharedQueries: sharedQueries.rawValue, points: points), to: "remap.json")
         try directory.write(Self.plot(points, encoderSpace: false).svg(), to: "remap.svg")
         try directory.write(Self.plot(points, encoderSpace: true).svg(), to: "remap-encoder-space.svg")
         try directory.commit()
@@ -243,5 +256,7 @@ enum ClassifierChoice: String, ExpressibleByArgument, CaseIterable {
 struct RemapReport: Encodable {
     var settings: DefenseConfiguration
     var classifier: String
+    /// `pool` or `train` (``SharedQuerySource``).
+    var sharedQueries: String
     var points: [RemappingPoint]
 }

@@ -56,6 +56,27 @@ struct RemapCommandTests {
         }
     }
 
+    @Test("--shared-queries train draws n from the training set and records the protocol in remap.json")
+    func sharedQueriesFromTheTrainingSet() throws {
+        try withWorkDirectory { dir in
+            try writeTask(dir)
+            let r = try runB4B(["remap", "--output-dir", "out", "--counts", "10,1000", "--scenarios", "affine",
+                                "--noise", "off", "--shared-queries", "train"] + taskArguments, in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let out = dir.appendingPathComponent("out")
+            let report = try #require(try json(out, "remap.json") as? [String: Any])
+            #expect(report["sharedQueries"] as? String == "train")
+            let points = try #require(report["points"] as? [[String: Any]])
+            // 1000 is capped to the training set's 150 rows (the pool has 300).
+            #expect(points.compactMap { $0["queries"] as? Int } == [10, 150])
+            let all = try #require(points.last)
+            // Both accounts sent exactly the training set: the same coverage.
+            #expect(all["coverageAccount1"] as? Double == all["coverageAccount2"] as? Double)
+            #expect((all["cosineDistance"] as? Double ?? 1) < 1e-4)
+            #expect(try runB4B(["remap", "--output-dir", "o2", "--shared-queries", "test"] + taskArguments, in: dir).status == 64)
+        }
+    }
+
     @Test func badInputsAreNamed() throws {
         try withWorkDirectory { dir in
             try writeTask(dir)

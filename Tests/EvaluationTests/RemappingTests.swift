@@ -89,6 +89,40 @@ struct RemappingTests {
         }
     }
 
+    @Test("shared queries from the training set: only account 2 sends them, noiseless test answers are compared")
+    func sharedQueriesFromTheTrainingSet() throws {
+        let cost = CostFunction.exponential(ExponentialCost(lambda: 0.01, alpha: 0.3, beta: 0.5))
+        let scenarios = [RemappingScenario.paper[0], RemappingScenario.paper[1]]
+        var e = try experiment(cost: cost, counts: [10, 200, 5000], scenarios: scenarios, noise: [false, true])
+        e.sharedQueries = .train
+        #expect(e.sharedQueryRows(in: task.data) == 240)
+        let points = try e.run(task.data, trainClassifier: ridge)
+        // Capped by the training set's 240 rows, not the pool's 400.
+        #expect(points.map(\.queries) == Array(repeating: [10, 200, 240], count: 4).flatMap { $0 })
+        for p in points {
+            // The test set is compared noiseless: both distances are the same one.
+            #expect(p.cosineDistance == p.cosineDistanceToNoiseless, "\(p.scenario) n = \(p.queries)")
+            // Account 1 sends its training set and nothing else, whatever n.
+            #expect(p.coverageAccount1 == points[0].coverageAccount1, "\(p.scenario) n = \(p.queries)")
+        }
+        for p in points where p.queries == 240 {
+            // Account 2 then sent exactly the training set too.
+            #expect(p.coverageAccount2 == p.coverageAccount1, "\(p.scenario)")
+        }
+        for scenario in scenarios {
+            let clean = try #require(points.first { $0.scenario == scenario.name && !$0.noise && $0.queries == 200 })
+            let noisy = try #require(points.first { $0.scenario == scenario.name && $0.noise && $0.queries == 200 })
+            #expect(clean.cosineDistance < 1e-5 && clean.accuracyRemapped == clean.accuracyAccount1, "\(scenario.name)")
+            // A mapper fitted on noisy answers misses the noiseless ones.
+            #expect(noisy.sigmaAccount1 > 0 && noisy.sigmaAccount2 > 0, "\(scenario.name)")
+            #expect(noisy.cosineDistance > clean.cosineDistance + 1e-4, "\(scenario.name)")
+        }
+        // The pool's protocol on the same settings: account 1 also sends the shared queries.
+        e.sharedQueries = .pool
+        let pool = try e.run(task.data, trainClassifier: ridge)
+        #expect(pool.first { $0.queries == 200 }!.coverageAccount1 > points[0].coverageAccount1)
+    }
+
     @Test func queryCountsAreCappedSortedAndUnique() throws {
         let e = try experiment(counts: [5000, 10, 400, 10], scenarios: [RemappingScenario.paper[0]], noise: [false])
         #expect(e.effectiveQueryCounts(available: 400) == [10, 400])
