@@ -17,8 +17,9 @@ struct ReproduceCommand: ParsableCommand {
             0. Calibration (paper section 4.2), from the tasks and the pool only: the principal \
             hasher, the paper's cost (Eq. 1) and the relative price are fitted once (seed 1). The \
             defenses compared: none; B4B with the paper's cost; B4B with the relative price added \
-            (the headline); static noise at the sigma a legitimate user tolerates, and at the sigma \
-            B4B charges a thief at the pool's full coverage.
+            (the headline); static noise at the sigma a legitimate user tolerates, and at Eq. 1's \
+            sigma at the pool's full coverage (B4B draws it rounded down to a rung of its noise \
+            ladder, so up to a factor sqrt(2) less).
             1. Legitimate users: each task's user sends its train then its test rows through its \
             own account; a linear probe trained on the answers is tested on the answers.
             2. One-account thief: queries N pool texts (--budgets), fits a ridge surrogate from \
