@@ -14,8 +14,10 @@ struct ReproduceCommand: ParsableCommand {
             texts, row-aligned) and tasks/NAME/ with train.npy, train.jsonl, train_labels.npy, \
             test.npy, test.jsonl, test_labels.npy for each downstream task.
 
-            0. Calibration (paper section 4.2), from the tasks and the pool only: the principal \
-            hasher, the paper's cost (Eq. 1) and the relative price are fitted once (seed 1). The \
+            0. Calibration (paper section 4.2), from the tasks and the pool only: the hasher \
+            (--hasher: by default the pool's principal directions; origin or centred for the \
+            paper's secret random hyperplanes), the paper's cost (Eq. 1) and the relative price \
+            are fitted once (seed 1). The \
             defenses compared: none; B4B with the paper's cost; B4B with the relative price added \
             (the headline); static noise at the sigma a legitimate user tolerates, and at Eq. 1's \
             sigma at the pool's full coverage (B4B draws it rounded down to a rung of its noise \
@@ -44,6 +46,11 @@ struct ReproduceCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Dataset directory (pool.npy, pool.jsonl, tasks/NAME/...).", valueName: "dir"))
     var data: String
+
+    @Option(help: ArgumentHelp(
+        "Hasher of both B4B defenses, calibrated with them: principal (the pool's principal directions, median thresholds; public), origin or centred (random hyperplanes from the server secret, through the origin or the pool's mean), signs-origin or signs-centred (the same with sign normals).",
+        valueName: "kind"))
+    var hasher: CoverageHasherKind = .principal
 
     @Flag(help: "Small and fast: at most 6000 pool rows, 1500/500 train/test rows per task, 1024 features, budgets 1000,2500,all, one sybil budget (lists given explicitly are kept).")
     var quick = false
@@ -91,6 +98,7 @@ struct ReproduceCommand: ParsableCommand {
     var heldOut: Int = 2000
 
     func validate() throws {
+        guard hasher != .fitted else { throw ValidationError("--hasher must be origin, centred, signs-origin, signs-centred or principal") }
         try refuseRepeatedOptions()
         guard (1 ... 20).contains(seeds) else { throw ValidationError("--seeds must be in 1...20, got \(seeds)") }
         if let budgets { _ = try parseCounts(budgets, option: "--budgets") }
@@ -113,7 +121,7 @@ struct ReproduceCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let clock = ContinuousClock()
         let started = clock.now
-        let directory = try output.prepare(files: ReproductionReport.outputFiles)
+        let directory = try output.prepare(files: ReproductionReport.outputFiles(hasher: hasher))
         let dataset = try ReproductionDataset.load(directory: data, quick: quick)
         let stealName = stealTask ?? dataset.tasks.max { $0.train.rows < $1.train.rows }!.name
         guard let stolenTask = dataset.tasks.firstIndex(where: { $0.name == stealName }) else {
@@ -172,6 +180,7 @@ struct ReproduceCommand: ParsableCommand {
 
         // 0. Calibration, from the tasks and the pool only.
         var procedure = CalibrationRun()
+        procedure.hasher = hasher
         procedure.probeTask = probeName
         procedure.tolerance = tolerance
         procedure.chanceMargin = chanceMargin
@@ -205,7 +214,7 @@ struct ReproduceCommand: ParsableCommand {
         progress.advance("coverage curves")
 
         var results = ReproductionResults(
-            data: data, quick: quick, seeds: seedList, classifier: classifier.rawValue, stealTask: stealName,
+            data: data, quick: quick, seeds: seedList, classifier: classifier.rawValue, hasher: hasher, stealTask: stealName,
             featureCount: features.featureCount, heldOut: held, chanceAccuracy: task.chanceAccuracy,
             ownFeaturesAccuracy: ownFeaturesAccuracy, staticSigmas: [Double(tolerated), Double(thiefPrice)],
             calibration: calibration, coverage: coverage)
@@ -263,11 +272,12 @@ struct ReproduceCommand: ParsableCommand {
                        configuration: DefenseSetting.staticNoise(sigma: sigma, dimension: dimension).configuration)
     }
 
-    /// The tasks' and the pool's coverage with each hasher; the principal one is the defense's.
+    /// The tasks' and the pool's coverage with the defense's hasher (the calibration's curves)
+    /// and with each of ``ReproductionReport/comparedHashers(besides:)``.
     private func coverageCurves(_ dataset: ReproductionDataset, calibration: CalibrationOutcome,
                                 repetitions: Int) throws -> [CoverageCurve] {
         let sample = dataset.pool.rows(0 ..< min(dataset.pool.rows, 10000)).copy()
-        let hashers: [CoverageHasher] = [.throughOrigin, .centred(centre: try Calibration(sample: sample).centre)]
+        let hashers = try ReproductionReport.comparedHashers(besides: self.hasher).map { try coverageHasher($0, calibration: sample) }
         var curves: [CoverageCurve] = []
         for hasher in hashers {
             let experiment = CoverageExperiment(hashBits: 12, tableCount: 1, repetitions: repetitions, hasher: hasher,

@@ -15,6 +15,8 @@ struct ReproductionResults: Encodable {
     var quick: Bool
     var seeds: [UInt64]
     var classifier: String
+    /// The B4B defenses' hasher (`principal`, `origin`, …).
+    var hasher: CoverageHasherKind
     var stealTask: String
     var featureCount: Int
     var heldOut: Int
@@ -100,7 +102,8 @@ struct ReproductionReport {
         md.append("""
             Data: `\(r.data)` (pool of \(r.calibration.pool.rowCount) texts; tasks \(tasks.joined(separator: ", "))). \
             Seeds \(r.seeds.map(String.init).joined(separator: ", ")) (each seed: one server secret, one order of the thief's \
-            queries); tables give mean ± standard deviation over seeds. Probe: \(r.classifier). Thief: ridge regression from \
+            queries); tables give mean ± standard deviation over seeds. Hasher of both B4B defenses: \(Self.describe(r.hasher)). \
+            Probe: \(r.classifier). Thief: ridge regression from \
             \(r.featureCount) hashed character 2-4-gram TF-IDF features of the texts, lambda chosen by validation on its own \
             answers; \(r.heldOut) pool texts held out for fidelity; scored on \(r.stealTask). Run time \(Int(r.seconds)) s.
 
@@ -301,9 +304,10 @@ struct ReproductionReport {
 
     private func coverageSection() -> [String] {
         let c = results.calibration
+        let compared = Self.comparedHashers(besides: results.hasher)
         var md = ["## 4. Coverage, cost and calibration\n",
-                  "Fraction of the 4096 buckets occupied against the number of queries, for each task (train then test texts) and the pool, with random hyperplanes through the origin, random hyperplanes through the pool's mean (centred), and the defense's own hasher (the pool's principal directions with median thresholds).\n",
-                  "![origin](coverage-origin.svg) ![centred](coverage-centred.svg) ![principal](coverage.svg)\n",
+                  "Fraction of the 4096 buckets occupied against the number of queries, for each task (train then test texts) and the pool, with the defense's own hasher (\(Self.describe(results.hasher))) and, for comparison, \(compared.map(Self.describe).joined(separator: "; ")).\n",
+                  (["![\(results.hasher.rawValue), the defense's](coverage.svg)"] + compared.map { "![\($0.rawValue)](coverage-\($0.rawValue).svg)" }).joined(separator: " ") + "\n",
                   "| hasher | dataset | rows | coverage at 1000 | at 5000 | at all rows |", "|---|---|---|---|---|---|"]
         for curve in results.coverage {
             func at(_ q: Int) -> String {
@@ -340,11 +344,30 @@ struct ReproductionReport {
 
     // MARK: Tables and figures
 
-    /// Every file a reproduction writes, checked before the run.
-    static let outputFiles = ["report.md", "results.json", "legitimate.csv", "stealing.csv", "sybils.csv",
-                              "stealing-centred-fidelity.svg", "stealing-drop-in.svg", "stealing-fidelity.svg", "sybils-drop-in.svg"]
-        + coverageKinds.map { "coverage-\($0.rawValue).svg" } + calibrationFigureFiles
-    private static let coverageKinds: [CoverageHasherKind] = [.throughOrigin, .centred]
+    /// Every file a reproduction with the defense's `hasher` writes, checked before the run.
+    static func outputFiles(hasher: CoverageHasherKind) -> [String] {
+        ["report.md", "results.json", "legitimate.csv", "stealing.csv", "sybils.csv",
+         "stealing-centred-fidelity.svg", "stealing-drop-in.svg", "stealing-fidelity.svg", "sybils-drop-in.svg"]
+            + comparedHashers(besides: hasher).map { "coverage-\($0.rawValue).svg" } + calibrationFigureFiles
+    }
+
+    /// The hashers whose coverage is shown beside the defense's own: random hyperplanes through
+    /// the origin and through the pool's mean, and the principal directions, less the defense's.
+    static func comparedHashers(besides hasher: CoverageHasherKind) -> [CoverageHasherKind] {
+        [.throughOrigin, .centred, .principal].filter { $0 != hasher }
+    }
+
+    /// How the report names a hasher.
+    static func describe(_ kind: CoverageHasherKind) -> String {
+        switch kind {
+        case .throughOrigin: "random hyperplanes through the origin"
+        case .centred: "random hyperplanes through the pool's mean (centred)"
+        case .signsThroughOrigin: "sign hyperplanes through the origin"
+        case .signsCentred: "sign hyperplanes through the pool's mean"
+        case .principal: "the pool's principal directions with median thresholds"
+        case .fitted: "a stored projection"
+        }
+    }
 
     private func writeTables(_ directory: OutputDirectory) throws {
         var legit = CSVTable(columns: ["seed", "task", "defense", "accuracy", "coverage", "sigma"])
@@ -403,7 +426,7 @@ struct ReproductionReport {
         }
         try directory.write(sybilPlot.svg(), to: "sybils-drop-in.svg")
 
-        for kind in Self.coverageKinds {
+        for kind in Self.comparedHashers(besides: results.hasher) {
             let curves = results.coverage.filter { $0.hasher == kind }
             try directory.write(CoverageCommand.plot(curves, title: "Coverage (\(kind.rawValue) hasher)") { $0.name }.svg(),
                                 to: "coverage-\(kind.rawValue).svg")

@@ -94,6 +94,34 @@ struct ReproduceCommandTests {
         }
     }
 
+    @Test("--hasher centred calibrates and runs both B4B defenses with secret centred hyperplanes, and compares the others' coverage")
+    func quickRunWithSecretCentredHyperplanes() throws {
+        try withWorkDirectory { dir in
+            try writeDataset(dir.appendingPathComponent("data"))
+            let r = try runB4B(["reproduce", "--data", "data", "--output-dir", "out", "--quick", "--seeds", "1", "--hasher", "centred"], in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let out = dir.appendingPathComponent("out")
+            let results = try #require(try json(out, "results.json") as? [String: Any])
+            #expect(results["hasher"] as? String == "centred")
+            // The calibration measured the pool with the defense's hasher.
+            let calibration = try #require(results["calibration"] as? [String: Any])
+            #expect((calibration["pool"] as? [String: Any])?["hasher"] as? String == "centred")
+            // Coverage curves: the defense's (centred) once, and origin and principal beside it.
+            let curves = try #require(results["coverage"] as? [[String: Any]])
+            let kinds = curves.compactMap { $0["hasher"] as? String }
+            #expect(Set(kinds) == ["origin", "centred", "principal"])
+            #expect(kinds.filter { $0 == "centred" }.count == kinds.filter { $0 == "origin" }.count)
+            for figure in ["coverage.svg", "coverage-origin.svg", "coverage-principal.svg"] {
+                #expect(try text(out, figure).contains("</svg>"), "\(figure)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("coverage-centred.svg").path))
+            let report = try text(out, "report.md")
+            #expect(report.contains("Hasher of both B4B defenses: random hyperplanes through the pool's mean (centred)"))
+            #expect(report.contains("coverage-principal.svg"))
+            #expect(try runB4B(["reproduce", "--data", "data", "--output-dir", "o2", "--quick", "--hasher", "fitted"], in: dir).status == 64)
+        }
+    }
+
     @Test func badDataIsRefusedWithItsName() throws {
         try withWorkDirectory { dir in
             let data = dir.appendingPathComponent("data")
