@@ -43,11 +43,12 @@ public enum SharedQuerySource: String, Sendable, Codable, CaseIterable {
     /// and their answers are compared as the API gave them (noise included), and account 1's
     /// also without its noise.
     case pool
-    /// The authors' code's protocol: the first `n` rows of the task's training set (in a seeded
-    /// random order), which account 1 has already sent, so only account 2 sends them (account
-    /// 1's answers to them are the ones it already got); the test set is not sent, and each
-    /// account's noiseless answers to it (its transform on the clean test rows) are compared,
-    /// so the distance measures what the mapper learnt from noisy training answers.
+    /// The authors' code's protocol: the first `n` rows of the task's training set, in the
+    /// order account 1 sent them (so the rows it answered at its lowest coverage), which only
+    /// account 2 then sends (account 1's answers to them are the ones it already got); the
+    /// test set is not sent, and each account's noiseless answers to it (its transform on the
+    /// clean test rows) are compared, so the distance measures what the mapper learnt from
+    /// noisy training answers.
     case train
 }
 
@@ -92,20 +93,25 @@ public struct RemappingPoint: Sendable, Codable, Equatable {
     /// The fit actually used (`least-squares`, `minimum-norm`, `ridge(λ)`).
     public var fit: String
     /// Mean cosine distance (1 − cos) between account 1's test representations and account
-    /// 2's remapped into account 1's space, in the transformed space (the paper's measure).
+    /// 2's remapped into account 1's space, in the transformed space (the paper's measure):
+    /// the answers the accounts got with ``SharedQuerySource/pool``, their noiseless answers
+    /// with ``SharedQuerySource/train``.
     public var cosineDistance: Double
     /// The same distance after undoing account 1's transform on both (``AffineInverse``);
     /// `nil` when the transform is not invertible (binary).
     public var cosineDistanceInEncoderSpace: Double?
     /// Mean cosine distance between account 2's remapped test representations and account 1's
     /// *noiseless* ones (account 1's transform applied to the clean test rows): the remapping's
-    /// own error. With noise on, ``cosineDistance`` also counts account 1's noise, which grows
-    /// with its coverage; this one does not. Without noise the two are the same up to rounding.
+    /// own error. With ``SharedQuerySource/pool`` and noise on, ``cosineDistance`` also counts
+    /// account 1's noise, which grows with its coverage; this one does not. Without noise, or
+    /// with ``SharedQuerySource/train``, the two are the same (up to rounding).
     public var cosineDistanceToNoiseless: Double
     /// Accuracy (fraction) of the reference classifier, trained on account 1's training
     /// representations, on account 2's remapped test representations.
     public var accuracyRemapped: Double
-    /// The same classifier's accuracy on account 1's own test representations (the ceiling).
+    /// The same classifier's accuracy on account 1's own test representations (the ceiling):
+    /// its answers with ``SharedQuerySource/pool``, its noiseless ones with
+    /// ``SharedQuerySource/train``.
     public var accuracyAccount1: Double
     /// Coverage (fraction of buckets) of each account after the run.
     public var coverageAccount1: Double
@@ -163,7 +169,8 @@ public struct SybilRemapping: Sendable {
     public var batchRows: Int = 256
     /// The server secret the accounts' transforms and noise derive from.
     public var secret: ServerSecret
-    /// Seed of the order in which the shared queries are drawn.
+    /// Seed of the order in which the pool's shared queries are drawn (the training set's are
+    /// taken in order).
     public var sampleSeed: RandomSeed = RandomSeed(2023, 5, 13, 0)
 
     public init(configuration: DefenseConfiguration, secret: ServerSecret) {
@@ -198,9 +205,11 @@ public struct SybilRemapping: Sendable {
         try validate(data)
         let source = sharedQueries == .pool ? data.queries : data.train
         let counts = effectiveQueryCounts(available: source.rows)
-        var generator = RandomGenerator(seed: sampleSeed)
         var order = Array(0 ..< source.rows)
-        order.shuffle(using: &generator)
+        if sharedQueries == .pool {
+            var generator = RandomGenerator(seed: sampleSeed)
+            order.shuffle(using: &generator)
+        }
         let largest = counts.last ?? 0
         let shared = Array(order.prefix(largest))
         let overlap = Matrix(rows: largest, columns: source.columns) { i, j in source[shared[i], j] }

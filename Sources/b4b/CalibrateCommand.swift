@@ -84,7 +84,6 @@ struct CalibrateCommand: ParsableCommand {
 
     func validate() throws {
         try refuseRepeatedOptions(repeatable: ["--task"])
-        guard !tasks.isEmpty else { throw ValidationError("give at least one --task NAME=DIR") }
         var names = Set<String>()
         if let repeated = tasks.first(where: { !names.insert($0.name).inserted }) {
             throw ValidationError("--task names must be distinct: '\(repeated.name)' is given more than once")

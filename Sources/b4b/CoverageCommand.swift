@@ -105,7 +105,6 @@ struct CoverageCommand: ParsableCommand {
 
     func validate() throws {
         try refuseRepeatedOptions(repeatable: ["--data"])
-        guard !datasets.isEmpty else { throw ValidationError("give at least one --data NAME=PATH") }
         guard Set(datasets.map(\.name)).count == datasets.count else { throw ValidationError("--data names must be distinct") }
         _ = try parseHashers(hashers)
         if let counts { _ = try parseCounts(counts, option: "--counts") }

@@ -141,8 +141,8 @@ struct RemapCommand: ParsableCommand {
         try directory.write(Self.table(points).text, to: "remap.csv")
         try directory.writeJSON(RemapReport(settings: settings, classifier: classifier.rawValue,
                                             sharedQueries: sharedQueries.rawValue, points: points), to: "remap.json")
-        try directory.write(Self.plot(points, encoderSpace: false).svg(), to: "remap.svg")
-        try directory.write(Self.plot(points, encoderSpace: true).svg(), to: "remap-encoder-space.svg")
+        try directory.write(Self.plot(points, encoderSpace: false, sharedQueries: sharedQueries).svg(), to: "remap.svg")
+        try directory.write(Self.plot(points, encoderSpace: true, sharedQueries: sharedQueries).svg(), to: "remap-encoder-space.svg")
         try directory.commit()
         print(Self.summary(points))
         print("wrote remap.csv, remap.json, remap.svg, remap-encoder-space.svg in \(directory.path)")
@@ -202,11 +202,13 @@ struct RemapCommand: ParsableCommand {
     }
 
     /// Distances are drawn on a log axis, floored at 1e-7 so that an exact remapping shows.
-    static func plot(_ points: [RemappingPoint], encoderSpace: Bool) -> LinePlot {
+    static func plot(_ points: [RemappingPoint], encoderSpace: Bool, sharedQueries: SharedQuerySource) -> LinePlot {
         let floor = 1e-7
+        let source = sharedQueries == .pool ? "pool queries" : "training rows, noiseless test answers"
         var plot = LinePlot(
-            title: encoderSpace ? "Remapping error after undoing account 1's transform" : "Remapping error in the transformed space (Figure 5 analogue)",
-            xLabel: "overlapping queries n", yLabel: "mean cosine distance (floored at 1e-7)",
+            title: (encoderSpace ? "Remapping error after undoing account 1's transform" : "Remapping error in the transformed space (Figure 5 analogue)")
+                + " (shared \(source))",
+            xLabel: "shared queries n", yLabel: "mean cosine distance (floored at 1e-7)",
             xScale: .logarithmic, yScale: .logarithmic)
         var keys: [String] = []
         for p in points where !keys.contains(key(p)) { keys.append(key(p)) }

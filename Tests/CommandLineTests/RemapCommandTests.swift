@@ -71,7 +71,8 @@ struct RemapCommandTests {
             #expect(points.compactMap { $0["queries"] as? Int } == [10, 150])
             let all = try #require(points.last)
             // Both accounts sent exactly the training set: the same coverage.
-            #expect(all["coverageAccount1"] as? Double == all["coverageAccount2"] as? Double)
+            let (coverage1, coverage2) = (try #require(all["coverageAccount1"] as? Double), try #require(all["coverageAccount2"] as? Double))
+            #expect(coverage1 == coverage2 && coverage1 > 0)
             #expect((all["cosineDistance"] as? Double ?? 1) < 1e-4)
             #expect(try runB4B(["remap", "--output-dir", "o2", "--shared-queries", "test"] + taskArguments, in: dir).status == 64)
         }

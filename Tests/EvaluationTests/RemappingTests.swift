@@ -109,6 +109,15 @@ struct RemappingTests {
             // Account 2 then sent exactly the training set too.
             #expect(p.coverageAccount2 == p.coverageAccount1, "\(p.scenario)")
         }
+        // The shared rows are the training set's first n, in order: account 2's coverage at
+        // n = 10 is that of rows 0..<10 (the hyperplanes depend on the secret alone).
+        var configuration = e.configuration
+        configuration.dimension = task.data.train.columns
+        let reference = try B4BDefense(configuration: configuration, secret: e.secret)
+        _ = try reference.track(task.data.train.rows(0 ..< 10).copy(), user: "first-ten")
+        for p in points where p.queries == 10 {
+            #expect(p.coverageAccount2 == reference.coverage(of: "first-ten"), "\(p.scenario)")
+        }
         for scenario in scenarios {
             let clean = try #require(points.first { $0.scenario == scenario.name && !$0.noise && $0.queries == 200 })
             let noisy = try #require(points.first { $0.scenario == scenario.name && $0.noise && $0.queries == 200 })
