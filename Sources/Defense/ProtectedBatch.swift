@@ -81,13 +81,12 @@ public struct OccupancySnapshot: Sendable, Codable, Equatable {
         self.queryCount = queryCount
     }
 
-    private enum CodingKeys: String, CodingKey { case hasherFingerprint, hashBits, tableCount, words, queryCount }
+    private enum CodingKeys: String, CodingKey, CaseIterable { case hasherFingerprint, hashBits, tableCount, words, queryCount }
 
     /// Reads a snapshot; a key it does not know is refused (a misspelt `queryCount` would
     /// otherwise read as 0 and reset the user's relative price without a word).
     public init(from decoder: any Decoder) throws {
-        let known = ["hasherFingerprint", "hashBits", "tableCount", "words", "queryCount"]
-        _ = try ConfigurationJSON.object(decoder, known: known)
+        _ = try ConfigurationJSON.object(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         hasherFingerprint = try c.decode(UInt64.self, forKey: .hasherFingerprint)
         hashBits = try c.decode(Int.self, forKey: .hashBits)

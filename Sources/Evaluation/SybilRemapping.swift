@@ -137,8 +137,8 @@ public struct RemappingError: Error, Sendable, Equatable, CustomStringConvertibl
 /// same accounts get the same transforms throughout) serves two accounts:
 /// 1. account 1 queries the task's training set; the reference classifier is trained on
 ///    its answers;
-/// 2. `n` shared queries (nested: the first `n` of one random order) go through both accounts,
-///    from the pool or from the training set (``sharedQueries``), and a ``LinearMapper`` from
+/// 2. `n` shared queries (nested: the first `n` of the pool in one random order, or of the
+///    training set in its order; ``sharedQueries``) go through both accounts, and a ``LinearMapper`` from
 ///    account 2's answers to account 1's is fitted on them;
 /// 3. account 2's answers to the task's test set are remapped and compared with account 1's
 ///    (cosine distance, in the transformed space and, where the transform is affine, in the
