@@ -95,6 +95,12 @@ test)
     .build/projection_pair 64 8 300 1000 3 2 float 16 16
     .build/projection_pair 64 1 300 1000 3 2 half
     .build/projection_pair 64 8 320 1000 3 2 wide 0 48 48
+    # The integer batch prototype (Benchmarks/KERNELS.md, "Batches in 16-bit integers on Zen 5").
+    "$cc_bin" -O2 -Wall -Wextra -Werror -I Sources/CProjectionKernels/include \
+        Benchmarks/kernels/integer_panels.c Sources/CProjectionKernels/ProjectionKernels.c \
+        Sources/CProjectionKernels/SignKernel.c Sources/CProjectionKernels/IntegerKernel.c -lm \
+        -o .build/integer_panels
+    for kind in float integers convert products; do .build/integer_panels 64 32 1 "$kind" 256; done
     # The vector instructions' issue rates (Benchmarks/KERNELS.md, "Cheaper arithmetic, counted").
     "$cc_bin" -O2 -Wall -Wextra -Werror Benchmarks/kernels/vector_rates.c -o .build/vector_rates
     .build/vector_rates 1
