@@ -10,8 +10,9 @@
 // bfloat16 pairs (vdpbf16ps) 32. For CPUs with AVX2 but no AVX-512 (and as a reference on
 // those with both) two 256-bit kinds follow: the float multiply-add (8 products) and the
 // 16-bit integer pair product without VNNI, `vpmaddwd` then `vpaddd` into the accumulator
-// (16 products per pair of instructions, timed per pair). Benchmarks/KERNELS.md ("Cheaper arithmetic, counted") says
-// what these figures mean for the hashing kernel.
+// (16 products per pair of instructions, timed per pair). Benchmarks/KERNELS.md ("Cheaper
+// arithmetic, counted"; "Lone rows screened with 16-bit integers on AVX2") says what these
+// figures mean for the hashing kernel.
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,22 +62,25 @@ static double seconds(void) {
 #define INT16_PAIRS(a) _mm512_dpwssd_epi32(a, x, x)
 #define INT8_QUADS(a) _mm512_dpbusd_epi32(a, x, x)
 #define BF16_PAIRS(a) _mm512_dpbf16_ps(a, x, x)
+#define FLOAT_FMA_AVX2(a) _mm256_fmadd_ps(x, x, a)
 B4B_RATE(float_fma, "avx512f", __m512, _mm512_setzero_ps(), __m512, _mm512_set1_ps(1e-3f), FLOAT_FMA)
 B4B_RATE(half_fma, "avx512f,avx512fp16", __m512h, _mm512_setzero_ph(), __m512h, _mm512_set1_ph((_Float16)1e-3f), HALF_FMA)
 B4B_RATE(int16_pairs, "avx512f,avx512vnni", __m512i, _mm512_setzero_si512(), __m512i, _mm512_set1_epi16(3), INT16_PAIRS)
 B4B_RATE(int8_quads, "avx512f,avx512vnni", __m512i, _mm512_setzero_si512(), __m512i, _mm512_set1_epi8(3), INT8_QUADS)
 B4B_RATE(bf16_pairs, "avx512f,avx512bf16", __m512, _mm512_setzero_ps(), __m512bh,
          _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f)), BF16_PAIRS)
+B4B_RATE(float_fma_avx2, "avx2,fma", __m256, _mm256_setzero_ps(), __m256, _mm256_set1_ps(1e-3f), FLOAT_FMA_AVX2)
 #undef FLOAT_FMA
 #undef HALF_FMA
 #undef INT16_PAIRS
 #undef INT8_QUADS
 #undef BF16_PAIRS
+#undef FLOAT_FMA_AVX2
 #undef B4B_RATE
 
 /// `vpmaddwd` then `vpaddd`, per accumulator: the product does not read the accumulator, so the
 /// multiplied operand is hidden from the compiler at every step (or it would compute the product
-/// once, outside the loop).
+/// once, outside the loop); hence not `B4B_RATE`, whose operand is a constant.
 __attribute__((target("avx2"))) static double int16_pairs_avx2(long steps) {
     double elapsed;
     __m256i x = _mm256_set1_epi16(3);
@@ -85,15 +89,6 @@ __attribute__((target("avx2"))) static double int16_pairs_avx2(long steps) {
 #undef INT16_PAIRS_AVX2
     return elapsed;
 }
-
-#define FLOAT_FMA_AVX2(a) _mm256_fmadd_ps(x, x, a)
-__attribute__((target("avx2,fma"))) static double float_fma_avx2(long steps) {
-    double elapsed;
-    const __m256 x = _mm256_set1_ps(1e-3f);
-    B4B_TWELVE(__m256, _mm256_setzero_ps(), FLOAT_FMA_AVX2);
-    return elapsed;
-}
-#undef FLOAT_FMA_AVX2
 
 #undef B4B_TWELVE
 
