@@ -153,14 +153,15 @@ B4B_INLINE void gaussian_blocks(int n, const __m256i *radiusWords, const __m256i
     for (int u = 0; u < n; u++) second[u] = _mm256_mul_ps(radius[u], s[u]);
 }
 
-/// Writes one block's sixteen values at `p`: adds them (addGaussian: a0 + a) or stores them plus
-/// the mean (fillGaussian: a + mean). `count` < 16 writes only the first `count`, as the Swift
-/// code does with the last, partial block.
-B4B_INLINE void store_block(float *p, size_t count, __m256 first, __m256 second, int add, __m256 mean) {
+/// Writes one block's sixteen values at `p`: adds them to the source's (addGaussian: x + a, `x`
+/// read at `source`, which may be `p` itself) or, when `source` is NULL, stores them plus the mean
+/// (fillGaussian: a + mean). `count` < 16 writes only the first `count`, as the Swift code does
+/// with the last, partial block.
+B4B_INLINE void store_block(float *p, const float *source, size_t count, __m256 first, __m256 second, __m256 mean) {
     if (count >= 16) {
-        if (add) {
-            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), first));
-            _mm256_storeu_ps(p + 8, _mm256_add_ps(_mm256_loadu_ps(p + 8), second));
+        if (source) {
+            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(source), first));
+            _mm256_storeu_ps(p + 8, _mm256_add_ps(_mm256_loadu_ps(source + 8), second));
         } else {
             _mm256_storeu_ps(p, _mm256_add_ps(first, mean));
             _mm256_storeu_ps(p + 8, _mm256_add_ps(second, mean));
@@ -168,10 +169,10 @@ B4B_INLINE void store_block(float *p, size_t count, __m256 first, __m256 second,
         return;
     }
     float block[16];
-    if (add) {
+    if (source) {
         _mm256_storeu_ps(block, first);
         _mm256_storeu_ps(block + 8, second);
-        for (size_t k = 0; k < count; k++) p[k] += block[k];
+        for (size_t k = 0; k < count; k++) p[k] = source[k] + block[k];
     } else {
         _mm256_storeu_ps(block, _mm256_add_ps(first, mean));
         _mm256_storeu_ps(block + 8, _mm256_add_ps(second, mean));
@@ -186,8 +187,8 @@ B4B_INLINE void store_block(float *p, size_t count, __m256 first, __m256 second,
 /// the arithmetic (its eight-lane state fills all sixteen SSE registers); here each half of the
 /// state is four YMM registers, and the steps are taken just before their blocks. The order of
 /// the steps, hence the stream, is the same.
-B4B_AVX2 static void gaussian_f32_avx2(uint64_t *state, float *buffer, size_t count, float mean, float scale,
-                                       int add) {
+B4B_AVX2 static void gaussian_f32_avx2(uint64_t *state, float *buffer, const float *source, size_t count,
+                                       float mean, float scale) {
     // State words: s0 of lanes 0...7, then s1, s2, s3 (`_Xoshiro256PlusX8`); lanes 0...3 form
     // the low generator, lanes 4...7 the high one.
     Lanes4 low = {
@@ -212,14 +213,15 @@ B4B_AVX2 static void gaussian_f32_avx2(uint64_t *state, float *buffer, size_t co
             angleWords[u] = step4(&high);
         }
         gaussian_blocks(B4B_MAX_BLOCKS, radiusWords, angleWords, scaleLanes, first, second);
-        for (int u = 0; u < B4B_MAX_BLOCKS; u++) store_block(buffer + i + 16 * u, 16, first[u], second[u], add, meanLanes);
+        for (int u = 0; u < B4B_MAX_BLOCKS; u++)
+            store_block(buffer + i + 16 * u, source ? source + i + 16 * u : NULL, 16, first[u], second[u], meanLanes);
     }
     // The remaining blocks one at a time, the last possibly partial.
     for (; i < count; i += 16) {
         radiusWords[0] = step4(&low);
         angleWords[0] = step4(&high);
         gaussian_blocks(1, radiusWords, angleWords, scaleLanes, first, second);
-        store_block(buffer + i, count - i, first[0], second[0], add, meanLanes);
+        store_block(buffer + i, source ? source + i : NULL, count - i, first[0], second[0], meanLanes);
     }
 
     _mm256_storeu_si256((__m256i *)(state + 0), low.s0);
@@ -322,13 +324,14 @@ B4B_WIDE_INLINE void unit_circle16(int n, const __m512i *bits, __m512 *cosine, _
             _mm512_castps_si512(cp[u]), _mm512_and_si512(bits[u], _mm512_set1_epi32((int)0x80000000u))));
 }
 
-/// Stores (or adds) a unit's 32 values at `p`: block b's cosine samples (the low half of
-/// `first`), its sine samples (the low half of `second`), then block b + 1's (the high halves).
-B4B_WIDE_INLINE void store_unit(float *p, __m512 first, __m512 second, int add, __m512 mean) {
+/// Stores a unit's 32 values at `p` (plus the mean, or added to the source's when `source` is not
+/// NULL, as `store_block`): block b's cosine samples (the low half of `first`), its sine samples
+/// (the low half of `second`), then block b + 1's (the high halves).
+B4B_WIDE_INLINE void store_unit(float *p, const float *source, __m512 first, __m512 second, __m512 mean) {
     const __m512 a = _mm512_shuffle_f64x2(first, second, 0x44), b = _mm512_shuffle_f64x2(first, second, 0xEE);
-    if (add) {
-        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), a));
-        _mm512_storeu_ps(p + 16, _mm512_add_ps(_mm512_loadu_ps(p + 16), b));
+    if (source) {
+        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(source), a));
+        _mm512_storeu_ps(p + 16, _mm512_add_ps(_mm512_loadu_ps(source + 16), b));
     } else {
         _mm512_storeu_ps(p, _mm512_add_ps(a, mean));
         _mm512_storeu_ps(p + 16, _mm512_add_ps(b, mean));
@@ -338,8 +341,8 @@ B4B_WIDE_INLINE void store_unit(float *p, __m512 first, __m512 second, int add, 
 /// Whole units (32 values each) while at least `B4B_MAX_UNITS` or one unit's values remain,
 /// then the AVX2 code for the rest (fewer than 32 values: one block, or two with the last
 /// partial), continuing from the state this leaves.
-B4B_AVX512 static void gaussian_f32_avx512(uint64_t *state, float *buffer, size_t count, float mean, float scale,
-                                           int add) {
+B4B_AVX512 static void gaussian_f32_avx512(uint64_t *state, float *buffer, const float *source, size_t count,
+                                           float mean, float scale) {
     Lanes8 x = {_mm512_loadu_si512(state + 0), _mm512_loadu_si512(state + 8), _mm512_loadu_si512(state + 16),
                 _mm512_loadu_si512(state + 24)};
     const __m512 scaleLanes = _mm512_set1_ps(scale), meanLanes = _mm512_set1_ps(mean);
@@ -357,7 +360,8 @@ B4B_AVX512 static void gaussian_f32_avx512(uint64_t *state, float *buffer, size_
         for (int u = 0; u < (N); u++) r[u] = _mm512_mul_ps(_mm512_mul_ps(l[u], y[u]), scaleLanes); \
         unit_circle16((N), angle, c, s);                                                     \
         for (int u = 0; u < (N); u++)                                                        \
-            store_unit(buffer + i + 32 * u, _mm512_mul_ps(r[u], c[u]), _mm512_mul_ps(r[u], s[u]), add, meanLanes); \
+            store_unit(buffer + i + 32 * u, source ? source + i + 32 * u : NULL, _mm512_mul_ps(r[u], c[u]), \
+                       _mm512_mul_ps(r[u], s[u]), meanLanes);                                        \
     } while (0)
     size_t i = 0;
     for (; i + 32 * B4B_MAX_UNITS <= count; i += 32 * B4B_MAX_UNITS) B4B_UNITS(B4B_MAX_UNITS);
@@ -367,7 +371,7 @@ B4B_AVX512 static void gaussian_f32_avx512(uint64_t *state, float *buffer, size_
     _mm512_storeu_si512(state + 8, x.s1);
     _mm512_storeu_si512(state + 16, x.s2);
     _mm512_storeu_si512(state + 24, x.s3);
-    if (i < count) gaussian_f32_avx2(state, buffer + i, count - i, mean, scale, add);
+    if (i < count) gaussian_f32_avx2(state, buffer + i, source ? source + i : NULL, count - i, mean, scale);
 }
 
 // MARK: - Dispatch
@@ -392,16 +396,17 @@ int b4b_noise_level(void) {
 
 int b4b_noise_avx2_available(void) { return b4b_noise_level() >= 1; }
 
-int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
-                              int add) {
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, const float *source, size_t count,
+                              float mean, float scale) {
     if (level < 1 || level > b4b_noise_level()) return 0;
-    if (level == 2) gaussian_f32_avx512(state, buffer, count, mean, scale, add);
-    else gaussian_f32_avx2(state, buffer, count, mean, scale, add);
+    if (level == 2) gaussian_f32_avx512(state, buffer, source, count, mean, scale);
+    else gaussian_f32_avx2(state, buffer, source, count, mean, scale);
     return 1;
 }
 
-int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add) {
-    return b4b_noise_gaussian_f32_at(b4b_noise_level(), state, buffer, count, mean, scale, add);
+int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, const float *source, size_t count, float mean,
+                           float scale) {
+    return b4b_noise_gaussian_f32_at(b4b_noise_level(), state, buffer, source, count, mean, scale);
 }
 
 #else  // not x86 with a GCC-compatible compiler: no kernel, the Swift code runs
@@ -410,14 +415,15 @@ int b4b_noise_level(void) { return 0; }
 
 int b4b_noise_avx2_available(void) { return 0; }
 
-int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
-                              int add) {
-    (void)level, (void)state, (void)buffer, (void)count, (void)mean, (void)scale, (void)add;
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, const float *source, size_t count,
+                              float mean, float scale) {
+    (void)level, (void)state, (void)buffer, (void)source, (void)count, (void)mean, (void)scale;
     return 0;
 }
 
-int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add) {
-    (void)state, (void)buffer, (void)count, (void)mean, (void)scale, (void)add;
+int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, const float *source, size_t count, float mean,
+                           float scale) {
+    (void)state, (void)buffer, (void)source, (void)count, (void)mean, (void)scale;
     return 0;
 }
 

@@ -148,13 +148,17 @@ public final class B4BDefense: Sendable {
         for start in stride(from: 0, to: b, by: blockRows) {
             let rows = start ..< min(b, start + blockRows)
             let source = batch.rows(rows)
+            // Each row is read once: noised on its way into `target`, or copied when its sigma is 0.
             func addNoise(_ target: MutableMatrixView) {
-                target.copy(from: source)
-                for i in 0..<rows.count where sigma[rows.lowerBound + i] > 0 {
+                for i in 0..<rows.count {
                     let deviation = sigma[rows.lowerBound + i]
+                    guard deviation > 0 else {
+                        target.rows(i ..< i + 1).copy(from: source.rows(i ..< i + 1))
+                        continue
+                    }
                     let seed = material.noiseSeed.mixed(with: rowKeys[rows.lowerBound + i]).mixed(with: UInt64(deviation.bitPattern))
                     var generator = RandomGenerator(seed: seed)
-                    generator.addGaussian(to: target.row(i), standardDeviation: deviation)
+                    generator.addGaussian(source.row(i), into: target.row(i), standardDeviation: deviation)
                 }
             }
             if pipeline.stages.isEmpty {

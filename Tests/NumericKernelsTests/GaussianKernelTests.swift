@@ -4,8 +4,9 @@ import Testing
 /// The AVX2 kernel of the Float Gaussian fills (CNoiseKernels) and its AVX-512 build against the
 /// Swift reference: the same bits for every value, and the same generator state afterwards.
 ///
-/// Uses the package-level `fillGaussian(_:mean:standardDeviation:kernel:)` and
-/// `addGaussian(to:standardDeviation:kernel:)`, which name the implementation explicitly. On a CPU
+/// Uses the package-level `fillGaussian(_:mean:standardDeviation:kernel:)`,
+/// `addGaussian(to:standardDeviation:kernel:)` and `addGaussian(_:into:standardDeviation:kernel:)`,
+/// which name the implementation explicitly. On a CPU
 /// without AVX2 (or AVX-512) the comparisons with that kernel are skipped, visibly, with the reason.
 @Suite("AVX2 and AVX-512 Gaussian kernels")
 struct GaussianKernelTests {
@@ -31,8 +32,16 @@ struct GaussianKernelTests {
     static let means: [Float] = [3.25, 0, -1e4, -0.0, 0.001]
 
     enum Operation: CaseIterable, CustomStringConvertible {
-        case fill, add
-        var description: String { self == .fill ? "fillGaussian" : "addGaussian" }
+        /// `fillGaussian`, `addGaussian(to:)` (in place), `addGaussian(_:into:)` (a noised copy of
+        /// a separate source, which starts at another offset from a 64-byte boundary).
+        case fill, add, addInto
+        var description: String {
+            switch self {
+            case .fill: "fillGaussian"
+            case .add: "addGaussian(to:)"
+            case .addInto: "addGaussian(_:into:)"
+            }
+        }
     }
 
     /// Runs `operation` with the reference and with `kernel`, from the same generator (with
@@ -47,13 +56,19 @@ struct GaussianKernelTests {
         let total = offset + count + guardCount
         let sentinel = Float(bitPattern: 0x7FC0_0B4B)
         var initial = [Float](repeating: sentinel, count: total)
+        // Representation-like values to add to; the fill must overwrite whatever is there.
+        var values = RandomGenerator(seed: seed.mixed(with: 0xDA7A))
+        var uniforms = [Float](repeating: 0, count: count)
+        values.fillUniform(&uniforms)
+        let addends = uniforms.map { $0 * 8 - 4 }
         if operation == .add {
-            // Representation-like values to add to; the fill must overwrite whatever is there.
-            var values = RandomGenerator(seed: seed.mixed(with: 0xDA7A))
-            var uniforms = [Float](repeating: 0, count: count)
-            values.fillUniform(&uniforms)
-            for i in 0..<count { initial[offset + i] = uniforms[i] * 8 - 4 }
+            for i in 0..<count { initial[offset + i] = addends[i] }
         }
+        let sourceOffset = (offset + 5) % 16
+        let source = UnsafeMutableRawPointer.allocate(byteCount: (sourceOffset + count) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: sourceOffset + count)
+        defer { source.deallocate() }
+        for i in 0..<count { source[sourceOffset + i] = addends[i] }
         var generator = RandomGenerator(seed: seed)
         for _ in 0..<consumed { _ = generator.next() }
 
@@ -69,9 +84,15 @@ struct GaussianKernelTests {
             let ran = switch operation {
             case .fill: g.fillGaussian(buffer, mean: mean, standardDeviation: deviation, kernel: kernel)
             case .add: g.addGaussian(to: buffer, standardDeviation: deviation, kernel: kernel)
+            case .addInto:
+                g.addGaussian(UnsafeBufferPointer(start: source + sourceOffset, count: count), into: buffer,
+                              standardDeviation: deviation, kernel: kernel)
             }
             guard ran else { return "\(kernel) did not run" }
             results.append((0..<total).map { all[$0].bitPattern })
+            if (0..<count).contains(where: { source[sourceOffset + $0].bitPattern != addends[$0].bitPattern }) {
+                return "\(kernel), \(operation), \(count) values: the source changed"
+            }
             // The state afterwards: the rest of the next() buffer, a new step, then a fill.
             var next = (0..<10).map { _ in g.next() }
             var after = [Float](repeating: 0, count: 35)
@@ -143,7 +164,7 @@ struct GaussianKernelTests {
                 }
             }
         }
-        #expect(checked == 2 * Self.lengths.count * (Self.deviations.count + 2) * 8)
+        #expect(checked == Operation.allCases.count * Self.lengths.count * (Self.deviations.count + 2) * 8)
     }
 
     /// Thousands of seeds and lengths, `kernel` against the reference.
@@ -197,6 +218,32 @@ struct GaussianKernelTests {
             _ = b.withUnsafeMutableBufferPointer { reference.fillGaussian($0, mean: -1, standardDeviation: 3, kernel: .reference) }
             #expect(Self.firstDifference(a, b) == nil, "fillGaussian, count \(count)")
             #expect(public1.next() == reference.next())
+        }
+    }
+
+    /// Every kernel this CPU runs (the reference always; those it cannot run are compared with
+    /// the reference, on this operation too, by the grid tests, which are skipped visibly).
+    @Test("A noised copy of a separate source has the bits an in-place add leaves in a copy, and the same generator state",
+          arguments: GaussianKernel.allCases.filter(\.isAvailable))
+    func noisedCopyIsCopyThenAdd(kernel: GaussianKernel) {
+        let seed = RandomSeed(0xC0FF_EE00, 17, 0xABCD, 3)
+        for count in [0, 1, 15, 16, 17, 64, 2048, 2049] {
+            var values = RandomGenerator(seed: seed.mixed(with: UInt64(count)))
+            var source = [Float](repeating: 0, count: count)
+            values.fillGaussian(&source, mean: 0.5, standardDeviation: 2)
+            let original = source
+            for deviation: Float in [0.3, 0, 1e-6] {
+                var inPlace = RandomGenerator(seed: seed), copied = inPlace
+                var expected = source
+                _ = expected.withUnsafeMutableBufferPointer { inPlace.addGaussian(to: $0, standardDeviation: deviation, kernel: kernel) }
+                var destination = [Float](repeating: .nan, count: count)
+                _ = source.withUnsafeBufferPointer { s in
+                    destination.withUnsafeMutableBufferPointer { copied.addGaussian(s, into: $0, standardDeviation: deviation, kernel: kernel) }
+                }
+                #expect(Self.firstDifference(destination, expected) == nil, "\(kernel), count \(count), sd \(deviation)")
+                #expect(source == original, "the source was written")
+                #expect(inPlace.next() == copied.next(), "\(kernel), count \(count): the generators part")
+            }
         }
     }
 }

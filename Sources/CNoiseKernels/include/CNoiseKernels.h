@@ -32,19 +32,22 @@ int b4b_noise_level(void);
 /// fill takes ceil(count / 16) generator steps and writes the advanced state back.
 /// `buffer` holds `count` floats, any 4-byte alignment (it may be NULL when `count` is 0).
 ///
-/// With `add` non-zero: `buffer[i] += scale * z[i]` (`addGaussian(to:standardDeviation:)`;
-/// `mean` is ignored). With `add` zero: `buffer[i] = scale * z[i] + mean`
-/// (`fillGaussian(_:mean:standardDeviation:)`). `z` is the documented standard normal stream of
-/// `RandomGenerator` (16 values per step, Box-Muller, `_gaussianBlock` in VectorMath.swift).
+/// With `source` not NULL: `buffer[i] = source[i] + scale * z[i]` (`addGaussian`; `mean` is
+/// ignored). `source` holds `count` floats, any 4-byte alignment, and is either `buffer` itself
+/// (noise added in place) or memory that does not overlap it. With `source` NULL:
+/// `buffer[i] = scale * z[i] + mean` (`fillGaussian(_:mean:standardDeviation:)`). `z` is the
+/// documented standard normal stream of `RandomGenerator` (16 values per step, Box-Muller,
+/// `_gaussianBlock` in VectorMath.swift).
 ///
 /// Returns 1 when done; returns 0, touching neither `state` nor `buffer`, when the CPU has no
 /// AVX2 (the caller then runs the Swift implementation).
-int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, size_t count, float mean, float scale, int add);
+int b4b_noise_gaussian_f32(uint64_t *state, float *buffer, const float *source, size_t count, float mean,
+                           float scale);
 
 /// `b4b_noise_gaussian_f32` with the kernel of `level` (1 or 2, see `b4b_noise_level`); returns 0,
 /// touching nothing, when this CPU cannot run that level. For tests and measurements.
-int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, size_t count, float mean, float scale,
-                              int add);
+int b4b_noise_gaussian_f32_at(int level, uint64_t *state, float *buffer, const float *source, size_t count,
+                              float mean, float scale);
 
 #ifdef __cplusplus
 }

@@ -46,7 +46,7 @@ extension RandomGenerator {
             _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
             return true
         case .avx2, .avx512:
-            return _gaussianKernel(buffer, mean: mean, standardDeviation: standardDeviation, adding: false, kernel: kernel)
+            return _gaussianKernel(buffer, source: nil, mean: mean, standardDeviation: standardDeviation, kernel: kernel)
         }
     }
 
@@ -57,24 +57,39 @@ extension RandomGenerator {
     package mutating func addGaussian(
         to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float, kernel: GaussianKernel
     ) -> Bool {
+        addGaussian(UnsafeBufferPointer(buffer), into: buffer, standardDeviation: standardDeviation, kernel: kernel)
+    }
+
+    /// `addGaussian(_:into:standardDeviation:)` computed by `kernel`.
+    ///
+    /// - Returns: `false`, leaving the generator and `destination` untouched, when `kernel` is not
+    ///   available on this machine.
+    package mutating func addGaussian(
+        _ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<Float>,
+        standardDeviation: Float, kernel: GaussianKernel
+    ) -> Bool {
+        precondition(source.count == destination.count, "addGaussian: source and destination differ in length")
         switch kernel {
         case .reference:
-            _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
+            _addGaussianReference(source.baseAddress, into: destination, standardDeviation: standardDeviation)
             return true
         case .avx2, .avx512:
-            return _gaussianKernel(buffer, mean: 0, standardDeviation: standardDeviation, adding: true, kernel: kernel)
+            return _gaussianKernel(destination, source: source.baseAddress, mean: 0, standardDeviation: standardDeviation,
+                                   kernel: kernel)
         }
     }
 
     /// The Float Gaussian fill in a CNoiseKernels kernel (`kernel`, or the widest this CPU runs when
-    /// nil): `buffer[i] += standardDeviation * z[i]` when `adding`, else
+    /// nil): `buffer[i] = source[i] + standardDeviation * z[i]` when `source` is given (`buffer`'s
+    /// own memory or memory apart from it, `buffer.count` values), else
     /// `buffer[i] = standardDeviation * z[i] + mean`; advances the generator as the Swift fills do
     /// (one step per 16 values). Returns `false`, changing nothing, when the kernel cannot run here.
     ///
     /// The kernel reads and writes `state` as 32 consecutive `UInt64`s (s0 of lanes 0...7, then s1,
     /// s2, s3): the layout of `_Xoshiro256PlusX8`, four `SIMD8<UInt64>` stored in declaration order.
     internal mutating func _gaussianKernel(
-        _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float, standardDeviation: Float, adding: Bool, kernel: GaussianKernel?
+        _ buffer: UnsafeMutableBufferPointer<Float>, source: UnsafePointer<Float>?, mean: Float, standardDeviation: Float,
+        kernel: GaussianKernel?
     ) -> Bool {
         precondition(
             MemoryLayout<_Xoshiro256PlusX8>.size == 32 * MemoryLayout<UInt64>.size,
@@ -85,7 +100,7 @@ extension RandomGenerator {
         let count = buffer.count
         return withUnsafeMutablePointer(to: &state) { statePointer in
             statePointer.withMemoryRebound(to: UInt64.self, capacity: 32) { words in
-                b4b_noise_gaussian_f32_at(level, words, base, count, mean, standardDeviation, adding ? 1 : 0) != 0
+                b4b_noise_gaussian_f32_at(level, words, base, source, count, mean, standardDeviation) != 0
             }
         }
     }

@@ -152,7 +152,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         _ buffer: UnsafeMutableBufferPointer<Float>, mean: Float = 0, standardDeviation: Float = 1
     ) {
         // Not @inlinable: the AVX2 and AVX-512 kernels (CNoiseKernels, the same values) are internal to this module.
-        if _gaussianKernel(buffer, mean: mean, standardDeviation: standardDeviation, adding: false, kernel: nil) { return }
+        if _gaussianKernel(buffer, source: nil, mean: mean, standardDeviation: standardDeviation, kernel: nil) { return }
         _fillGaussianReference(buffer, mean: mean, standardDeviation: standardDeviation)
     }
 
@@ -187,28 +187,52 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
     public mutating func addGaussian(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
         // Not @inlinable: the AVX2 and AVX-512 kernels (CNoiseKernels, the same values) are internal to this module.
-        if _gaussianKernel(buffer, mean: 0, standardDeviation: standardDeviation, adding: true, kernel: nil) { return }
-        _addGaussianReference(to: buffer, standardDeviation: standardDeviation)
+        let source = UnsafePointer(buffer.baseAddress)
+        if _gaussianKernel(buffer, source: source, mean: 0, standardDeviation: standardDeviation, kernel: nil) { return }
+        _addGaussianReference(source, into: buffer, standardDeviation: standardDeviation)
     }
 
-    /// The portable Swift implementation of `addGaussian(to:standardDeviation:)`, and the
-    /// reference that the AVX2 kernel matches bit for bit.
-    internal mutating func _addGaussianReference(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
-        guard let base = buffer.baseAddress else { return }
+    /// Writes noised copies: `destination[i] = source[i] + standardDeviation * z[i]`, the values
+    /// `addGaussian(to:standardDeviation:)` would leave in a copy of `source`, in one pass (no
+    /// separate copy: the path for noising a batch into output memory).
+    ///
+    /// `source` and `destination` hold the same number of values and are either the same memory
+    /// (noise added in place) or do not overlap. Units and alignment as in
+    /// `addGaussian(to:standardDeviation:)`.
+    ///
+    /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
+    public mutating func addGaussian(
+        _ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<Float>, standardDeviation: Float
+    ) {
+        precondition(source.count == destination.count, "addGaussian: source and destination differ in length")
+        if _gaussianKernel(destination, source: source.baseAddress, mean: 0, standardDeviation: standardDeviation, kernel: nil) {
+            return
+        }
+        _addGaussianReference(source.baseAddress, into: destination, standardDeviation: standardDeviation)
+    }
+
+    /// The portable Swift implementation of `addGaussian(to:standardDeviation:)` (`source` the
+    /// buffer's own memory) and of `addGaussian(_:into:standardDeviation:)`, and the reference
+    /// that the AVX2 kernel matches bit for bit. `source` holds `buffer.count` values.
+    internal mutating func _addGaussianReference(
+        _ source: UnsafePointer<Float>?, into buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float
+    ) {
+        guard let base = buffer.baseAddress, let source else { return }
         let count = buffer.count
         let raw = UnsafeMutableRawPointer(base)
+        let input = UnsafeRawPointer(source)
         let half = _FloatLanes.scalarCount
         _forEachGaussianBlock(count: count, scale: standardDeviation) { i, a, b in
             if i &+ 2 &* half <= count {
                 let offsetA = i &* 4
                 let offsetB = (i &+ half) &* 4
-                let a0 = raw.loadUnaligned(fromByteOffset: offsetA, as: _FloatLanes.self)
-                let b0 = raw.loadUnaligned(fromByteOffset: offsetB, as: _FloatLanes.self)
+                let a0 = input.loadUnaligned(fromByteOffset: offsetA, as: _FloatLanes.self)
+                let b0 = input.loadUnaligned(fromByteOffset: offsetB, as: _FloatLanes.self)
                 raw.storeBytes(of: a0 + a, toByteOffset: offsetA, as: _FloatLanes.self)
                 raw.storeBytes(of: b0 + b, toByteOffset: offsetB, as: _FloatLanes.self)
             } else {
-                for k in 0..<min(half, count &- i) { base[i &+ k] += a[k] }
-                for k in half..<max(half, count &- i) { base[i &+ k] += b[k &- half] }
+                for k in 0..<min(half, count &- i) { base[i &+ k] = source[i &+ k] + a[k] }
+                for k in half..<max(half, count &- i) { base[i &+ k] = source[i &+ k] + b[k &- half] }
             }
         }
     }
