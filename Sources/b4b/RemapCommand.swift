@@ -108,7 +108,6 @@ struct RemapCommand: ParsableCommand {
         let widest = scenarioList.map { scenario in
             scenario.transforms.reduce(trainMatrix.columns) { $1.outputDimension(forInput: $0) }
         }.reduce(trainMatrix.columns, max)
-        try requireMemory(squareSystemBytes(widest), for: "remapping answers of --train '\(task.train)' (\(trainMatrix.columns) columns)")
         let data = RemappingData(train: trainMatrix, trainLabels: trainLabelValues, test: testMatrix,
                                  testLabels: testLabelValues, queries: pool)
 
@@ -131,6 +130,13 @@ struct RemapCommand: ParsableCommand {
         experiment.sampleSeed = RandomSeed(seed, 0x5A3, 0, 0)
         experiment.sharedQueries = sharedQueries
         let trainer = classifier.trainer
+        // At its peak the experiment holds the mapper's square system, account 1's answers to the
+        // training set (kept while its classifier trains on them) and, for the largest n, the
+        // shared queries with both accounts' answers to them, all as wide as the widest answers.
+        let largestShared = experiment.effectiveQueryCounts(available: experiment.sharedQueryRows(in: data)).last ?? 0
+        let answerRows = Double(trainMatrix.rows) + 3 * Double(largestShared)
+        try requireMemory(squareSystemBytes(widest) + answerRows * Double(widest) * Double(MemoryLayout<Float>.stride),
+                          for: "remapping answers of --train '\(task.train)' (\(trainMatrix.rows) rows, \(trainMatrix.columns) columns; answers up to \(widest) columns)")
 
         let progress = ProgressReporter("remap", total: experiment.pointCount(available: experiment.sharedQueryRows(in: data)))
         let points = try experiment.run(data, trainClassifier: trainer) { point in

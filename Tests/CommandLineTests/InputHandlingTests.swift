@@ -133,6 +133,29 @@ struct InputHandlingTests {
         }
     }
 
+    @Test("remap counts account 1's answers to the training set: a long training set with wide answers is refused, not run")
+    func remapAnswersBeyondMemoryAreRefused() throws {
+        try withWorkDirectory { dir in
+            // Binary answers of 10000 bits: the mapper's square system takes 1.2 GB, but the
+            // answers to a training set of `rows` rows take more than the 80 % of this machine's
+            // memory that any run may hold (the rows sized from its memory, two columns each).
+            let bits = 10_000
+            let rows = Int(0.8 * Double(ProcessInfo.processInfo.physicalMemory) / Double(4 * bits)) + 1000
+            let long = Matrix(rows: rows, columns: 2) { i, j in Float((i * 7 + j * 3) % 13) - 6 }
+            try NPY.write(long, to: dir.appendingPathComponent("long.npy").path)
+            try NPY.write(labels: (0..<rows).map { $0 % 2 }, to: dir.appendingPathComponent("long-labels.npy").path)
+            let small = Matrix(rows: 4, columns: 2) { i, j in Float(i - j) }
+            try NPY.write(small, to: dir.appendingPathComponent("small.npy").path)
+            try NPY.write(labels: [0, 1, 0, 1], to: dir.appendingPathComponent("small-labels.npy").path)
+            try expectRefusal(["remap", "--train", "long.npy", "--train-labels", "long-labels.npy", "--test", "small.npy",
+                               "--test-labels", "small-labels.npy", "--queries", "small.npy", "--scenarios", "binary",
+                               "--binary-dimension", "\(bits)", "--counts", "2", "--output-dir", "o"], in: dir,
+                              ["remapping answers of --train 'long.npy' (\(rows) rows, 2 columns; answers up to \(bits) columns)",
+                               "more than this machine's"])
+            #expect(!exists(dir, "o"))
+        }
+    }
+
     @Test("square systems beyond this machine's memory are refused with the option that sets their size, not a crash")
     func squareSystemsBeyondMemoryAreRefused() throws {
         try withWorkDirectory { dir in
@@ -148,7 +171,7 @@ struct InputHandlingTests {
             try expectRefusal(["calibrate", "--pool", "wide.npy", "--task", "w=w", "--output-dir", "o"], in: dir,
                               ["the principal hasher on --pool 'wide.npy' (200000 columns)"])
             try expectRefusal(["remap", "--queries", "wide.npy", "--output-dir", "o"] + task, in: dir,
-                              ["remapping answers of --train 'wide.npy' (200000 columns)"])
+                              ["remapping answers of --train 'wide.npy' (4 rows, 200000 columns"])
             #expect(!exists(dir, "o"))
             // A matrix without columns is named as such.
             try NPY.write(Matrix(rows: 3, columns: 0), to: dir.appendingPathComponent("empty.npy").path)
