@@ -37,9 +37,9 @@ struct RemapCommand: ParsableCommand {
     @OptionGroup var task: TaskFileOptions
 
     @Option(help: ArgumentHelp(
-        "Public pool (.npy, rows x d): the shared queries with --shared-queries pool, and the calibration sample without --config.",
+        "Public pool (.npy, rows x d): the shared queries with --shared-queries pool (required then), and the calibration sample without --config (the training set's rows when --shared-queries train is run without it).",
         valueName: "npy"))
-    var queries: String
+    var queries: String?
 
     @Option(help: "Where the shared queries come from: pool (--queries; both accounts then query the test set) or train (the training set, as the authors' code does; noiseless test answers compared).")
     var sharedQueries: SharedQuerySource = .pool
@@ -91,6 +91,9 @@ struct RemapCommand: ParsableCommand {
         }
         _ = try Self.parseFit(fit)
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if queries == nil, sharedQueries == .pool {
+            throw ValidationError("--queries is required with --shared-queries pool (the shared queries are drawn from it)")
+        }
     }
 
     func run() throws {
@@ -98,7 +101,9 @@ struct RemapCommand: ParsableCommand {
         useBLAS(threads: BLASThreads.processorCount)
         let directory = try output.prepare(files: ["remap.csv", "remap.json", "remap.svg", "remap-encoder-space.svg"])
         let (trainMatrix, trainLabelValues, testMatrix, testLabelValues) = try task.load()
-        let pool = try readMatrix(queries, option: "--queries")
+        // Without --queries (only with --shared-queries train) the training set stands in for the
+        // pool: the experiment then draws nothing from it but the calibration sample.
+        let pool = try queries.map { try readMatrix($0, option: "--queries") } ?? trainMatrix
         guard pool.columns == trainMatrix.columns else {
             throw CommandError("dimensions differ: --train has \(trainMatrix.columns) columns, --queries \(pool.columns)")
         }

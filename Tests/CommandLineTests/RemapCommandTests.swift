@@ -78,6 +78,26 @@ struct RemapCommandTests {
         }
     }
 
+    @Test("--queries is optional with --shared-queries train (the training set gives the calibration sample), required with pool")
+    func queriesOnlyWhereTheyAreUsed() throws {
+        try withWorkDirectory { dir in
+            try writeTask(dir)
+            let withoutPool = Array(taskArguments.dropLast(2))
+            #expect(!withoutPool.contains("--queries"))
+            let base = ["remap", "--counts", "10,1000", "--scenarios", "affine", "--noise", "off", "--shared-queries", "train"]
+            let r = try runB4B(base + ["--output-dir", "out"] + withoutPool, in: dir)
+            #expect(r.succeeded, "\(r.standardError)")
+            let points = try #require((try json(dir.appendingPathComponent("out"), "remap.json") as? [String: Any])?["points"] as? [[String: Any]])
+            #expect(points.compactMap { $0["queries"] as? Int } == [10, 150])
+            #expect((points.last?["cosineDistance"] as? Double ?? 1) < 1e-4)
+            // The default protocol draws its shared queries from the pool: without one it is refused.
+            let refused = try runB4B(["remap", "--output-dir", "o2", "--counts", "10"] + withoutPool, in: dir)
+            #expect(refused.status == 64)
+            #expect(refused.standardError.contains("--queries is required with --shared-queries pool"), "\(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("o2").path))
+        }
+    }
+
     @Test func badInputsAreNamed() throws {
         try withWorkDirectory { dir in
             try writeTask(dir)
