@@ -47,9 +47,10 @@ struct ResultRow: Codable, Sendable {
     var ratioToRowRead: Double?
     /// More than one thread: the same ratio as `ratioToOneThread` for the bare sgemm of this
     /// point's shape (its faster orientation at each thread count) and for the hash stage's
-    /// kernel alone, in the same rounds. They share nothing between callers, so they show how
-    /// much of a second core the machine gave during the run: the control for the stage's own
-    /// scaling on a shared host.
+    /// kernel alone, in the same rounds. Their callers share nothing they write (each sgemm
+    /// caller has its own weights; the kernel's callers read the same directions, as the hash
+    /// stage's do), so they show how much of a second core the machine gave during the run: the
+    /// control for the stage's own scaling on a shared host.
     var bareSgemmRatioToOneThread: Double?
     var bareProjectionRatioToOneThread: Double?
 }
@@ -199,12 +200,16 @@ struct BenchmarkRunner {
     /// The physical limit, prepared: a bare `(B x k)·(k x n)` sgemm per call on every worker,
     /// computed as `X P` or, `transposed`, as `Pᵀ Xᵀ` (the same product; OpenBLAS speed differs).
     func bareSgemmPoint(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools, transposed: Bool) -> TimedPoint {
-        let weights = SharedMatrix(transposed ? Matrix.product(SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix, .transpose, Matrix.identity(k))
-                                              : SharedMatrix(gaussianRows: k, columns: n, seed: 99).matrix)
+        // Each worker multiplies by its own weights (`P`, or `Pᵀ` held as such), as each
+        // account's dense transform is its own: callers share no matrix a cache could serve twice.
+        let weights = (0..<workers).map { w in
+            transposed ? SharedMatrix(gaussianRows: n, columns: k, seed: 99 &+ UInt64(w))
+                       : SharedMatrix(gaussianRows: k, columns: n, seed: 99 &+ UInt64(w))
+        }
         let outputs = OutputBuffers(workers: workers, rows: transposed ? n : b, columns: transposed ? b : n, pages: plan.pages)
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             let x = batch.columns(0 ..< k)
-            weights.withView { p in
+            weights[w].withView { p in
                 outputs.withBuffers(w) { out, _, _ in
                     if transposed { gemm(p, .none, x, .transpose, into: out) } else { gemm(x, .none, p, .none, into: out) }
                 }
@@ -215,11 +220,11 @@ struct BenchmarkRunner {
     /// The physical limit of a batch of a few rows, prepared: a bare `(k x n)ᵀ x` sgemv per row
     /// on every worker, as the dense transforms compute batches under ``smallBatchRows`` rows.
     func bareGemvPoint(k: Int, n: Int, batch b: Int, workers: Int, pools: RowPools) -> TimedPoint {
-        let weights = SharedMatrix(gaussianRows: k, columns: n, seed: 99)
+        let weights = (0..<workers).map { w in SharedMatrix(gaussianRows: k, columns: n, seed: 99 &+ UInt64(w)) }
         let outputs = OutputBuffers(workers: workers, rows: b, columns: n, pages: plan.pages)
         return poolPoint(batch: b, workers: workers, pools: pools) { w, batch in
             let x = batch.columns(0 ..< k)
-            weights.withView { p in
+            weights[w].withView { p in
                 outputs.withBuffers(w) { out, _, _ in
                     for i in 0..<b { gemv(p, .transpose, x.row(i), into: out.row(i)) }
                 }

@@ -96,8 +96,9 @@ struct BenchmarkReport: Codable, Sendable {
         let scaling = results.filter { $0.bareSgemmRatioToOneThread != nil || $0.bareProjectionRatioToOneThread != nil }
         if !scaling.isEmpty {
             s += "\n## More threads over one, beside the same for the bare references (timed in turns)\n\n"
-            s += "The bare sgemm and the kernel alone share nothing between their callers: their own scaling shows how much of "
-            s += "the other cores the machine gave during the run.\n\n"
+            s += "The bare sgemm (each caller with its own weights, as each account has its own transform) and the kernel alone "
+            s += "(its read-only directions shared, as the accounts share the hasher's) share nothing else between their callers: "
+            s += "their own scaling shows how much of the other cores the machine gave during the run.\n\n"
             s += "| stage | d | batch | threads | stage × 1 thread | bare sgemm × 1 thread | kernel alone × 1 thread |\n"
             s += "|---|---:|---:|---:|---:|---:|---:|\n"
             for r in scaling {
