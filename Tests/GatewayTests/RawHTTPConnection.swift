@@ -43,7 +43,10 @@ final class RawHTTPConnection: @unchecked Sendable {
         #else
         fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
-        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        guard fd >= 0 else {
+            closed = true
+            throw Failure(description: "socket() failed: errno \(errno)")
+        }
         var limit = timeval(tv_sec: Self.readLimitSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -54,8 +57,12 @@ final class RawHTTPConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
-            close(fd)
-            throw Failure(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)")
+            let failure = Failure(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)")
+            // Closed here and marked so: deinit runs after a throwing init too, and a second
+            // close could take a socket number another test (tests run in parallel in this
+            // process) has been given since.
+            closeConnection()
+            throw failure
         }
     }
 
