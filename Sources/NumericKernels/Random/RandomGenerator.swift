@@ -187,9 +187,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
     /// - Complexity: O(n), one generator step per 16 values; no heap allocation (1 KiB of stack).
     public mutating func addGaussian(to buffer: UnsafeMutableBufferPointer<Float>, standardDeviation: Float) {
         // Not @inlinable: the AVX2 and AVX-512 kernels (CNoiseKernels, the same values) are internal to this module.
-        let source = UnsafePointer(buffer.baseAddress)
-        if _gaussianKernel(buffer, source: source, mean: 0, standardDeviation: standardDeviation, kernel: nil) { return }
-        _addGaussianReference(source, into: buffer, standardDeviation: standardDeviation)
+        addGaussian(UnsafeBufferPointer(buffer), into: buffer, standardDeviation: standardDeviation)
     }
 
     /// Writes noised copies: `destination[i] = source[i] + standardDeviation * z[i]`, the values
